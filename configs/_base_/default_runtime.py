@@ -1,0 +1,7 @@
+# vnseg runtime defaults: mmseg's runtime plus vnseg's registrations.
+_base_ = ['mmseg::_base_/default_runtime.py']
+
+custom_imports = dict(imports=['vnseg'], allow_failed_imports=False)
+
+# Iteration-based logging; checkpoints and validation cadence are set by the schedules.
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,34 @@
+"""Shared fixtures.
+
+Tests that read ``../shared/data`` use the ``shared_data`` fixture: it skips when the folder is
+absent (a user's clone) but fails when ``CI=true``, so CI can never silently skip them.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get('VNSEG_SHARED_DATA', REPO.parent / 'shared' / 'data'))
+
+
+def require_shared_data(*parts):
+    """Return ``SHARED_DATA/<parts>``; skip (or fail under CI=true) when it is absent."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        msg = f'shared test data not found: {path}'
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(msg + ' (CI=true: shared data is required)')
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope='session')
+def shared_data():
+    """Path of ``../shared/data``."""
+    return require_shared_data()
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    return REPO

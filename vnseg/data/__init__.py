@@ -1,0 +1,1 @@
+"""Data preparation: annotations to masks, patches, splits, augmentation, synthetic scenes."""

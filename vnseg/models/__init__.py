@@ -1,0 +1,3 @@
+"""Models, heads and losses registered into mmseg's MODELS registry."""
+
+__all__ = []
