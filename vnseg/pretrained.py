@@ -1,0 +1,47 @@
+"""The one switch that turns off ImageNet/official pretrained-weight downloads in a config.
+
+Study configs point their backbones at the official checkpoints (``init_cfg=dict(type='Pretrained',
+checkpoint=URL)`` or ``pretrained=URL``). Offline runs (tests, the demo, air-gapped machines) call
+:func:`disable_pretrained` — ``tools/train.py --no-pretrained`` or ``VNSEG_NO_PRETRAINED=1`` do it —
+and the models start from random initialisation instead.
+"""
+import os
+
+ENV_VAR = 'VNSEG_NO_PRETRAINED'
+
+
+def pretrained_disabled_by_env():
+    """True when ``VNSEG_NO_PRETRAINED`` is set to 1/true/yes."""
+    return os.environ.get(ENV_VAR, '').strip().lower() in ('1', 'true', 'yes')
+
+
+def disable_pretrained(cfg_node):
+    """Remove every pretrained-weight reference below ``cfg_node`` in place; return how many.
+
+    Handles ``init_cfg`` of type ``Pretrained`` (a dict or inside a list) and string-valued
+    ``pretrained`` keys. Works on plain dicts and mmengine ``ConfigDict``/``Config``.
+    """
+    removed = 0
+    if isinstance(cfg_node, dict) or hasattr(cfg_node, 'items'):
+        for key in list(cfg_node.keys()):
+            value = cfg_node[key]
+            if key == 'pretrained' and isinstance(value, str):
+                cfg_node[key] = None
+                removed += 1
+            elif key == 'init_cfg' and _is_pretrained_init(value):
+                cfg_node[key] = None
+                removed += 1
+            elif key == 'init_cfg' and isinstance(value, (list, tuple)):
+                kept = [c for c in value if not _is_pretrained_init(c)]
+                removed += len(value) - len(kept)
+                cfg_node[key] = kept or None
+            else:
+                removed += disable_pretrained(value)
+    elif isinstance(cfg_node, (list, tuple)):
+        for item in cfg_node:
+            removed += disable_pretrained(item)
+    return removed
+
+
+def _is_pretrained_init(value):
+    return hasattr(value, 'get') and value.get('type') == 'Pretrained'
