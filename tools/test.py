@@ -1,0 +1,112 @@
+"""Evaluate a checkpoint on the config's test split, the MMEngine way.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PRED_DIR] [--show-dir DIR]
+                         [--tta] [--cfg-options k=v ...] [--launcher pytorch]
+
+Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
+JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy). ``--out`` saves the predicted
+class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import time
+
+
+def parse_args():
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a vnseg / mmseg segmentor')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where metrics and logs go')
+    parser.add_argument('--out', help='directory to save predicted class-index PNGs')
+    parser.add_argument('--show', action='store_true', help='show predictions in a window')
+    parser.add_argument('--show-dir', help='directory to save painted predictions')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation (config tta_*)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def enable_visualisation(cfg, args):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise ValueError('--show/--show-dir need a "visualization" hook in default_hooks')
+    hook['draw'] = True
+    if args.show:
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if args.show_dir:
+        cfg.visualizer['save_dir'] = args.show_dir
+        cfg.visualizer['vis_backends'] = [dict(type='LocalVisBackend')]
+
+
+def write_json_atomic(path, data):
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(data, f, indent=2)
+    os.replace(tmp, path)
+
+
+def main():
+    args = parse_args()
+
+    import vnseg  # noqa: F401  (compat fixes + registration)
+    from mmengine.config import Config
+    from mmengine.dist import is_main_process
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from vnseg.compat import adapt_cfg_to_device
+    from vnseg.pretrained import disable_pretrained
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    # The checkpoint holds every weight: never fetch backbone initialisations for testing.
+    disable_pretrained(cfg.model)
+    cfg.load_from = args.checkpoint
+
+    if args.show or args.show_dir:
+        enable_visualisation(cfg, args)
+    if args.tta:
+        cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+        cfg.tta_model.module = cfg.model
+        cfg.model = cfg.tta_model
+    if args.out is not None:
+        cfg.test_evaluator['output_dir'] = args.out
+        cfg.test_evaluator['keep_results'] = True
+
+    adapt_cfg_to_device(cfg)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    metrics = runner.test()
+
+    if is_main_process():
+        record = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+        record['config'] = osp.abspath(args.config)
+        record['checkpoint'] = osp.abspath(args.checkpoint)
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        write_json_atomic(osp.join(cfg.work_dir, 'metrics_test.json'), record)
+        stamp = time.strftime('%Y%m%d_%H%M%S')
+        write_json_atomic(osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'), record)
+        print(f'metrics written to {osp.join(cfg.work_dir, "metrics_test.json")}')
+
+
+if __name__ == '__main__':
+    main()

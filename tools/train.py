@@ -1,0 +1,85 @@
+"""Train a segmentor from a config, the MMEngine way.
+
+    python tools/train.py configs/upernet_convnext_t_vn.py [--work-dir DIR] [--resume [CKPT]]
+                          [--amp] [--no-pretrained] [--cfg-options k=v ...] [--launcher pytorch]
+
+Outputs (checkpoints, logs, ``vis_data/scalars.json``) go to ``--work-dir``, else the config's
+``work_dir``, else ``work_dirs/<config name>``. ``--resume`` with no path continues from the
+latest checkpoint in the work dir (the one ``last_checkpoint`` names).
+"""
+import argparse
+import os
+import os.path as osp
+
+
+def parse_args():
+    from mmengine.config import DictAction
+
+    parser = argparse.ArgumentParser(description='Train a vnseg / mmseg segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
+        help='resume from CKPT, or from the latest checkpoint in the work dir if no CKPT is given')
+    parser.add_argument(
+        '--amp', action='store_true', help='automatic mixed precision (CUDA only)')
+    parser.add_argument(
+        '--no-pretrained', action='store_true',
+        help='do not load/download pretrained backbone weights (same as VNSEG_NO_PRETRAINED=1)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, e.g. train_cfg.max_iters=1000')
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main():
+    args = parse_args()
+
+    import vnseg  # noqa: F401  (compat fixes + registration)
+    from mmengine.config import Config
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from vnseg.compat import adapt_cfg_to_device
+    from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
+
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.no_pretrained or pretrained_disabled_by_env():
+        disable_pretrained(cfg.model)
+
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    adapt_cfg_to_device(cfg, amp_requested=args.amp)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
