@@ -1,8 +1,170 @@
 """Compatibility fixes for the OpenMMLab 2023-24 stack on today's torch and numpy.
 
-Placeholder: filled in once the stack is installed.
+The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
+released before torch 2.6 and numpy 2. Every fix vnseg needs lives here, is small, idempotent and
+covered by ``tests/test_compat.py`` with a check that fails without it. :func:`apply` runs the
+import-time fixes on ``import vnseg``; :func:`adapt_cfg_to_device` is the config-level part, called by
+``tools/train.py`` and ``tools/test.py``.
+
+Import-time fixes
+-----------------
+1. **Checkpoints under ``torch.load(weights_only=True)``** (the default since torch 2.6). mmengine
+   calls ``torch.load`` without ``weights_only``, and the checkpoints it writes hold
+   ``mmengine.logging.HistoryBuffer`` objects and numpy arrays/scalars in ``message_hub``, so
+   ``resume``, ``load_from``, ``init_model`` and ``tools/test.py`` all fail. Instead of switching
+   ``weights_only`` off for the process, we allow-list exactly those classes with
+   ``torch.serialization.add_safe_globals``; anything else in a pickle is still refused.
+2. **Distributed on CPU.** mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` before
+   creating the process group, which fails with "Found no NVIDIA driver" under torchrun on a machine
+   without a GPU. Without CUDA we skip that call and use the gloo backend (nccl is CUDA-only).
+
+Config-level fallbacks (:func:`adapt_cfg_to_device`)
+---------------------------------------------------
+3. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
+   ``OptimWrapper`` with a warning, while an explicit ``--amp`` is a clear error; distributed runs
+   wrap the model in DDP with ``device_ids=None`` (CPU modules) and use BN instead of SyncBN
+   (SyncBN needs CUDA).
 """
+import copy
+import warnings
+
+import numpy as np
+import torch
+
+_APPLIED = False
 
 
 def apply():
-    """Apply every fix once (idempotent)."""
+    """Apply every import-time fix once (idempotent)."""
+    global _APPLIED
+    if _APPLIED:
+        return
+    allow_mmengine_checkpoint_globals()
+    patch_init_dist_for_cpu()
+    _APPLIED = True
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. checkpoints and weights_only
+# ----------------------------------------------------------------------------------------------
+def mmengine_checkpoint_globals():
+    """The non-tensor classes/functions an mmengine/mmseg checkpoint pickles, as add_safe_globals
+    entries: objects, or ``(object, 'module.name')`` where pickles name them differently (numpy 1.x
+    wrote ``numpy.core.multiarray``; numpy 2 calls the module ``numpy._core.multiarray``)."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    entries = [
+        HistoryBuffer,
+        np.ndarray,
+        np.dtype,
+        (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (multiarray.scalar, 'numpy.core.multiarray.scalar'),
+        (multiarray.scalar, 'numpy._core.multiarray.scalar'),
+    ]
+    # numpy >= 1.25 pickles dtypes by their class (numpy.dtypes.Float64DType, ...).
+    dtypes_mod = getattr(np, 'dtypes', None)
+    if dtypes_mod is not None:
+        for name in dir(dtypes_mod):
+            obj = getattr(dtypes_mod, name)
+            if isinstance(obj, type) and issubclass(obj, np.dtype):
+                entries.append(obj)
+    return entries
+
+
+def allow_mmengine_checkpoint_globals():
+    """Allow-list mmengine checkpoint contents for ``torch.load(weights_only=True)``."""
+    add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
+    if add_safe_globals is None:  # torch < 2.4 has no weights_only default to fight
+        return
+    add_safe_globals(mmengine_checkpoint_globals())
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. distributed process groups on machines without CUDA
+# ----------------------------------------------------------------------------------------------
+def patch_init_dist_for_cpu():
+    """Make mmengine's PyTorch launcher set-up work without CUDA (gloo, no ``set_device``)."""
+    from mmengine.dist import utils as dist_utils
+
+    original = dist_utils._init_dist_pytorch
+    if getattr(original, '_vnseg_cpu_fallback', False):
+        return
+
+    def _init_dist_pytorch(backend, init_backend='torch', **kwargs):
+        if torch.cuda.is_available() or init_backend != 'torch' or _other_accelerator():
+            return original(backend, init_backend=init_backend, **kwargs)
+        if backend == 'nccl':
+            backend = 'gloo'
+        torch.distributed.init_process_group(backend=backend, **kwargs)
+
+    _init_dist_pytorch._vnseg_cpu_fallback = True
+    _init_dist_pytorch.__wrapped__ = original
+    dist_utils._init_dist_pytorch = _init_dist_pytorch
+
+
+def _other_accelerator():
+    from mmengine.device import is_mlu_available, is_musa_available, is_npu_available
+    return is_mlu_available() or is_npu_available() or is_musa_available()
+
+
+# ----------------------------------------------------------------------------------------------
+# 3. config-level fallbacks for CPU
+# ----------------------------------------------------------------------------------------------
+class AmpNeedsCudaError(SystemExit):
+    """Raised (exits with a message) when ``--amp`` is asked for on a machine without CUDA."""
+
+
+def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
+    """Adjust a loaded mmengine ``Config`` in place for the device it will run on.
+
+    With CUDA nothing changes. Without it: an explicit AMP request raises
+    :class:`AmpNeedsCudaError`; an ``AmpOptimWrapper`` from the config becomes ``OptimWrapper``;
+    when ``cfg.launcher`` is distributed, DDP gets ``device_ids=None`` and SyncBN becomes BN.
+    Returns the list of changes made (human-readable strings), also issued as warnings.
+    """
+    if cuda_available is None:
+        cuda_available = torch.cuda.is_available()
+    if cuda_available:
+        return []
+    changes = []
+    if amp_requested:
+        raise AmpNeedsCudaError(
+            '--amp needs a CUDA GPU: mixed precision (AmpOptimWrapper) does not run on CPU. '
+            'Run without --amp on this machine.')
+    optim_wrapper = cfg.get('optim_wrapper')
+    if optim_wrapper is not None and optim_wrapper.get('type') == 'AmpOptimWrapper':
+        optim_wrapper['type'] = 'OptimWrapper'
+        for key in ('loss_scale', 'dtype', 'use_fsdp'):
+            optim_wrapper.pop(key, None)
+        changes.append('AmpOptimWrapper -> OptimWrapper (no CUDA: training in float32)')
+    if cfg.get('launcher', 'none') != 'none':
+        wrapper = copy.deepcopy(cfg.get('model_wrapper_cfg') or {})
+        wrapper.setdefault('type', 'MMDistributedDataParallel')
+        wrapper.setdefault('broadcast_buffers', False)
+        wrapper.setdefault('find_unused_parameters', cfg.get('find_unused_parameters', False))
+        wrapper['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper
+        changes.append('DDP on CPU: device_ids=None')
+        if _replace_norm_type(cfg.model, 'SyncBN', 'BN'):
+            changes.append('SyncBN -> BN (SyncBN needs CUDA)')
+    for change in changes:
+        warnings.warn(f'vnseg.compat: {change}', stacklevel=2)
+    return changes
+
+
+def _replace_norm_type(node, old, new):
+    """Replace ``type=old`` by ``type=new`` in every ``norm_cfg`` below ``node``; return count."""
+    count = 0
+    if hasattr(node, 'items'):
+        for key, value in node.items():
+            if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
+                value['type'] = new
+                count += 1
+            else:
+                count += _replace_norm_type(value, old, new)
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            count += _replace_norm_type(item, old, new)
+    return count

@@ -1,0 +1,113 @@
+"""Each compatibility fix in vnseg.compat, checked against the failure it prevents."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import vnseg  # noqa: F401  (applies the fixes)
+from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
+    """Fix 1: what mmengine's message_hub puts in a checkpoint loads under weights_only=True."""
+    from mmengine.logging import HistoryBuffer, MessageHub
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    hub = MessageHub.get_instance('compat_test')
+    hub.update_scalar('train/loss', np.float64(0.5))
+    hub.update_scalar('train/loss', 0.25)
+    hub.update_info('iter', 7)
+    ckpt = {
+        'meta': {'iter': 7, 'seed': np.int64(3), 'hist': HistoryBuffer([1.0, 2.0])},
+        'state_dict': {'w': torch.arange(3.0)},
+        'message_hub': hub.state_dict(),
+        'array': np.arange(4, dtype=np.float32),
+    }
+    path = tmp_path / 'ckpt.pth'
+    torch.save(ckpt, path)
+
+    loaded = torch.load(path, weights_only=True)  # the torch >= 2.6 default
+    assert loaded['meta']['iter'] == 7
+    assert np.array_equal(loaded['array'], np.arange(4, dtype=np.float32))
+    assert loaded['meta']['hist'].mean() == pytest.approx(1.5)
+    restored = loaded['message_hub']['log_scalars']['train/loss']
+    assert restored.current() == pytest.approx(0.25)
+    # mmengine's own loader (used by load_from, resume, init_model, tools/test.py)
+    assert torch.equal(_load_checkpoint(str(path), map_location='cpu')['state_dict']['w'],
+                       torch.arange(3.0))
+
+
+class _NotAllowed:
+    pass
+
+
+def test_weights_only_still_refuses_other_objects(tmp_path):
+    """The allow-list is narrow: arbitrary classes are still rejected."""
+    path = tmp_path / 'evil.pth'
+    torch.save({'x': _NotAllowed()}, path)
+    with pytest.raises(Exception, match='weights_only|Unsupported global'):
+        torch.load(path, weights_only=True)
+
+
+def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
+    """Fix 2: mmengine's init_dist('pytorch') works without CUDA (gloo, no set_device)."""
+    code = (
+        'import vnseg, torch.distributed as d\n'
+        'from mmengine.dist import init_dist, get_dist_info\n'
+        "init_dist('pytorch', backend='nccl')\n"
+        "print('BACKEND', d.get_backend(), get_dist_info())\n"
+        'd.destroy_process_group()\n')
+    env = dict(os.environ, RANK='0', LOCAL_RANK='0', WORLD_SIZE='1', MASTER_ADDR='127.0.0.1',
+               MASTER_PORT=str(29000 + os.getpid() % 1000), CUDA_VISIBLE_DEVICES='')
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True,
+                         timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert 'BACKEND gloo (0, 1)' in out.stdout
+
+
+def _cfg(**extra):
+    return Config(dict(
+        model=dict(type='EncoderDecoder',
+                   backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
+                   decode_head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True))),
+        optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
+                           optimizer=dict(type='AdamW', lr=1e-4)),
+        launcher='none', **extra))
+
+
+def test_cpu_falls_back_from_config_amp():
+    cfg = _cfg()
+    with pytest.warns(UserWarning, match='AmpOptimWrapper'):
+        changes = adapt_cfg_to_device(cfg, cuda_available=False)
+    assert cfg.optim_wrapper.type == 'OptimWrapper'
+    assert 'loss_scale' not in cfg.optim_wrapper
+    assert len(changes) == 1
+    assert cfg.model.backbone.norm_cfg.type == 'SyncBN'  # not distributed: the Runner reverts it
+
+
+def test_explicit_amp_on_cpu_is_a_clear_error():
+    with pytest.raises(AmpNeedsCudaError, match='--amp needs a CUDA GPU'):
+        adapt_cfg_to_device(_cfg(), amp_requested=True, cuda_available=False)
+
+
+def test_cpu_distributed_uses_cpu_ddp_and_bn():
+    cfg = _cfg(launcher='pytorch')
+    with pytest.warns(UserWarning):
+        adapt_cfg_to_device(cfg, cuda_available=False)
+    assert cfg.model_wrapper_cfg.device_ids is None
+    assert cfg.model_wrapper_cfg.type == 'MMDistributedDataParallel'
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+    assert cfg.model.decode_head.norm_cfg.type == 'BN'
+
+
+def test_cuda_configs_untouched():
+    cfg = _cfg(launcher='pytorch')
+    assert adapt_cfg_to_device(cfg, amp_requested=True, cuda_available=True) == []
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert 'model_wrapper_cfg' not in cfg
