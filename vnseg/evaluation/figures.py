@@ -1,0 +1,127 @@
+"""Figures that need data or a model first: gather the inputs, then render with :mod:`plots`.
+
+Used by ``tools/analysis_tools/{confusion_matrix,prediction_grid}.py`` and by the demo.
+"""
+import os
+import os.path as osp
+
+import numpy as np
+
+from vnseg.classes import CLASSES, PALETTE
+
+from . import confusion, plots
+
+
+def confusion_matrix_figure(out_dir, config=None, checkpoint=None, pred_dir=None, ann_dir=None,
+                            img_dir=None, metrics=None, device='cpu', cfg_options=None,
+                            limit=None, title=None, prefix='confusion_matrix'):
+    """Compute a confusion matrix from ONE source and write the figure and CSVs.
+
+    Sources (exactly one): ``metrics`` (metrics JSON / work dir holding ``confusion_matrix``;
+    nothing is rerun), ``pred_dir`` + ``ann_dir`` (saved prediction PNGs), or ``config`` (+
+    ``checkpoint``; runs the model over the config's test split, or ``img_dir`` + ``ann_dir``).
+
+    Writes into ``out_dir``: ``<prefix>.png`` (row-normalised %), ``<prefix>.csv`` (pixel
+    counts), ``<prefix>_normalized.csv`` (row fractions). Returns ``dict(png=, csv=,
+    csv_normalized=, matrix=(C, C) int64, classes=list)``.
+    """
+    sources = [metrics is not None, pred_dir is not None, config is not None]
+    if sum(sources) != 1:
+        raise ValueError('give exactly one source: metrics, pred_dir (+ ann_dir) or config')
+    if metrics is not None:
+        conf, classes = confusion.confusion_from_metrics(metrics)
+    elif pred_dir is not None:
+        if ann_dir is None:
+            raise ValueError('pred_dir needs ann_dir')
+        conf, _ = confusion.confusion_from_pred_dir(pred_dir, ann_dir)
+        classes = list(CLASSES)
+    else:
+        conf, classes = confusion.confusion_from_model(
+            config, checkpoint, device=device, cfg_options=cfg_options, img_dir=img_dir,
+            ann_dir=ann_dir, limit=limit)
+    os.makedirs(out_dir, exist_ok=True)
+    out = dict(matrix=conf, classes=list(classes))
+    out['png'] = plots.render_confusion_matrix(conf, classes, osp.join(out_dir, prefix + '.png'),
+                                               title=title)
+    out['csv'] = confusion.save_csv(conf, classes, osp.join(out_dir, prefix + '.csv'))
+    out['csv_normalized'] = confusion.save_csv(
+        conf, classes, osp.join(out_dir, prefix + '_normalized.csv'), normalized=True)
+    return out
+
+
+def select_patches(pairs, patches=None, num=4, seed=0):
+    """Choose image/annotation pairs for a grid.
+
+    Args:
+        pairs (list[tuple[str, str]]): all (image path, annotation path).
+        patches (list[str], optional): wanted file names or stems (``'p_0003.png'`` or
+            ``'p_0003'``); order kept. ``KeyError`` for a name that is not there.
+        num (int): how many to draw at random when ``patches`` is not given (all if fewer).
+        seed (int): seed of the random draw (same seed -> same patches).
+
+    Returns:
+        list[tuple[str, str]]: the chosen pairs (random ones in dataset order).
+    """
+    if patches:
+        index = {}
+        for pair in pairs:
+            name = osp.basename(pair[0])
+            index[name] = pair
+            index[osp.splitext(name)[0]] = pair
+        missing = [p for p in patches if p not in index]
+        if missing:
+            raise KeyError(f'patches not in the test set: {missing}')
+        return [index[p] for p in patches]
+    if num >= len(pairs):
+        return list(pairs)
+    chosen = np.random.default_rng(seed).choice(len(pairs), size=num, replace=False)
+    return [pairs[i] for i in sorted(chosen)]
+
+
+def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_dir=None,
+                           patches=None, num=4, seed=0, device='cpu', cfg_options=None,
+                           panel_inches=2.0, dpi=100):
+    """Prediction grid ``image | ground truth | model ...`` for chosen or random test patches.
+
+    Args:
+        out_path (str): PNG path.
+        models (Sequence[tuple]): ``(name, config)`` or ``(name, config, checkpoint)``; a missing
+            / ``None`` checkpoint keeps random weights.
+        pred_dirs (Sequence[tuple[str, str]]): ``(name, dir)`` of saved prediction PNGs
+            (``<dir>/<image stem>.png``, as ``tools/test.py --out`` writes them).
+        img_dir, ann_dir (str, optional): the patches; default: the first model config's test
+            split (required when only ``pred_dirs`` are given).
+        patches, num, seed: see :func:`select_patches`.
+        panel_inches (float), dpi (int): panel side and resolution; pixel size is
+            ``plots.prediction_grid_size(len(patches), 2 + n_models, panel_inches, dpi=dpi)``.
+
+    Returns ``dict(png=out_path, patches=[image paths], columns=[titles])``.
+    """
+    from . import inference
+    loaded = []
+    for spec in models:
+        name, config = spec[0], spec[1]
+        checkpoint = spec[2] if len(spec) > 2 else None
+        loaded.append((name, inference.load_model(config, checkpoint, device=device,
+                                                  cfg_options=cfg_options)))
+    if not loaded and not pred_dirs:
+        raise ValueError('give at least one model or prediction dir')
+    cfg = loaded[0][1].cfg if loaded else None
+    pairs = select_patches(inference.resolve_pairs(cfg, img_dir, ann_dir), patches, num, seed)
+    classes = inference.model_classes(loaded[0][1]) if loaded else CLASSES
+    palette = inference.model_palette(loaded[0][1]) if loaded else PALETTE
+    rows = []
+    for img_path, ann_path in pairs:
+        stem = osp.splitext(osp.basename(img_path))[0]
+        masks = [confusion.read_mask(ann_path)]
+        masks += [inference.predict(model, img_path) for _, model in loaded]
+        for name, directory in pred_dirs:
+            pred_path = osp.join(directory, stem + '.png')
+            if not osp.isfile(pred_path):
+                raise FileNotFoundError(f'{name}: no prediction {pred_path}')
+            masks.append(confusion.read_mask(pred_path))
+        rows.append(dict(name=stem, image=inference.read_image(img_path), masks=masks))
+    columns = ['image', 'ground truth'] + [n for n, _ in loaded] + [n for n, _ in pred_dirs]
+    plots.render_prediction_grid(rows, columns, out_path, classes=classes, palette=palette,
+                                 panel_inches=panel_inches, dpi=dpi)
+    return dict(png=out_path, patches=[p[0] for p in pairs], columns=columns)

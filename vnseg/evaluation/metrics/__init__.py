@@ -1,0 +1,4 @@
+"""vnseg's evaluation metrics (registered into mmseg's ``METRICS`` on import)."""
+from .vn_iou_metric import VNIoUMetric
+
+__all__ = ['VNIoUMetric']
