@@ -1,0 +1,42 @@
+"""Comparison table of several runs as markdown: model, params, OEM-pretrained, distilled, mIoU,
+per-class IoU — numbers read from each run's metrics_test.json (see vnseg/evaluation/reports.py
+for where each column comes from).
+
+Example:
+  python tools/analysis_tools/compare_runs.py work_dirs/segformer_b2 work_dirs/b2_oem \
+      --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
+"""
+import argparse
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('runs', nargs='+', help='work dirs or metrics JSON files')
+    p.add_argument('--names', nargs='+', help='model name per run')
+    p.add_argument('--no-params', action='store_true',
+                   help='do not build models to count parameters (stored num_params still used)')
+    p.add_argument('--sort', action='store_true', help='best mIoU first')
+    p.add_argument('--extra-metrics', nargs='+', default=[], help='more summary keys, e.g. mAcc aAcc')
+    p.add_argument('--out', help='also write the markdown here')
+    p.add_argument('--csv', help='also write a CSV here')
+    args = p.parse_args(argv)
+    if args.names and len(args.names) != len(args.runs):
+        p.error('--names needs one name per run')
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from vnseg.evaluation import reports
+    rows = reports.comparison_rows(args.runs, args.names, count_params=not args.no_params)
+    table = reports.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
+    print(table, end='')
+    if args.out:
+        with open(args.out, 'w') as f:
+            f.write(table)
+    if args.csv:
+        reports.comparison_csv(rows, args.csv)
+
+
+if __name__ == '__main__':
+    main()
