@@ -1,0 +1,259 @@
+"""Whole-scene inference on real georeferenced images (../shared/data) and on plain images.
+
+The model is the tiny demo SegFormer with random (seeded) weights: predictions are meaningless, but
+georeferencing, nodata handling, polygons, areas and the equality with mmseg's ``slide`` mode are not.
+"""
+import csv
+import importlib.util
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import require_shared_data
+from vnseg.classes import CLASSES, PALETTE
+
+CFG = 'configs/segformer_tiny_demo_vn.py'
+rasterio = pytest.importorskip('rasterio')
+shapely = pytest.importorskip('shapely')
+
+
+@pytest.fixture(scope='module')
+def tiny_model(repo_root):
+    import vnseg.apis  # noqa: F401
+    from mmseg.apis import init_model
+    torch.manual_seed(0)
+    return init_model(str(repo_root / CFG), None, device='cpu')
+
+
+def _run(model, src, out_dir, **kw):
+    from vnseg.apis import infer_large_image
+    kw.setdefault('progress', False)
+    return infer_large_image(model, None, src, out_dir, **kw)
+
+
+def _windows_with_valid_pixels(valid, tile, overlap):
+    """Independent count of the windows that contain a valid pixel."""
+    from vnseg.geo.windows import tile_starts
+    h, w = valid.shape
+    th, tw = min(tile, h), min(tile, w)
+    ys = tile_starts(h, th, min(tile - overlap, th))
+    xs = tile_starts(w, tw, min(tile - overlap, tw))
+    return sum(bool(valid[y:y + th, x:x + tw].any()) for y in ys for x in xs), len(ys) * len(xs)
+
+
+@pytest.mark.parametrize('name, epsg, pixel', [
+    ('pix4d_bali_drone_ortho_0.35m_rgba.tif', 32750, 0.353),   # alpha band = nodata
+    ('rasterio_RGB.byte_landsat7_300m.tif', 32618, 300.0),      # nodata = 0
+])
+def test_geotiff_georeferencing_nodata_layout_and_areas(tiny_model, tmp_path, name, epsg, pixel):
+    src_path = require_shared_data('geotiff', name)
+    res = _run(tiny_model, src_path, tmp_path, tile=256, overlap=64, batch_size=4)
+    with rasterio.open(src_path) as src, rasterio.open(res.class_map) as out:
+        assert out.crs == src.crs and out.crs.to_epsg() == epsg
+        assert out.transform.almost_equals(src.transform, precision=1e-9)
+        assert (out.width, out.height) == (src.width, src.height)
+        assert abs(out.res[0] - pixel) / pixel < 0.01
+        valid = src.dataset_mask() > 0
+        pred = out.read(1)
+        # nodata
+        assert 0.02 < (~valid).mean() < 0.9, 'fixture must contain nodata'
+        assert np.array_equal(pred == 255, ~valid)
+        assert pred[valid].max() < len(CLASSES)
+        assert out.nodata == 255
+        # no inference spent on empty windows
+        assert (res.tiles_run, res.tiles_total) == _windows_with_valid_pixels(valid, 256, 64)
+        assert res.tiles_run < res.tiles_total
+        # colour table, class names, cloud-optimised layout
+        cmap = out.colormap(1)
+        for i, rgb in enumerate(PALETTE):
+            assert cmap[i] == tuple(rgb) + (255,)
+        assert cmap[255][3] == 0
+        assert json.loads(out.tags()['CLASSES']) == list(CLASSES)
+        assert out.profile['tiled'] and out.block_shapes[0] == (512, 512)
+        assert out.compression.value.lower() == 'deflate'
+        assert out.overviews(1) == [2]
+        assert out.tags(ns='IMAGE_STRUCTURE').get('LAYOUT') == 'COG'
+    # area table: pixels add up; UTM ground area = planar area x scale factor^2 (|k - 1| < 0.1 %)
+    doc = json.loads(res.areas_json.read_text())
+    assert doc['area_unit'] == 'm2' and doc['area_method'] == 'ellipsoidal'
+    assert doc['valid_pixels'] == valid.sum() and doc['nodata_pixels'] == (~valid).sum()
+    counts = np.bincount(pred[valid], minlength=len(CLASSES))
+    planar = abs(out.transform.a * out.transform.e)
+    for row in doc['classes']:
+        assert row['pixels'] == counts[row['class_id']]
+        if row['pixels']:
+            assert row['area_m2'] == pytest.approx(row['pixels'] * planar, rel=2e-3)
+            assert row['area_ha'] == pytest.approx(row['area_m2'] / 1e4, rel=1e-6)
+    assert sum(r['share_valid_pct'] for r in doc['classes']) == pytest.approx(100, abs=1e-3)
+    with open(res.areas_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r['pixels']) for r in rows] == counts.tolist()
+    # preview: RGBA, transparent exactly where nothing was predicted (full size: image < 2048 px)
+    from PIL import Image
+    prev = np.asarray(Image.open(res.preview))
+    assert prev.shape == (out.height, out.width, 4)
+    assert np.array_equal(prev[..., 3] == 0, ~valid)
+
+
+def _load_cli(repo_root):
+    spec = importlib.util.spec_from_file_location('infer_large_image_cli',
+                                                  repo_root / 'tools' / 'infer_large_image.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _polygon_coords(geom):
+    for poly in ([geom] if geom.geom_type == 'Polygon' else geom.geoms):
+        yield np.asarray(poly.exterior.coords)
+        for ring in poly.interiors:
+            yield np.asarray(ring.coords)
+
+
+def test_kampala_one_command_class_map_polygons_areas(tiny_model, repo_root, tmp_path, capsys):
+    """The newcomer's command on the real Kampala mosaic (EPSG:3857, 7.5 cm, 3072 x 2048)."""
+    src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
+    ckpt = tmp_path / 'tiny.pth'
+    torch.save({'state_dict': tiny_model.state_dict(), 'meta': {}}, ckpt)
+    out_dir = tmp_path / 'out'
+    cli = _load_cli(repo_root)
+    rc = cli.main([str(repo_root / CFG), str(ckpt), str(src_path), '--out-dir', str(out_dir),
+                   '--min-area', '0', '--quiet', '--device', 'cpu'])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert 'building' in printed and 'EPSG:3857' in printed
+    stem = 'kampala_oam_z21_mosaic'
+    with rasterio.open(src_path) as src, rasterio.open(out_dir / f'{stem}_classes.tif') as out:
+        assert out.crs == src.crs and out.crs.to_epsg() == 3857
+        assert out.transform.almost_equals(src.transform, precision=1e-9)
+        assert (out.width, out.height) == (3072, 2048)
+        bounds, t = out.bounds, out.transform
+        pred = out.read(1)
+    planar = abs(t.a * t.e)
+    doc = json.loads((out_dir / f'{stem}_areas.json').read_text())
+    counts = np.bincount(pred.ravel(), minlength=256)
+    assert doc['valid_pixels'] == 3072 * 2048 and counts[255] == 0
+    # Web Mercator: ground area = planar area x N M cos^2(lat) / a^2 (WGS84), about -0.67 % here
+    a, f = 6378137.0, 1 / 298.257223563
+    e2 = f * (2 - f)
+    lat = 2 * math.atan(math.exp((bounds.top + bounds.bottom) / 2 / a)) - math.pi / 2  # spherical inverse
+    w = 1 - e2 * math.sin(lat) ** 2
+    ratio = (a / math.sqrt(w)) * (a * (1 - e2) / w ** 1.5) * math.cos(lat) ** 2 / a ** 2
+    assert 0.992 < ratio < 0.994
+    for row in doc['classes']:
+        assert row['pixels'] == counts[row['class_id']]
+        if row['pixels']:
+            assert row['area_m2'] == pytest.approx(row['pixels'] * planar * ratio, rel=5e-4)
+    # polygons: one GeoJSON per non-background class, inside the image, areas adding up to the raster's
+    written = 0
+    for cid, name in enumerate(CLASSES):
+        path = out_dir / f'{stem}_{name}.geojson'
+        if cid == 0:
+            assert not path.exists()
+            continue
+        fc = json.loads(path.read_text())
+        assert fc['crs']['properties']['name'].endswith('EPSG::3857')
+        geoms = [shapely.geometry.shape(ft['geometry']) for ft in fc['features']]
+        for ft in fc['features']:
+            assert ft['properties']['class'] == name and ft['properties']['class_id'] == cid
+        geom_area = sum(g.area for g in geoms)          # CRS units^2 of the simplified outlines
+        prop_area = sum(ft['properties']['area_m2'] for ft in fc['features'])
+        raster_area = counts[cid] * planar
+        if counts[cid] == 0:
+            assert not geoms
+            continue
+        written += len(geoms)
+        assert geom_area == pytest.approx(raster_area, rel=0.01)
+        assert prop_area == pytest.approx(counts[cid] * planar * ratio, rel=1e-3)
+        pts = np.concatenate([c for g in geoms for c in _polygon_coords(g)])
+        eps = 1e-6
+        assert pts[:, 0].min() >= bounds.left - eps and pts[:, 0].max() <= bounds.right + eps
+        assert pts[:, 1].min() >= bounds.bottom - eps and pts[:, 1].max() <= bounds.top + eps
+        assert all(g.is_valid for g in geoms)
+    assert written > 0
+    assert (out_dir / f'{stem}_preview.png').exists()
+
+
+def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):
+    """Plain averaging reproduces stock mmseg ``slide`` inference (same model, crop and stride)."""
+    from mmengine.config import ConfigDict
+    from mmseg.apis import inference_model
+    from rasterio.windows import Window
+    src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
+    crop = tmp_path / 'crop.tif'
+    with rasterio.open(src_path) as src:
+        win = Window(1100, 700, 900, 650)
+        rgb = src.read(window=win)
+        prof = dict(src.profile, width=900, height=650, transform=src.window_transform(win))
+    with rasterio.open(crop, 'w', **prof) as dst:
+        dst.write(rgb)
+    res = _run(tiny_model, crop, tmp_path / 'ours', tile=256, overlap=64, batch_size=4, blend='mean',
+               write_polygons=False, preview=False)
+    with rasterio.open(res.class_map) as out:
+        ours = out.read(1)
+    saved = tiny_model.test_cfg
+    tiny_model.test_cfg = ConfigDict(mode='slide', crop_size=(256, 256), stride=(192, 192))
+    try:
+        bgr = np.ascontiguousarray(rgb.transpose(1, 2, 0)[..., ::-1])
+        stock = inference_model(tiny_model, bgr).pred_sem_seg.data[0].numpy()
+    finally:
+        tiny_model.test_cfg = saved
+    assert res.tiles_total == 4 * 5
+    assert stock.shape == ours.shape == (650, 900)
+    assert len(np.unique(stock)) > 1
+    assert (stock == ours).mean() >= 0.999
+    # the smooth window changes the merge, so it must differ somewhere in the overlaps
+    res_g = _run(tiny_model, crop, tmp_path / 'gauss', tile=256, overlap=64, blend='gaussian',
+                 write_polygons=False, preview=False)
+    with rasterio.open(res_g.class_map) as out:
+        gauss = out.read(1)
+    assert 0.5 < (gauss == ours).mean() < 1.0
+
+
+def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
+    from PIL import Image
+    rng = np.random.RandomState(3)
+    h, w = 200, 300
+    rgba = np.dstack([rng.randint(0, 255, (h, w, 3), np.uint8), np.full((h, w), 255, np.uint8)])
+    rgba[:, :60, 3] = 0                                  # transparent left band
+    png = tmp_path / 'plain photo.png'
+    Image.fromarray(rgba, 'RGBA').save(png)
+    res = _run(tiny_model, png, tmp_path / 'o', tile=128, overlap=32, min_polygon_area=0,
+               simplify_tolerance=0, tta_flip=True)
+    assert res.class_map.name == 'plain_photo_classes.tif'
+    with rasterio.open(res.class_map) as out:
+        assert out.crs is None and out.transform.is_identity
+        pred = out.read(1)
+    assert np.all(pred[:, :60] == 255) and np.all(pred[:, 60:] < len(CLASSES))
+    doc = res.areas
+    assert doc['area_unit'] == 'px' and 'area_m2' not in doc['classes'][0]
+    assert doc['valid_pixels'] == h * (w - 60) and doc['nodata_pixels'] == h * 60
+    for name, path in res.polygons.items():
+        fc = json.loads(path.read_text())
+        assert 'crs' not in fc
+        cid = CLASSES.index(name)
+        area = sum(shapely.geometry.shape(f['geometry']).area for f in fc['features'])
+        assert area == pytest.approx((pred == cid).sum(), abs=1e-6)  # exact outlines, pixel units
+        for f in fc['features']:
+            x0, y0, x1, y1 = shapely.geometry.shape(f['geometry']).bounds
+            assert 60 <= x0 and x1 <= w and 0 <= y0 and y1 <= h
+
+
+def test_unreadable_inputs_name_the_file(tiny_model, tmp_path):
+    from vnseg.geo.raster_io import ImageReadError
+    missing = tmp_path / 'nope.tif'
+    with pytest.raises(ImageReadError, match='nope.tif'):
+        _run(tiny_model, missing, tmp_path / 'o')
+    junk = tmp_path / 'junk.tif'
+    junk.write_bytes(b'this is not a tiff')
+    with pytest.raises(ImageReadError, match='junk.tif'):
+        _run(tiny_model, junk, tmp_path / 'o')
+    u16 = tmp_path / 'sixteen.tif'
+    with rasterio.open(u16, 'w', driver='GTiff', width=8, height=8, count=3, dtype='uint16') as d:
+        d.write(np.zeros((3, 8, 8), np.uint16))
+    with pytest.raises(ImageReadError, match='sixteen.tif.*8-bit'):
+        _run(tiny_model, u16, tmp_path / 'o')
+    assert not (tmp_path / 'o').exists() or not any((tmp_path / 'o').iterdir())

@@ -1,0 +1,162 @@
+"""Class names and palette of a model from its config's dataset (vnseg's fix for mmseg's inference APIs).
+
+mmseg 1.2.2 takes a model's ``dataset_meta`` (class names + palette) from the checkpoint only. When the
+checkpoint has none -- ``weights=None``, a bare ``state_dict``, a converted checkpoint -- it falls back
+to Cityscapes' 19 classes (``MMSegInferencer``) or to a dataset guessed by ``num_classes``
+(``init_model``), and ``init_model`` with ``checkpoint=None`` sets no ``dataset_meta`` at all (and with
+a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-class configs that paints
+and names every prediction wrongly.
+
+:func:`install` fixes both entry points: the metadata comes from the checkpoint when it has it
+(palette completed from the config when missing), else from the dataset that the config's
+``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its class's
+``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.classes.CLASSES` / :data:`vnseg.classes.PALETTE`).
+Configs without a dataset keep mmseg's behaviour.
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Optional
+
+__all__ = ['dataset_meta_from_config', 'resolve_dataset_meta', 'init_model', 'install']
+
+_installed = False
+_orig_init_model = None
+_orig_load_weights = None
+
+
+def _dataset_cfg(ds):
+    """Unwrap dataset wrappers (RepeatDataset, ConcatDataset, ...) down to a dataset config."""
+    for _ in range(5):
+        if ds is None:
+            return None
+        if ds.get('dataset') is not None:
+            ds = ds['dataset']
+        elif ds.get('datasets'):
+            ds = ds['datasets'][0]
+        else:
+            return ds
+    return ds
+
+
+def dataset_meta_from_config(cfg) -> Optional[dict]:
+    """``{'classes': tuple, 'palette': list}`` of the dataset a config evaluates on, or None.
+
+    Looks at ``test_dataloader``, ``val_dataloader`` then ``train_dataloader``; a dataset's
+    ``metainfo=dict(classes=..., palette=...)`` override wins over its class's ``METAINFO``.
+    """
+    from mmseg.registry import DATASETS
+    if cfg is None:
+        return None
+    for key in ('test_dataloader', 'val_dataloader', 'train_dataloader'):
+        loader = cfg.get(key)
+        ds = _dataset_cfg(loader.get('dataset') if loader else None)
+        if not ds or not ds.get('type'):
+            continue
+        meta = {}
+        ds_type = ds['type']
+        cls = ds_type if isinstance(ds_type, type) else None
+        if cls is None:
+            try:
+                cls = DATASETS.get(ds_type)
+            except Exception:
+                cls = None
+        if cls is not None:
+            meta.update(getattr(cls, 'METAINFO', {}) or {})
+        meta.update(ds.get('metainfo') or {})
+        classes = meta.get('classes')
+        if not classes:
+            continue
+        palette = meta.get('palette')
+        if not palette or len(palette) != len(classes):
+            palette = _default_palette(len(classes))
+        return {'classes': tuple(classes), 'palette': [list(map(int, c)) for c in palette]}
+    return None
+
+
+def _default_palette(n):
+    from vnseg.classes import PALETTE
+    if n <= len(PALETTE):
+        return [list(c) for c in PALETTE[:n]]
+    import numpy as np
+    rng = np.random.RandomState(42)
+    return [list(c) for c in PALETTE] + rng.randint(0, 255, (n - len(PALETTE), 3)).tolist()
+
+
+def resolve_dataset_meta(checkpoint_meta: Optional[dict], cfg) -> Optional[dict]:
+    """The model's ``dataset_meta``: the checkpoint's (palette completed) else the config's, else None."""
+    ckpt = checkpoint_meta or {}
+    from_cfg = dataset_meta_from_config(cfg)
+    if ckpt.get('dataset_meta') and ckpt['dataset_meta'].get('classes'):
+        classes = tuple(ckpt['dataset_meta']['classes'])
+        palette = ckpt['dataset_meta'].get('palette')
+    elif ckpt.get('CLASSES'):
+        classes, palette = tuple(ckpt['CLASSES']), ckpt.get('PALETTE')
+    else:
+        return from_cfg
+    if not palette or len(palette) != len(classes):
+        if from_cfg and tuple(from_cfg['classes']) == classes:
+            palette = from_cfg['palette']
+        else:
+            palette = _default_palette(len(classes))
+    return {'classes': classes, 'palette': [list(map(int, c)) for c in palette]}
+
+
+def init_model(config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
+               cfg_options: Optional[dict] = None):
+    """``mmseg.apis.init_model`` with ``dataset_meta`` from the checkpoint or, failing that, the config.
+
+    Same arguments and result as mmseg's; after :func:`install` it *is* ``mmseg.apis.init_model``.
+    """
+    from mmengine import Config
+    from mmengine.runner import load_checkpoint
+    orig = _orig_init_model or __import__('mmseg.apis.inference', fromlist=['x']).init_model
+    if isinstance(config, (str, Path)):
+        config = Config.fromfile(config)
+    if cfg_options is not None:
+        config.merge_from_dict(cfg_options)
+        cfg_options = None
+    if dataset_meta_from_config(config) is None:
+        return orig(config, checkpoint, device=device)
+    model = orig(config, None, device=device)
+    ckpt_meta = {}
+    if checkpoint is not None:
+        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
+        if isinstance(ckpt, dict) and isinstance(ckpt.get('meta'), dict):
+            ckpt_meta = ckpt['meta']
+    model.dataset_meta = resolve_dataset_meta(ckpt_meta, model.cfg)
+    model.to(device)
+    model.eval()
+    return model
+
+
+def _load_weights_to_model(self, model, checkpoint, cfg):
+    """Replacement of ``MMSegInferencer._load_weights_to_model`` (see module doc)."""
+    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    ckpt_meta = (checkpoint or {}).get('meta') or {}
+    meta = resolve_dataset_meta(ckpt_meta, cfg)
+    if meta is None:  # no dataset in the config: mmseg's own behaviour
+        return _orig_load_weights(self, model, checkpoint, cfg)
+    if checkpoint is not None:
+        _load_checkpoint_to_model(model, checkpoint)
+    else:
+        warnings.warn('MMSegInferencer: no weights given, the model is randomly initialised; classes '
+                      "and palette come from the config's dataset")
+    model.dataset_meta = meta
+
+
+def install():
+    """Patch ``mmseg.apis.init_model`` and ``MMSegInferencer`` (idempotent)."""
+    global _installed, _orig_init_model, _orig_load_weights
+    if _installed:
+        return
+    import mmseg.apis
+    import mmseg.apis.inference as inference
+    from mmseg.apis.mmseg_inferencer import MMSegInferencer
+    _orig_init_model = inference.init_model
+    _orig_load_weights = MMSegInferencer._load_weights_to_model
+    inference.init_model = init_model
+    mmseg.apis.init_model = init_model
+    MMSegInferencer._load_weights_to_model = _load_weights_to_model
+    _installed = True
