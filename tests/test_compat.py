@@ -24,7 +24,7 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     hub.update_scalar('train/loss', 0.25)
     hub.update_info('iter', 7)
     ckpt = {
-        'meta': {'iter': 7, 'seed': np.int64(3), 'hist': HistoryBuffer([1.0, 2.0])},
+        'meta': {'iter': 7, 'seed': np.int64(3), 'hist': HistoryBuffer([1.0, 2.0], [1, 1])},
         'state_dict': {'w': torch.arange(3.0)},
         'message_hub': hub.state_dict(),
         'array': np.arange(4, dtype=np.float32),
@@ -55,6 +55,21 @@ def test_weights_only_still_refuses_other_objects(tmp_path):
         torch.load(path, weights_only=True)
 
 
+class _GetattrPayload:
+    """Pickles as getattr(HistoryBuffer, '__subclasses__'): the pickle's getattr must refuse it."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return (getattr, (HistoryBuffer, '__subclasses__'))
+
+
+def test_pickled_getattr_is_restricted_to_history_buffer(tmp_path):
+    path = tmp_path / 'getattr.pth'
+    torch.save({'x': _GetattrPayload()}, path)
+    with pytest.raises(Exception, match='weights_only|Unsupported global|refusing'):
+        torch.load(path, weights_only=True)
+
+
 def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     """Fix 2: mmengine's init_dist('pytorch') works without CUDA (gloo, no set_device)."""
     code = (
@@ -71,14 +86,14 @@ def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     assert 'BACKEND gloo (0, 1)' in out.stdout
 
 
-def _cfg(**extra):
+def _cfg(launcher='none'):
     return Config(dict(
         model=dict(type='EncoderDecoder',
                    backbone=dict(norm_cfg=dict(type='SyncBN', requires_grad=True)),
                    decode_head=dict(norm_cfg=dict(type='SyncBN', requires_grad=True))),
         optim_wrapper=dict(type='AmpOptimWrapper', loss_scale='dynamic',
                            optimizer=dict(type='AdamW', lr=1e-4)),
-        launcher='none', **extra))
+        launcher=launcher))
 
 
 def test_cpu_falls_back_from_config_amp():

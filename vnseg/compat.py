@@ -13,7 +13,10 @@ Import-time fixes
    ``mmengine.logging.HistoryBuffer`` objects and numpy arrays/scalars in ``message_hub``, so
    ``resume``, ``load_from``, ``init_model`` and ``tools/test.py`` all fail. Instead of switching
    ``weights_only`` off for the process, we allow-list exactly those classes with
-   ``torch.serialization.add_safe_globals``; anything else in a pickle is still refused.
+   ``torch.serialization.add_safe_globals``; anything else in a pickle is still refused. A pickled
+   HistoryBuffer refers to its statistics methods as ``getattr(HistoryBuffer, 'mean')``: rather than
+   allow-listing ``getattr`` itself, the pickle's ``getattr`` is mapped to a function that only
+   returns those few methods.
 2. **Distributed on CPU.** mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` before
    creating the process group, which fails with "Found no NVIDIA driver" under torchrun on a machine
    without a GPU. Without CUDA we skip that call and use the gloo backend (nccl is CUDA-only).
@@ -26,6 +29,7 @@ Config-level fallbacks (:func:`adapt_cfg_to_device`)
    (SyncBN needs CUDA).
 """
 import copy
+import pickle
 import warnings
 
 import numpy as np
@@ -56,6 +60,8 @@ def mmengine_checkpoint_globals():
     multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
     entries = [
         HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        (_history_buffer_getattr, '__builtin__.getattr'),
         np.ndarray,
         np.dtype,
         (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
@@ -71,6 +77,16 @@ def mmengine_checkpoint_globals():
             if isinstance(obj, type) and issubclass(obj, np.dtype):
                 entries.append(obj)
     return entries
+
+
+def _history_buffer_getattr(obj, name):
+    """``getattr`` restricted to what a pickled HistoryBuffer needs: its statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'vnseg.compat: refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint')
 
 
 def allow_mmengine_checkpoint_globals():
