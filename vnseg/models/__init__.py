@@ -1,4 +1,5 @@
 """Models, heads and losses registered into mmseg's MODELS registry."""
 from .unet_head import UNetHead  # noqa: F401
+from . import losses, segmentors  # noqa: F401  (PixelKDLoss, DistillSegmentor)
 
 __all__ = []
