@@ -14,7 +14,7 @@ from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
+def test_mmengine_checkpoint_loads_with_weights_only(tmp_path, monkeypatch):
     """Fix 1: what mmengine's message_hub puts in a checkpoint loads under weights_only=True."""
     from mmengine.logging import HistoryBuffer, MessageHub
     from mmengine.runner.checkpoint import _load_checkpoint
@@ -32,6 +32,8 @@ def test_mmengine_checkpoint_loads_with_weights_only(tmp_path):
     path = tmp_path / 'ckpt.pth'
     torch.save(ckpt, path)
 
+    # as in a fresh process, where no HistoryBuffer has registered its statistics yet
+    monkeypatch.setattr(HistoryBuffer, '_statistics_methods', {})
     loaded = torch.load(path, weights_only=True)  # the torch >= 2.6 default
     assert loaded['meta']['iter'] == 7
     assert np.array_equal(loaded['array'], np.arange(4, dtype=np.float32))

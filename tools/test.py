@@ -98,7 +98,7 @@ def main():
     metrics = runner.test()
 
     if is_main_process():
-        record = {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in metrics.items()}
+        record = {k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()}
         record['config'] = osp.abspath(args.config)
         record['checkpoint'] = osp.abspath(args.checkpoint)
         os.makedirs(cfg.work_dir, exist_ok=True)

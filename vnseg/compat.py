@@ -79,11 +79,16 @@ def mmengine_checkpoint_globals():
     return entries
 
 
+#: HistoryBuffer's built-in statistics (its registry fills lazily, on the first instance).
+_HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
 def _history_buffer_getattr(obj, name):
     """``getattr`` restricted to what a pickled HistoryBuffer needs: its statistics methods."""
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    if obj is HistoryBuffer and name in HistoryBuffer._statistics_methods:
+    allowed = _HISTORY_BUFFER_STATISTICS.union(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
         f'vnseg.compat: refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint')
