@@ -76,9 +76,15 @@ class UnknownLabelError(AnnotationError):
 
     def __init__(self, path, unknown: List[Tuple[int, str]]):
         self.unknown = list(unknown)
-        listed = ', '.join(f'shape {i} label {label!r}' for i, label in self.unknown[:20])
-        more = f' (+{len(self.unknown) - 20} more)' if len(self.unknown) > 20 else ''
-        super().__init__(path, f'unknown label(s) not in the label map: {listed}{more}')
+        by_label = {}
+        for i, label in self.unknown:
+            by_label.setdefault(label, []).append(i)
+        parts = []
+        for label, idx in list(by_label.items())[:20]:
+            shown = ', '.join(str(i) for i in idx[:10]) + (', ...' if len(idx) > 10 else '')
+            parts.append(f'label {label!r} (shape{"s" if len(idx) > 1 else ""} {shown})')
+        more = f' (+{len(by_label) - 20} more labels)' if len(by_label) > 20 else ''
+        super().__init__(path, f'unknown label(s) not in the label map: {"; ".join(parts)}{more}')
 
 
 class NotAnAnnotationError(AnnotationError):
@@ -337,19 +343,19 @@ def load_annotation_image(ann: Annotation, root: Optional[PathLike] = None,
 # geometry
 # ------------------------------------------------------------------------------------------------
 def _ring(points: np.ndarray) -> dict:
-    coords = points.tolist()
-    coords.append(coords[0])
-    return {'type': 'Polygon', 'coordinates': [coords]}
+    # rasterio reads the coordinates straight from the (N + 1, 2) array
+    return {'type': 'Polygon', 'coordinates': [np.concatenate([points, points[:1]])]}
 
 
 def _polygon_area(points: np.ndarray) -> float:
     x, y = points[:, 0], points[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    cross = float(np.dot(x[:-1], y[1:]) - np.dot(y[:-1], x[1:])) + float(x[-1] * y[0] - y[-1] * x[0])
+    return 0.5 * abs(cross)
 
 
 def _disk(cx: float, cy: float, r: float) -> dict:
-    # polygon whose vertices lie on the circle, max radial error 0.05 px (>= 16 vertices)
-    n = max(16, int(math.ceil(math.pi / math.acos(max(-1.0, 1.0 - 0.05 / r)))) if r > 0.05 else 16)
+    # inscribed polygon (vertices on the circle) whose chords sag at most 0.01 px inside it
+    n = max(16, int(math.ceil(math.pi / math.acos(1.0 - 0.01 / r)))) if r > 0.01 else 16
     t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
     return _ring(np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1))
 

@@ -1,0 +1,108 @@
+#!/usr/bin/env python
+"""Convert labelme / AnyLabeling / X-AnyLabeling JSON files to palette PNG class masks + a QA report.
+
+    python tools/json_to_mask.py INPUT [INPUT ...] -o OUT_DIR [--labels MAP] [--unknown error|ignore]
+
+INPUT: JSON files or folders (searched recursively). Writes ``OUT_DIR/<stem>.png`` (class indices,
+palette for viewers) and ``OUT_DIR/qa_report.json`` (per file: unknown labels, degenerate shapes,
+out-of-image vertices, overlaps, class pixel counts). Bad files are listed at the end and make the
+exit status non-zero; ``--strict`` stops at the first. See ``vnseg/data/labelme.py`` for the schema
+and the pixel convention.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png  # noqa: E402
+from vnseg.data.label_map import LabelMap, LabelMapError  # noqa: E402
+from vnseg.data.labelme import NotAnAnnotationError, json_to_mask  # noqa: E402
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('inputs', nargs='+', help='JSON files or folders')
+    p.add_argument('-o', '--out-dir', required=True, help='output folder for <stem>.png and qa_report.json')
+    p.add_argument('--labels', default=None,
+                   help='label map: .json {label: class} or labelme labels.txt (default: vnseg class names)')
+    p.add_argument('--unknown', choices=('error', 'ignore'), default='error',
+                   help='unknown labels: fail the file (default) or paint 255 and report')
+    p.add_argument('--root', default=None,
+                   help='folder imagePath must stay inside (default: each input folder / the file\'s folder)')
+    p.add_argument('--no-image', action='store_true',
+                   help='when the image is missing, use imageHeight/imageWidth instead of failing')
+    p.add_argument('--pixel-origin', choices=('corner', 'center'), default='corner')
+    p.add_argument('--line-width', type=float, default=10.0, help='pixels, for line/linestrip shapes')
+    p.add_argument('--point-radius', type=float, default=5.0, help='pixels, for point shapes')
+    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS)
+    p.add_argument('--strict', action='store_true', help='stop at the first bad file')
+    p.add_argument('--no-progress', action='store_true')
+    return p
+
+
+def _collect(inputs, root_arg):
+    """[(json_path, root)] in a stable order."""
+    items = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            root = Path(root_arg) if root_arg else path
+            items += [(p, root) for p in sorted(path.rglob('*.json'))]
+        else:
+            items.append((path, Path(root_arg) if root_arg else path.parent))
+    return items
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    from tqdm import tqdm
+    try:
+        label_map = LabelMap.from_spec(args.labels)
+    except (LabelMapError, OSError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    out_dir = Path(args.out_dir)
+    reports, failures, skipped, used = [], [], [], {}
+    for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',
+                           disable=args.no_progress):
+        try:
+            mask, report = json_to_mask(path, label_map, root=root, require_image=not args.no_image,
+                                        max_pixels=args.max_pixels, on_unknown=args.unknown,
+                                        line_width=args.line_width, point_radius=args.point_radius,
+                                        pixel_origin=args.pixel_origin)
+        except NotAnAnnotationError as e:
+            skipped.append({'file': str(path), 'reason': e.problem})
+            continue
+        except DataError as e:
+            if args.strict:
+                print(f'error: {e}', file=sys.stderr)
+                return 1
+            failures.append({'file': str(path), 'error': str(e)})
+            continue
+        stem = path.stem
+        if stem in used:  # same stem in two folders: keep both
+            used[stem] += 1
+            stem = f'{stem}-{used[stem]}'
+        else:
+            used[stem] = 1
+        write_mask_png(out_dir / f'{stem}.png', mask)
+        entry = report.to_dict()
+        entry['mask'] = f'{stem}.png'
+        reports.append(entry)
+    write_json(out_dir / 'qa_report.json', {'files': reports, 'skipped': skipped, 'failures': failures,
+                                            'label_map': label_map.as_dict()})
+    n_unknown = sum(len(r['unknown_labels']) for r in reports)
+    n_degenerate = sum(len(r['degenerate_shapes']) for r in reports)
+    print(f'{len(reports)} mask(s) written to {out_dir}; {len(skipped)} non-annotation JSON skipped; '
+          f'{n_unknown} unknown-label shape(s), {n_degenerate} degenerate shape(s); QA: {out_dir / "qa_report.json"}')
+    if failures:
+        print(f'{len(failures)} file(s) failed:', file=sys.stderr)
+        for f in failures:
+            print(f'  {f["error"]}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
