@@ -16,7 +16,6 @@ import io
 import json
 import os
 import tempfile
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -224,14 +223,16 @@ def to_rgb8(image: Image.Image, path: Optional[PathLike] = None) -> LoadedImage:
 
 
 def _open_checked(source, path, max_pixels) -> Image.Image:
+    old = Image.MAX_IMAGE_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', Image.DecompressionBombWarning)
-            image = Image.open(source)
-    except Image.DecompressionBombError as e:  # pragma: no cover - our own check runs first
-        raise ImageReadError(path, f'image too large: {e}') from e
+        # Image.open only parses the header; PIL's own bomb check is replaced by ours (below),
+        # which applies ``max_pixels`` and gives one clear message.
+        Image.MAX_IMAGE_PIXELS = None
+        image = Image.open(source)
     except Exception as e:
         raise ImageReadError(path, f'cannot read image ({type(e).__name__}: {e})') from e
+    finally:
+        Image.MAX_IMAGE_PIXELS = old
     check_image_header(image, path, max_pixels)
     return image
 

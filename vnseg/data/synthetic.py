@@ -141,7 +141,7 @@ def _layout(rng, h, w):
             layout['water'].append(river)
             occupied.append(river.buffer(6))
     for _ in range(int(rng.integers(0, 3) + round(rng.random() * area_scale))):
-        r = rng.uniform(14, 55)
+        r = min(rng.uniform(14, 55), 0.4 * min(h, w))
         c = rng.uniform([r, r], [w - r, h - r])
         pond = _blob(rng, c[0], c[1], r * rng.uniform(0.8, 1.4), r * rng.uniform(0.6, 1.0), rng.uniform(0, np.pi))
         if occupied and unary_union(occupied).intersects(pond):
