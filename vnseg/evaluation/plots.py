@@ -69,8 +69,7 @@ def render_confusion_matrix(conf, classes, out_path, normalize=True, title=None,
     ax = fig.add_subplot(1, 1, 1)
     shown = np.ma.masked_invalid(values)
     import matplotlib
-    cmap = matplotlib.colormaps['Blues'].copy()
-    cmap.set_bad('#d0d0d0')
+    cmap = matplotlib.colormaps['Blues'].with_extremes(bad='#d0d0d0')
     vmax = 100 if normalize else max(float(np.nanmax(values)) if values.size else 1.0, 1.0)
     image = ax.imshow(shown, cmap=cmap, vmin=0, vmax=vmax)
     cbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)

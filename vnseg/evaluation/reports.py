@@ -9,8 +9,9 @@ Where each column comes from (first that applies):
   work dir's name.
 * **Params**: the metrics file's ``num_params``; else counted by building the model from the run's
   config (``<work_dir>/*.py``, which mmengine dumps there, or the metrics file's ``config`` key).
-  For a distillation model only the student is counted (its ``student`` sub-module, or all
-  parameters minus ``teacher``'s): that is the model that is deployed.
+  For a distillation model only the student is counted: that is the model that is deployed
+  (vnseg's ``DistillSegmentor`` is built as its student ``EncoderDecoder``; other models with a
+  ``student`` sub-module count it, with a ``teacher`` sub-module count all minus the teacher).
 * **OEM pretrained**: the metrics file's ``pretrained_oem``; else True when ``load_from`` or a
   backbone/model ``init_cfg`` checkpoint / ``pretrained`` path in the config mentions ``oem`` (as a
   word: ``segformer_b2_oem/iter_40000.pth``) or ``openearthmap``.
@@ -102,6 +103,13 @@ def count_parameters(cfg):
     from vnseg.pretrained import disable_pretrained
     model_cfg = copy.deepcopy(cfg.model)
     disable_pretrained(model_cfg)
+    if str(model_cfg.get('type', '')) == 'DistillSegmentor':
+        # vnseg's DistillSegmentor *is* its student (an EncoderDecoder built from the same
+        # arguments; the teacher is not a submodule): build the student alone, so counting
+        # never loads the teacher checkpoint.
+        for key in ('teacher_config', 'teacher_checkpoint', 'distill_loss'):
+            model_cfg.pop(key, None)
+        model_cfg['type'] = 'EncoderDecoder'
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     model = MODELS.build(model_cfg)
     total = sum(p.numel() for p in model.parameters())
