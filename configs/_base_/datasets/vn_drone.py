@@ -35,5 +35,6 @@ test_dataloader = dict(
     dataset=dict(
         type=dataset_type, data_root=data_root, pipeline=test_pipeline,
         data_prefix=dict(img_path='img_dir/test', seg_map_path='ann_dir/test')))
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+# VNIoUMetric = mmseg's IoUMetric + per-class IoU.<class>/Acc.<class> keys and the confusion matrix
+val_evaluator = dict(type='VNIoUMetric', iou_metrics=['mIoU'])
 test_evaluator = val_evaluator
