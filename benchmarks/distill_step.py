@@ -57,8 +57,7 @@ def build_model(model_cfg, device, size):
 
     disable_pretrained(model_cfg)
     model_cfg.data_preprocessor['size'] = (size, size)
-    model = MODELS.build(model_cfg)
-    model.init_weights()
+    model = MODELS.build(model_cfg)  # constructors' random init: speed does not depend on it
     # single process, as mmengine's Runner does without a launcher
     return revert_sync_batchnorm(model).to(device).train()
 

@@ -125,7 +125,11 @@ def test_teacher_loaded_frozen_and_hidden(kd, teacher_setup):
 def test_loss_adds_kd_and_no_gradient_reaches_teacher(kd):
     data = kd.data_preprocessor(make_batch(), True)
     kd.train()
+    seen = []  # (grad mode, training flag) inside the teacher's forward
+    kd.teacher.backbone.register_forward_pre_hook(
+        lambda m, args: seen.append((torch.is_grad_enabled(), m.training)))
     losses = kd(**data, mode='loss')
+    assert seen == [(False, False)]
     assert set(losses) == {'decode.loss_ce', 'decode.acc_seg', 'loss_kd'}
     assert losses['loss_kd'].item() > 1e-4
     total, _ = kd.parse_losses(losses)
