@@ -37,7 +37,10 @@ def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
 
     from vnseg.pretrained import disable_pretrained
 
-    cfg = Config.fromfile(config) if isinstance(config, (str, os.PathLike)) else copy.deepcopy(config)
+    if isinstance(config, (str, os.PathLike)):
+        cfg = Config.fromfile(config)
+    else:
+        cfg = copy.deepcopy(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     disable_pretrained(cfg.model)
@@ -70,7 +73,8 @@ def config_dataset_meta(cfg):
         meta = {}
     if not meta.get('classes'):
         meta = dict(classes=CLASSES, palette=PALETTE)
-    return dict(classes=tuple(meta['classes']), palette=[list(c) for c in meta.get('palette') or []])
+    palette = [list(c) for c in meta.get('palette') or []]
+    return dict(classes=tuple(meta['classes']), palette=palette)
 
 
 def _default_palette(num_classes):

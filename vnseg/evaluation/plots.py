@@ -132,9 +132,10 @@ def render_iou_bar(metrics, out_path, labels=None, family='IoU', title=None,
             finite = [v for v in vals if not math.isnan(v)]
             mean = float(np.mean(finite)) if finite else math.nan
         vals.append(float(mean))
-        if len(runs) == 1:
-            colors = [np.asarray(c) / 255 for c in PALETTE[:len(classes)]] + [(0.4, 0.4, 0.4)]
-            colors = [c if np.any(c > 0.05) else (0.3, 0.3, 0.3) for c in colors[:-1]] + [colors[-1]]
+        if len(runs) == 1 and len(classes) <= len(PALETTE):
+            # class colours; the black background bar is drawn dark grey, the mean bar grey
+            colors = [np.asarray(c) / 255 if any(c) else (0.3, 0.3, 0.3)
+                      for c in PALETTE[:len(classes)]] + [(0.4, 0.4, 0.4)]
         else:
             colors = None
         pos = x - 0.4 + width * (k + 0.5)

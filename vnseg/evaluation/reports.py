@@ -195,7 +195,8 @@ def comparison_table(runs, names=None, count_params=True, sort=False, extra_metr
         classes += [c for c in row.iou if c not in classes]
     header = (['Model', 'Params (M)', 'OEM pretrained', 'Distilled', 'mIoU'] + list(extra_metrics)
               + [f'IoU {c}' for c in classes])
-    align = ['---', '---:', ':---:', ':---:', '---:'] + ['---:'] * (len(extra_metrics) + len(classes))
+    align = (['---', '---:', ':---:', ':---:', '---:']
+             + ['---:'] * (len(extra_metrics) + len(classes)))
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '|'.join(align) + '|']
     for row in rows:
         extras = [row.metrics.get(k) for k in extra_metrics]

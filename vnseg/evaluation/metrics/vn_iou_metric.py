@@ -1,4 +1,5 @@
-"""``VNIoUMetric``: mmseg's ``IoUMetric`` that also returns per-class numbers and the confusion matrix.
+"""``VNIoUMetric``: mmseg's ``IoUMetric`` that also returns per-class values and the confusion
+matrix.
 
 mmseg's ``IoUMetric`` computes per-class IoU/Acc but only *prints* them; its returned dict holds the
 summary (``aAcc``, ``mIoU``, ``mAcc``). ``VNIoUMetric`` reuses all of IoUMetric's machinery
@@ -79,7 +80,8 @@ class VNIoUMetric(IoUMetric):
         """
         pred = pred_label.reshape(-1).long()
         gt = label.reshape(-1).long()
-        valid = (gt != ignore_index) & (gt >= 0) & (gt < num_classes) & (pred >= 0) & (pred < num_classes)
+        valid = ((gt != ignore_index) & (gt >= 0) & (gt < num_classes)
+                 & (pred >= 0) & (pred < num_classes))
         flat = gt[valid] * num_classes + pred[valid]
         counts = torch.bincount(flat, minlength=num_classes * num_classes)
         return counts.reshape(num_classes, num_classes).cpu()
