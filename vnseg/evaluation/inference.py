@@ -27,14 +27,13 @@ def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
     Pretrained-weight references in the model config are dropped (no downloads: the checkpoint,
     or random weights, define the model). ``model.cfg`` is the merged config.
     ``model.dataset_meta`` (``classes``, ``palette``) comes from the checkpoint's meta when it
-    has one, else from the config's test dataset (:func:`config_dataset_meta`) — never from
-    mmseg's guess by class count (which would name a 5-class model with Cityscapes' classes).
+    has one, else from the config's test dataset (``vnseg.apis.meta.init_model``; never mmseg's
+    guess by class count), else vnseg's classes.
     """
     import vnseg  # noqa: F401  (registers vnseg's modules, applies compat fixes)
     from mmengine import Config
-    from mmengine.runner import load_checkpoint
-    from mmseg.apis import init_model
 
+    from vnseg.apis.meta import init_model
     from vnseg.pretrained import disable_pretrained
 
     if isinstance(config, (str, os.PathLike)):
@@ -46,44 +45,10 @@ def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
     disable_pretrained(cfg.model)
     if cfg.get('test_pipeline') is None:
         cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-    model = init_model(cfg, None, device='cpu')
-    meta = {}
-    if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
-        meta = dict((ckpt.get('meta') or {}).get('dataset_meta') or {})
-    if not meta.get('classes'):
-        meta = config_dataset_meta(model.cfg)
-    if not meta.get('palette') or len(meta['palette']) < len(meta['classes']):
-        meta['palette'] = _default_palette(len(meta['classes']))
-    model.dataset_meta = meta
-    return model.to(device).eval()
-
-
-def config_dataset_meta(cfg):
-    """``dict(classes=..., palette=...)`` of the config's test dataset: its class's ``METAINFO``
-    updated by the config's ``metainfo``; vnseg's classes when that gives none."""
-    meta = {}
-    try:
-        from mmseg.registry import DATASETS
-        ds_cfg = cfg.test_dataloader.dataset
-        ds_cls = DATASETS.get(ds_cfg['type']) if isinstance(ds_cfg.get('type'), str) else None
-        meta = dict(getattr(ds_cls, 'METAINFO', None) or {})
-        meta.update(ds_cfg.get('metainfo') or {})
-    except (AttributeError, KeyError):
-        meta = {}
-    if not meta.get('classes'):
-        meta = dict(classes=CLASSES, palette=PALETTE)
-    palette = [list(c) for c in meta.get('palette') or []]
-    return dict(classes=tuple(meta['classes']), palette=palette)
-
-
-def _default_palette(num_classes):
-    """vnseg's palette when it is long enough, else a fixed pseudo-random one (seed 0)."""
-    if num_classes <= len(PALETTE):
-        return [list(c) for c in PALETTE[:num_classes]]
-    rng = np.random.default_rng(0)
-    return [list(PALETTE[i]) if i < len(PALETTE) else rng.integers(0, 256, 3).tolist()
-            for i in range(num_classes)]
+    model = init_model(cfg, None if checkpoint is None else str(checkpoint), device=device)
+    if not (getattr(model, 'dataset_meta', None) or {}).get('classes'):
+        model.dataset_meta = dict(classes=CLASSES, palette=[list(c) for c in PALETTE])
+    return model
 
 
 def model_classes(model):
