@@ -235,6 +235,13 @@ def test_windows_image_path_and_extra_keys(tmp_path):
     assert (mask == WATER).sum() == 16
 
 
+def test_absolute_windows_image_path_falls_back_to_the_json_folder(tmp_path):
+    path = scene(tmp_path, [shp('road', [[0, 0], [1, 1]], 'rectangle')], 4, 5,
+                 imagePath='C:\\Users\\annotator\\Desktop\\scene.png')
+    assert resolve_image_path(load_annotation(path), tmp_path) == (tmp_path / 'scene.png').resolve()
+    assert json_to_mask(path, root=tmp_path)[0].shape == (4, 5)
+
+
 def test_size_comes_from_the_image_when_not_declared(tmp_path):
     path = scene(tmp_path, [shp('road', [[0, 0], [1, 1]], 'rectangle')], 6, 11, imageHeight=None, imageWidth=None)
     mask, _ = json_to_mask(path)

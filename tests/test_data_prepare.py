@@ -206,6 +206,8 @@ def test_refuses_foreign_output_folder(scenes_dir, tmp_path):
 def test_output_inside_source_is_not_read_back(scenes_dir, tmp_path):
     src = tmp_path / 'src'
     shutil.copytree(scenes_dir, src)
+    (src / '.hidden').mkdir()
+    (src / '.hidden' / 'x.json').write_text('{')          # hidden folders are not searched
     run(src, src / 'prepared', augment=False)
     summary = run(src, src / 'prepared', augment=False)
     assert summary['num_scenes'] == 6 and summary['unpaired_images'] == []
@@ -238,6 +240,7 @@ def test_image_and_mask_pairs(tmp_path):
     (scene,) = summary['scenes']
     assert scene['id'] == 'site__a' and scene['qa']['unknown_pixels'] == 1
     assert scene['class_pixels'] == {'background': 64 * 64 - 1, 'road': 64 * 64, 'ignore': 1}
+    assert summary['qa_totals']['unknown_color_pixels'] == 1
 
 
 def test_prepare_tool_exit_status(scenes_dir, tmp_path, capsys):

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png  # noqa: E402
 from vnseg.data.label_map import LabelMap, LabelMapError  # noqa: E402
-from vnseg.data.labelme import NotAnAnnotationError, json_to_mask  # noqa: E402
+from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask  # noqa: E402
 
 
 def build_parser():
@@ -63,7 +63,7 @@ def main(argv=None):
         print(f'error: {e}', file=sys.stderr)
         return 2
     out_dir = Path(args.out_dir)
-    reports, failures, skipped, used = [], [], [], {}
+    reports, failures, skipped, used, unsafe = [], [], [], {}, False
     for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',
                            disable=args.no_progress):
         try:
@@ -75,6 +75,7 @@ def main(argv=None):
             skipped.append({'file': str(path), 'reason': e.problem})
             continue
         except DataError as e:
+            unsafe = unsafe or isinstance(e, UnsafePathError)
             if args.strict:
                 print(f'error: {e}', file=sys.stderr)
                 return 1
@@ -100,6 +101,9 @@ def main(argv=None):
         print(f'{len(failures)} file(s) failed:', file=sys.stderr)
         for f in failures:
             print(f'  {f["error"]}', file=sys.stderr)
+        if unsafe:
+            print('hint: an imagePath leaves the input folder (e.g. "../images/x.jpg"); pass --root with a '
+                  'folder that holds both the JSON and the images', file=sys.stderr)
         return 1
     return 0
 

@@ -121,8 +121,12 @@ def write_mask_png(path: PathLike, mask: np.ndarray, palette: Sequence[Sequence[
     return atomic_write_bytes(path, encode_mask_png(mask, palette))
 
 
-def write_rgb_png(path: PathLike, image: np.ndarray, compress_level: int = 6) -> Path:
-    """Atomically write an (H, W, 3) uint8 RGB array as a PNG."""
+def write_rgb_png(path: PathLike, image: np.ndarray, compress_level: int = 1) -> Path:
+    """Atomically write an (H, W, 3) uint8 RGB array as a PNG.
+
+    ``compress_level`` 1 (zlib's fastest) is the default: on photo-like patches it is about 7x
+    faster than level 6 for files about 12 % larger; PNG is lossless either way.
+    """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f'image must be (H, W, 3) uint8, got shape {image.shape} dtype {image.dtype}')

@@ -8,10 +8,10 @@ Output (what :class:`vnseg.datasets.VNDroneDataset` reads)::
     OUT/summary.json                                                       counts, shares, failures
     OUT/class_distribution.png                                             bar chart
 
-Stages (one tqdm bar each): 1. convert every scene (one at a time, memory bounded by one scene)
-to ``OUT/scenes`` and list its patch windows, dropping mostly-background ones; 2. seeded split (by
-scene or by patch); 3. cut patches; 4. augment train patches; 5. remove files of earlier runs that
-this run did not write, write the summary and chart.
+Stages: 1. convert every scene (one at a time, memory bounded by one scene) to ``OUT/scenes`` and
+list its patch windows, dropping mostly-background ones (tqdm bar); 2. seeded split (by scene or by
+patch); 3. cut patches (tqdm bar); 4. augment train patches (tqdm bar); 5. remove files of earlier
+runs that this run did not write, write the summary and the chart.
 
 Bad inputs (malformed JSON, missing/unreadable/16-bit/oversized image, size mismatch, unsafe
 ``imagePath``, scene smaller than a patch, unknown label...) are recorded as failures naming the
@@ -34,8 +34,8 @@ from PIL import Image
 from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
 from vnseg.data.augment import augment_variants
 from vnseg.data.color_mask import ColorTable
-from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png,
-                           write_rgb_png)
+from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, atomic_write_text, write_json,
+                           write_mask_png, write_rgb_png)
 from vnseg.data.label_map import LabelMap, LabelMapError
 from vnseg.data.labelme import NotAnAnnotationError, class_pixel_counts
 from vnseg.data.patches import Window, crop, crop_pair, keep_patch, patch_windows
@@ -90,6 +90,20 @@ def _prune(out: Path, written: set) -> int:
                     path.unlink()
                     removed += 1
     return removed
+
+
+def _qa_totals(infos) -> dict:
+    """Dataset-wide sums of the per-scene QA findings."""
+    totals = defaultdict(int)
+    for info in infos:
+        qa = info['qa']
+        totals['unknown_color_pixels'] += qa.get('unknown_pixels', 0)
+        totals['invalid_index_pixels'] += qa.get('invalid_pixels', 0)
+        totals['degenerate_shapes'] += len(qa.get('degenerate_shapes', []))
+        totals['out_of_image_vertices'] += sum(v['count'] for v in qa.get('out_of_image_vertices', []))
+        totals['overlap_pixels'] += qa.get('overlap_pixels', 0)
+        totals['scenes_with_warnings'] += bool(info['warnings'])
+    return dict(totals)
 
 
 def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = None,
@@ -151,7 +165,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         raise PrepareError(f'label map / colour table produce class indices {bad}, outside 0..{NUM_CLASSES - 1} and {IGNORE_INDEX}')
     _check_out(out, src)
     out.mkdir(parents=True, exist_ok=True)
-    (out / MARKER).write_text('vnseg prepare_dataset output\n')
+    atomic_write_text(out / MARKER, 'vnseg prepare_dataset output\n')
     written = set()
 
     def record(path: Path):
@@ -161,7 +175,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
     scenes, unpaired = discover_scenes(src, exclude=out)
     failures, skipped_files, scene_info, used_images = [], [], {}, set()
     kept_windows: Dict[str, list] = {}
-    for scene in _tqdm(scenes, '1/4 scenes', progress):
+    for scene in _tqdm(scenes, '1/3 scenes', progress):
         try:
             loaded = load_scene(scene, src, label_map=label_map, color_table=table, mask_format=mask_format,
                                 pixel_origin=pixel_origin, line_width=line_width, point_radius=point_radius,
@@ -188,7 +202,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         kept = [(win.y, win.x) for win in windows
                 if keep_patch(crop(loaded.mask, win, IGNORE_INDEX), background_threshold)]
         kept_windows[scene.scene_id] = kept
-        record(write_rgb_png(out / 'scenes' / 'img' / f'{scene.scene_id}.png', loaded.image, compress_level=1))
+        record(write_rgb_png(out / 'scenes' / 'img' / f'{scene.scene_id}.png', loaded.image))
         record(write_mask_png(out / 'scenes' / 'ann' / f'{scene.scene_id}.png', loaded.mask))
         scene_info[scene.scene_id] = {
             'id': scene.scene_id, 'source': str(scene.source.relative_to(src.resolve())),
@@ -214,7 +228,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
     split_patches = {s: 0 for s in SPLITS}
     split_scenes = {s: set() for s in SPLITS}
     train_patches = []
-    for sid in _tqdm(sorted(kept_windows), '2/4 patches', progress):
+    for sid in _tqdm(sorted(kept_windows), '2/3 patches', progress):
         wins = kept_windows[sid]
         if not wins:
             continue
@@ -240,7 +254,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
     # -- stage 4: augmentation (train only) ----------------------------------------------------
     augmented = 0
     if augment and num_augment > 0:
-        for stem in _tqdm(train_patches, '3/4 augment', progress):
+        for stem in _tqdm(train_patches, '3/3 augment', progress):
             img_p = np.asarray(Image.open(out / 'img_dir' / 'train' / f'{stem}.png').convert('RGB'))
             msk_p = np.asarray(Image.open(out / 'ann_dir' / 'train' / f'{stem}.png'))
             for suffix, img_a, msk_a, _ in augment_variants(img_p, msk_p, num_augment, seed, stem):
@@ -278,6 +292,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         'num_scenes': len(scene_info),
         'scenes': [scene_info[k] for k in sorted(scene_info)],
         'skipped_patches': {'background': sum(s['dropped_background'] for s in scene_info.values())},
+        'qa_totals': _qa_totals(scene_info.values()),
         'skipped_files': skipped_files,
         'unpaired_images': unpaired_left,
         'failures': failures,
