@@ -1,4 +1,4 @@
-# A tiny SegFormer (MiT with 1 block per stage, 16-dim stem; ~0.2M params) that trains in minutes on CPU.
+# A tiny SegFormer (MiT with 1 block per stage, 16-dim stem; 0.52M params) that trains in minutes on CPU.
 # Used by `make demo` and by the test suite's train/test/resume/distributed checks. Not a study model.
 _base_ = [
     'mmseg::_base_/models/segformer_mit-b0.py',

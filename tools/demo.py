@@ -25,7 +25,7 @@ CONFIG = REPO / 'configs' / 'segformer_tiny_demo_vn.py'
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--work-dir', default='work_dirs/demo', help='where everything goes')
-    parser.add_argument('--scenes', type=int, default=10, help='generated scenes in the dataset')
+    parser.add_argument('--scenes', type=int, default=20, help='generated scenes in the dataset')
     parser.add_argument('--scene-size', type=int, default=512, help='scene side, pixels')
     parser.add_argument('--holdout-size', type=int, default=1024, help='side of the unseen scene')
     parser.add_argument('--patch-size', type=int, default=128, help='patch side, pixels')
@@ -108,12 +108,18 @@ def main():
     (work / 'comparison.md').write_text(report + '\n')
 
     print('\n=== vnseg demo summary ===')
-    print(f'dataset: {json.dumps(summary.get("counts", {}))}')
+    splits = summary['splits']
+    print('dataset patches: ' + ', '.join(
+        f'{name} {info["patches"]} ({info["scenes"]} scenes, {info["augmented"]} augmented)'
+        for name, info in splits.items()))
     print(f'test mIoU {metrics["mIoU"]:.2f}  mAcc {metrics["mAcc"]:.2f}  aAcc {metrics["aAcc"]:.2f}')
     per_class = {k[4:]: round(v, 2) for k, v in metrics.items() if k.startswith('IoU.')}
     if per_class:
         print(f'per-class IoU: {per_class}')
-    print(f'holdout scene inference: {result}')
+    print(f'holdout scene ({args.holdout_size}x{args.holdout_size}): class map {result.class_map}, '
+          f'preview {result.preview}, {result.tiles_run} tiles in {result.seconds:.1f} s')
+    shares = {c['class']: c['share_valid_pct'] for c in result.areas['classes']}
+    print(f'holdout predicted class shares (%): {shares}')
     print('\n' + report)
     print('\nstage times (s): ' + ', '.join(f'{k.split(".")[0]}: {v:.0f}' for k, v in stages.times.items()))
     print(f'total: {sum(stages.times.values()):.0f} s; outputs in {work}')

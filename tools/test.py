@@ -4,11 +4,11 @@
                          [--tta] [--cfg-options k=v ...] [--launcher pytorch]
 
 Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
-JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy). ``--out`` saves the predicted
+JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, mAcc,
+``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix. ``--out`` saves the predicted
 class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
 """
 import argparse
-import json
 import os
 import os.path as osp
 import time
@@ -51,13 +51,6 @@ def enable_visualisation(cfg, args):
         cfg.visualizer['vis_backends'] = [dict(type='LocalVisBackend')]
 
 
-def write_json_atomic(path, data):
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(data, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main():
     args = parse_args()
 
@@ -68,6 +61,7 @@ def main():
     from mmengine.runner import Runner
 
     from vnseg.compat import adapt_cfg_to_device
+    from vnseg.evaluation.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
 
     cfg = Config.fromfile(args.config)
@@ -98,13 +92,11 @@ def main():
     metrics = runner.test()
 
     if is_main_process():
-        record = {k: (v.item() if hasattr(v, 'item') else v) for k, v in metrics.items()}
-        record['config'] = osp.abspath(args.config)
-        record['checkpoint'] = osp.abspath(args.checkpoint)
-        os.makedirs(cfg.work_dir, exist_ok=True)
-        write_json_atomic(osp.join(cfg.work_dir, 'metrics_test.json'), record)
+        record = dict(metrics, config=osp.abspath(args.config),
+                      checkpoint=osp.abspath(args.checkpoint))
+        save_metrics(record, osp.join(cfg.work_dir, 'metrics_test.json'))
         stamp = time.strftime('%Y%m%d_%H%M%S')
-        write_json_atomic(osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'), record)
+        save_metrics(record, osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'))
         print(f'metrics written to {osp.join(cfg.work_dir, "metrics_test.json")}')
 
 

@@ -83,13 +83,12 @@ def _json_safe(value):
 
 
 def save_metrics(metrics, path):
-    """Write ``metrics`` as strict JSON (NaN -> ``null``; numpy/torch values -> plain numbers),
-    keeping key order. Creates the parent directory. Returns ``path``."""
-    parent = osp.dirname(osp.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    with open(path, 'w') as f:
-        json.dump(_json_safe(dict(metrics)), f, indent=2, allow_nan=False)
-        f.write('\n')
+    """Write ``metrics`` atomically as strict JSON (NaN -> ``null``; numpy/torch values -> plain
+    numbers), keeping key order. Creates the parent directory. Returns ``path``."""
+    from vnseg.data.io import atomic_write_text
+
+    text = json.dumps(_json_safe(dict(metrics)), indent=2, allow_nan=False) + '\n'
+    atomic_write_text(path, text)
     return path
 
 
