@@ -30,15 +30,15 @@ MERGE = {0: 255, 1: 0, 2: 0, 3: 0, 4: 1, 5: 3, 6: 2, 7: 0, 8: 4}
 SAFE = {0: 255, 1: 255, 2: 255, 3: 255, 4: 1, 5: 3, 6: 2, 7: 255, 8: 4}
 
 
-def oem_label(seed):
-    """An (OEM_H, OEM_W) uint8 mask holding every OEM id 0..8, shifted per tile."""
-    return ((np.arange(OEM_H * OEM_W).reshape(OEM_H, OEM_W) + seed) % 9).astype(np.uint8)
+def oem_label(seed, h=OEM_H, w=OEM_W):
+    """An (h, w) uint8 mask holding every OEM id 0..8, shifted per tile."""
+    return ((np.arange(h * w).reshape(h, w) + seed) % 9).astype(np.uint8)
 
 
-def oem_image(seed):
-    """A (3, OEM_H, OEM_W) uint8 RGB raster; band b (1-based) holds 10*b + seed + column % 5."""
-    cols = np.arange(OEM_W)[None, :] % 5
-    return np.stack([np.broadcast_to(10 * b + seed + cols, (OEM_H, OEM_W))
+def oem_image(seed, h=OEM_H, w=OEM_W):
+    """A (3, h, w) uint8 RGB raster; band b (1-based) holds 10*b + seed + column % 5."""
+    cols = np.arange(w)[None, :] % 5
+    return np.stack([np.broadcast_to(10 * b + seed + cols, (h, w))
                      for b in (1, 2, 3)]).astype(np.uint8)
 
 
@@ -52,17 +52,18 @@ def write_geotiff(path, array):
         dst.write(array)
 
 
-def write_oem_fixture(root):
-    """OEM layout under ``root``: train = aachen_1, santa_cruz_3 and a listed-but-absent tile
-    (like the xBD tiles of OpenEarthMap_wo_xBD); val = aachen_2. Returns ``root`` (str)."""
+def write_oem_fixture(root, h=OEM_H, w=OEM_W):
+    """OEM layout under ``root`` with (h, w) tiles: train = aachen_1, santa_cruz_3 and a
+    listed-but-absent tile (like the xBD tiles of OpenEarthMap_wo_xBD); val = aachen_2.
+    Returns ``root`` (str)."""
     root = str(root)
     tiles = {'aachen_1.tif': 0, 'aachen_2.tif': 1, 'santa_cruz_3.tif': 2}
     for name, seed in tiles.items():
         region = name.rsplit('_', 1)[0]
         for sub in ('images', 'labels'):
             os.makedirs(osp.join(root, region, sub), exist_ok=True)
-        write_geotiff(osp.join(root, region, 'images', name), oem_image(seed))
-        write_geotiff(osp.join(root, region, 'labels', name), oem_label(seed))
+        write_geotiff(osp.join(root, region, 'images', name), oem_image(seed, h, w))
+        write_geotiff(osp.join(root, region, 'labels', name), oem_label(seed, h, w))
     with open(osp.join(root, 'train.txt'), 'w') as f:
         f.write('aachen_1.tif\nsanta_cruz_3.tif\nnapa_7.tif\n')
     with open(osp.join(root, 'val.txt'), 'w') as f:
