@@ -110,3 +110,15 @@ def test_base64_image(tmp_path):
     assert (decode_base64_image(data).rgb == 7).all()
     with pytest.raises(ImageReadError, match='x.json'):
         decode_base64_image(base64.b64encode(b'garbage').decode(), path='x.json')
+
+
+def test_exif_orientation_is_applied_like_the_labelling_tools(tmp_path):
+    raw = np.zeros((4, 6, 3), np.uint8)      # stored 6 wide x 4 high
+    raw[0, 0] = 255                          # stored top-left corner is white
+    exif = Image.Exif()
+    exif[0x0112] = 6                         # "rotate 90 degrees clockwise to display"
+    Image.fromarray(raw).save(tmp_path / 'r.jpg', exif=exif, quality=100)
+    assert read_image_size(tmp_path / 'r.jpg') == (6, 4)
+    img = read_image(tmp_path / 'r.jpg')
+    assert img.shape == (6, 4)
+    assert img.rgb[0, -1].min() > 200 and img.rgb[0, 0].max() < 50   # top-left went to top-right

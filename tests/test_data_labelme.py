@@ -7,7 +7,6 @@ Pixel convention used in the hand computations ('corner', the tools' Qt conventi
 import base64
 import io
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from PIL import Image
 from conftest import require_shared_data
 from vnseg.data.label_map import LabelMap, LabelMapError
 from vnseg.data.labelme import (AnnotationError, UnknownLabelError, json_to_mask, load_annotation,
-                                rasterize_annotation, resolve_image_path)
+                                resolve_image_path)
 
 ROAD, WATER, TREE, BUILDING = 1, 2, 3, 4
 

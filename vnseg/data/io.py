@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from vnseg.classes import IGNORE_INDEX, PALETTE
 
@@ -248,6 +248,8 @@ def _decode(image: Image.Image, path) -> LoadedImage:
         # contradict it, so it is lifted for this decode only.
         Image.MAX_IMAGE_PIXELS = None
         image.load()
+        # the labelling tools show (and annotate) JPEGs after their EXIF orientation, so do we
+        image = ImageOps.exif_transpose(image)
     except Exception as e:
         raise ImageReadError(path, f'cannot decode image ({type(e).__name__}: {e})') from e
     finally:
@@ -255,8 +257,21 @@ def _decode(image: Image.Image, path) -> LoadedImage:
     return to_rgb8(image, path)
 
 
+def _oriented_size(image: Image.Image) -> tuple:
+    """(H, W) after the EXIF orientation (5-8 swap width and height)."""
+    w, h = image.size
+    try:
+        orientation = image.getexif().get(0x0112, 1)
+    except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image
+        orientation = 1
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
 def read_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
     """Read an image file as 8-bit RGB, refusing huge or 16-bit files before decoding.
+
+    The EXIF orientation is applied (as labelme and AnyLabeling do when displaying a JPEG), so
+    annotation coordinates and ``imageHeight``/``imageWidth`` refer to the returned array.
 
     Args:
         path: image file.
@@ -274,14 +289,13 @@ def read_image(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIm
 
 
 def read_image_size(path: PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple:
-    """(H, W) of an image file from its header only (no decoding). Same checks as :func:`read_image`."""
+    """(H, W) of an image file from its header only (no decoding), after EXIF orientation.
+    Same checks as :func:`read_image`."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(path, 'image file not found')
     with open(path, 'rb') as f:
-        image = _open_checked(f, path, max_pixels)
-        w, h = image.size
-    return h, w
+        return _oriented_size(_open_checked(f, path, max_pixels))
 
 
 def decode_base64_image(data: str, path: Optional[PathLike] = None,
@@ -296,8 +310,7 @@ def decode_base64_image(data: str, path: Optional[PathLike] = None,
         raise ImageReadError(path, f'imageData is not valid base64 ({e})') from e
     image = _open_checked(io.BytesIO(raw), path, max_pixels)
     if header_only:
-        w, h = image.size
-        return h, w
+        return _oriented_size(image)
     return _decode(image, path)
 
 

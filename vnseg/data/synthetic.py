@@ -28,7 +28,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
