@@ -460,7 +460,7 @@ class AnnotationReport:
 
 
 def _transform(pixel_origin: str):
-    from affine import Affine
+    from rasterio.transform import Affine
     if pixel_origin == 'corner':
         return Affine.identity()
     if pixel_origin == 'center':
