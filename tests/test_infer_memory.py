@@ -17,7 +17,8 @@ import pytest
 rasterio = pytest.importorskip('rasterio')
 
 SIZE = 12000
-PATCH = (5000, 6000, 900, 1100)  # row, col, height, width of the valid area
+PATCH = (5000, 6000, 600, 700)  # row, col, height, width of the valid area
+TILE, OVERLAP = 256, 64
 
 CHILD = textwrap.dedent('''
     import json, resource, sys, torch
@@ -26,9 +27,9 @@ CHILD = textwrap.dedent('''
     from vnseg.apis import infer_large_image
     torch.manual_seed(0)
     torch.set_num_threads(2)
-    cfg, src, out = sys.argv[1:4]
+    cfg, src, out, tile, overlap = sys.argv[1:6]
     model = init_model(cfg, None, device='cpu')
-    res = infer_large_image(model, None, src, out, tile=512, overlap=128, batch_size=2,
+    res = infer_large_image(model, None, src, out, tile=int(tile), overlap=int(overlap), batch_size=4,
                             progress=False, preview_max_size=1024)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(peak_mb=peak_kb / 1024, tiles_run=res.tiles_run,
@@ -50,13 +51,15 @@ def test_12000px_image_peak_memory_under_3gb(tmp_path, repo_root):
     assert src.stat().st_size < 20e6
     env = dict(os.environ, OMP_NUM_THREADS='2')
     proc = subprocess.run([sys.executable, '-c', CHILD, str(repo_root / 'configs/segformer_tiny_demo_vn.py'),
-                           str(src), str(tmp_path / 'out')], capture_output=True, text=True, env=env,
+                           str(src), str(tmp_path / 'out'), str(TILE), str(OVERLAP)],
+                          capture_output=True, text=True, env=env,
                           cwd=str(repo_root), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     stats = json.loads(proc.stdout.strip().splitlines()[-1])
-    # windows: 31 x 31 grid (stride 384); the 900 x 1100 patch at (5000, 6000) touches 4 x 4 of them
-    assert stats['tiles_total'] == 31 * 31
-    assert stats['tiles_run'] == 16
+    # windows: 63 x 63 grid (stride 192); the 600 x 700 patch at (5000, 6000) touches 5 x 5 of them
+    # (rows 4800 ... 5568, columns 5760 ... 6528)
+    assert stats['tiles_total'] == 63 * 63
+    assert stats['tiles_run'] == 25
     assert stats['peak_mb'] < 3 * 1024, stats
     out = tmp_path / 'out' / 'big_classes.tif'
     with rasterio.open(out) as ds:

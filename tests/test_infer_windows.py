@@ -90,7 +90,9 @@ def _row_field(blend):
     seg = TiledSegmenter(model, tile=64, overlap=16, batch_size=1, blend=blend)
     parts = list(seg.iter_logits(src, progress=False))
     assert len(parts) == 1  # one strip: the image is one window high
-    return parts[0][1][0, 32].numpy(), seg  # class-0 logit along the middle row
+    row0, col0, logits, keep = parts[0]
+    assert (row0, col0) == (0, 0) and logits.shape == (2, 64, 384) and bool(keep.all())
+    return logits[0, 32].numpy(), seg  # class-0 logit along the middle row
 
 
 def test_gaussian_blend_is_seamless_mean_is_not():

@@ -52,6 +52,8 @@ class LargeImageResult:
         polygon_stats: ``{class name: {'polygons', 'dropped_small', 'area'}}``.
         tiles_total, tiles_run: windows in the grid / windows actually run (others were all nodata).
         seconds: wall time of the whole call.
+        timings: seconds per phase (``segment`` incl. class-map writing, ``cog``, ``areas``, ``preview``,
+            ``polygons``).
     """
     class_map: Path
     preview: Optional[Path]
@@ -63,6 +65,7 @@ class LargeImageResult:
     tiles_total: int = 0
     tiles_run: int = 0
     seconds: float = 0.0
+    timings: Dict[str, float] = field(default_factory=dict)
 
 
 def load_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
@@ -110,7 +113,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       min_polygon_area: Optional[float] = None,
                       simplify_tolerance: Optional[float] = None, write_polygons: bool = True,
                       preview: bool = True, preview_max_size: int = 2048, progress: bool = True,
-                      cfg_options: Optional[dict] = None) -> LargeImageResult:
+                      cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
@@ -134,6 +137,8 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         preview_max_size: longer side of the preview in pixels.
         progress: tqdm progress bar.
         cfg_options: config overrides when building from a config.
+        gdal_cache_mb: GDAL block cache for this call (GDAL's default is 5 % of RAM, which would
+            otherwise fill up with decoded blocks of a big image).
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -142,6 +147,16 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         vnseg.geo.raster_io.ImageReadError: the image is missing, unreadable or not 8-bit (the
             message names the file).
     """
+    import rasterio
+    with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2 ** 20):
+        return _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend,
+                      tta_flip, device, polygon_classes, min_polygon_area, simplify_tolerance,
+                      write_polygons, preview, preview_max_size, progress, cfg_options)
+
+
+def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend, tta_flip, device,
+           polygon_classes, min_polygon_area, simplify_tolerance, write_polygons, preview,
+           preview_max_size, progress, cfg_options) -> LargeImageResult:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     overlap = default_overlap(tile) if overlap is None else int(overlap)
@@ -159,13 +174,15 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = _safe_name(Path(src).stem)
         pixel_areas = PixelAreas(source.crs, source.transform, source.width, source.height)
-        counter = ClassAreaCounter(pixel_areas)
+        counter = ClassAreaCounter(pixel_areas, nodata=IGNORE_INDEX)
         class_map = out_dir / f'{stem}_classes.tif'
         writer = ClassMapWriter(
             class_map, source.width, source.height, source.crs, source.transform, classes, palette,
             nodata=IGNORE_INDEX,
             tags=dict(SOURCE_IMAGE=Path(src).name, TILE=str(tile), OVERLAP=str(overlap), BLEND=blend,
                       TTA_FLIP=str(bool(tta_flip)), CHECKPOINT=Path(checkpoint).name if checkpoint else ''))
+        timings = {}
+        t = time.perf_counter()
         try:
             for row0, rows in seg.iter_rows(source, progress=progress):
                 writer.write_rows(row0, rows)
@@ -173,16 +190,24 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         except BaseException:
             writer.abort()
             raise
+        timings['segment'] = time.perf_counter() - t
+        t = time.perf_counter()
         writer.close()
+        timings['cog'] = time.perf_counter() - t
+        t = time.perf_counter()
         extra = dict(image=str(Path(src)), class_map=class_map.name, tile=tile, overlap=overlap,
                      blend=blend, tta_flip=bool(tta_flip), tiles_total=seg.tiles_total,
                      tiles_run=seg.tiles_run)
         areas_csv, areas_json = out_dir / f'{stem}_areas.csv', out_dir / f'{stem}_areas.json'
         areas = write_area_tables(counter, classes, areas_csv, areas_json, extra=extra, nodata=IGNORE_INDEX)
+        timings['areas'] = time.perf_counter() - t
+        t = time.perf_counter()
         preview_path = None
         if preview:
             preview_path = write_preview(source, class_map, out_dir / f'{stem}_preview.png', palette,
                                          max_size=preview_max_size)
+        timings['preview'] = time.perf_counter() - t
+    t = time.perf_counter()
     polygons, polygon_stats = {}, {}
     if write_polygons:
         ids = _class_ids(polygon_classes, classes)
@@ -193,14 +218,17 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             simplify_tolerance = 0.5 * (pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5)
                                         if pixel_areas.unit == 'm2' else 1.0)
         stats = vectorize_class_map(class_map, paths, classes, pixel_areas, min_area=min_polygon_area,
-                                    simplify_tolerance=simplify_tolerance)
+                                    simplify_tolerance=simplify_tolerance,
+                                    data_window=counter.data_window or (0, 0, 0, 0))
         for c, st in stats.items():
             polygons[classes[c]] = paths[c]
             polygon_stats[classes[c]] = {k: v for k, v in st.items() if k != 'path'}
+    timings['polygons'] = time.perf_counter() - t
     return LargeImageResult(
         class_map=class_map, preview=preview_path, polygons=polygons, areas_csv=areas_csv,
         areas_json=areas_json, areas=areas, polygon_stats=polygon_stats,
-        tiles_total=seg.tiles_total, tiles_run=seg.tiles_run, seconds=time.perf_counter() - t0)
+        tiles_total=seg.tiles_total, tiles_run=seg.tiles_run, seconds=time.perf_counter() - t0,
+        timings=timings)
 
 
 def _class_ids(selection, classes) -> list:

@@ -99,21 +99,39 @@ class TiledSegmenter:
             ``(row0, classes)``: consecutive row blocks covering the image top to bottom;
             ``classes`` is ``uint8 (rows, width)``, ``nodata`` where the input is invalid.
         """
-        for y, mean, keep in self.iter_logits(source, progress):
-            if self.num_classes == 1:
-                pred = (mean[0].sigmoid() > self.threshold).to(torch.uint8)
-            else:
-                pred = mean.argmax(dim=0).to(torch.uint8)
-            pred = torch.where(keep, pred, torch.full_like(pred, self.nodata))
-            yield y, pred.cpu().numpy()
+        for y, c0, mean, keep in self.iter_logits(source, progress):
+            out = np.full((keep.shape[0], source.width), self.nodata, np.uint8)
+            if mean is not None:
+                pred = self._classify(mean)
+                pred = torch.where(keep, pred, torch.full_like(pred, self.nodata))
+                out[:, c0:c0 + pred.shape[1]] = pred.cpu().numpy()
+            yield y, out
+
+    def _classify(self, mean: torch.Tensor) -> torch.Tensor:
+        """``uint8 (rows, cols)`` class of ``(C, rows, cols)`` logits; first class wins ties (= argmax).
+
+        A loop over the class planes: on CPU, ``argmax`` over the leading dimension of a wide strip
+        is an order of magnitude slower than C elementwise passes.
+        """
+        if self.num_classes == 1:
+            return (mean[0].sigmoid() > self.threshold).to(torch.uint8)
+        best = mean[0].clone()
+        pred = torch.zeros(mean.shape[1:], dtype=torch.uint8, device=mean.device)
+        for c in range(1, self.num_classes):
+            better = mean[c] > best
+            pred[better] = c
+            torch.maximum(best, mean[c], out=best)
+        return pred
 
     def iter_logits(self, source, progress: bool = True):
-        """Like :meth:`iter_rows` but yields the blended logits.
+        """Like :meth:`iter_rows` but yields the blended logits of the columns that have any.
 
         Yields:
-            ``(row0, logits, keep)``: ``logits`` float32 ``(C, rows, width)`` = weighted mean of the
-            windows' logits (0 where no window ran), ``keep`` bool ``(rows, width)`` = valid input
-            pixel covered by at least one window; both on the model's device.
+            ``(row0, col0, logits, keep)`` for consecutive row blocks: ``logits`` float32
+            ``(C, rows, cols)`` = weighted mean of the windows' logits for columns
+            ``[col0, col0 + cols)`` (the span of the windows that ran; ``None`` when none ran) and
+            ``keep`` bool ``(rows, cols)`` = valid input pixel covered by a window (``(rows, 0)``
+            when none); both on the model's device. Columns outside the span have no prediction.
         """
         from tqdm import tqdm
         H, W = source.height, source.width
@@ -126,6 +144,7 @@ class TiledSegmenter:
         weight = torch.from_numpy(blend_weights(th, tw, self.blend)).to(dev)
         acc = torch.zeros((C, th, W), dtype=torch.float32, device=dev)
         wsum = torch.zeros((th, W), dtype=torch.float32, device=dev)
+        spans = []  # (end row, first col, end col) of the windows that ran and reach the buffer
         self.tiles_total = len(ys) * len(xs)
         self.tiles_run = 0
         bar = tqdm(total=self.tiles_total, unit='tile', disable=not progress, desc='segmenting')
@@ -135,6 +154,7 @@ class TiledSegmenter:
                 run = [x for x in xs if valid[:, x:x + tw].any()]
                 bar.update(len(xs) - len(run))
                 if run:
+                    spans.append((y + th, run[0], run[-1] + tw))
                     rgb = source.read_rgb(y, 0, th, W)
                     for b in range(0, len(run), self.batch_size):
                         cols = run[b:b + self.batch_size]
@@ -148,16 +168,24 @@ class TiledSegmenter:
                     del rgb
                 # rows [y, next window row) receive no more windows: final
                 d = (ys[i + 1] - y) if i + 1 < len(ys) else th
-                has = wsum[:d] > 0
-                mean = acc[:, :d] / torch.where(has, wsum[:d], torch.ones_like(wsum[:d]))
-                keep = has & torch.from_numpy(np.ascontiguousarray(valid[:d])).to(dev)
-                yield y, mean, keep
-                del mean, keep, has
+                if not spans:
+                    yield y, 0, None, torch.zeros((d, 0), dtype=torch.bool, device=dev)
+                    continue
+                c0, c1 = min(s[1] for s in spans), max(s[2] for s in spans)
+                w = wsum[:d, c0:c1]
+                has = w > 0
+                mean = acc[:, :d, c0:c1] / torch.where(has, w, torch.ones_like(w))
+                keep = has & torch.from_numpy(np.ascontiguousarray(valid[:d, c0:c1])).to(dev)
+                yield y, c0, mean, keep
+                del mean, keep, has, w
+                # shift the rows still open to the top of the buffer, clear the rest
                 if d < th:
-                    acc[:, :th - d] = acc[:, d:].clone()
-                    wsum[:th - d] = wsum[d:].clone()
-                acc[:, th - d:] = 0
-                wsum[th - d:] = 0
+                    acc[:, :th - d, c0:c1] = acc[:, d:, c0:c1].clone()
+                    wsum[:th - d, c0:c1] = wsum[d:, c0:c1].clone()
+                acc[:, th - d:, c0:c1] = 0
+                wsum[th - d:, c0:c1] = 0
+                nxt = ys[i + 1] if i + 1 < len(ys) else H
+                spans = [s for s in spans if s[0] > nxt]
         finally:
             bar.close()
 

@@ -138,23 +138,44 @@ class PixelAreas:
 
 
 class ClassAreaCounter:
-    """Accumulates pixel counts and ground areas per class value (0..255) strip by strip."""
+    """Accumulates pixel counts and ground areas per class value (0..255) strip by strip.
 
-    def __init__(self, pixel_areas: PixelAreas):
+    Also records the bounding box of the pixels that have a prediction (``data_window``), so that
+    later passes (polygons) can skip empty margins.
+    """
+
+    def __init__(self, pixel_areas: PixelAreas, nodata: int = 255):
         self.pa = pixel_areas
+        self.nodata = nodata
         self.pixels = np.zeros(256, np.int64)
         self.area_m2 = np.zeros(256, np.float64)
+        self._rows = [None, None]
+        self._cols = [None, None]
 
     def update(self, row0: int, block: np.ndarray):
         """Add rows ``[row0, row0 + h)`` of the class map; ``block`` is ``uint8 (h, width)``."""
-        h = block.shape[0]
-        if self.pa.row_area is None:
-            self.pixels += np.bincount(block.ravel(), minlength=256)
+        hist = np.bincount(block.ravel(), minlength=256)
+        self.pixels += hist
+        present = [int(c) for c in np.flatnonzero(hist) if c != self.nodata]
+        if not present:
             return
-        idx = (np.arange(h, dtype=np.int32)[:, None] * 256 + block).ravel()
-        per_row = np.bincount(idx, minlength=h * 256).reshape(h, 256)
-        self.pixels += per_row.sum(axis=0)
-        self.area_m2 += self.pa.row_area[row0:row0 + h] @ per_row
+        if self.pa.row_area is not None:
+            rows_area = self.pa.row_area[row0:row0 + block.shape[0]]
+            for c in present:
+                self.area_m2[c] += rows_area @ np.count_nonzero(block == c, axis=1)
+        valid = block != self.nodata
+        r = np.flatnonzero(valid.any(axis=1))
+        c = np.flatnonzero(valid.any(axis=0))
+        self._rows = [row0 + r[0] if self._rows[0] is None else self._rows[0], row0 + r[-1] + 1]
+        self._cols = [c[0] if self._cols[0] is None else min(self._cols[0], c[0]),
+                      c[-1] + 1 if self._cols[1] is None else max(self._cols[1], c[-1] + 1)]
+
+    @property
+    def data_window(self):
+        """``(row0, row1, col0, col1)`` bounding the predicted pixels, or None when there are none."""
+        if self._rows[0] is None:
+            return None
+        return (int(self._rows[0]), int(self._rows[1]), int(self._cols[0]), int(self._cols[1]))
 
 
 def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_path, json_path,
@@ -178,7 +199,7 @@ def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_pat
         row = dict(class_id=i, **{'class': name}, pixels=px)
         if pa.unit == 'm2':
             row['area_m2'] = round(float(counter.area_m2[i]), 4)
-            row['area_ha'] = round(float(counter.area_m2[i]) / 1e4, 6)
+            row['area_ha'] = round(float(counter.area_m2[i]) / 1e4, 8)
             share = counter.area_m2[i] / valid_area if valid_area > 0 else 0.0
         else:
             share = px / valid_px if valid_px else 0.0

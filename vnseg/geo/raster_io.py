@@ -311,5 +311,5 @@ def write_preview(src: SourceImage, class_map_path, out_path, palette, max_size:
     rgba = np.dstack([np.clip(over + 0.5, 0, 255).astype(np.uint8),
                       np.where(has_pred, 255, 0).astype(np.uint8)])
     with atomic_output(out_path) as tmp:
-        Image.fromarray(rgba, 'RGBA').save(tmp, format='PNG', optimize=False)
+        Image.fromarray(rgba, 'RGBA').save(tmp, format='PNG', compress_level=1)
     return Path(out_path)

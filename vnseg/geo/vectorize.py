@@ -59,7 +59,8 @@ class _GeoJSONStream:
 
 def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names: Sequence[str],
                         pixel_areas: PixelAreas, min_area: float = 0.0,
-                        simplify_tolerance: float = 0.0, strip_rows: int = 2048) -> Dict[int, dict]:
+                        simplify_tolerance: float = 0.0, strip_rows: int = 2048,
+                        data_window: Optional[tuple] = None) -> Dict[int, dict]:
     """Polygonise selected classes of a class-index raster into GeoJSON files.
 
     Args:
@@ -72,6 +73,8 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
         simplify_tolerance: Douglas-Peucker tolerance in ground units (metres; pixels without
             georeferencing), applied with topology preserved; 0 keeps the exact pixel outlines.
         strip_rows: rows polygonised at a time (memory ~ ``strip_rows x width`` bytes x a few).
+        data_window: ``(row0, row1, col0, col1)`` outside which the raster is known to be nodata
+            (:attr:`vnseg.geo.areas.ClassAreaCounter.data_window`); only this part is read.
 
     Returns:
         ``{class_id: {'path', 'polygons', 'dropped_small', 'area'}}`` -- ``area`` is the summed
@@ -105,7 +108,7 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
             area_px = poly_px.area
             if pa.unit == 'm2':
                 area = area_px * pa.area_at_row(poly_px.centroid.y)
-                props = dict(class_id=cid, area_m2=round(area, 4), area_ha=round(area / 1e4, 6))
+                props = dict(class_id=cid, area_m2=round(area, 4), area_ha=round(area / 1e4, 8))
             else:
                 area = area_px
                 props = dict(class_id=cid, area_px=area)
@@ -123,20 +126,21 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
             stats[cid]['polygons'] += 1
             stats[cid]['area'] += area
 
+        top, bottom, left, right = data_window or (0, height, 0, width)
         try:
-            for r0 in range(0, height, strip_rows):
-                r1 = min(height, r0 + strip_rows)
-                block = ds.read(1, window=Window(0, r0, width, r1 - r0))
+            for r0 in range(top, bottom, strip_rows):
+                r1 = min(bottom, r0 + strip_rows)
+                block = ds.read(1, window=Window(left, r0, right - left, r1 - r0))
                 present = np.bincount(block.ravel(), minlength=256)
                 for cid in out_paths:
                     if present[cid] == 0:
                         continue
                     mask = block == cid
                     for geom, _ in features.shapes(mask.view(np.uint8), mask=mask, connectivity=4,
-                                                   transform=Affine.translation(0, r0)):
+                                                   transform=Affine.translation(left, r0)):
                         poly = shape(geom)
                         y0, y1 = poly.bounds[1], poly.bounds[3]
-                        if (r0 > 0 and y0 <= r0) or (r1 < height and y1 >= r1):
+                        if (r0 > top and y0 <= r0) or (r1 < bottom and y1 >= r1):
                             pending[cid].append(poly)
                         else:
                             emit(cid, poly)
