@@ -31,7 +31,8 @@ def build_parser():
     p.add_argument('--ratios', type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=('TRAIN', 'VAL', 'TEST'))
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--no-augment', dest='augment', action='store_false', help='no augmented train copies')
-    p.add_argument('--num-augment', type=int, default=2, help='augmented copies per train patch (0-7)')
+    p.add_argument('--num-augment', type=int, default=1,
+                   help='augmented copies per train patch (0-7; default 1 doubles train, as in the study)')
     p.add_argument('--background-threshold', type=float, default=1.0,
                    help='drop patches whose background+ignore share is >= this (1.0: only all-background; '
                         'a value above 1 keeps every patch)')

@@ -108,7 +108,7 @@ def _qa_totals(infos) -> dict:
 
 def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = None,
                     split_mode: str = 'scene', ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
-                    augment: bool = True, num_augment: int = 2, background_threshold: Optional[float] = 1.0,
+                    augment: bool = True, num_augment: int = 1, background_threshold: Optional[float] = 1.0,
                     edge: str = 'shift', label_map=None, color_table=None, mask_format: str = 'auto',
                     pixel_origin: str = 'corner', line_width: float = 10.0, point_radius: float = 5.0,
                     max_pixels: int = DEFAULT_MAX_PIXELS, strict: bool = False, progress: bool = True,
@@ -124,7 +124,8 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         ratios: train/val/test proportions.
         seed: seed of the split and the augmentation.
         augment: write augmented copies of train patches.
-        num_augment: copies per train patch (0-7), each with a different flip/rotation.
+        num_augment: copies per train patch (0-7), each with a different flip/rotation (default 1:
+            originals + one augmented copy each, as in the study: 3114 + 3114 train patches).
         background_threshold: drop patches whose background+ignore share is >= this (1.0: drop only
             all-background patches; None: keep all).
         edge: border handling, ``'shift'``, ``'pad'`` or ``'drop'`` (see :mod:`vnseg.data.patches`).
