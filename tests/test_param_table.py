@@ -82,8 +82,8 @@ def test_markdown_table_and_cli(tmp_path, capsys):
     table = pt.to_markdown(rows).splitlines()
     assert table[0] == ('| config | model | study params (M) | our params (M) | diff | '
                         'study test mIoU |')
-    assert table[2] == '| `configs/a.py` | A-Net | 2.0 | 2.1 | +5.0% | 77.98 |'
-    assert table[3] == '| `configs/b.py` | B-Net | – | 1.0 | – | – |'
+    assert table[2] == '| `configs/a.py` | A-Net | 2.0 | 2.10 | +5.0% | 77.98 |'
+    assert table[3] == '| `configs/b.py` | B-Net | – | 1.00 | – | – |'
 
     out = tmp_path / 'table.md'
     assert pt.main([osp.join(REPO, 'configs', 'pspnet_r18_vn.py'), '--shape', '64',

@@ -111,7 +111,7 @@ def to_markdown(rows, shape=(512, 512)):
     lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
     for r in rows:
         cells = [f"`{r['config']}`", r['model'], fmt(r['study_params'], '.1f'),
-                 fmt(r['params'], '.1f'), fmt(r['rel_diff'], '+.1%')]
+                 fmt(r['params'], '.2f'), fmt(r['rel_diff'], '+.1%')]
         if show_flops:
             cells.append(fmt(r['gflops'], '.1f'))
         cells.append(fmt(r['study_miou'], '.2f'))

@@ -34,5 +34,5 @@ val_dataloader = dict(
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='val.txt',
                  label_mode='merge', pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
+val_evaluator = dict(type='VNIoUMetric', iou_metrics=['mIoU'])  # as vn_drone.py: + per-class IoU
 test_evaluator = val_evaluator
