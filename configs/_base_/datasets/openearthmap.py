@@ -1,7 +1,8 @@
 # OpenEarthMap (OEM) for pretraining, labels remapped onto vnseg's 5 classes by OpenEarthMapDataset
 # (vnseg/datasets/openearthmap.py: unknown -> 255; road, water, tree, building -> ours; bareland,
 # rangeland, developed space, agriculture -> background with label_mode='merge', or -> 255 with
-# 'safe' for the ablation: --cfg-options train_dataloader.dataset.label_mode=safe ...).
+# 'safe' for the ablation: --cfg-options train_dataloader.dataset.label_mode=safe
+# val_dataloader.dataset.label_mode=safe test_dataloader.dataset.label_mode=safe).
 # Layout: the OpenEarthMap_wo_xBD download placed (or symlinked) at data/openearthmap:
 #   data/openearthmap/{train,val}.txt, data/openearthmap/<region>/{images,labels}/<region>_<n>.tif
 # TIFFs are read with rasterio (LoadImageFromRasterio gives BGR like cv2, so the PNG-trained
