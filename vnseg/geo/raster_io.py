@@ -291,6 +291,8 @@ def write_preview(src: SourceImage, class_map_path, out_path, palette, max_size:
                   opacity: float = 0.5) -> Path:
     """Colour overlay PNG: the image with each class's colour blended in at ``opacity``.
 
+    Classes whose colour is black (background) are not tinted, so the image stays readable.
+
     The longer side is at most ``max_size`` pixels (the class map is read from its overviews with
     nearest resampling, the image with averaging). Pixels without a prediction are transparent.
     Returns the written path (written atomically).
@@ -306,8 +308,10 @@ def write_preview(src: SourceImage, class_map_path, out_path, palette, max_size:
     lut = np.zeros((256, 3), np.float32)
     lut[:len(palette)] = np.asarray(palette, np.float32)
     has_pred = cls != 255
+    tint = np.zeros(256, bool)
+    tint[:len(palette)] = np.asarray(palette).reshape(len(palette), 3).any(axis=1)
     img = rgb.transpose(1, 2, 0).astype(np.float32)
-    over = np.where(has_pred[..., None], (1 - opacity) * img + opacity * lut[cls], img)
+    over = np.where((has_pred & tint[cls])[..., None], (1 - opacity) * img + opacity * lut[cls], img)
     rgba = np.dstack([np.clip(over + 0.5, 0, 255).astype(np.uint8),
                       np.where(has_pred, 255, 0).astype(np.uint8)])
     with atomic_output(out_path) as tmp:

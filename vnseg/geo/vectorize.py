@@ -7,11 +7,13 @@ same as polygonising the whole raster at once while memory stays bounded by the 
 boundary pieces).
 
 Coordinates are in the class map's CRS (a legacy ``crs`` member names it when it is an EPSG code, which
-QGIS and GDAL honour); rasters without georeferencing give pixel coordinates (x = column, y = row).
+QGIS and GDAL honour), rounded to 1/1000 of a pixel; rasters without georeferencing give pixel
+coordinates (x = column, y = row).
 """
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Dict, Optional, Sequence
@@ -93,6 +95,8 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
 
     pa = pixel_areas
     tol_crs = simplify_tolerance / pa.linear_scale() if simplify_tolerance > 0 else 0.0
+    # coordinates rounded to 1/1000 of a pixel: exact enough, ~40 % smaller files than full doubles
+    decimals = max(0, math.ceil(-math.log10(min(pa.pixel_size) / 1000)))
     stats = {c: dict(path=str(p), polygons=0, dropped_small=0, area=0.0) for c, p in out_paths.items()}
     pending = {c: [] for c in out_paths}
     with rasterio.open(class_map_path) as ds:
@@ -100,6 +104,9 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
         t = ds.transform
         to_crs = [t.a, t.b, t.d, t.e, t.c, t.f]
         crs = ds.crs if pa.unit == 'm2' else None
+        b = ds.bounds  # rounding must not push a vertex out of the image
+        lo = np.array([min(b.left, b.right), min(b.bottom, b.top)])
+        hi = np.array([max(b.left, b.right), max(b.bottom, b.top)])
         streams = {c: _GeoJSONStream(p, f'{class_names[c] if c < len(class_names) else c}', crs)
                    for c, p in out_paths.items()}
 
@@ -122,6 +129,7 @@ def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names:
                 if geom.is_empty:
                     stats[cid]['dropped_small'] += 1
                     return
+            geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, decimals), lo, hi))
             streams[cid].add(shapely.to_geojson(geom), props)
             stats[cid]['polygons'] += 1
             stats[cid]['area'] += area
