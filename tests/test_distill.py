@@ -23,7 +23,6 @@ from mmseg.structures import SegDataSample
 
 import vnseg  # noqa: F401
 from vnseg.models.losses import PixelKDLoss
-from vnseg.models.segmentors import DistillSegmentor
 from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
 from vnseg.pretrained import disable_pretrained
 
@@ -228,10 +227,10 @@ class TeacherWatch(Hook):
         self.student_start = {k: v.clone() for k, v in runner.model.state_dict().items()}
 
     def _check(self, runner, where):
-        model = runner.model
+        model, teacher = runner.model, runner.model.teacher
         self.seen.append((where, runner.iter, model.training,
-                          model.teacher.training or any(m.training for m in model.teacher.modules()),
-                          any(p.requires_grad for p in model.teacher.parameters())))
+                          teacher.training or any(m.training for m in teacher.modules()),
+                          any(p.requires_grad for p in teacher.parameters())))
         self.val_done_before.append(self.vals)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):

@@ -30,7 +30,7 @@ def test_single_pixel_numbers_by_hand():
     expected_t1 = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
     assert PixelKDLoss(temperature=1.0)(s, t).item() == pytest.approx(expected_t1, abs=1e-6)
     assert expected_t1 == pytest.approx(0.1308120, abs=1e-6)
-    # T=2: teacher softened to [sqrt3, 1] / (sqrt3 + 1); the loss is scaled by T^2 = 4 and by the weight
+    # T=2: teacher softened to [sqrt3, 1] / (sqrt3 + 1); the loss is scaled by T^2 = 4 and the weight
     r3 = math.sqrt(3.0)
     p = r3 / (r3 + 1)
     expected_t2 = 4 * (p * math.log(2 * p) + (1 - p) * math.log(2 * (1 - p)))

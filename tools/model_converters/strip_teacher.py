@@ -1,7 +1,7 @@
 """Write a deployable, student-only checkpoint from a distillation run's checkpoint.
 
-    python tools/model_converters/strip_teacher.py work_dirs/segformer_b0_kd_upernet_convnext_t_vn/iter_97500.pth \\
-        segformer_b0_kd.pth
+    python tools/model_converters/strip_teacher.py \\
+        work_dirs/segformer_b0_kd_upernet_convnext_t_vn/best_mIoU_iter_78000.pth segformer_b0_kd.pth
 
 vnseg's ``DistillSegmentor`` already saves the student's weights only, under the plain student's
 keys, so its checkpoints load into the student config as they are; this tool makes the file small

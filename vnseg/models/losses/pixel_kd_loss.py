@@ -1,5 +1,4 @@
 """Pixel-wise knowledge-distillation loss: KL between softened teacher and student class maps."""
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS

@@ -171,9 +171,8 @@ class DistillSegmentor(EncoderDecoder):
         if t_classes != self.num_classes:
             raise ValueError(f'teacher predicts {t_classes} classes, student {self.num_classes}')
         s_pre, t_pre = self.data_preprocessor, teacher.data_preprocessor
-        same = (getattr(s_pre, '_enable_normalize', None) == getattr(t_pre, '_enable_normalize', None)
-                and getattr(s_pre, '_channel_conversion', None)
-                == getattr(t_pre, '_channel_conversion', None))
+        same = all(getattr(s_pre, attr, None) == getattr(t_pre, attr, None)
+                   for attr in ('_enable_normalize', '_channel_conversion'))
         if same and getattr(s_pre, '_enable_normalize', False):
             same = (torch.allclose(s_pre.mean.cpu(), t_pre.mean.cpu())
                     and torch.allclose(s_pre.std.cpu(), t_pre.std.cpu()))
