@@ -44,9 +44,11 @@ def test_kd_config_is_the_student_config_plus_a_teacher(kd_name, student_name):
     assert kd.get('load_from') == student.get('load_from')
     if 'oem' in kd_name:
         assert 'segformer_b0_oem_pretrain' in kd.load_from
-    # the teacher: the fine-tuned UperNet-ConvNeXt-T, from its training work dir
-    assert Path(extra['teacher_config']) == CONFIGS / 'upernet_convnext_t_vn.py'
-    assert extra['teacher_checkpoint'] == 'work_dirs/upernet_convnext_t_vn'
+    # the teacher: the fine-tuned UperNet-ConvNeXt-T, from its training work dir (the OEM-pretrained
+    # and fine-tuned one for the combined OEM + KD experiment)
+    teacher = 'upernet_convnext_t_oem_ft_vn' if 'oem' in kd_name else 'upernet_convnext_t_vn'
+    assert Path(extra['teacher_config']) == CONFIGS / f'{teacher}.py'
+    assert extra['teacher_checkpoint'] == f'work_dirs/{teacher}'
     assert extra['distill_loss']['type'] == 'PixelKDLoss'
     assert extra['distill_loss']['align'] == 'student'
 
