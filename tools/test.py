@@ -61,6 +61,7 @@ def main():
     from mmengine.runner import Runner
 
     from vnseg.compat import adapt_cfg_to_device
+    from vnseg.distributed import shutdown_distributed
     from vnseg.evaluation.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
 
@@ -98,6 +99,7 @@ def main():
         stamp = time.strftime('%Y%m%d_%H%M%S')
         save_metrics(record, osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'))
         print(f'metrics written to {osp.join(cfg.work_dir, "metrics_test.json")}')
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

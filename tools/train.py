@@ -49,6 +49,7 @@ def main():
     from mmengine.runner import Runner
 
     from vnseg.compat import adapt_cfg_to_device
+    from vnseg.distributed import shutdown_distributed
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
 
     cfg = Config.fromfile(args.config)
@@ -79,6 +80,7 @@ def main():
 
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':
