@@ -55,24 +55,14 @@ def main():
     args = parse_args()
 
     import vnseg  # noqa: F401  (compat fixes + registration)
-    from mmengine.config import Config
     from mmengine.dist import is_main_process
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.distributed import shutdown_distributed
     from vnseg.evaluation.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
+    from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     # The checkpoint holds every weight: never fetch backbone initialisations for testing.
     disable_pretrained(cfg.model)
     cfg.load_from = args.checkpoint
@@ -89,7 +79,7 @@ def main():
 
     adapt_cfg_to_device(cfg)
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
 
     if is_main_process():

@@ -9,7 +9,6 @@ latest checkpoint in the work dir (the one ``last_checkpoint`` names).
 """
 import argparse
 import os
-import os.path as osp
 
 
 def parse_args():
@@ -44,24 +43,11 @@ def main():
     args = parse_args()
 
     import vnseg  # noqa: F401  (compat fixes + registration)
-    from mmengine.config import Config
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.distributed import shutdown_distributed
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
+    from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-
+    cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     if args.no_pretrained or pretrained_disabled_by_env():
         disable_pretrained(cfg.model)
 
@@ -78,7 +64,7 @@ def main():
 
     adapt_cfg_to_device(cfg, amp_requested=args.amp)
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     runner.train()
     shutdown_distributed()
 

@@ -1,0 +1,42 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: config loading, runner building, shutdown."""
+import os.path as osp
+
+
+def load_tool_config(config_path, launcher='none', cfg_options=None, work_dir=None):
+    """Load a config the way the tools do and return it.
+
+    ``--cfg-options`` are merged; the work dir is ``work_dir``, else the config's ``work_dir``,
+    else ``./work_dirs/<config file name without .py>``.
+    """
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(config_path)
+    cfg.launcher = launcher
+    if cfg_options is not None:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    return cfg
+
+
+def build_runner(cfg):
+    """mmengine's Runner, or the registered runner the config names in ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def shutdown_distributed():
+    """Leave the process group together at the end of a distributed run (no-op otherwise).
+
+    mmengine never destroys the group; a rank that exits first can then abort its peers' gloo /
+    NCCL threads ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
