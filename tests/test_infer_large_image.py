@@ -243,6 +243,12 @@ def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
         for f in fc['features']:
             x0, y0, x1, y1 = shapely.geometry.shape(f['geometry']).bounds
             assert 60 <= x0 and x1 <= w and 0 <= y0 and y1 <= h
+    assert sorted(res.polygons) == ['building', 'road', 'tree', 'water']  # default: all but background
+    sel = _run(tiny_model, png, tmp_path / 'sel', tile=128, polygon_classes=['water', 4], preview=False)
+    assert sorted(sel.polygons) == ['building', 'water'] and sel.preview is None
+    with pytest.raises(ValueError, match='nope'):
+        _run(tiny_model, png, tmp_path / 'bad', tile=128, polygon_classes=['water', 'nope'])
+    assert not (tmp_path / 'bad').exists()
 
 
 def test_unreadable_inputs_name_the_file(tiny_model, tmp_path):

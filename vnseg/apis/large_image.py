@@ -171,6 +171,7 @@ def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size,
             classes += [f'class_{i}' for i in range(len(classes), seg.num_classes)]
         while len(palette) < len(classes):
             palette.append([128, 128, 128])
+        polygon_ids = _class_ids(polygon_classes, classes) if write_polygons else []
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = _safe_name(Path(src).stem)
         pixel_areas = PixelAreas(source.crs, source.transform, source.width, source.height)
@@ -210,8 +211,7 @@ def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size,
     t = time.perf_counter()
     polygons, polygon_stats = {}, {}
     if write_polygons:
-        ids = _class_ids(polygon_classes, classes)
-        paths = {c: out_dir / f'{stem}_{_safe_name(classes[c])}.geojson' for c in ids}
+        paths = {c: out_dir / f'{stem}_{_safe_name(classes[c])}.geojson' for c in polygon_ids}
         if min_polygon_area is None:
             min_polygon_area = 1.0 if pixel_areas.unit == 'm2' else 16.0
         if simplify_tolerance is None:
@@ -232,9 +232,9 @@ def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size,
 
 
 def _class_ids(selection, classes) -> list:
+    """Class ids from names / ids; None = every class except one named ``background``."""
     if selection is None:
-        return [i for i, name in enumerate(classes) if name != 'background' and i != 0] \
-            if 'background' in classes else list(range(len(classes)))
+        return [i for i, name in enumerate(classes) if name != 'background']
     ids = []
     for s in selection:
         if isinstance(s, int) or (isinstance(s, str) and s.isdigit()):
