@@ -128,3 +128,13 @@ def test_cuda_configs_untouched():
     assert adapt_cfg_to_device(cfg, amp_requested=True, cuda_available=True) == []
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
     assert 'model_wrapper_cfg' not in cfg
+
+
+def test_inference_apis_take_class_names_from_the_config(tmp_path):
+    """Fix 4: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
+    (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
+    from mmseg.apis import init_model
+
+    from vnseg.classes import CLASSES, PALETTE
+    model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
+    assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}

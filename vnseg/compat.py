@@ -21,6 +21,12 @@ Import-time fixes
    creating the process group, which fails with "Found no NVIDIA driver" under torchrun on a machine
    without a GPU. Without CUDA we skip that call and use the gloo backend (nccl is CUDA-only).
 
+4. **Class names of inference models.** mmseg's ``init_model`` and ``MMSegInferencer`` take a model's
+   class names and palette from the checkpoint only: without them (bare state_dict, ``weights=None``)
+   the inferencer falls back to Cityscapes' 19 classes and ``init_model`` sets none (or raises
+   ``KeyError`` on a checkpoint without ``meta``). Both now fall back to the config's dataset
+   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`.
+
 Config-level fallbacks (:func:`adapt_cfg_to_device`)
 ---------------------------------------------------
 3. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
@@ -45,6 +51,7 @@ def apply():
         return
     allow_mmengine_checkpoint_globals()
     patch_init_dist_for_cpu()
+    patch_inference_dataset_meta()
     _APPLIED = True
 
 
@@ -128,6 +135,34 @@ def patch_init_dist_for_cpu():
 def _other_accelerator():
     from mmengine.device import is_mlu_available, is_musa_available, is_npu_available
     return is_mlu_available() or is_npu_available() or is_musa_available()
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. dataset_meta of models built by mmseg's inference APIs
+# ----------------------------------------------------------------------------------------------
+def patch_inference_dataset_meta():
+    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`."""
+    import mmseg.apis
+    import mmseg.apis.inference as inference
+    from mmseg.apis.mmseg_inferencer import MMSegInferencer
+
+    stock_init = inference.init_model
+    if getattr(stock_init, '_vnseg_meta', False):
+        return
+    stock_load = MMSegInferencer._load_weights_to_model
+
+    def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None):
+        from vnseg.apis.meta import init_model_with_meta
+        return init_model_with_meta(stock_init, config, checkpoint, device, cfg_options)
+
+    def _load_weights_to_model(self, model, checkpoint, cfg):
+        from vnseg.apis.meta import load_weights_with_meta
+        return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
+
+    init_model._vnseg_meta = True
+    init_model.__wrapped__ = stock_init
+    inference.init_model = mmseg.apis.init_model = init_model
+    MMSegInferencer._load_weights_to_model = _load_weights_to_model
 
 
 # ----------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ to Cityscapes' 19 classes (``MMSegInferencer``) or to a dataset guessed by ``num
 a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-class configs that paints
 and names every prediction wrongly.
 
-:func:`install` fixes both entry points: the metadata comes from the checkpoint when it has it
+``vnseg.compat`` (fix 4, applied on ``import vnseg``) routes both entry points through
+:func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from the checkpoint when it has it
 (palette completed from the config when missing), else from the dataset that the config's
 ``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its class's
 ``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.classes.CLASSES` / :data:`vnseg.classes.PALETTE`).
@@ -19,11 +20,8 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-__all__ = ['dataset_meta_from_config', 'resolve_dataset_meta', 'init_model', 'install']
-
-_installed = False
-_orig_init_model = None
-_orig_load_weights = None
+__all__ = ['dataset_meta_from_config', 'resolve_dataset_meta', 'init_model', 'init_model_with_meta',
+           'load_weights_with_meta']
 
 
 def _dataset_cfg(ds):
@@ -105,13 +103,17 @@ def resolve_dataset_meta(checkpoint_meta: Optional[dict], cfg) -> Optional[dict]
 
 def init_model(config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
                cfg_options: Optional[dict] = None):
-    """``mmseg.apis.init_model`` with ``dataset_meta`` from the checkpoint or, failing that, the config.
+    """``mmseg.apis.init_model`` with ``dataset_meta`` from the checkpoint or, failing that, the config
+    (what ``mmseg.apis.init_model`` itself does once ``import vnseg`` has applied ``vnseg.compat``)."""
+    import mmseg.apis.inference as inference
+    return inference.init_model(config, checkpoint, device=device, cfg_options=cfg_options)
 
-    Same arguments and result as mmseg's; after :func:`install` it *is* ``mmseg.apis.init_model``.
-    """
+
+def init_model_with_meta(orig, config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
+                         cfg_options: Optional[dict] = None):
+    """Body of the patched ``mmseg.apis.init_model``; ``orig`` is mmseg's own function."""
     from mmengine import Config
     from mmengine.runner import load_checkpoint
-    orig = _orig_init_model or __import__('mmseg.apis.inference', fromlist=['x']).init_model
     if isinstance(config, (str, Path)):
         config = Config.fromfile(config)
     if cfg_options is not None:
@@ -131,32 +133,16 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
     return model
 
 
-def _load_weights_to_model(self, model, checkpoint, cfg):
-    """Replacement of ``MMSegInferencer._load_weights_to_model`` (see module doc)."""
+def load_weights_with_meta(orig, self, model, checkpoint, cfg):
+    """Body of the patched ``MMSegInferencer._load_weights_to_model``; ``orig`` is mmseg's."""
     from mmengine.runner.checkpoint import _load_checkpoint_to_model
     ckpt_meta = (checkpoint or {}).get('meta') or {}
     meta = resolve_dataset_meta(ckpt_meta, cfg)
     if meta is None:  # no dataset in the config: mmseg's own behaviour
-        return _orig_load_weights(self, model, checkpoint, cfg)
+        return orig(self, model, checkpoint, cfg)
     if checkpoint is not None:
         _load_checkpoint_to_model(model, checkpoint)
     else:
         warnings.warn('MMSegInferencer: no weights given, the model is randomly initialised; classes '
                       "and palette come from the config's dataset")
     model.dataset_meta = meta
-
-
-def install():
-    """Patch ``mmseg.apis.init_model`` and ``MMSegInferencer`` (idempotent)."""
-    global _installed, _orig_init_model, _orig_load_weights
-    if _installed:
-        return
-    import mmseg.apis
-    import mmseg.apis.inference as inference
-    from mmseg.apis.mmseg_inferencer import MMSegInferencer
-    _orig_init_model = inference.init_model
-    _orig_load_weights = MMSegInferencer._load_weights_to_model
-    inference.init_model = init_model
-    mmseg.apis.init_model = init_model
-    MMSegInferencer._load_weights_to_model = _load_weights_to_model
-    _installed = True
