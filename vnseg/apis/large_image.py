@@ -68,13 +68,32 @@ class LargeImageResult:
     timings: Dict[str, float] = field(default_factory=dict)
 
 
+def _inference_config(config, cfg_options=None):
+    """A copy of ``config`` (path or ``Config``) ready to build an inference model: overrides merged,
+    pretrained-weight references dropped (the checkpoint, or random weights, define the model: no
+    downloads), and a ``test_pipeline`` taken from the test dataloader when the config has none."""
+    import copy
+
+    from mmengine import Config
+
+    from vnseg.pretrained import disable_pretrained
+    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    disable_pretrained(cfg.model)
+    if cfg.get('test_pipeline') is None and cfg.get('test_dataloader') is not None:
+        cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
+    return cfg
+
+
 def load_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
                cfg_options: Optional[dict] = None):
     """A segmentor in eval mode on ``device``.
 
     ``model_or_config`` is an already built mmseg segmentor (``checkpoint``, if given, is loaded into
     it) or a config path / ``mmengine.Config`` built with :func:`vnseg.apis.meta.init_model` (class
-    names and palette from the checkpoint, else the config's dataset). ``device`` defaults to the
+    names and palette from the checkpoint, else the config's dataset; pretrained-weight downloads
+    dropped; ``cfg_options`` merged). ``device`` defaults to the
     model's device, else ``cuda:0`` when available, else ``cpu``. SyncBN is reverted to BN on CPU.
     """
     from mmengine.model import revert_sync_batchnorm
@@ -94,8 +113,8 @@ def load_model(model_or_config, checkpoint: Optional[str] = None, device: Option
         if checkpoint is not None and not Path(checkpoint).is_file():
             raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
         device = device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-        model = init_model(model_or_config, None if checkpoint is None else str(checkpoint), device=device,
-                           cfg_options=cfg_options)
+        model = init_model(_inference_config(model_or_config, cfg_options),
+                           None if checkpoint is None else str(checkpoint), device=device)
     if next(model.parameters()).device.type == 'cpu':
         model = revert_sync_batchnorm(model)
     model.eval()

@@ -30,22 +30,9 @@ def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
     has one, else from the config's test dataset (``vnseg.apis.meta.init_model``; never mmseg's
     guess by class count), else vnseg's classes.
     """
-    import vnseg  # noqa: F401  (registers vnseg's modules, applies compat fixes)
-    from mmengine import Config
+    from vnseg.apis.large_image import load_model as load_inference_model
 
-    from vnseg.apis.meta import init_model
-    from vnseg.pretrained import disable_pretrained
-
-    if isinstance(config, (str, os.PathLike)):
-        cfg = Config.fromfile(config)
-    else:
-        cfg = copy.deepcopy(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    disable_pretrained(cfg.model)
-    if cfg.get('test_pipeline') is None:
-        cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-    model = init_model(cfg, None if checkpoint is None else str(checkpoint), device=device)
+    model = load_inference_model(config, checkpoint, device=device, cfg_options=cfg_options)
     if not (getattr(model, 'dataset_meta', None) or {}).get('classes'):
         model.dataset_meta = dict(classes=CLASSES, palette=[list(c) for c in PALETTE])
     return model
