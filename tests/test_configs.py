@@ -37,15 +37,7 @@ FINETUNE = {'upernet_convnext_t_oem_ft_vn': 'upernet_convnext_t_oem_pretrain',
 SIZE = 64
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """These steps are parameter-bound (large models, 64 px inputs): intra-op threads buy little,
-    and on a CPU shared with other jobs they oversubscribe it (measured 5-10x slower). Restored
-    after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 @functools.lru_cache(maxsize=None)

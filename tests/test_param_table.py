@@ -3,20 +3,11 @@ import importlib.util
 import os.path as osp
 
 import pytest
-import torch
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-@pytest.fixture(autouse=True, scope='module')
-def one_torch_thread():
-    """These steps are parameter-bound (large models, 64 px inputs): intra-op threads buy little,
-    and on a CPU shared with other jobs they oversubscribe it (measured 5-10x slower). Restored
-    after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 
 def load_tool():
