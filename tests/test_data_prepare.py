@@ -192,7 +192,7 @@ def test_rerun_is_idempotent_and_prunes_stale_files(scenes_dir, tmp_path):
     run(scenes_dir, fresh, split_mode='patch', seed=1, num_augment=1)
     assert files(out) == files(fresh)
     assert summary['removed_stale_files'] > 0
-    assert not [p for p in out.rglob('*') if p.name.endswith('.tmp')]
+    assert not [p for p in out.rglob('*') if '.partial-' in p.name]  # no temporary file left behind
 
 
 def test_refuses_foreign_output_folder(scenes_dir, tmp_path):

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Iterator, Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -55,25 +55,37 @@ class ImageReadError(DataError):
 # ------------------------------------------------------------------------------------------------
 # atomic writes
 # ------------------------------------------------------------------------------------------------
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``).
+def partial_path(path: PathLike) -> Path:
+    """Hidden temporary name next to ``path`` (same folder, so ``os.replace`` is atomic; same suffix)."""
+    path = Path(path)
+    return path.with_name(f'.{path.stem}.partial-{os.getpid()}{path.suffix}')
 
-    Parent folders are created. Returns the destination path.
+
+@contextlib.contextmanager
+def atomic_output(path: PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success rename it onto ``path`` in one step.
+
+    A reader never sees a half-written file: either the old file (or none) or the complete new one.
+    The temporary file keeps the final suffix so that writers that pick the format by extension
+    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched.
+    Parent folders are created.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+    tmp = partial_path(path)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`). Returns the path."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:

@@ -11,39 +11,17 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
+
+from vnseg.data.io import atomic_output, partial_path  # noqa: F401  (re-exported)
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
 
 class ImageReadError(OSError):
     """An input image cannot be opened or read; the message names the file."""
-
-
-def partial_path(path) -> Path:
-    """Hidden temporary name next to ``path`` (same folder, so ``os.replace`` is atomic; same suffix)."""
-    path = Path(path)
-    return path.with_name(f'.{path.stem}.partial-{os.getpid()}{path.suffix}')
-
-
-@contextlib.contextmanager
-def atomic_output(path) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path`` in one step.
-
-    A reader never sees a half-written file: either the old file (or none) or the complete new one.
-    The temporary file keeps the final suffix so that drivers that pick the format by extension work.
-    On error the temporary file is removed and ``path`` is left untouched.
-    """
-    path = Path(path)
-    tmp = partial_path(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _rasterio():
