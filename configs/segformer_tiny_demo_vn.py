@@ -3,6 +3,7 @@
 _base_ = [
     'mmseg::_base_/models/segformer_mit-b0.py',
     './_base_/datasets/vn_drone.py',
+    './_base_/schedules/study_adam_200e.py',
     './_base_/default_runtime.py',
 ]
 crop_size = (128, 128)
@@ -17,15 +18,8 @@ train_dataloader = dict(batch_size=8, num_workers=2, dataset=dict(data_root=data
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
 test_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
 
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=3e-3, weight_decay=0.0))
+# The study's schedule, shortened: 600 iterations, a higher lr, poly decay; val/checkpoints every 200.
+optim_wrapper = dict(optimizer=dict(lr=3e-3))
 param_scheduler = [dict(type='PolyLR', eta_min=1e-5, power=1.0, begin=0, end=600, by_epoch=False)]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=600, val_interval=200)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=False),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=200, max_keep_ckpts=2),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
+train_cfg = dict(max_iters=600, val_interval=200)
+default_hooks = dict(logger=dict(interval=20), checkpoint=dict(interval=200))

@@ -9,13 +9,12 @@ JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, 
 class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
 """
 import argparse
-import os
 import os.path as osp
 import time
 
 
 def parse_args():
-    from mmengine.config import DictAction
+    from vnseg.runner_utils import add_runner_args, parse_runner_args
 
     parser = argparse.ArgumentParser(description='Test (and evaluate) a vnseg / mmseg segmentor')
     parser.add_argument('config', help='test config file path')
@@ -26,16 +25,8 @@ def parse_args():
     parser.add_argument('--show-dir', help='directory to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation (config tta_*)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction, help='override config settings')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser)
+    return parse_runner_args(parser)
 
 
 def enable_visualisation(cfg, args):

@@ -8,11 +8,10 @@ Outputs (checkpoints, logs, ``vis_data/scalars.json``) go to ``--work-dir``, els
 latest checkpoint in the work dir (the one ``last_checkpoint`` names).
 """
 import argparse
-import os
 
 
 def parse_args():
-    from mmengine.config import DictAction
+    from vnseg.runner_utils import add_runner_args, parse_runner_args
 
     parser = argparse.ArgumentParser(description='Train a vnseg / mmseg segmentor')
     parser.add_argument('config', help='train config file path')
@@ -25,18 +24,8 @@ def parse_args():
     parser.add_argument(
         '--no-pretrained', action='store_true',
         help='do not load/download pretrained backbone weights (same as VNSEG_NO_PRETRAINED=1)')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config settings, e.g. train_cfg.max_iters=1000')
-    parser.add_argument(
-        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(parser, 'override config settings, e.g. train_cfg.max_iters=1000')
+    return parse_runner_args(parser)
 
 
 def main():

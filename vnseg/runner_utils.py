@@ -1,5 +1,26 @@
 """What ``tools/train.py`` and ``tools/test.py`` share: config loading, runner building, shutdown."""
+import os
 import os.path as osp
+
+
+def add_runner_args(parser, cfg_options_help='override config settings'):
+    """The arguments every MMEngine tool shares: ``--cfg-options``, ``--launcher``, ``--local-rank``."""
+    from mmengine.config import DictAction
+
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help=cfg_options_help)
+    parser.add_argument(
+        '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(parser):
+    """``parser.parse_args()``, exporting ``LOCAL_RANK`` when a launcher passed it as an argument."""
+    args = parser.parse_args()
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def load_tool_config(config_path, launcher='none', cfg_options=None, work_dir=None):
