@@ -16,7 +16,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png  # noqa: E402
-from vnseg.data.label_map import LabelMap, LabelMapError  # noqa: E402
+from vnseg.data.label_map import LabelMap  # noqa: E402
 from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask  # noqa: E402
 
 
@@ -57,11 +57,7 @@ def _collect(inputs, root_arg):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
-    try:
-        label_map = LabelMap.from_spec(args.labels)
-    except (LabelMapError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    label_map = LabelMap.from_spec(args.labels)  # a bad map: one line through vnseg.cli.run_tool
     out_dir = Path(args.out_dir)
     reports, failures, skipped, used, unsafe = [], [], [], {}, False
     for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',
@@ -109,4 +105,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError  # noqa: E402
-from vnseg.data.prepare import PrepareError, prepare_dataset  # noqa: E402
+from vnseg.data.io import DEFAULT_MAX_PIXELS  # noqa: E402
+from vnseg.data.prepare import prepare_dataset  # noqa: E402
 
 
 def build_parser():
@@ -56,17 +56,13 @@ def main(argv=None):
     threshold = None if args.background_threshold > 1 else args.background_threshold
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        try:
-            summary = prepare_dataset(
-                args.src, args.out, patch_size=args.patch_size, stride=args.stride, split_mode=args.split_mode,
-                ratios=args.ratios, seed=args.seed, augment=args.augment, num_augment=args.num_augment,
-                background_threshold=threshold, edge=args.edge, label_map=args.labels,
-                color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
-                line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
-                strict=args.strict, progress=not args.no_progress, chart=args.chart)
-        except (PrepareError, DataError) as e:
-            print(f'error: {e}', file=sys.stderr)
-            return 1
+        summary = prepare_dataset(
+            args.src, args.out, patch_size=args.patch_size, stride=args.stride, split_mode=args.split_mode,
+            ratios=args.ratios, seed=args.seed, augment=args.augment, num_augment=args.num_augment,
+            background_threshold=threshold, edge=args.edge, label_map=args.labels,
+            color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
+            line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
+            strict=args.strict, progress=not args.no_progress, chart=args.chart)
     for w in caught:
         print(f'warning: {w.message}', file=sys.stderr)
     splits = summary['splits']
@@ -85,4 +81,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -7,10 +7,12 @@ Example:
       --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('runs', nargs='+', help='work dirs or metrics JSON files')
     p.add_argument('--names', nargs='+', help='model name per run')
     p.add_argument('--no-params', action='store_true',
@@ -39,4 +41,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -6,10 +6,12 @@ Example:
   python tools/analysis_tools/iou_bar.py work_dirs/a work_dirs/b --labels A B --out iou.png
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('metrics', nargs='+', help='metrics JSON files or work dirs')
     p.add_argument('--labels', nargs='+', help='legend name per input')
     p.add_argument('--metric', default='IoU', help='per-class family: IoU, Acc, Dice, ...')
@@ -33,4 +35,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

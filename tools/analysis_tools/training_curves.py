@@ -6,10 +6,12 @@ Example:
       --loss-keys loss decode.loss_ce --val-keys mIoU IoU.road
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('runs', nargs='+', help='work dirs or scalars.json files')
     p.add_argument('--labels', nargs='+', help='legend name per run (default: dir name)')
     p.add_argument('--loss-keys', nargs='+', default=['loss'], help='training keys to plot')
@@ -36,4 +38,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
 
-import torch
 
 from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas, write_area_tables
 from vnseg.geo.raster_io import ClassMapWriter, SourceImage, write_preview
 from vnseg.geo.vectorize import vectorize_class_map
+from .model_loading import load_model
 from .sliding import TiledSegmenter, default_overlap
 
 __all__ = ['infer_large_image', 'LargeImageResult', 'load_model']
@@ -68,59 +68,6 @@ class LargeImageResult:
     timings: Dict[str, float] = field(default_factory=dict)
 
 
-def _inference_config(config, cfg_options=None):
-    """A copy of ``config`` (path or ``Config``) ready to build an inference model: overrides merged,
-    pretrained-weight references dropped (the checkpoint, or random weights, define the model: no
-    downloads), and a ``test_pipeline`` taken from the test dataloader when the config has none."""
-    import copy
-
-    from mmengine import Config
-
-    from vnseg.pretrained import disable_pretrained
-    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    disable_pretrained(cfg.model)
-    if cfg.get('test_pipeline') is None and cfg.get('test_dataloader') is not None:
-        cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-    return cfg
-
-
-def load_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
-               cfg_options: Optional[dict] = None):
-    """A segmentor in eval mode on ``device``.
-
-    ``model_or_config`` is an already built mmseg segmentor (``checkpoint``, if given, is loaded into
-    it) or a config path / ``mmengine.Config`` built with :func:`vnseg.apis.meta.init_model` (class
-    names and palette from the checkpoint, else the config's dataset; pretrained-weight downloads
-    dropped; ``cfg_options`` merged). ``device`` defaults to the
-    model's device, else ``cuda:0`` when available, else ``cpu``. SyncBN is reverted to BN on CPU.
-    """
-    from mmengine.model import revert_sync_batchnorm
-    from .meta import init_model
-    if isinstance(model_or_config, torch.nn.Module):
-        model = model_or_config
-        if checkpoint is not None:
-            from mmengine.runner import load_checkpoint
-            load_checkpoint(model, str(checkpoint), map_location='cpu')
-        if device is not None:
-            model.to(device)
-    else:
-        if isinstance(model_or_config, Path):
-            model_or_config = str(model_or_config)
-        if isinstance(model_or_config, str) and not Path(model_or_config).is_file():
-            raise FileNotFoundError(f'config not found: {model_or_config}')
-        if checkpoint is not None and not Path(checkpoint).is_file():
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        device = device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-        model = init_model(_inference_config(model_or_config, cfg_options),
-                           None if checkpoint is None else str(checkpoint), device=device)
-    if next(model.parameters()).device.type == 'cpu':
-        model = revert_sync_batchnorm(model)
-    model.eval()
-    return model
-
-
 def _safe_name(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name)).strip('_') or 'class'
 
@@ -132,12 +79,14 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       min_polygon_area: Optional[float] = None,
                       simplify_tolerance: Optional[float] = None, write_polygons: bool = True,
                       preview: bool = True, preview_max_size: int = 2048, progress: bool = True,
-                      cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256) -> LargeImageResult:
+                      cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256,
+                      random_weights: bool = False) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
         model_or_config: mmseg segmentor, or config path / ``Config``.
-        checkpoint: weights file (``.pth``) or None (random weights / already loaded model).
+        checkpoint: weights file (``.pth``), loaded strictly (:func:`load_model`); None for an
+            already loaded model, or with ``random_weights=True``.
         src: JPEG / PNG / GeoTIFF (anything GDAL reads), 8-bit RGB, RGBA, grey or paletted.
         out_dir: output folder (created).
         tile: window side in pixels.
@@ -158,6 +107,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         cfg_options: config overrides when building from a config.
         gdal_cache_mb: GDAL block cache for this call (GDAL's default is 5 % of RAM, which would
             otherwise fill up with decoded blocks of a big image).
+        random_weights: run an untrained model built from the config, on purpose (smoke tests).
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -165,22 +115,26 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
     Raises:
         vnseg.geo.raster_io.ImageReadError: the image is missing, unreadable or not 8-bit (the
             message names the file).
+        vnseg.apis.model_loading.CheckpointError (and its subclasses), ConfigError,
+            MissingWeightsError: see :func:`load_model`.
     """
     import rasterio
     with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2 ** 20):
         return _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend,
                       tta_flip, device, polygon_classes, min_polygon_area, simplify_tolerance,
-                      write_polygons, preview, preview_max_size, progress, cfg_options)
+                      write_polygons, preview, preview_max_size, progress, cfg_options,
+                      random_weights)
 
 
 def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend, tta_flip, device,
            polygon_classes, min_polygon_area, simplify_tolerance, write_polygons, preview,
-           preview_max_size, progress, cfg_options) -> LargeImageResult:
+           preview_max_size, progress, cfg_options, random_weights=False) -> LargeImageResult:
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     overlap = default_overlap(tile) if overlap is None else int(overlap)
     with SourceImage(src) as source:
-        model = load_model(model_or_config, checkpoint, device, cfg_options)
+        model = load_model(model_or_config, checkpoint, device, cfg_options,
+                           random_weights=random_weights)
         meta = getattr(model, 'dataset_meta', None) or {}
         classes = list(meta.get('classes') or CLASSES)
         palette = [list(map(int, c)) for c in (meta.get('palette') or PALETTE)]
@@ -200,7 +154,9 @@ def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size,
             class_map, source.width, source.height, source.crs, source.transform, classes, palette,
             nodata=IGNORE_INDEX,
             tags=dict(SOURCE_IMAGE=Path(src).name, TILE=str(tile), OVERLAP=str(overlap), BLEND=blend,
-                      TTA_FLIP=str(bool(tta_flip)), CHECKPOINT=Path(checkpoint).name if checkpoint else ''))
+                      TTA_FLIP=str(bool(tta_flip)),
+                      CHECKPOINT=Path(checkpoint).name if checkpoint else
+                      ('random weights' if random_weights else '')))
         timings = {}
         t = time.perf_counter()
         try:
