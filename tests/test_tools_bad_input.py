@@ -58,7 +58,7 @@ def run_entry(script, *args, capfd) -> Outcome:
         rc = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if isinstance(exc.code, str):
             print(exc.code, file=sys.stderr)
-    except Exception as exc:  # noqa: BLE001  (what would be a traceback for the user)
+    except Exception as exc:  # (what would be a traceback for the user)
         escaped = exc
     finally:
         sys.argv = saved
@@ -251,11 +251,13 @@ def test_infer_with_the_right_checkpoint_predicts_like_the_model(files, tmp_path
     with rasterio.open(out_dir / 'scene_classes.tif') as ds:
         pred = ds.read(1)
     image = np.array(Image.open(files['image']))
-    # one 64x64 window of the image, predicted directly by mmseg, equals the map there
+    # the first 64x64 window, predicted directly by mmseg, equals the map where no other window
+    # reaches (rows 0-31: the next row of windows starts at 96 - 64 = 32)
     from mmseg.apis import inference_model
     crop = np.ascontiguousarray(image[:64, :64, ::-1])  # mmseg's inference takes BGR arrays
     direct = inference_model(model, crop).pred_sem_seg.data[0].numpy()
-    np.testing.assert_array_equal(pred[:64, :64], direct)
+    np.testing.assert_array_equal(pred[:32, :64], direct[:32])
+    assert len(np.unique(direct)) > 1  # not a constant map that any weights would give
 
 
 @pytest.mark.parametrize('extra, subject, fragment', [
@@ -291,9 +293,8 @@ def test_infer_full_disk_leaves_no_output(files, tmp_path):
     out_dir = tmp_path / 'out'
     args = [CONFIG, files['right'], files['big_image'], '--out-dir', out_dir, '--tile', '128',
             '--quiet', '--device', 'cpu', '--no-polygons']
-    outcome = run_process(INFER, *args, limit_file_size=20_000)
-    line = assert_error_line(outcome, None, 'file too large')
-    assert f'error: {out_dir}' in line, line  # names the output it could not write
+    outcome = run_process(INFER, *args, limit_file_size=6_000)
+    assert_error_line(outcome, out_dir / 'big_scene_classes.tif', 'could not be written')
     assert no_outputs(out_dir), sorted(out_dir.rglob('*'))
 
 
@@ -304,7 +305,7 @@ def test_analysis_tools_need_a_checkpoint_or_random_weights(files, tmp_path, cap
     data = files['data']
     opts = ['--cfg-options', f'test_dataloader.dataset.data_root={data}']
     outcome = run_entry(CONFUSION, CONFIG, '--out-dir', tmp_path / 'cm', *opts, capfd=capfd)
-    assert_error_line(outcome, 'give CONFIG CHECKPOINT, or CONFIG --random-weights', rc=2)
+    assert_error_line(outcome, CONFIG, 'no CHECKPOINT given', '--random-weights', rc=2)
     outcome = run_entry(GRID, '--model', 'B0', CONFIG, '--out', tmp_path / 'grid.png', *opts,
                         capfd=capfd)
     assert_error_line(outcome, f'--model B0 {CONFIG}', '--random-weights', rc=2)
@@ -328,8 +329,9 @@ def test_strip_teacher_refuses_unsafe_then_converts_when_trusted(files, tmp_path
     clean = read_checkpoint(out)  # weights-only from now on
     assert set(clean['state_dict']) == set(files['state'])
     assert all(torch.equal(clean['state_dict'][k], v) for k, v in files['state'].items())
-    assert 'note' not in clean['meta'] and clean['meta']['student_only'] is True
-    files['marker'].unlink(missing_ok=True)
+    assert clean['meta']['student_only'] is True
+    assert files['marker'].exists()  # trusting a file means running what it holds: said in --help
+    files['marker'].unlink()
 
 
 # ----------------------------------------------------------------------------------------------

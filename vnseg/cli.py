@@ -79,13 +79,19 @@ def _os_error_line(exc: OSError) -> Optional[str]:
     return f'{subject}: {problem}'
 
 
+def _is_gdal_error(exc: BaseException) -> bool:
+    """A rasterio/GDAL error (only when rasterio is already imported: the check imports nothing)."""
+    errors, gdal = sys.modules.get('rasterio.errors'), sys.modules.get('rasterio._err')
+    kinds = tuple(k for k in (getattr(errors, 'RasterioError', None), getattr(gdal, 'CPLE_BaseError', None))
+                  if isinstance(k, type))
+    return bool(kinds) and isinstance(exc, kinds)
+
+
 def describe_user_error(exc: BaseException) -> Optional[str]:
     """``'<subject>: <problem>'`` when ``exc`` is a user's mistake, else None (a bug)."""
     if isinstance(exc, DataError) or getattr(exc, 'user_error', False):
         return str(exc)
-    rasterio_errors = sys.modules.get('rasterio.errors')
-    if rasterio_errors is not None and isinstance(exc, (rasterio_errors.RasterioIOError,
-                                                        rasterio_errors.CPLE_BaseError)):
+    if _is_gdal_error(exc):
         return ' '.join(str(exc).split())
     if isinstance(exc, OSError) and exc.errno is not None:
         return _os_error_line(exc)
@@ -106,7 +112,7 @@ def run_tool(main: Callable[..., Optional[int]], argv: Optional[Sequence[str]] =
     except KeyboardInterrupt:
         print('error: interrupted', file=sys.stderr)
         return EXIT_INTERRUPTED
-    except Exception as exc:  # noqa: BLE001  (sorted into user mistakes and bugs below)
+    except Exception as exc:  # (sorted into user mistakes and bugs below)
         line = describe_user_error(exc)
         if line is None:
             raise

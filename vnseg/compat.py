@@ -183,7 +183,7 @@ def patch_inference_dataset_meta():
 # ----------------------------------------------------------------------------------------------
 # 5. checkpoint files that cannot be used
 # ----------------------------------------------------------------------------------------------
-_REFUSED_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
+_REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
 _REFUSED_CLASS = re.compile(r"but got <class '([\w.]+)'>")
 
 

@@ -43,8 +43,8 @@ def parse_args(argv=None):
     if args.pred_dir and not args.ann_dir:
         p.error('--pred-dir needs --ann-dir')
     if args.config is not None and (args.checkpoint is None) != args.random_weights:
-        p.error('give CONFIG CHECKPOINT, or CONFIG --random-weights for an untrained model on '
-                'purpose' if args.checkpoint is None else
+        p.error(f'{args.config}: no CHECKPOINT given; give CONFIG CHECKPOINT, or CONFIG '
+                '--random-weights for an untrained model on purpose' if args.checkpoint is None else
                 f'--random-weights: a CHECKPOINT ({args.checkpoint}) was given too')
     return args
 

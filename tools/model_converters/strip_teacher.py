@@ -108,7 +108,7 @@ def main(argv=None):
         check_checkpoint_file(args.src)  # exists, not empty, not text: before unpickling
         try:
             checkpoint = trusted_weights(torch.load(args.src, map_location='cpu', weights_only=False))
-        except Exception as exc:  # noqa: BLE001  (anything the pickle does is the file's fault)
+        except Exception as exc:  # (anything the pickle does is the file's fault)
             raise CheckpointError(args.src, f'cannot be unpickled: {exc}') from None
     else:
         checkpoint = read_checkpoint(args.src)

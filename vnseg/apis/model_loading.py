@@ -17,6 +17,7 @@ report them as one line (:mod:`vnseg.cli`).
 """
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import zipfile
@@ -27,7 +28,8 @@ from vnseg.data.io import DataError
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'WeightsMismatchError', 'ConfigError',
            'MissingWeightsError', 'load_config', 'read_checkpoint', 'checkpoint_state_dict',
-           'compare_state_dict', 'check_checkpoint_file', 'load_weights', 'resolve_device', 'load_model', 'inference_config']
+           'compare_state_dict', 'check_checkpoint_file', 'load_weights', 'resolve_device',
+           'load_model', 'inference_config']
 
 #: How many offending keys of each kind an error message shows.
 SHOWN_KEYS = 3
@@ -75,7 +77,7 @@ def load_config(path: PathLike, cfg_options: Optional[dict] = None):
         cfg = Config.fromfile(path)
     except SyntaxError as exc:
         raise ConfigError(path, f'is not a valid config: {exc.msg} (line {exc.lineno})') from None
-    except Exception as exc:  # noqa: BLE001  (mmengine raises many types while resolving a config)
+    except Exception as exc:  # (mmengine raises many types while resolving a config)
         raise ConfigError(path, f'cannot be loaded: {_one_line(exc)}') from None
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
@@ -155,7 +157,10 @@ def read_checkpoint(path: PathLike, map_location='cpu') -> dict:
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as exc:
         raise CheckpointError(path, f'is truncated or corrupt ({_one_line(exc)})') from None
     except OSError as exc:
-        raise CheckpointError(path, f'cannot be read: {exc.strerror or _one_line(exc)}') from None
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EIO):
+            raise CheckpointError(path, f'cannot be read: {exc.strerror}') from None
+        # it opened and starts like a checkpoint: torch's zip reader fails on a cut-off file
+        raise CheckpointError(path, f'is truncated or corrupt ({exc.strerror or _one_line(exc)})') from None
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(path, f'holds a {type(checkpoint).__name__}, not a checkpoint dict '
                                     'of weights')
@@ -167,7 +172,7 @@ def unsafe_checkpoint_problem(path: str, refused: str) -> str:
     return (f'holds Python objects that are not allowed in a checkpoint ({refused}); loading them '
             'could run code, so it was refused. If you trust where this file comes from, convert '
             'it once into a plain weights file and use that: python '
-            f'tools/model_converters/strip_teacher.py --trust-pickled {path} weights_only.pth')
+            f'tools/model_converters/strip_teacher.py --trust-pickled {path} plain_weights.pth')
 
 
 def checkpoint_state_dict(checkpoint: Mapping) -> dict:

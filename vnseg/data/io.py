@@ -67,7 +67,8 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
     The temporary file keeps the final suffix so that writers that pick the format by extension
-    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched.
+    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched; an
+    ``OSError`` that names no file (a full disk, say) is raised again naming ``path``.
     Parent folders are created.
     """
     path = Path(path)
@@ -76,6 +77,10 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename in (None, str(tmp), tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

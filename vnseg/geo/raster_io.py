@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import atomic_output, partial_path
+from vnseg.data.io import DataError, atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
@@ -210,7 +210,8 @@ class ClassMapWriter:
         data = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0]
         n = data.shape[0] if final else (data.shape[0] // self.BLOCK) * self.BLOCK
         if n:
-            self._dst.write(data[:n], 1, window=Window(0, self._flushed, self.width, n))
+            with self._write_errors():
+                self._dst.write(data[:n], 1, window=Window(0, self._flushed, self.width, n))
             self._flushed += n
         rest = data[n:]
         self._buf = [rest] if rest.shape[0] else []
@@ -221,14 +222,26 @@ class ClassMapWriter:
         if self._next_row != self.height:
             self.abort()
             raise ValueError(f'{self.path}: only {self._next_row} of {self.height} rows were written')
-        self._flush(final=True)
-        self._dst.close()
         try:
-            with atomic_output(self.path) as tmp:
-                _to_cog(self._work, tmp, self.BLOCK)
+            self._flush(final=True)
+            with self._write_errors():
+                self._dst.close()
+                with atomic_output(self.path) as tmp:
+                    _to_cog(self._work, tmp, self.BLOCK)
         finally:
-            self._work.unlink(missing_ok=True)
+            self.abort()
         return self.path
+
+    @contextlib.contextmanager
+    def _write_errors(self):
+        """GDAL write failures (full disk, file-size limit, I/O error) as a :class:`DataError` that
+        names the output (GDAL's own message names a hidden work file, or a block it re-read)."""
+        from rasterio._err import CPLE_BaseError
+        try:
+            yield
+        except (_rasterio().errors.RasterioError, CPLE_BaseError) as exc:
+            raise DataError(self.path, 'could not be written (full disk or no write access?): '
+                            + ' '.join(str(exc).split())) from exc
 
     def abort(self):
         """Drop the partial output (used on errors)."""

@@ -108,8 +108,9 @@ class DistillSegmentor(EncoderDecoder):
     The teacher is built from ``teacher_config`` (its pretrained-weight references removed) and
     loaded strictly from ``teacher_checkpoint`` by vnseg's one loader
     (:func:`vnseg.apis.model_loading.load_weights`: weights-only, and a missing, unexpected or
-    mis-shaped key is an error naming the teacher's config and checkpoint). It is **not registered as a submodule** — it is held in a tuple —
-    so it is absent from ``parameters()``, ``named_modules()``, ``state_dict()`` and from what
+    mis-shaped key is an error naming the teacher's config and checkpoint). It is **not
+    registered as a submodule** — it is held in a tuple — so it is absent from ``parameters()``,
+    ``named_modules()``, ``state_dict()`` and from what
     mmengine's Runner saves, optimises, initialises, wraps in DDP or converts to SyncBN. Hence:
 
     - checkpoints hold the student's keys only (``backbone.*``, ``decode_head.*``, ...) and load
