@@ -191,7 +191,6 @@ def test_teacher_must_match_classes_and_normalisation(tmp_path):
 def test_teacher_must_convert_channels_like_the_student(tmp_path):
     """A teacher trained on RGB (bgr_to_rgb=True) and a student fed BGR see different images: the
     check reads mmseg's real attribute (``channel_conversion``), not a name both sides lack."""
-    from vnseg.models.segmentors.distill_segmentor import preprocessing_differences
     student_cfg = tiny_model_cfg()
     assert student_cfg.data_preprocessor.bgr_to_rgb is True
     bgr_teacher = tiny_model_cfg()
@@ -200,6 +199,7 @@ def test_teacher_must_convert_channels_like_the_student(tmp_path):
     with pytest.raises(ValueError, match='differ in bgr_to_rgb'):
         MODELS.build(kd_model_cfg(bgr_teacher, tmp_path / 'bgr.pth'))
     # the comparison itself, both ways, and a match
+    from vnseg.models.segmentors.distill_segmentor import preprocessing_differences
     rgb = MODELS.build(tiny_model_cfg()).data_preprocessor
     bgr = MODELS.build(bgr_teacher).data_preprocessor
     assert preprocessing_differences(rgb, bgr) == ['bgr_to_rgb']
