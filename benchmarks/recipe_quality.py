@@ -460,8 +460,9 @@ def main(argv=None):
     tmp = work / '.results.json.partial'
     tmp.write_text(json.dumps(results, indent=1))
     os.replace(tmp, work / 'results.json')
-    print(f"\nSegFormer-B0 from scratch, {args.iters} iterations x {args.batch_size} x {args.crop}^2, seed {args.seed}; "
-          f"{len(data['val_scenes'])} val scenes" + ('' if args.no_test else f", {len(data['test_scenes'])} test scenes"))
+    counts = f"{len(data['val_scenes'])} val scenes" + ('' if args.no_test else f", {len(data['test_scenes'])} test")
+    print(f'\nSegFormer-B0 from scratch, {args.iters} iterations x {args.batch_size} x {args.crop}^2, '
+          f'seed {args.seed}; {counts}')
     print_table(results, splits, CLASSES)
     by_name = {r['recipe']: r for r in results}
     split = 'val' if args.no_test else 'test'
