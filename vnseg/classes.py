@@ -16,3 +16,6 @@ PALETTE = [
 IGNORE_INDEX = 255
 
 NUM_CLASSES = len(CLASSES)
+
+#: Vietnamese class names, same order as :data:`CLASSES`.
+CLASSES_VI = ('nền', 'đường', 'nước', 'cây xanh', 'công trình')

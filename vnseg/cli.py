@@ -15,9 +15,9 @@ and build their parser with :class:`ArgumentParser`, whose usage errors are one 
 
 User mistakes recognised (:func:`describe_user_error`):
 
-* :class:`vnseg.data.io.DataError` and its subclasses (bad data files, checkpoints, configs,
-  :class:`OptionError` for a bad option value), whose message already reads ``<file>: <problem>``,
-  and exceptions whose class sets ``user_error = True`` (e.g. a bad label map);
+* :class:`UserError` and its subclasses -- :class:`vnseg.data.io.DataError` (bad data files,
+  checkpoints, configs), :class:`OptionError` (a bad option value) -- whose message reads
+  ``<subject>: <problem>``, and exceptions whose class sets ``user_error = True`` (a bad label map);
 * ``OSError`` naming a file (missing, unreadable, a folder where a file is expected, no space
   left, read-only file system, file too large), e.g. an unwritable output folder or a full disk;
 * GDAL/rasterio I/O errors (their message names the file).
@@ -30,9 +30,7 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-from vnseg.data.io import DataError
-
-__all__ = ['OptionError', 'ArgumentParser', 'describe_user_error', 'run_tool', 'EXIT_USER_ERROR',
+__all__ = ['UserError', 'OptionError', 'ArgumentParser', 'describe_user_error', 'run_tool', 'EXIT_USER_ERROR',
            'EXIT_USAGE']
 
 #: Exit status of a tool stopped by a user's mistake (a file, a checkpoint, an output folder).
@@ -63,7 +61,21 @@ _PROBLEMS = {
 }
 
 
-class OptionError(DataError):
+class UserError(ValueError):
+    """A user's mistake about ``subject`` (a file, an option): the message is ``'<subject>: <problem>'``.
+
+    This module needs nothing but the standard library, so that every tool (the ONNX one included)
+    can report errors before anything heavy is imported.
+    """
+
+    def __init__(self, subject, problem: str):
+        self.subject = None if subject is None else os.fsdecode(subject) if isinstance(
+            subject, (bytes, os.PathLike)) else str(subject)
+        self.problem = problem
+        super().__init__(f'{self.subject}: {problem}' if self.subject else problem)
+
+
+class OptionError(UserError):
     """A command-line option (the subject, e.g. ``'--tile'``) has a value the tool cannot use."""
 
 
@@ -89,7 +101,7 @@ def _is_gdal_error(exc: BaseException) -> bool:
 
 def describe_user_error(exc: BaseException) -> Optional[str]:
     """``'<subject>: <problem>'`` when ``exc`` is a user's mistake, else None (a bug)."""
-    if isinstance(exc, DataError) or getattr(exc, 'user_error', False):
+    if isinstance(exc, UserError) or getattr(exc, 'user_error', False):
         return str(exc)
     if _is_gdal_error(exc):
         return ' '.join(str(exc).split())

@@ -1,18 +1,42 @@
-"""High-level APIs: the one model loader and whole-scene inference.
+"""High-level APIs (whole-scene inference).
+
+Importing this package loads nothing heavy: whole-scene inference on an exported ONNX model needs
+neither torch nor OpenMMLab (:mod:`vnseg.apis.tile_models`). The PyTorch entry points
+(:func:`load_model`, :func:`init_model`, a config given to :func:`infer_large_image`) apply vnseg's
+fixes and registrations to mmseg before they build a model: among them, ``mmseg.apis.init_model`` and
+``MMSegInferencer`` take class names and palette from the config's dataset when a checkpoint has none
+(instead of Cityscapes').
 
 :func:`load_model` (:mod:`vnseg.apis.model_loading`) is how every vnseg tool turns a config and a
-checkpoint into a model: weights are loaded strictly, unusable checkpoint files are clear errors,
-random weights only on request. ``import vnseg`` (``vnseg.compat``) routes
-``mmseg.apis.init_model`` and ``MMSegInferencer`` through the same strict loading, with class names
-and palette from the config's dataset when a checkpoint has none (instead of Cityscapes').
+checkpoint into a model: weights are loaded strictly (``mmseg.apis.init_model`` and
+``MMSegInferencer`` too, through ``vnseg.compat``), unusable checkpoint files are clear errors, random
+weights only on request.
 """
-from .large_image import LargeImageResult, infer_large_image
-from .meta import dataset_meta_from_config, init_model
-from .model_loading import (CheckpointError, ConfigError, MissingWeightsError, UnsafeCheckpointError,
-                            WeightsMismatchError, load_config, load_model, load_weights,
-                            read_checkpoint)
+import importlib
 
-__all__ = ['infer_large_image', 'LargeImageResult', 'load_model', 'init_model',
-           'dataset_meta_from_config', 'load_config', 'load_weights', 'read_checkpoint',
-           'CheckpointError', 'ConfigError', 'MissingWeightsError', 'UnsafeCheckpointError',
-           'WeightsMismatchError']
+_EXPORTS = {
+    'infer_large_image': 'large_image', 'LargeImageResult': 'large_image', 'load_model': 'model_loading',
+    'load_weights': 'model_loading', 'read_checkpoint': 'model_loading', 'load_config': 'model_loading',
+    'CheckpointError': 'model_loading', 'UnsafeCheckpointError': 'model_loading',
+    'WeightsMismatchError': 'model_loading', 'ConfigError': 'model_loading',
+    'MissingWeightsError': 'model_loading',
+    'build_tile_model': 'large_image', 'infer_images': 'distributed',
+    'init_model': 'meta', 'dataset_meta_from_config': 'meta',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    """Import an exported name's module on first use (PEP 562)."""
+    if name in _EXPORTS:
+        module = importlib.import_module(f'.{_EXPORTS[name]}', __name__)
+        if _EXPORTS[name] in ('meta', 'model_loading'):
+            _apply_mmseg_fixes()
+        return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def _apply_mmseg_fixes():
+    """vnseg's compatibility fixes and registrations (imports torch and mmseg)."""
+    import vnseg  # noqa: F401

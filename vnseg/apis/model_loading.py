@@ -141,6 +141,8 @@ def read_checkpoint(path: PathLike, map_location='cpu') -> dict:
     """
     import torch
 
+    from . import _apply_mmseg_fixes
+    _apply_mmseg_fixes()  # the allow-list of what mmengine checkpoints hold (vnseg.compat)
     path = os.path.expanduser(os.fspath(path))
     if '://' in path:
         from mmengine.runner.checkpoint import CheckpointLoader
@@ -340,6 +342,8 @@ def load_model(model_or_config, checkpoint: Optional[PathLike] = None, device: O
     import torch
     from mmengine.model import revert_sync_batchnorm
 
+    from . import _apply_mmseg_fixes
+    _apply_mmseg_fixes()
     if random_weights and checkpoint is not None:
         from vnseg.cli import OptionError
         raise OptionError('--random-weights', f'a checkpoint ({checkpoint}) was given too; '
@@ -361,13 +365,13 @@ def load_model(model_or_config, checkpoint: Optional[PathLike] = None, device: O
                 '--random-weights (random_weights=True)')
         if checkpoint is not None:
             checkpoint = os.fspath(checkpoint)
-            read_checkpoint_first = read_checkpoint(checkpoint)  # clear errors before building
+            ckpt = read_checkpoint(checkpoint)  # clear errors before building
         device = resolve_device(device)
         from .meta import init_model
         model = init_model(cfg, None, device=device)
         if checkpoint is not None:
             from .meta import resolve_dataset_meta
-            loaded = load_weights(model, read_checkpoint_first, config=cfg,
+            loaded = load_weights(model, ckpt, config=cfg,
                                   checkpoint_name=checkpoint)
             meta = resolve_dataset_meta(loaded.get('meta') or {}, cfg)
             if meta is not None:

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from vnseg.classes import IGNORE_INDEX, PALETTE
+from vnseg.cli import UserError
 
 PathLike = Union[str, os.PathLike]
 
@@ -39,13 +40,13 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp')
 IGNORE_COLOR = (255, 255, 255)
 
 
-class DataError(ValueError):
-    """A problem with one input file; the message always names the file."""
+class DataError(UserError):
+    """A problem with one input file; the message always names the file (``'<file>: <problem>'``,
+    reported as one line by the tools: :mod:`vnseg.cli`)."""
 
     def __init__(self, path: Optional[PathLike], problem: str):
-        self.path = None if path is None else str(path)
-        self.problem = problem
-        super().__init__(f'{self.path}: {problem}' if self.path else problem)
+        super().__init__(path, problem)
+        self.path = self.subject
 
 
 class ImageReadError(DataError):
