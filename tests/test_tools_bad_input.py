@@ -223,10 +223,10 @@ def test_infer_random_weights_only_when_asked_by_name(files, tmp_path, capfd):
                       'none', 'is not a checkpoint file', '--random-weights')
     # no checkpoint at all
     assert_error_line(run_entry(INFER, *infer_args(files, None, out_dir), capfd=capfd),
-                      CONFIG, 'no CHECKPOINT given', '--random-weights')
+                      CONFIG, 'no CHECKPOINT given', '--random-weights', rc=2)
     # both
     assert_error_line(run_entry(INFER, *infer_args(files, files['right'], out_dir, '--random-weights'),
-                                capfd=capfd), '--random-weights', 'give one or the other')
+                                capfd=capfd), '--random-weights', 'give one or the other', rc=2)
     assert no_outputs(out_dir)
     # the explicit flag: a full result, and the class map says where its weights came from
     import rasterio

@@ -96,6 +96,9 @@ def parse_args(argv=None):
     elif args.random_weights:
         if len(args.inputs) < 2:
             p.error('expected CONFIG IMAGE [IMAGE ...] with --random-weights')
+        given = [x for x in args.inputs[1:] if x.lower().endswith(('.pth', '.pt', '.ckpt'))]
+        if given:
+            p.error(f'--random-weights: a CHECKPOINT ({given[0]}) was given too; give one or the other')
         args.config, args.checkpoint, args.images = args.inputs[0], None, args.inputs[1:]
     else:
         if len(args.inputs) == 2:

@@ -115,6 +115,7 @@ def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: 
                                            random_weights=random_weights), tile=tile)
     # what the weights are, for the outputs' tags and the resume check
     tile_model.checkpoint = None if checkpoint is None else str(checkpoint)
+    tile_model.random_weights = bool(random_weights)
     tile_model.config = str(model_or_config) if isinstance(model_or_config, (str, Path)) else None
     return tile_model
 
@@ -333,7 +334,8 @@ def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: 
     weights = getattr(tile_model, 'checkpoint', None) or getattr(tile_model, 'path', None)
     return Scene(tile_model, source, out_dir, tile, overlap, batch_size, blend, tta_flip,
                  _model_identity(tile_model),
-                 Path(weights).name if weights else ('random weights' if random_weights else ''))
+                 Path(weights).name if weights else
+                 ('random weights' if random_weights or getattr(tile_model, 'random_weights', False) else ''))
 
 
 def segment_scene(scene: Scene, resume: bool = False, progress: bool = True) -> Dict[str, float]:

@@ -15,17 +15,37 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import DataError, atomic_output, partial_path
+from vnseg.data.io import DataError, ImageReadError, atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
 
-class ImageReadError(OSError):
-    """An input image cannot be opened or read; the message names the file."""
+@contextlib.contextmanager
+def output_write_errors(path):
+    """Failures while writing the output ``path`` (full disk, file-size limit, read-only or I/O
+    error) as a :class:`DataError` naming ``path``: GDAL's own messages name a hidden work file or a
+    block it re-read, and ``OSError`` s from plain writes often name no file at all."""
+    try:
+        yield
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(path, f'could not be written: {exc.strerror or exc}') from exc
+    except Exception as exc:
+        if not _is_gdal_error(exc):
+            raise
+        raise DataError(path, 'could not be written (full disk or no write access?): '
+                        + ' '.join(str(exc).split())) from exc
+
+
+def _is_gdal_error(exc) -> bool:
+    import rasterio.errors
+    from rasterio._err import CPLE_BaseError
+    return isinstance(exc, (rasterio.errors.RasterioError, CPLE_BaseError))
 
 
 def _rasterio():
-    import rasterio  # imported lazily: ``import vnseg`` must not need GDAL
+    import rasterio  # imported lazily: importing vnseg.geo must not need GDAL
     return rasterio
 
 
@@ -39,7 +59,8 @@ class SourceImage:
 
     Attributes:
         path (Path), width, height (pixels), crs (``rasterio.crs.CRS`` or None), transform
-        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georeferenced (bool: a CRS
+        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georef
+        (:class:`vnseg.geo.georef.Georef`: CRS, world file or pixels), georeferenced (bool: a CRS
         and a non-identity transform are both present).
     """
 
@@ -48,18 +69,20 @@ class SourceImage:
         from rasterio.enums import ColorInterp
         self.path = Path(path)
         if not self.path.is_file():
-            raise ImageReadError(f'input image not found: {self.path}')
+            raise ImageReadError(self.path, 'input image not found')
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 self.ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as err:
-            raise ImageReadError(f'cannot read image {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read image: {err}') from err
         ds = self.ds
         self.width, self.height = ds.width, ds.height
         self.crs = ds.crs
         self.transform = ds.transform
-        self.georeferenced = self.crs is not None and not self.transform.is_identity
+        from .georef import Georef
+        self.georef = Georef.of(self.crs, self.transform, self.width, self.height)  # the one decision
+        self.georeferenced = self.georef.georeferenced
         self._lut = None
         interp = list(ds.colorinterp)
         if ds.count >= 3:
@@ -79,12 +102,12 @@ class SourceImage:
                 self._lut = lut
         else:
             self.close()
-            raise ImageReadError(f'{self.path}: image has no raster bands')
+            raise ImageReadError(self.path, 'image has no raster bands')
         bad = {ds.dtypes[i - 1] for i in self.indexes} - {'uint8'}
         if bad:
             self.close()
             raise ImageReadError(
-                f'{self.path}: only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
+                self.path, f'only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
                 f'e.g. `gdal_translate -ot Byte -scale {self.path} out.tif`')
 
     # -- reading -------------------------------------------------------------------------------
@@ -97,16 +120,16 @@ class SourceImage:
         try:
             return self.ds.dataset_mask(window=self._window(row0, col0, height, width)) > 0
         except Exception as err:  # GDAL decode errors of a damaged file
-            raise ImageReadError(f'cannot read the mask of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read the mask at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
 
     def read_rgb(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         """RGB pixels of a window: ``uint8`` array ``(3, height, width)``."""
         try:
             data = self.ds.read(self.indexes, window=self._window(row0, col0, height, width))
         except Exception as err:
-            raise ImageReadError(f'cannot read pixels of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read pixels at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
         return self._to_rgb(data)
 
     def _to_rgb(self, data):
@@ -129,7 +152,7 @@ class SourceImage:
             valid = self.ds.dataset_mask(out_shape=(out_height, out_width),
                                          resampling=Resampling.nearest) > 0
         except Exception as err:
-            raise ImageReadError(f'cannot read {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read the image: {err}') from err
         return self._to_rgb(data), valid
 
     def close(self):
@@ -210,8 +233,7 @@ class ClassMapWriter:
         data = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0]
         n = data.shape[0] if final else (data.shape[0] // self.BLOCK) * self.BLOCK
         if n:
-            with self._write_errors():
-                self._dst.write(data[:n], 1, window=Window(0, self._flushed, self.width, n))
+            self._dst.write(data[:n], 1, window=Window(0, self._flushed, self.width, n))
             self._flushed += n
         rest = data[n:]
         self._buf = [rest] if rest.shape[0] else []
@@ -222,26 +244,14 @@ class ClassMapWriter:
         if self._next_row != self.height:
             self.abort()
             raise ValueError(f'{self.path}: only {self._next_row} of {self.height} rows were written')
+        self._flush(final=True)
+        self._dst.close()
         try:
-            self._flush(final=True)
-            with self._write_errors():
-                self._dst.close()
-                with atomic_output(self.path) as tmp:
-                    _to_cog(self._work, tmp, self.BLOCK)
+            with atomic_output(self.path) as tmp:
+                _to_cog(self._work, tmp, self.BLOCK)
         finally:
-            self.abort()
+            self._work.unlink(missing_ok=True)
         return self.path
-
-    @contextlib.contextmanager
-    def _write_errors(self):
-        """GDAL write failures (full disk, file-size limit, I/O error) as a :class:`DataError` that
-        names the output (GDAL's own message names a hidden work file, or a block it re-read)."""
-        from rasterio._err import CPLE_BaseError
-        try:
-            yield
-        except (_rasterio().errors.RasterioError, CPLE_BaseError) as exc:
-            raise DataError(self.path, 'could not be written (full disk or no write access?): '
-                            + ' '.join(str(exc).split())) from exc
 
     def abort(self):
         """Drop the partial output (used on errors)."""
