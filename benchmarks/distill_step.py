@@ -86,7 +86,7 @@ def main(argv=None):
     args = parse_args(argv)
     import torch
 
-    import vnseg  # noqa: F401  (compat + registrations)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope

@@ -13,7 +13,7 @@ import os.path as osp
 import pytest
 import torch
 
-import vnseg  # noqa: F401  (registrations)
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator

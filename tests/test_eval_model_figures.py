@@ -53,7 +53,7 @@ def tested(tmp_path_factory, data_root):
     """runner.test() of the random-weight tiny model with VNIoUMetric, predictions saved."""
     from mmengine import Config
     from mmengine.runner import Runner
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 
     work_dir = tmp_path_factory.mktemp('evalrun')
     cfg = Config.fromfile(CONFIG)

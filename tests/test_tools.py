@@ -34,7 +34,7 @@ def _train_cmd(work_dir, data_root, max_iters, interval, *extra):
 
 
 def _ckpt_iter(path):
-    import vnseg  # noqa: F401  (weights_only allow-list)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.runner.checkpoint import _load_checkpoint
     return _load_checkpoint(str(path), map_location='cpu')['meta']['iter']
 

@@ -45,7 +45,7 @@ def enable_visualisation(cfg, args):
 def main():
     args = parse_args()
 
-    import vnseg  # noqa: F401  (compat fixes + registration)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.dist import is_main_process
 
     from vnseg.compat import adapt_cfg_to_device

@@ -50,7 +50,7 @@ def build_model(cfg):
 
     ``cfg.model`` is modified in place (pretrained references removed).
     """
-    import vnseg  # noqa: F401  (registrations, compat fixes)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS

@@ -61,7 +61,7 @@ def main(argv=None):
 
     import torch
 
-    import vnseg  # noqa: F401  (weights_only allow-list for mmengine checkpoints)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.runner.checkpoint import _load_checkpoint
 
     checkpoint = _load_checkpoint(args.src, map_location='cpu')

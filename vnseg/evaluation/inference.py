@@ -80,7 +80,7 @@ def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
 def config_test_pairs(cfg):
     """``[(image path, annotation path)]`` of the config's ``test_dataloader`` dataset, in dataset
     order (built with mmseg's dataset class, so ``data_root``/``data_prefix``/suffixes apply)."""
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmseg.registry import DATASETS
 
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)

@@ -96,7 +96,7 @@ def count_parameters(cfg):
     downloaded); for a distillation model the student's only."""
     import copy
 
-    import vnseg  # noqa: F401  (registrations)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
