@@ -19,7 +19,7 @@ test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) tools/demo.py --work-dir work_dirs/demo
+	$(PY) demo/run_demo.py --work-dir work_dirs/demo
 
 clean-demo:
 	rm -rf work_dirs/demo

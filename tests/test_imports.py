@@ -52,7 +52,7 @@ def test_vnseg_and_every_data_module_import_without_torch_or_mmengine():
 
 def test_data_tools_run_without_torch_or_mmengine(tmp_path):
     scenes, masks, dataset = tmp_path / 'scenes', tmp_path / 'masks', tmp_path / 'dataset'
-    _python('tools/generate_scenes.py', str(scenes), '--num-scenes', '3', '--size', '128', '--no-progress')
+    _python('demo/generate_scenes.py', str(scenes), '--num-scenes', '3', '--size', '128', '--no-progress')
     assert len(list(scenes.glob('*.json'))) == 3
 
     stdout = _python('-c', _RUN_TOOL, 'tools/json_to_mask.py', str(scenes), '--out-dir', str(masks),

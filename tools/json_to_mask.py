@@ -6,7 +6,7 @@
 INPUT: JSON files or folders (searched recursively). Writes ``OUT_DIR/<stem>.png`` (class indices,
 palette for viewers) and ``OUT_DIR/qa_report.json`` (per file: unknown labels, degenerate shapes,
 out-of-image vertices, overlaps, class pixel counts). Bad files are listed at the end and make the
-exit status non-zero; ``--strict`` stops at the first. See ``vnseg/data/labelme.py`` for the schema
+exit status non-zero; ``--strict`` stops at the first. See ``vnseg/data/labelme/`` for the schema
 and the pixel convention.
 """
 import argparse

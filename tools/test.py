@@ -49,7 +49,7 @@ def main():
     from mmengine.dist import is_main_process
 
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.evaluation.metrics_file import save_metrics
+    from vnseg.reports.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
     from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 

@@ -1,5 +1,5 @@
 """Comparison table of several runs as markdown: model, params, OEM-pretrained, distilled, mIoU,
-per-class IoU — numbers read from each run's metrics_test.json (see vnseg/evaluation/reports.py
+per-class IoU — numbers read from each run's metrics_test.json (see vnseg/reports/comparison.py
 for where each column comes from).
 
 Example:
@@ -27,15 +27,15 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation import reports
-    rows = reports.comparison_rows(args.runs, args.names, count_params=not args.no_params)
-    table = reports.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
+    from vnseg.reports import comparison
+    rows = comparison.comparison_rows(args.runs, args.names, count_params=not args.no_params)
+    table = comparison.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
     print(table, end='')
     if args.out:
         with open(args.out, 'w') as f:
             f.write(table)
     if args.csv:
-        reports.comparison_csv(rows, args.csv)
+        comparison.comparison_csv(rows, args.csv)
 
 
 if __name__ == '__main__':

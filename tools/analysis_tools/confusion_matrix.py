@@ -42,7 +42,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.figures import confusion_matrix_figure
+    from vnseg.reports.figures import confusion_matrix_figure
     out = confusion_matrix_figure(
         args.out_dir, config=args.config, checkpoint=args.checkpoint, pred_dir=args.pred_dir,
         ann_dir=args.ann_dir, img_dir=args.img_dir, metrics=args.metrics, device=args.device,

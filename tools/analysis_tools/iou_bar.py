@@ -26,7 +26,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.plots import render_iou_bar
+    from vnseg.reports.plots import render_iou_bar
     path = render_iou_bar(args.metrics, args.out, labels=args.labels, family=args.metric,
                           title=args.title, figsize=(args.width, args.height), dpi=args.dpi)
     print(f'wrote {path}')

@@ -45,7 +45,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.figures import prediction_grid_figure
+    from vnseg.reports.figures import prediction_grid_figure
     out = prediction_grid_figure(
         args.out, models=[tuple(m) for m in args.model], pred_dirs=[tuple(d) for d in args.pred_dir],
         img_dir=args.img_dir, ann_dir=args.ann_dir, patches=args.patches, num=args.num,

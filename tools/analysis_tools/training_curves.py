@@ -27,7 +27,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.plots import render_training_curves
+    from vnseg.reports.plots import render_training_curves
     path = render_training_curves(args.runs, args.out, labels=args.labels,
                                   loss_keys=args.loss_keys, val_keys=args.val_keys,
                                   title=args.title, figsize=(args.width, args.height),

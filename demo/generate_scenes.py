@@ -1,17 +1,14 @@
 #!/usr/bin/env python
 """Write synthetic drone-like scenes (PNG + AnyLabeling JSON polygons), deterministic by seed.
 
-    python tools/generate_scenes.py OUT_DIR [--num-scenes 8] [--size 768 | --size H W] [--seed 0]
+    python demo/generate_scenes.py OUT_DIR [--num-scenes 8] [--size 768 | --size H W] [--seed 0]
 
-See ``vnseg/data/synthetic.py`` for what the scenes contain.
+See ``demo/synthetic_scenes.py`` (beside this script) for what the scenes contain.
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vnseg.data.synthetic import generate_scenes
+from synthetic_scenes import generate_scenes
 
 
 def build_parser():

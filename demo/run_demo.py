@@ -1,6 +1,6 @@
 """The main job end to end on generated drone-like scenes, on CPU, in a few minutes (`make demo`).
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--scenes 10] [--scene-size 512] [--iters 600]
+    python demo/run_demo.py [--work-dir work_dirs/demo] [--scenes 10] [--scene-size 512] [--iters 600]
 
 1. generate scenes (RGB + AnyLabeling JSON polygons) -> ``scenes/`` (+ one unseen ``holdout/`` scene)
 2. prepare: JSON -> masks -> 128 px patches -> drop all-background -> split 8/1/1 by scene ->
@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from synthetic_scenes import generate_scenes  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs' / 'segformer_tiny_demo_vn.py'
@@ -69,7 +71,6 @@ def main():
     stages = Stages()
 
     from vnseg.data.prepare import prepare_dataset
-    from vnseg.data.synthetic import generate_scenes
 
     scenes, holdout, dataset = work / 'scenes', work / 'holdout', work / 'dataset'
     stages.run('1. generate scenes', generate_scenes, scenes, num_scenes=args.scenes,
@@ -127,10 +128,10 @@ def main():
 
 def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
     """Confusion matrix, per-class IoU bars, training curves, prediction grid; return the table."""
-    from vnseg.evaluation import figures as fig
-    from vnseg.evaluation import plots, reports
-    from vnseg.evaluation.logs import load_history  # noqa: F401  (fails early if logs unreadable)
-    from vnseg.evaluation.metrics_file import load_metrics
+    from vnseg.reports import comparison, plots
+    from vnseg.reports import figures as fig
+    from vnseg.reports.logs import load_history  # noqa: F401  (fails early if logs unreadable)
+    from vnseg.reports.metrics_file import load_metrics
 
     figures.mkdir(parents=True, exist_ok=True)
     metrics = load_metrics(test_dir / 'metrics_test.json')
@@ -141,7 +142,7 @@ def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
                                pred_dirs=[('tiny SegFormer', test_dir / 'preds')],
                                img_dir=dataset / 'img_dir' / 'test', ann_dir=dataset / 'ann_dir' / 'test',
                                num=4)
-    return reports.comparison_table([test_dir], names=['tiny SegFormer (demo)'])
+    return comparison.comparison_table([test_dir], names=['tiny SegFormer (demo)'])
 
 
 if __name__ == '__main__':
