@@ -49,6 +49,8 @@ import warnings
 import numpy as np
 import torch
 
+from vnseg.config_tree import walk_config
+
 _APPLIED = False
 
 
@@ -238,14 +240,8 @@ def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
 def _replace_norm_type(node, old, new):
     """Replace ``type=old`` by ``type=new`` in every ``norm_cfg`` below ``node``; return count."""
     count = 0
-    if hasattr(node, 'items'):
-        for key, value in node.items():
-            if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
-                value['type'] = new
-                count += 1
-            else:
-                count += _replace_norm_type(value, old, new)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            count += _replace_norm_type(item, old, new)
+    for _, key, value in walk_config(node):
+        if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
+            value['type'] = new
+            count += 1
     return count

@@ -27,8 +27,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX, NUM_CLASSES, PALETTE
-from vnseg.data.io import IGNORE_COLOR
+from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, NUM_CLASSES, PALETTE
 from vnseg.data.label_map import LabelMap, LabelMapError
 
 RGB = Tuple[int, int, int]

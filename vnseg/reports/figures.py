@@ -8,6 +8,7 @@ import os.path as osp
 import numpy as np
 
 from vnseg.classes import CLASSES, PALETTE
+from vnseg.data.io import read_image
 
 from . import confusion, plots
 
@@ -120,7 +121,7 @@ def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_
             if not osp.isfile(pred_path):
                 raise FileNotFoundError(f'{name}: no prediction {pred_path}')
             masks.append(confusion.read_mask(pred_path))
-        rows.append(dict(name=stem, image=predictions.read_image(img_path), masks=masks))
+        rows.append(dict(name=stem, image=read_image(img_path).rgb, masks=masks))
     columns = ['image', 'ground truth'] + [n for n, _ in loaded] + [n for n, _ in pred_dirs]
     plots.render_prediction_grid(rows, columns, out_path, classes=classes, palette=palette,
                                  panel_inches=panel_inches, dpi=dpi)

@@ -8,11 +8,9 @@ import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
 
 from vnseg.classes import CLASSES, PALETTE
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+from vnseg.data.io import IMAGE_SUFFIXES
 
 
 def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
@@ -53,12 +51,6 @@ def predict(model, img_path):
     from mmseg.apis import inference_model
     result = inference_model(model, img_path)
     return result.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
-
-
-def read_image(path):
-    """RGB image as uint8 array, shape (H, W, 3)."""
-    with Image.open(path) as img:
-        return np.array(img.convert('RGB'))
 
 
 def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
