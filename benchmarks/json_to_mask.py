@@ -91,8 +91,9 @@ def collect_inputs(args, tmp: Path):
         paths += sorted(p.rglob('*.json')) if p.is_dir() else [p]
     if args.synthetic:
         out = tmp / 'synthetic'
-        subprocess.run([sys.executable, str(REPO / 'demo' / 'generate_scenes.py'), str(out), '--num-scenes',
-                        str(args.synthetic), '--size', str(args.synthetic_size), '--no-progress'], check=True)
+        subprocess.run([sys.executable, str(REPO / 'demo' / 'generate_scenes.py'), '--out-dir', str(out),
+                        '--num-scenes', str(args.synthetic), '--size', str(args.synthetic_size), '--no-progress'],
+                       check=True)
         paths += sorted(out.glob('*.json'))
     usable = []
     for p in paths:

@@ -32,7 +32,7 @@ def parse_args():
     parser.add_argument('--holdout-size', type=int, default=1024, help='side of the unseen scene')
     parser.add_argument('--patch-size', type=int, default=128, help='patch side, pixels')
     parser.add_argument('--iters', type=int, default=600, help='training iterations')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the scenes, split and training')
     return parser.parse_args()
 
 
@@ -80,7 +80,7 @@ def main():
                               write_masks=True)[0]
     summary = stages.run('2. prepare dataset', prepare_dataset, scenes, dataset,
                          patch_size=args.patch_size, split_mode='scene', seed=args.seed,
-                         augment=True, num_augment=1)
+                         num_augment=1)
     if summary.get('failures'):
         raise SystemExit(f'prepare_dataset reported failures: {summary["failures"]}')
 
@@ -94,7 +94,7 @@ def main():
     checkpoint = Path((train_dir / 'last_checkpoint').read_text().strip())
 
     stages.run('4. test (tools/test.py)', run_tool, [
-        'tools/test.py', CONFIG, checkpoint, '--work-dir', test_dir, '--out', test_dir / 'preds',
+        'tools/test.py', CONFIG, checkpoint, '--work-dir', test_dir, '--out-dir', test_dir / 'preds',
         '--cfg-options', *data_options(dataset)])
     metrics = json.loads((test_dir / 'metrics_test.json').read_text())
 

@@ -54,7 +54,8 @@ def test_generate_scenes_tool(tmp_path, capsys):
     spec = importlib.util.spec_from_file_location('gen_tool', REPO / 'demo' / 'generate_scenes.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main([str(tmp_path), '--num-scenes', '2', '--size', '80', '96', '--seed', '1', '--no-progress']) == 0
+    argv = ['--out-dir', str(tmp_path), '--num-scenes', '2', '--size', '80', '96', '--seed', '1', '--no-progress']
+    assert tool.main(argv) == 0
     doc = json.loads((tmp_path / 'scene_001.json').read_text())
     assert (doc['imageHeight'], doc['imageWidth']) == (80, 96)
     assert Image.open(tmp_path / 'scene_001.png').size == (96, 80)

@@ -52,7 +52,7 @@ def test_vnseg_and_every_data_module_import_without_torch_or_mmengine():
 
 def test_data_tools_run_without_torch_or_mmengine(tmp_path):
     scenes, masks, dataset = tmp_path / 'scenes', tmp_path / 'masks', tmp_path / 'dataset'
-    _python('demo/generate_scenes.py', str(scenes), '--num-scenes', '3', '--size', '128', '--no-progress')
+    _python('demo/generate_scenes.py', '--out-dir', str(scenes), '--num-scenes', '3', '--size', '128', '--no-progress')
     assert len(list(scenes.glob('*.json'))) == 3
 
     stdout = _python('-c', _RUN_TOOL, 'tools/json_to_mask.py', str(scenes), '--out-dir', str(masks),
@@ -60,7 +60,7 @@ def test_data_tools_run_without_torch_or_mmengine(tmp_path):
     assert _heavy_loaded(stdout) == []
     assert len(list(masks.glob('*.png'))) == 3
 
-    stdout = _python('-c', _RUN_TOOL, 'tools/prepare_dataset.py', str(scenes), str(dataset),
+    stdout = _python('-c', _RUN_TOOL, 'tools/prepare_dataset.py', str(scenes), '--out-dir', str(dataset),
                      '--patch-size', '64', '--no-progress', '--no-chart')
     assert _heavy_loaded(stdout) == []
     assert list((dataset / 'img_dir' / 'train').glob('*.png'))

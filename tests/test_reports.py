@@ -214,7 +214,7 @@ def test_iou_bar_tool_one_and_several_runs(runs, tmp_path):
     img = _png(out)
     assert img.shape == (450, 800, 3) and img.std() > 10
     out2 = tmp_path / 'bar2.png'
-    _tool('iou_bar').main([str(r) for r in runs] + ['--labels', 'a', 'b', 'c', '--out', str(out2),
+    _tool('iou_bar').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c', '--out', str(out2),
                                                     '--dpi', '50'])
     assert _png(out2).shape == (225, 400, 3)
     assert not np.array_equal(_png(out)[::2, ::2], _png(out2))

@@ -13,8 +13,6 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png
 from vnseg.data.label_map import LabelMap, LabelMapError
 from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask
@@ -33,12 +31,14 @@ def build_parser():
                    help='folder imagePath must stay inside (default: each input folder / the file\'s folder)')
     p.add_argument('--no-image', action='store_true',
                    help='when the image is missing, use imageHeight/imageWidth instead of failing')
-    p.add_argument('--pixel-origin', choices=('corner', 'center'), default='corner')
+    p.add_argument('--pixel-origin', choices=('corner', 'center'), default='corner',
+                   help='JSON coordinates: pixel corners as the labelling tools (default) or pixel centres')
     p.add_argument('--line-width', type=float, default=10.0, help='pixels, for line/linestrip shapes')
     p.add_argument('--point-radius', type=float, default=5.0, help='pixels, for point shapes')
-    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS)
+    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                   help=f'refuse larger images (default {DEFAULT_MAX_PIXELS:,})')
     p.add_argument('--strict', action='store_true', help='stop at the first bad file')
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 
 

@@ -53,7 +53,7 @@ def read_mask(path):
 def confusion_from_pred_dir(pred_dir, ann_dir, num_classes=NUM_CLASSES,
                             ignore_index=IGNORE_INDEX, suffix='.png'):
     """Sum the confusion matrices of every ``<pred_dir>/<name><suffix>`` against
-    ``<ann_dir>/<name><suffix>`` (predictions as written by ``tools/test.py --out``).
+    ``<ann_dir>/<name><suffix>`` (predictions as written by ``tools/test.py --out-dir``).
 
     Returns ``(conf, names)``: int64 (C, C) matrix and the sorted list of matched file names.
     Raises ``FileNotFoundError`` when a prediction has no annotation or nothing matches.

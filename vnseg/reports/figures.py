@@ -89,7 +89,7 @@ def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_
         models (Sequence[tuple]): ``(name, config)`` or ``(name, config, checkpoint)``; a missing
             / ``None`` checkpoint keeps random weights.
         pred_dirs (Sequence[tuple[str, str]]): ``(name, dir)`` of saved prediction PNGs
-            (``<dir>/<image stem>.png``, as ``tools/test.py --out`` writes them).
+            (``<dir>/<image stem>.png``, as ``tools/test.py --out-dir`` writes them).
         img_dir, ann_dir (str, optional): the patches; default: the first model config's test
             split (required when only ``pred_dirs`` are given).
         patches, num, seed: see :func:`select_patches`.
