@@ -12,8 +12,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError
+from vnseg.data.io import DataError
 from vnseg.data.prepare import PrepareError, prepare_dataset
+from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
@@ -39,22 +40,15 @@ def build_parser():
                                  '(default 1.0: drop only patches without any foreground pixel)')
     background.add_argument('--keep-background', action='store_true',
                             help='keep every patch, all-background ones included')
-    p.add_argument('--labels', default=None, help='label map for JSON (.json {label: class} or labels.txt)')
     p.add_argument('--color-table', default=None,
                    help="colour masks: preset ('vnseg', 'dubai') or JSON {colour: class}")
     p.add_argument('--mask-format', choices=('auto', 'index', 'color'), default='auto',
                    help='image + mask scenes: masks hold class indices or colours (default auto: RGB masks '
                         'are colours, grey masks indices, palette masks colours with --color-table else indices)')
-    p.add_argument('--pixel-origin', choices=('corner', 'center'), default='corner',
-                   help='JSON coordinates: pixel corners as the labelling tools (default) or pixel centres')
-    p.add_argument('--line-width', type=float, default=10.0, help='pixels, for line/linestrip shapes')
-    p.add_argument('--point-radius', type=float, default=5.0, help='pixels, for point shapes')
-    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS,
-                   help=f'refuse larger images (default {DEFAULT_MAX_PIXELS:,})')
-    p.add_argument('--strict', action='store_true', help='stop at the first bad input')
+    add_annotation_args(p)
+    add_batch_args(p)
     p.add_argument('--no-chart', dest='chart', action='store_false',
                    help='skip class_distribution.png (no matplotlib needed)')
-    p.add_argument('--no-progress', action='store_true', help='no progress bars')
     return p
 
 

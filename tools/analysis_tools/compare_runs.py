@@ -10,9 +10,9 @@ import argparse
 
 
 def parse_args(argv=None):
+    from vnseg.reports.tool_args import add_runs_args, check_runs_args
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('runs', nargs='+', help='work dirs or metrics JSON files')
-    p.add_argument('--names', nargs='+', help='model name per run')
+    add_runs_args(p)
     p.add_argument('--no-params', action='store_true',
                    help='do not build models to count parameters (stored num_params still used)')
     p.add_argument('--sort', action='store_true', help='best mIoU first')
@@ -20,8 +20,7 @@ def parse_args(argv=None):
     p.add_argument('--out', help='also write the markdown here')
     p.add_argument('--csv', help='also write a CSV here')
     args = p.parse_args(argv)
-    if args.names and len(args.names) != len(args.runs):
-        p.error('--names needs one name per run')
+    check_runs_args(p, args)
     return args
 
 

@@ -9,19 +9,15 @@ import argparse
 
 
 def parse_args(argv=None):
+    from vnseg.reports.tool_args import add_figure_args, add_runs_args, check_runs_args
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('runs', nargs='+', help='work dirs or scalars.json files')
-    p.add_argument('--names', nargs='+', help='legend name per run (default: the run folder name)')
+    add_runs_args(p, what='work dirs or scalars.json files')
     p.add_argument('--loss-keys', nargs='+', default=['loss'], help='training keys to plot')
     p.add_argument('--val-keys', nargs='+', default=['mIoU'], help='validation keys to plot')
     p.add_argument('--out', required=True, help='output PNG')
-    p.add_argument('--title', help='figure title')
-    p.add_argument('--width', type=float, default=11.0, help='inches')
-    p.add_argument('--height', type=float, default=4.0, help='inches')
-    p.add_argument('--dpi', type=int, default=100, help='dots per inch (default 100)')
+    add_figure_args(p, width=11.0, height=4.0)
     args = p.parse_args(argv)
-    if args.names and len(args.names) != len(args.runs):
-        p.error('--names needs one name per run')
+    check_runs_args(p, args)
     return args
 
 
