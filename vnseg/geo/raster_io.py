@@ -21,7 +21,7 @@ __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', '
 
 
 def _rasterio():
-    import rasterio  # imported lazily: ``import vnseg`` must not need GDAL
+    import rasterio  # imported lazily: importing vnseg.geo must not need GDAL
     return rasterio
 
 
