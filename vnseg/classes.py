@@ -19,3 +19,6 @@ IGNORE_INDEX = 255
 IGNORE_COLOR = (255, 255, 255)
 
 NUM_CLASSES = len(CLASSES)
+
+#: Vietnamese class names, same order as :data:`CLASSES`.
+CLASSES_VI = ('nền', 'đường', 'nước', 'cây xanh', 'công trình')
