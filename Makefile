@@ -4,13 +4,16 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.vnseg-setup-done
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-demo
+.PHONY: setup lint test demo clean-demo
 
 setup: $(STAMP)
 
 $(STAMP): tools/setup_env.sh setup.py requirements/runtime.txt requirements/tests.txt requirements/constraints.txt
 	VENV=$(VENV) bash tools/setup_env.sh
 	touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
 
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)

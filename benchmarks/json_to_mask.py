@@ -106,7 +106,8 @@ def collect_inputs(args, tmp: Path):
 
 def main(argv=None):
     shared = REPO.parent / 'shared' / 'data'
-    defaults = [str(d) for d in (shared / 'labelme_json', shared / 'dubai_aerial' / 'anylabeling_json_derived') if d.is_dir()]
+    candidates = (shared / 'labelme_json', shared / 'dubai_aerial' / 'anylabeling_json_derived')
+    defaults = [str(d) for d in candidates if d.is_dir()]
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[1])
     parser.add_argument('--inputs', nargs='*', default=defaults, help='JSON files or folders')
     parser.add_argument('--repeat', type=int, default=3, help='timed passes over all files (best is kept)')

@@ -21,7 +21,6 @@ smallest to the largest size.
 """
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -169,15 +168,15 @@ def main(argv=None):
               f"{r['vnseg_mpxs'] / r['stock_mpxs']:7.2f} {v['peak_rss_mb'] / s['peak_rss_mb']:9.2f} "
               f"{100 * r['agree']:8.3f}{extra}")
     if len(rows) > 1:
-        f, l = rows[0], rows[-1]
-        px = (l['size'] / f['size']) ** 2
-        print(f"growth {f['size']}^2 -> {l['size']}^2 ({px:.0f}x pixels): peak RSS stock "
-              f"{f['stock']['peak_rss_mb']:.0f} -> {l['stock']['peak_rss_mb']:.0f} MB "
-              f"(+{l['stock']['peak_rss_mb'] - f['stock']['peak_rss_mb']:.0f}), vnseg "
-              f"{f['vnseg']['peak_rss_mb']:.0f} -> {l['vnseg']['peak_rss_mb']:.0f} MB "
-              f"(+{l['vnseg']['peak_rss_mb'] - f['vnseg']['peak_rss_mb']:.0f}); time stock x"
-              f"{l['stock']['seconds'] / f['stock']['seconds']:.1f}, vnseg x"
-              f"{l['vnseg']['seconds'] / f['vnseg']['seconds']:.1f}")
+        first, last = rows[0], rows[-1]
+        px = (last['size'] / first['size']) ** 2
+        print(f"growth {first['size']}^2 -> {last['size']}^2 ({px:.0f}x pixels): peak RSS stock "
+              f"{first['stock']['peak_rss_mb']:.0f} -> {last['stock']['peak_rss_mb']:.0f} MB "
+              f"(+{last['stock']['peak_rss_mb'] - first['stock']['peak_rss_mb']:.0f}), vnseg "
+              f"{first['vnseg']['peak_rss_mb']:.0f} -> {last['vnseg']['peak_rss_mb']:.0f} MB "
+              f"(+{last['vnseg']['peak_rss_mb'] - first['vnseg']['peak_rss_mb']:.0f}); time stock x"
+              f"{last['stock']['seconds'] / first['stock']['seconds']:.1f}, vnseg x"
+              f"{last['vnseg']['seconds'] / first['vnseg']['seconds']:.1f}")
     print(f'images and outputs in {work}')
     return 0
 

@@ -7,5 +7,5 @@ model = dict(
         embed_dims=64, num_heads=[1, 2, 5, 8], num_layers=[3, 6, 40, 3],
         init_cfg=dict(
             type='Pretrained',
-            checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b5_20220624-658746d9.pth')),  # noqa
+            checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b5_20220624-658746d9.pth')),
     decode_head=dict(in_channels=[64, 128, 320, 512], channels=768))

@@ -6,5 +6,5 @@ model = dict(
     backbone=dict(
         arch='base',
         init_cfg=dict(
-            checkpoint='https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-base_3rdparty_32xb128-noema_in1k_20220301-2a0ee547.pth')),  # noqa
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-base_3rdparty_32xb128-noema_in1k_20220301-2a0ee547.pth')),
     decode_head=dict(in_channels=[128, 256, 512, 1024]))

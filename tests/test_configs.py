@@ -25,7 +25,7 @@ from mmseg.registry import DATASETS, MODELS
 from vnseg.classes import NUM_CLASSES
 from vnseg.pretrained import disable_pretrained
 
-from test_datasets import write_oem_fixture, write_vn_fixture  # noqa: E402  (tests/ on sys.path)
+from test_datasets import write_oem_fixture, write_vn_fixture
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 VN_CONFIGS = ['pspnet_r18_vn', 'segformer_b0_vn', 'segformer_b3_vn', 'segformer_b5_vn',

@@ -56,7 +56,8 @@ def bad_src(tmp_path):
     add_json(src, 'j_escape', None, image_path='../outside.png')
     (src / 'k_bomb.png').write_bytes(bomb_png(100_000, 100_000))
     add_json(src, 'k_bomb', None, h=100_000, w=100_000)
-    add_json(src, 'l_unknown_label', good, shapes=[{'label': 'car', 'points': [[0, 0], [9, 9]], 'shape_type': 'rectangle'}])
+    add_json(src, 'l_unknown_label', good,
+             shapes=[{'label': 'car', 'points': [[0, 0], [9, 9]], 'shape_type': 'rectangle'}])
     (src / 'pairs' / 'images').mkdir(parents=True)
     (src / 'pairs' / 'masks').mkdir()
     Image.fromarray(good).save(src / 'pairs' / 'images' / 'm_pair.png')
@@ -69,7 +70,8 @@ EXPECTED_FAILURES = {
     'b_malformed.json': 'malformed JSON at line 1 column',
     'c_missing_image.json': 'nothere.png: image file not found',
     'd_unreadable.json': 'cannot read image',
-    'e_size_mismatch.json': 'size mismatch: JSON declares imageHeight x imageWidth = 100x100 but the image e_size_mismatch.png is 128x128',
+    'e_size_mismatch.json': ('size mismatch: JSON declares imageHeight x imageWidth = 100x100 '
+                             'but the image e_size_mismatch.png is 128x128'),
     'h_16bit.json': '16-bit image',
     'i_too_small.json': 'scene is 32x32 pixels, smaller than one 64x64 patch',
     'j_escape.json': 'outside the source folder',

@@ -99,7 +99,8 @@ def test_by_scene_layout_and_no_scene_in_two_splits(scenes_dir, tmp_path):
         imgs = sorted(p.name for p in (out / 'img_dir' / split).glob('*.png'))
         assert imgs == sorted(p.name for p in (out / 'ann_dir' / split).glob('*.png'))
     n_train = summary['splits']['train']['patches']
-    assert len(list((out / 'img_dir' / 'train').glob('*_aug*.png'))) == summary['splits']['train']['augmented'] == 2 * n_train
+    n_aug_files = len(list((out / 'img_dir' / 'train').glob('*_aug*.png')))
+    assert n_aug_files == summary['splits']['train']['augmented'] == 2 * n_train
     some = next((out / 'ann_dir' / 'val').glob('*.png'))
     ann = Image.open(some)
     assert ann.mode == 'P' and ann.size == (PATCH, PATCH) and set(np.unique(ann)) <= {0, 1, 2, 3, 4, 255}

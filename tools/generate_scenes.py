@@ -11,11 +11,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vnseg.data.synthetic import generate_scenes  # noqa: E402
+from vnseg.data.synthetic import generate_scenes
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('out_dir')
     p.add_argument('--num-scenes', type=int, default=8)
     p.add_argument('--size', type=int, nargs='+', default=[768], help='side, or H W, in pixels (>= 64)')

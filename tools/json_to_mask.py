@@ -15,13 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png  # noqa: E402
-from vnseg.data.label_map import LabelMap, LabelMapError  # noqa: E402
-from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask  # noqa: E402
+from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png
+from vnseg.data.label_map import LabelMap, LabelMapError
+from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', help='JSON files or folders')
     p.add_argument('-o', '--out-dir', required=True, help='output folder for <stem>.png and qa_report.json')
     p.add_argument('--labels', default=None,

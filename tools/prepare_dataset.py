@@ -14,12 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError  # noqa: E402
-from vnseg.data.prepare import PrepareError, prepare_dataset  # noqa: E402
+from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError
+from vnseg.data.prepare import PrepareError, prepare_dataset
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('src', help='source folder of scenes')
     p.add_argument('out', help='output folder')
     p.add_argument('--patch-size', type=int, default=512, help='patch side, pixels (default 512)')
@@ -73,7 +74,8 @@ def main(argv=None):
     print(f"{summary['num_scenes']} scene(s) -> " + ', '.join(
         f"{s}: {splits[s]['patches']} patches ({splits[s]['scenes']} scenes)" for s in splits)
         + f"; +{splits['train']['augmented']} augmented; "
-          f"{summary['skipped_patches']['background']} background patch(es) dropped; summary: {Path(args.out) / 'summary.json'}")
+          f"{summary['skipped_patches']['background']} background patch(es) dropped; "
+          f"summary: {Path(args.out) / 'summary.json'}")
     if summary['skipped_files']:
         print(f"{len(summary['skipped_files'])} non-annotation JSON file(s) skipped")
     if summary['failures']:

@@ -5,8 +5,8 @@
 
 Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
 JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, mAcc,
-``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix. ``--out`` saves the predicted
-class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
+``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix.
+``--out`` saves the predicted class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
 """
 import argparse
 import os.path as osp

@@ -9,6 +9,6 @@ from . import compat
 
 compat.apply()
 
-from . import datasets, evaluation, models  # noqa: E402,F401  (registration side effects)
+from . import datasets, evaluation, models  # noqa: E402  (registration side effects, after compat.apply)
 
 __all__ = ["__version__", "compat", "datasets", "evaluation", "models"]

@@ -21,7 +21,6 @@ plus the strip's pixels), whatever the image height; the width enters linearly.
 """
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field

@@ -8,8 +8,8 @@ a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-cla
 and names every prediction wrongly.
 
 ``vnseg.compat`` (fix 4, applied on ``import vnseg``) routes both entry points through
-:func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from the checkpoint when it has it
-(palette completed from the config when missing), else from the dataset that the config's
+:func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from the
+checkpoint when it has it (palette completed from the config when missing), else from the dataset that the config's
 ``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its class's
 ``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.classes.CLASSES` / :data:`vnseg.classes.PALETTE`).
 Configs without a dataset keep mmseg's behaviour.

@@ -274,7 +274,7 @@ def _oriented_size(image: Image.Image) -> tuple:
     w, h = image.size
     try:
         orientation = image.getexif().get(0x0112, 1)
-    except Exception:  # noqa: BLE001 - a broken EXIF block must not hide the image
+    except Exception:  # a broken EXIF block must not hide the image
         orientation = 1
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 

@@ -163,7 +163,8 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
     bad = sorted(v for v in label_map.values() | (set(table.colors.values()) if table else set())
                  if v >= NUM_CLASSES and v != IGNORE_INDEX)
     if bad:
-        raise PrepareError(f'label map / colour table produce class indices {bad}, outside 0..{NUM_CLASSES - 1} and {IGNORE_INDEX}')
+        raise PrepareError(f'label map / colour table produce class indices {bad}, '
+                           f'outside 0..{NUM_CLASSES - 1} and {IGNORE_INDEX}')
     _check_out(out, src)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / MARKER, 'vnseg prepare_dataset output\n')
@@ -191,7 +192,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
                 raise
             failures.append({'file': str(e.path or scene.source), 'error': str(e)})
             continue
-        except Exception as e:  # noqa: BLE001 - a batch must survive one bad file; strict re-raises
+        except Exception as e:  # a batch must survive one bad file; strict re-raises
             if strict:
                 raise
             failures.append({'file': str(scene.source), 'error': f'{scene.source}: {type(e).__name__}: {e}'})

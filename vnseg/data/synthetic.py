@@ -192,7 +192,9 @@ def _layout(rng, h, w):
             c = rng.uniform([0, 0], [w, h])
             angle = rng.uniform(0, 180)
         rect = rotate(box(c[0] - bl / 2, c[1] - bw / 2, c[0] + bl / 2, c[1] + bw / 2), angle, origin=(c[0], c[1]))
-        if not scene.contains(rect) or rect.intersects(blocked) or any(rect.buffer(3).intersects(o) for o, _ in buildings):
+        if not scene.contains(rect) or rect.intersects(blocked):
+            continue
+        if any(rect.buffer(3).intersects(o) for o, _ in buildings):
             continue
         buildings.append((rect, angle))
     layout['buildings'] = buildings
@@ -320,7 +322,8 @@ def _render_water(rng, h, w) -> np.ndarray:
     img += smooth_noise(rng, (h, w), 60, 2)[..., None] * 10
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     a = rng.uniform(0, np.pi)
-    ripple = np.sin((xx * math.cos(a) + yy * math.sin(a)) / rng.uniform(2.0, 3.5) + smooth_noise(rng, (h, w), 20, 2) * 4)
+    phase = (xx * math.cos(a) + yy * math.sin(a)) / rng.uniform(2.0, 3.5)
+    ripple = np.sin(phase + smooth_noise(rng, (h, w), 20, 2) * 4)
     img += ripple[..., None] * 3.5 + np.array([4, 5, 6], np.float32) * (ripple[..., None] > 0.9)
     return img
 

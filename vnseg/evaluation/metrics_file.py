@@ -17,7 +17,6 @@ accepts both and returns ``float('nan')``.
 import glob
 import json
 import math
-import os
 import os.path as osp
 from collections import OrderedDict
 

@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import atomic_output, partial_path  # noqa: F401  (re-exported)
+from vnseg.data.io import atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 

@@ -6,5 +6,5 @@ model = dict(
     data_preprocessor=dict(size=(512, 512)),  # = the datasets' crop_size
     backbone=dict(init_cfg=dict(
         type='Pretrained',
-        checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b0_20220624-7e0fe6dd.pth')),  # noqa
+        checkpoint='https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b0_20220624-7e0fe6dd.pth')),
     decode_head=dict(num_classes=5))

@@ -17,6 +17,6 @@ model = dict(
         gap_before_final_norm=False,
         init_cfg=dict(
             type='Pretrained', prefix='backbone.',
-            checkpoint='https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-tiny_3rdparty_32xb128-noema_in1k_20220301-795e9634.pth')),  # noqa
+            checkpoint='https://download.openmmlab.com/mmclassification/v0/convnext/downstream/convnext-tiny_3rdparty_32xb128-noema_in1k_20220301-795e9634.pth')),
     decode_head=dict(in_channels=[96, 192, 384, 768], channels=256, num_classes=5),
     auxiliary_head=None)
