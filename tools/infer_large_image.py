@@ -4,12 +4,17 @@
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--quiet] [--cfg-options k=v ...]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
 
 Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
     STEM_preview.png        colour overlay preview (downsampled)
-    STEM_<class>.geojson    polygons per class (default: all classes but background)
-    STEM_areas.csv / .json  pixels, m^2, ha and share of the valid area per class
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
+    STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
+    STEM_classes.qml        QGIS style of the class map (colours and class names)
+    STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
 
 CHECKPOINT may be ``none`` to run with random weights (smoke tests only).
 """
@@ -43,6 +48,12 @@ def parse_args(argv=None):
     p.add_argument('--preview-size', type=int, default=2048, help='longer side of the preview in pixels')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    p.add_argument('--lang', choices=['en', 'vi'], default='en',
+                   help='class names in layers, tables, styles and the report: English or Vietnamese')
+    p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
+    p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
+    p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     return p.parse_args(argv)
 
 
@@ -58,7 +69,8 @@ def main(argv=None):
             polygon_classes=args.classes, min_polygon_area=args.min_area,
             simplify_tolerance=args.simplify, write_polygons=not args.no_polygons,
             preview=not args.no_preview, preview_max_size=args.preview_size,
-            progress=not args.quiet, cfg_options=args.cfg_options)
+            progress=not args.quiet, cfg_options=args.cfg_options, lang=args.lang, zones=args.zones,
+            zone_field=args.zone_field, gpkg=not args.no_gpkg, report=not args.no_report)
     except (ImageReadError, FileNotFoundError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
@@ -82,6 +94,12 @@ def main(argv=None):
         st = res.polygon_stats[name]
         print(f"polygons  : {path} ({st['polygons']} polygons, {st['dropped_small']} below min area)")
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
+    if res.gpkg:
+        print(f'layers    : {res.gpkg}')
+    if res.zones_csv:
+        print(f'zones     : {res.zones_csv}')
+    if res.report:
+        print(f'report    : {res.report}')
     return 0
 
 

@@ -11,10 +11,16 @@ Outputs in ``out_dir`` (``STEM`` = the image's file name without suffix), each w
   source's CRS, transform and size, a colour table, class names in the ``CLASSES`` tag; cloud-optimised
   layout (512 x 512 deflate tiles, nearest-neighbour overviews).
 * ``STEM_preview.png`` -- colour overlay, longer side <= ``preview_max_size``; transparent where nodata.
-* ``STEM_<class>.geojson`` -- polygons of each class in ``polygon_classes``, in the source CRS
-  (pixel coordinates without georeferencing), with ``area_m2``/``area_ha`` (or ``area_px``).
-* ``STEM_areas.csv`` / ``STEM_areas.json`` -- pixels, ground area (m^2, ha) and share of the valid
-  area per class; see :mod:`vnseg.geo.areas` for how areas are measured in each kind of CRS.
+* ``STEM.gpkg`` -- one polygon layer per class in ``polygon_classes`` (source CRS), styled for QGIS
+  (``layer_styles``), with class id and name, ``area_m2``/``area_ha`` (or ``area_px``), mean
+  ``confidence`` (%).
+* ``STEM_<class>.geojson`` (+ ``.qml``) -- the same polygons as RFC 7946 GeoJSON (WGS84 lon/lat);
+  world-file or pixel coordinates without a CRS (:mod:`vnseg.geo.georef`).
+* ``STEM_areas.csv`` / ``STEM_areas.json`` -- pixels, ground area (m^2, ha), share of the valid
+  area and mean confidence per class; see :mod:`vnseg.geo.areas` for how areas are measured.
+* ``STEM_classes.qml`` (+ ``STEM_confidence.qml``) -- QGIS styles of the rasters.
+* ``STEM_zones.csv`` -- class areas per zone (``zones``); ``STEM_report.html`` -- one-page report.
+See :mod:`vnseg.apis.gis_outputs`.
 
 Memory is bounded by one strip of tiles (``C x tile x width`` float32 logits on the model's device,
 plus the strip's pixels), whatever the image height; the width enters linearly.
@@ -25,14 +31,13 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 
 from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
-from vnseg.geo.areas import ClassAreaCounter, PixelAreas, write_area_tables
+from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import ClassMapWriter, SourceImage, write_preview
-from vnseg.geo.vectorize import vectorize_class_map
 from .sliding import TiledSegmenter, default_overlap
 
 __all__ = ['infer_large_image', 'LargeImageResult', 'load_model']
@@ -53,6 +58,10 @@ class LargeImageResult:
         seconds: wall time of the whole call.
         timings: seconds per phase (``segment`` incl. class-map writing, ``cog``, ``areas``, ``preview``,
             ``polygons``).
+        confidence: the confidence raster (None when not written).
+        gpkg: ``STEM.gpkg`` with one styled polygon layer per class (None without polygons).
+        report: ``STEM_report.html``; zones_csv: ``STEM_zones.csv`` (with ``zones``);
+        styles: the QGIS ``.qml`` files written beside the rasters.
     """
     class_map: Path
     preview: Optional[Path]
@@ -65,6 +74,11 @@ class LargeImageResult:
     tiles_run: int = 0
     seconds: float = 0.0
     timings: Dict[str, float] = field(default_factory=dict)
+    confidence: Optional[Path] = None
+    gpkg: Optional[Path] = None
+    report: Optional[Path] = None
+    zones_csv: Optional[Path] = None
+    styles: List[Path] = field(default_factory=list)
 
 
 def _inference_config(config, cfg_options=None):
@@ -131,7 +145,9 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       min_polygon_area: Optional[float] = None,
                       simplify_tolerance: Optional[float] = None, write_polygons: bool = True,
                       preview: bool = True, preview_max_size: int = 2048, progress: bool = True,
-                      cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256) -> LargeImageResult:
+                      cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256, lang: str = 'en',
+                      zones=None, zone_field: Optional[str] = None, gpkg: bool = True,
+                      report: bool = True) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
@@ -157,6 +173,11 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         cfg_options: config overrides when building from a config.
         gdal_cache_mb: GDAL block cache for this call (GDAL's default is 5 % of RAM, which would
             otherwise fill up with decoded blocks of a big image).
+        lang: ``'en'`` or ``'vi'``: class names in layers, tables, styles and the report.
+        zones, zone_field: a polygon vector file (any CRS) and the field naming each zone: adds
+            ``STEM_zones.csv`` with class areas per zone (checked before inference starts).
+        gpkg: write ``STEM.gpkg`` (styled layers) with the polygons.
+        report: write ``STEM_report.html``.
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -164,21 +185,36 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
     Raises:
         vnseg.geo.raster_io.ImageReadError: the image is missing, unreadable or not 8-bit (the
             message names the file).
+        vnseg.geo.zones.ZoneError: an unusable zone file (named in the message).
+        ValueError: an unknown class or language.
     """
     import rasterio
     with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2 ** 20):
         return _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend,
                       tta_flip, device, polygon_classes, min_polygon_area, simplify_tolerance,
-                      write_polygons, preview, preview_max_size, progress, cfg_options)
+                      write_polygons, preview, preview_max_size, progress, cfg_options, lang, zones,
+                      zone_field, gpkg, report)
 
 
 def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size, blend, tta_flip, device,
            polygon_classes, min_polygon_area, simplify_tolerance, write_polygons, preview,
-           preview_max_size, progress, cfg_options) -> LargeImageResult:
+           preview_max_size, progress, cfg_options, lang='en', zones=None, zone_field=None, gpkg=True,
+           report=True) -> LargeImageResult:
+    from vnseg.classes import class_names
+    from vnseg.geo.georef import Georef
+    from .gis_outputs import write_gis_outputs
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
     overlap = default_overlap(tile) if overlap is None else int(overlap)
+    class_names(lang)  # validates the language before any work
     with SourceImage(src) as source:
+        zone_set = None
+        if zones is not None:
+            from vnseg.geo.zones import load_zones
+            if not zone_field:
+                raise ValueError(f'{zones}: --zone-field is required with --zones')
+            zone_set = load_zones(zones, zone_field, Georef.of(source.crs, source.transform, source.width,
+                                                              source.height))
         model = load_model(model_or_config, checkpoint, device, cfg_options)
         meta = getattr(model, 'dataset_meta', None) or {}
         classes = list(meta.get('classes') or CLASSES)
@@ -214,39 +250,41 @@ def _infer(model_or_config, checkpoint, src, out_dir, tile, overlap, batch_size,
         writer.close()
         timings['cog'] = time.perf_counter() - t
         t = time.perf_counter()
-        extra = dict(image=str(Path(src)), class_map=class_map.name, tile=tile, overlap=overlap,
-                     blend=blend, tta_flip=bool(tta_flip), tiles_total=seg.tiles_total,
-                     tiles_run=seg.tiles_run)
-        areas_csv, areas_json = out_dir / f'{stem}_areas.csv', out_dir / f'{stem}_areas.json'
-        areas = write_area_tables(counter, classes, areas_csv, areas_json, extra=extra, nodata=IGNORE_INDEX)
-        timings['areas'] = time.perf_counter() - t
-        t = time.perf_counter()
         preview_path = None
         if preview:
             preview_path = write_preview(source, class_map, out_dir / f'{stem}_preview.png', palette,
                                          max_size=preview_max_size)
         timings['preview'] = time.perf_counter() - t
     t = time.perf_counter()
-    polygons, polygon_stats = {}, {}
-    if write_polygons:
-        paths = {c: out_dir / f'{stem}_{_safe_name(classes[c])}.geojson' for c in polygon_ids}
-        if min_polygon_area is None:
-            min_polygon_area = 1.0 if pixel_areas.unit == 'm2' else 16.0
-        if simplify_tolerance is None:
-            simplify_tolerance = 0.5 * (pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5)
-                                        if pixel_areas.unit == 'm2' else 1.0)
-        stats = vectorize_class_map(class_map, paths, classes, pixel_areas, min_area=min_polygon_area,
-                                    simplify_tolerance=simplify_tolerance,
-                                    data_window=counter.data_window or (0, 0, 0, 0))
-        for c, st in stats.items():
-            polygons[classes[c]] = paths[c]
-            polygon_stats[classes[c]] = {k: v for k, v in st.items() if k != 'path'}
-    timings['polygons'] = time.perf_counter() - t
+    extra = dict(image=str(Path(src)), class_map=class_map.name, tile=tile, overlap=overlap,
+                 blend=blend, tta_flip=bool(tta_flip), tiles_total=seg.tiles_total,
+                 tiles_run=seg.tiles_run)
+    confidence_map = None  # set by the engine's confidence raster (issue 12) once it is written here
+    inputs = {'image': str(Path(src)), 'size (px)': f'{pixel_areas.width} x {pixel_areas.height}',
+              'CRS': pixel_areas.crs.to_string() if pixel_areas.crs is not None else pixel_areas.georef.kind,
+              'pixel size': ' x '.join(f'{v:.4g}' for v in pixel_areas.georef.pixel_size),
+              'model config': str(model_or_config) if isinstance(model_or_config, (str, Path))
+              else type(model_or_config).__name__,
+              'checkpoint': str(checkpoint) if checkpoint else '(weights given in memory)',
+              'tiles': f'{tile} px, overlap {overlap}, blend {blend}, flip TTA {bool(tta_flip)}',
+              'windows run': f'{seg.tiles_run} of {seg.tiles_total}'}
+    if zone_set is not None:
+        inputs['zones'] = f'{zones} (field {zone_field}, {len(zone_set.names)} zones)'
+    outs = write_gis_outputs(out_dir, stem, class_map, confidence_map, classes, palette, counter, lang=lang,
+                             polygon_ids=polygon_ids, min_area=min_polygon_area, simplify=simplify_tolerance,
+                             zones=zone_set, extra=extra, preview=preview_path, report=report, gpkg=gpkg,
+                             report_inputs=inputs, file_names=[_safe_name(c) for c in classes])
+    timings['areas+polygons+report'] = time.perf_counter() - t
+    polygons = {classes[c]: p for c, p in outs['polygons'].items()}
+    polygon_stats = {classes[c]: {k: v for k, v in st.items() if k != 'path'}
+                     for c, st in outs['polygon_stats'].items()}
+    areas_csv, areas_json, areas = outs['areas_csv'], outs['areas_json'], outs['areas']
     return LargeImageResult(
         class_map=class_map, preview=preview_path, polygons=polygons, areas_csv=areas_csv,
         areas_json=areas_json, areas=areas, polygon_stats=polygon_stats,
         tiles_total=seg.tiles_total, tiles_run=seg.tiles_run, seconds=time.perf_counter() - t0,
-        timings=timings)
+        timings=timings, confidence=confidence_map, gpkg=outs['gpkg'], report=outs['report'],
+        zones_csv=outs['zones_csv'], styles=outs['styles'])
 
 
 def _class_ids(selection, classes) -> list:

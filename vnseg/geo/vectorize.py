@@ -206,8 +206,8 @@ class StripPolygonizer:
         st = self.stats[key]
         if self.pa.unit == 'm2':
             area = npix * self.pa.area_at_row(poly_px.centroid.y)
-            props = dict(class_id=spec.class_id, **{'class': spec.name}, area_m2=round(area, 4),
-                         area_ha=round(area / 1e4, 8))
+            props = dict(class_id=spec.class_id, **{'class': spec.name}, area_m2=round(area, 6),
+                         area_ha=round(area / 1e4, 10))
         else:
             area = npix
             props = dict(class_id=spec.class_id, **{'class': spec.name}, area_px=float(npix))

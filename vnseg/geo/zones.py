@@ -156,13 +156,13 @@ class ZoneAreaCounter:
                     row[f'{pre}pixels'] = px
                     if self.pa.unit == 'm2':
                         tot = float(self.area_m2[m, z, valid].sum())
-                        row[f'{pre}area_ha'] = round(float(self.area_m2[m, z, c]) / 1e4, 6)
+                        row[f'{pre}area_ha'] = round(float(self.area_m2[m, z, c]) / 1e4, 10)
                         row[f'{pre}share_pct'] = round(100 * float(self.area_m2[m, z, c]) / tot, 4) if tot else 0.0
                     else:
                         tot = int(self.pixels[m, z, valid].sum())
                         row[f'{pre}share_pct'] = round(100 * px / tot, 4) if tot else 0.0
                 if n_maps == 2 and self.pa.unit == 'm2':
-                    row['change_ha'] = round(row[f'{labels[1]}_area_ha'] - row[f'{labels[0]}_area_ha'], 6)
+                    row['change_ha'] = round(row[f'{labels[1]}_area_ha'] - row[f'{labels[0]}_area_ha'], 10)
                 out.append(row)
         return out
 
