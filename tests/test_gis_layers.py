@@ -2,7 +2,6 @@
 QGIS styles, RFC 7946 GeoJSON, zones, change between two grids of different CRS."""
 import csv
 import json
-import math
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -229,7 +228,8 @@ def test_zone_areas_any_crs(tmp_path):
     g = pa.georef
     x = lambda c: 500000 + 0.5 * c  # noqa: E731
     y = lambda r: 2000000 - 0.5 * r  # noqa: E731
-    zf = _zones_file(tmp_path / 'z.geojson', {'west': (x(0), y(40), x(30), y(0)), 'middle': (x(20), y(30), x(40), y(0))})
+    zf = _zones_file(tmp_path / 'z.geojson', {'west': (x(0), y(40), x(30), y(0)),
+                                              'middle': (x(20), y(30), x(40), y(0))})
     zones = load_zones(zf, 'commune', g)
     counter = ZoneAreaCounter(zones, pa)
     counter.update(0, arr[:17])

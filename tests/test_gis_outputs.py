@@ -163,7 +163,8 @@ def test_prelabel_round_trip_and_review_queue(repo_root, tiny_ckpt, tmp_path):
     assert {s['label'] for s in doc['shapes']} <= set(CLASSES)
     assert all(0 <= s['score'] <= 1 and s['description'].startswith('confidence') for s in doc['shapes'])
     patch = json.loads((out / f'{big_stem}_r400_c400.json').read_text())
-    assert patch['imagePath'] == f'{big_stem}_r400_c400.png' and (patch['imageHeight'], patch['imageWidth']) == (358, 286)
+    assert patch['imagePath'] == f'{big_stem}_r400_c400.png'
+    assert (patch['imageHeight'], patch['imageWidth']) == (358, 286)
     # review queue: every JSON once, most uncertain first
     with open(out / 'review_queue.csv') as f:
         queue = list(csv.DictReader(f))
@@ -186,7 +187,8 @@ def test_prelabel_round_trip_and_review_queue(repo_root, tiny_ckpt, tmp_path):
         src_stem = stem if stem.startswith('webodm') else big_stem
         win = d['vnseg']['window']
         with rasterio.open(out / 'predictions' / f'{src_stem}_classes.tif') as ds:
-            pred = ds.read(1, window=((win['row'], win['row'] + win['height']), (win['col'], win['col'] + win['width'])))
+            pred = ds.read(1, window=((win['row'], win['row'] + win['height']),
+                                      (win['col'], win['col'] + win['width'])))
         mask = np.asarray(Image.open(masks / ('' if stem.startswith('webodm') else 'p') / f'{stem}.png'))
         valid = pred != 255
         agree += int((mask[valid] == pred[valid]).sum())

@@ -1,5 +1,4 @@
 """Raster/vector helpers of whole-scene inference: pixel ground areas, strip-wise polygons, writers."""
-import json
 import math
 
 import numpy as np

@@ -146,7 +146,6 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
             (a map without CRS whose grid differs from the other's).
         vnseg.geo.zones.ZoneError: an unusable zone file.
     """
-    import rasterio
     from rasterio.windows import Window
 
     from vnseg.data.io import atomic_output
@@ -283,7 +282,8 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
                        area_unit=unit, area_note=pa.note, classes=names,
                        compared_pixels=int(px.sum()),
                        transitions=np.round(matrix, 8).tolist(), transitions_px=px.tolist(),
-                       before_total=np.round(matrix.sum(1), 8).tolist(), after_total=np.round(matrix.sum(0), 8).tolist(),
+                       before_total=np.round(matrix.sum(1), 8).tolist(),
+                       after_total=np.round(matrix.sum(0), 8).tolist(),
                        categories=cat_rows)
         if zcount is not None:
             zpath = zcount.write_csv(out_dir / f'{stem}_zones.csv', names, ['before', 'after'])

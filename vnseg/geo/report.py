@@ -124,7 +124,7 @@ def write_report(path, areas: dict, names: Sequence[str], palette, preview_png: 
     chart_names = [names[r['class_id']] if r['class_id'] < len(names) else r['class'] for r in rows]
     chart = class_area_chart(chart_names, values, palette, t['ha'] if ground else t['share'], t['chart'])
     if areas.get('confidence_histogram'):
-        hist = confidence_histogram_chart(areas['confidence_histogram'], t['hist_x'], t['hist_y'], t['hist'])
+        hist = confidence_histogram_chart(areas['confidence_histogram'], t['hist_x'], t['hist_y'], '')
         hist_html = f'<img alt="{esc(t["hist"])}" src="data:image/png;base64,{hist}">'
     else:
         hist_html = f'<p class="muted">{esc(t["no_conf"])}</p>'
@@ -152,20 +152,21 @@ ul.legend {{ list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: 
   vertical-align: -2px; }}
 .sw.nodata {{ background: repeating-conic-gradient(#bbb 0% 25%, #fff 0% 50%) 50% / 6px 6px; }}
 table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px solid #ccc; padding: 3px 8px; }}
-table.areas td:not(:first-child) {{ text-align: right; }} th {{ background: #f0f0f0; text-align: left; }}
+table.areas td:not(:first-child) {{ text-align: right; }} table.areas td:first-child {{ white-space: nowrap; }}
+th {{ background: #f0f0f0; text-align: left; }}
 .muted {{ color: #777; }} code {{ font-size: 12px; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p class="muted">{esc(areas.get('note', ''))}</p>
 <div class="grid">
 <div class="col"><h2>{esc(t['preview'])}</h2>{prev_html}
-<ul class="legend">{legend}</ul></div>
+<ul class="legend">{legend}</ul>
+<h2>{esc(t['inputs'])}</h2><table class="info">{info_html}</table>
+<h2>{esc(t['outputs'])}</h2><ul>{files_html}</ul></div>
 <div class="col"><h2>{esc(t['areas'])}</h2>{table}
 <img alt="{esc(t['chart'])}" src="data:image/png;base64,{chart}">
 <h2>{esc(t['hist'])}</h2>{hist_html}</div>
 </div>
-<h2>{esc(t['inputs'])}</h2><table class="info">{info_html}</table>
-<h2>{esc(t['outputs'])}</h2><ul>{files_html}</ul>
 </body></html>
 '''
     with atomic_output(path) as tmp:

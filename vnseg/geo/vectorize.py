@@ -178,7 +178,6 @@ class StripPolygonizer:
         self.carry[key] = new_carry
 
     def _finish_or_carry(self, key, comp, parts, carried, r0, r1, last, new_carry):
-        import shapely
         npix = sum(p.npix for p in parts)
         csum = sum(p.conf_sum for p in parts)
         top = min(p.top for p in parts)
