@@ -22,22 +22,30 @@ H, W, STRIP, MAX_ROWS = 16000, 1200, 256, 1024
 CAP_MB = 110
 
 CHILD = textwrap.dedent('''
-    import json, resource, sys
+    import json, sys
+    from pathlib import Path
     import numpy as np, rasterio
     from vnseg.classes import CLASSES, PALETTE
     from vnseg.geo.areas import PixelAreas
     from vnseg.geo.vectorize import write_class_polygons
-    src, out, strip, max_rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+
+    def status(key):
+        for line in open('/proc/self/status'):
+            if line.startswith(key + ':'):
+                return int(line.split()[1]) / 1024  # MB
+    src, out, strip, max_rows = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     with rasterio.open(src) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     # warm-up on a small map so that library initialisation is part of the baseline
-    write_class_polygons(sys.argv[5], __import__('pathlib').Path(out) / 'warm', 'w', [1, 3], CLASSES,
-                         PALETTE, pa, 0, 0)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    gp, gj, stats = write_class_polygons(src, __import__('pathlib').Path(out), 'roads', [1], CLASSES, PALETTE,
-                                         pa, 0, 0, strip_rows=strip, max_polygon_rows=max_rows)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps(dict(base_mb=base / 1024, peak_mb=peak / 1024, delta_mb=(peak - base) / 1024,
+    write_class_polygons(sys.argv[5], out / 'warm', 'w', [1, 3], CLASSES, PALETTE, pa, 0, 0)
+    # the imports (torch) peak far above what polygons need: reset the peak (VmHWM), keep the current RSS
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
+    base = status('VmRSS')
+    gp, gj, stats = write_class_polygons(src, out, 'roads', [1], CLASSES, PALETTE, pa, 0, 0, strip_rows=strip,
+                                         max_polygon_rows=max_rows)
+    peak = status('VmHWM')
+    print(json.dumps(dict(base_mb=base, peak_mb=peak, delta_mb=peak - base,
                           stats={str(k): v for k, v in stats.items()})))
 ''')
 

@@ -54,6 +54,8 @@ _COLOURS = [(220, 40, 40), (150, 90, 20), (0, 110, 255), (120, 200, 255), (255, 
 class ChangeError(ValueError):
     """Inputs that cannot be compared (the message names the file)."""
 
+    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+
 
 @dataclass
 class ChangeCategory:

@@ -23,6 +23,8 @@ __all__ = ['ZoneError', 'Zones', 'ZoneAreaCounter', 'load_zones']
 class ZoneError(ValueError):
     """A zone file that cannot be used; the message names the file."""
 
+    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+
 
 @dataclass
 class Zones:
