@@ -77,6 +77,13 @@ def test_geotiff_georeferencing_nodata_layout_and_areas(tiny_model, tmp_path, na
         assert out.compression.value.lower() == 'deflate'
         assert out.overviews(1) == [2]
         assert out.tags(ns='IMAGE_STRUCTURE').get('LAYOUT') == 'COG'
+    # confidence: same grid and layout, percent where predicted, 255 exactly where nothing was
+    with rasterio.open(res.confidence) as conf:
+        assert conf.crs == out.crs and conf.transform == out.transform and conf.nodata == 255
+        assert conf.tags(ns='IMAGE_STRUCTURE').get('LAYOUT') == 'COG' and conf.tags()['UNIT'] == 'percent'
+        c = conf.read(1)
+    assert np.array_equal(c == 255, ~valid)
+    assert 100 // len(CLASSES) <= c[valid].min() and c[valid].max() <= 100
     # area table: pixels add up; UTM ground area = planar area x scale factor^2 (|k - 1| < 0.1 %)
     doc = json.loads(res.areas_json.read_text())
     assert doc['area_unit'] == 'm2' and doc['area_method'] == 'ellipsoidal'

@@ -5,7 +5,6 @@ constant, so seams show up as jumps between neighbouring pixels.
 """
 import numpy as np
 import pytest
-import torch
 
 from vnseg.geo.windows import blend_weights, tile_starts
 
@@ -58,28 +57,22 @@ class ArraySource:
         return self.rgb[:, r:r + h, c:c + w]
 
 
-class ConstantPerWindowModel(torch.nn.Module):
-    """Each window gets constant logits: class 0 = +1 / -1 alternating per window, class 1 = 0."""
+class ConstantPerWindowModel:
+    """Tile model: each window gets constant scores: class 0 = +1 / -1 alternating per window, class 1 = 0."""
 
-    out_channels = 2
+    num_classes = 2
 
     def __init__(self):
-        super().__init__()
-        self.p = torch.nn.Parameter(torch.zeros(1))
-        self.decode_head = type('Head', (), {'num_classes': 2, 'threshold': None})()
         self.calls = 0
         self.windows = 0
 
-    def data_preprocessor(self, data, training=False):
-        return dict(inputs=torch.stack(data['inputs']).float(), data_samples=data['data_samples'])
-
-    def encode_decode(self, x, metas):
-        n, _, h, w = x.shape
-        signs = torch.tensor([1.0 if (self.windows + k) % 2 == 0 else -1.0 for k in range(n)])
+    def predict(self, rgb, valid):
+        n, _, h, w = rgb.shape
+        out = np.zeros((n, 2, h, w), np.float32)
+        for k in range(n):
+            out[k, 0] = 1.0 if (self.windows + k) % 2 == 0 else -1.0
         self.windows += n
         self.calls += 1
-        out = torch.zeros(n, 2, h, w)
-        out[:, 0] = signs[:, None, None]
         return out
 
 
@@ -88,11 +81,11 @@ def _row_field(blend):
     model = ConstantPerWindowModel()
     src = ArraySource(np.zeros((3, 64, 64 * 6), np.uint8))
     seg = TiledSegmenter(model, tile=64, overlap=16, batch_size=1, blend=blend)
-    parts = list(seg.iter_logits(src, progress=False))
+    parts = list(seg.iter_scores(src, progress=False))
     assert len(parts) == 1  # one strip: the image is one window high
-    row0, col0, logits, keep = parts[0]
-    assert (row0, col0) == (0, 0) and logits.shape == (2, 64, 384) and bool(keep.all())
-    return logits[0, 32].numpy(), seg  # class-0 logit along the middle row
+    index, row0, col0, logits, keep = parts[0]
+    assert (index, row0, col0) == (0, 0, 0) and logits.shape == (2, 64, 384) and bool(keep.all())
+    return logits[0, 32], seg  # class-0 logit along the middle row
 
 
 def test_gaussian_blend_is_seamless_mean_is_not():
@@ -133,9 +126,10 @@ def test_small_image_is_padded_to_tile():
     shapes = []
 
     class Recorder(ConstantPerWindowModel):
-        def encode_decode(self, x, metas):
-            shapes.append(tuple(x.shape[2:]))
-            return super().encode_decode(x, metas)
+        def predict(self, rgb, valid):
+            shapes.append(tuple(rgb.shape[2:]))
+            assert valid[:, :50, :70].all() and not valid[:, 50:].any() and not valid[:, :, 70:].any()
+            return super().predict(rgb, valid)
 
     seg = TiledSegmenter(Recorder(), tile=128, overlap=32)
     out = np.concatenate([b for _, b in seg.iter_rows(ArraySource(np.zeros((3, 50, 70), np.uint8)),
@@ -150,3 +144,81 @@ def test_bad_parameters_are_rejected():
                dict(blend='max')):
         with pytest.raises(ValueError):
             TiledSegmenter(m, **kw)
+
+
+class ContentModel:
+    """Tile model whose scores depend on the pixels and on the position inside the window (so that
+    overlapping windows disagree and the blend matters)."""
+
+    num_classes = 3
+
+    def predict(self, rgb, valid):
+        x = rgb.astype(np.float32) / 255
+        ramp = np.linspace(-1, 1, rgb.shape[3], dtype=np.float32)
+        vramp = np.linspace(-2, 2, rgb.shape[2], dtype=np.float32)[:, None]
+        return np.stack([3 * x[:, 0] + ramp, 3 * x[:, 1] - ramp, 3 * x[:, 2] * valid + vramp], axis=1)
+
+
+def test_strip_ranges_reproduce_the_full_run_bit_for_bit():
+    """Resume and row bands run a range of strips after their context: same bytes as one full run."""
+    from vnseg.apis.sliding import TiledSegmenter
+    rng = np.random.RandomState(0)
+    h, w = 300, 260
+    valid = np.ones((h, w), bool)
+    valid[120:200, 30:90] = False
+    src = ArraySource(rng.randint(0, 255, (3, h, w)).astype(np.uint8), valid)
+    # overlap 40 of 64: a window reaches two strips further down (stride 24)
+    seg = TiledSegmenter(ContentModel(), tile=64, overlap=40, batch_size=3, blend='gaussian')
+    grid = seg.grid(h, w)
+    n = len(grid)
+    assert grid.ys[:4] == (0, 24, 48, 72) and grid.ys[-1] == 236 and n == 11
+    assert grid.context_start(5) == 3 and grid.context_start(1) == 0 and grid.context_start(0) == 0
+    full = list(seg.iter_strips(src, progress=False))
+    assert [s.index for s in full] == list(range(n))
+    assert np.concatenate([s.classes for s in full]).shape == (h, w)
+    for first, stop in [(3, n), (5, 7), (n - 1, n), (0, 4)]:
+        part = list(seg.iter_strips(src, first, stop, progress=False))
+        assert [s.index for s in part] == list(range(first, stop))
+        for s in part:
+            assert s.row0 == full[s.index].row0
+            assert np.array_equal(s.classes, full[s.index].classes)
+            assert np.array_equal(s.confidence, full[s.index].confidence)
+    # without its context a strip comes out different: the context is needed
+    seg_nc = TiledSegmenter(ContentModel(), tile=64, overlap=40, batch_size=3, blend='gaussian')
+    seg_nc.grid = lambda hh, ww: type(grid)(h, w, 64, 64, grid.ys[5:7], grid.xs)
+    alone = list(seg_nc.iter_strips(src, progress=False))
+    assert not np.array_equal(alone[0].classes, full[5].classes)
+    assert not np.array_equal(alone[0].confidence, full[5].confidence)
+    bands = grid.bands(2)
+    assert bands == [(0, 5), (5, 11)]
+    merged = [s for a, b in bands for s in seg.iter_strips(src, a, b, progress=False)]
+    assert all(np.array_equal(x.classes, y.classes) for x, y in zip(merged, full))
+
+
+def test_classes_and_confidence_by_hand():
+    from vnseg.apis.sliding import classify, confidence_percent
+    scores = np.array([[[2.0, 0.0, 1.0]], [[0.0, 0.0, 1.0]], [[-1.0, 3.0, 1.0]]], np.float32)  # (C=3, 1, 3)
+    assert classify(scores).tolist() == [[0, 2, 0]]   # ties: first class wins
+    e = np.exp
+    expected = [e(2) / (e(2) + 1 + e(-1)), e(3) / (1 + 1 + e(3)), 1 / 3]
+    assert confidence_percent(scores).tolist() == [[round(100 * p) for p in expected]] == [[84, 91, 33]]
+    # one channel = binary logit; threshold 0.3 on the probability
+    logit = np.array([[[-1.0, -0.8, 2.0]]], np.float32)
+    assert classify(logit, threshold=0.3).tolist() == [[0, 1, 1]]
+    assert confidence_percent(logit).tolist() == [[73, 69, 88]]
+
+
+def test_confidence_of_blended_windows_and_nodata():
+    """Where +1/-1 windows overlap with equal weight the blended scores are 0: confidence 50 %."""
+    from vnseg.apis.sliding import TiledSegmenter
+    valid = np.ones((64, 112), bool)
+    valid[:, -4:] = False
+    seg = TiledSegmenter(ConstantPerWindowModel(), tile=64, overlap=16, blend='mean')
+    (strip,) = list(seg.iter_strips(ArraySource(np.zeros((3, 64, 112), np.uint8), valid), progress=False))
+    # windows at x = 0 (+1) and 48 (-1): columns 48..63 are shared
+    p1 = round(100 * np.exp(1) / (np.exp(1) + 1))
+    assert np.all(strip.confidence[:, :48] == p1) and np.all(strip.classes[:, :48] == 0)
+    assert np.all(strip.confidence[:, 48:64] == 50) and np.all(strip.classes[:, 48:64] == 0)
+    assert np.all(strip.confidence[:, 64:108] == round(100 * 1 / (1 + np.exp(-1))))
+    assert np.all(strip.classes[:, 64:108] == 1)
+    assert np.all(strip.confidence[:, 108:] == 255) and np.all(strip.classes[:, 108:] == 255)

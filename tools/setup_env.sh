@@ -10,6 +10,11 @@
 # 4. full mmcv 2.1.0 (compiled ops) built from source with --no-build-isolation against that torch:
 #    ~20 minutes on 2 cores the first time, seconds afterwards thanks to pip's wheel cache;
 # 5. the rest of requirements/ and vnseg itself (editable).
+#
+# GPU switch, VNSEG_CUDA=1 (default `auto`: on when `nvidia-smi` lists a GPU; 0 forces the CPU path):
+# mmcv is built with its CUDA ops by tools/setup_cuda_mmcv.sh, from the package registry alone (no system CUDA):
+# the CUDA compiler wheels that match torch's CUDA version exactly, for TORCH_CUDA_ARCH_LIST (default: the visible
+# GPU's compute capability, else the architectures torch itself was built for). See that script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -43,7 +48,17 @@ CONSTRAINTS="$VENV/constraints.txt"
   "$PY" -c "import torch, torchvision; print('torch==' + torch.__version__.split('+')[0]); print('torchvision==' + torchvision.__version__.split('+')[0])"
 } > "$CONSTRAINTS"
 
-if ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
+VNSEG_CUDA=${VNSEG_CUDA:-auto}
+if [ "$VNSEG_CUDA" = auto ]; then
+  VNSEG_CUDA=0
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then VNSEG_CUDA=1; fi
+elif [ "$VNSEG_CUDA" != 0 ] && [ "$VNSEG_CUDA" != 1 ]; then
+  echo "error: VNSEG_CUDA=$VNSEG_CUDA: use 1 (build mmcv with CUDA ops), 0 (CPU ops only) or auto" >&2; exit 2
+fi
+if [ "$VNSEG_CUDA" = 1 ]; then
+  say "GPU switch on (VNSEG_CUDA=1): mmcv 2.1.0 with CUDA ops"
+  VENV="$VENV" CONSTRAINTS="$CONSTRAINTS" bash tools/setup_cuda_mmcv.sh
+elif ! "$PY" -c "import mmcv, mmcv.ops; assert mmcv.__version__ == '2.1.0'" 2>/dev/null; then
   say "building mmcv 2.1.0 with its compiled ops (first time ~20 min on 2 cores; cached afterwards)"
   MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" install --no-build-isolation -c "$CONSTRAINTS" "mmcv==2.1.0"
   "$PY" -c "import mmcv.ops" || { echo "mmcv.ops does not import after the build" >&2; exit 1; }

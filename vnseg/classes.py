@@ -6,11 +6,14 @@ from typing import Sequence, Tuple
 #: Class names, index = class id in every mask vnseg reads or writes.
 CLASSES = ('background', 'road', 'water', 'tree', 'building')
 
-#: Class names shown to people (layers, tables, legends, reports), per language; index = class id.
-#: English names are the canonical ``CLASSES``; labelme/AnyLabeling labels accept both languages.
+#: Vietnamese class names, same order as :data:`CLASSES` (planning vocabulary: "mặt nước" = water surface).
+CLASSES_VI = ('nền', 'đường', 'mặt nước', 'cây xanh', 'công trình')
+
+#: The one table of class names shown to people (layers, tables, legends, reports), per language;
+#: index = class id. labelme/AnyLabeling labels are read in every language (vnseg.data.label_map).
 CLASS_NAMES = {
     'en': CLASSES,
-    'vi': ('nền', 'đường', 'mặt nước', 'cây xanh', 'công trình'),
+    'vi': CLASSES_VI,
 }
 
 #: Languages of :data:`CLASS_NAMES`.

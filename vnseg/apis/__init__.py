@@ -1,11 +1,33 @@
 """High-level APIs (whole-scene inference).
 
-``import vnseg`` (``vnseg.compat``, fix 4) makes ``mmseg.apis.init_model`` and ``MMSegInferencer``
-take class names and palette from the config's dataset when a checkpoint has none (instead of
-Cityscapes').
+Importing this package loads nothing heavy: whole-scene inference on an exported ONNX model needs
+neither torch nor OpenMMLab (:mod:`vnseg.apis.tile_models`). The PyTorch entry points
+(:func:`load_model`, :func:`init_model`, a config given to :func:`infer_large_image`) apply vnseg's
+fixes and registrations to mmseg before they build a model: among them, ``mmseg.apis.init_model`` and
+``MMSegInferencer`` take class names and palette from the config's dataset when a checkpoint has none
+(instead of Cityscapes').
 """
-from .large_image import LargeImageResult, infer_large_image, load_model
-from .meta import dataset_meta_from_config, init_model
+import importlib
 
-__all__ = ['infer_large_image', 'LargeImageResult', 'load_model', 'init_model',
-           'dataset_meta_from_config']
+_EXPORTS = {
+    'infer_large_image': 'large_image', 'LargeImageResult': 'large_image', 'load_model': 'large_image',
+    'build_tile_model': 'large_image', 'infer_images': 'distributed',
+    'init_model': 'meta', 'dataset_meta_from_config': 'meta',
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    """Import an exported name's module on first use (PEP 562)."""
+    if name in _EXPORTS:
+        module = importlib.import_module(f'.{_EXPORTS[name]}', __name__)
+        if _EXPORTS[name] == 'meta':
+            _apply_mmseg_fixes()
+        return getattr(module, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def _apply_mmseg_fixes():
+    """vnseg's compatibility fixes and registrations (imports torch and mmseg)."""
+    import vnseg  # noqa: F401

@@ -44,13 +44,20 @@ def write_gis_outputs(out_dir: Path, stem: str, class_map: Path, confidence: Opt
                       polygon_ids: Sequence[int] = (), min_area: Optional[float] = None,
                       simplify: Optional[float] = None, zones=None, extra: Optional[dict] = None,
                       preview: Optional[Path] = None, report: bool = True, gpkg: bool = True,
-                      report_inputs: Optional[dict] = None, file_names: Optional[Sequence[str]] = None) -> Dict:
+                      report_inputs: Optional[dict] = None, file_names: Optional[Sequence[str]] = None,
+                      keep_existing: bool = False) -> Dict:
     """Write the post-inference outputs; returns ``{'areas', 'areas_csv', 'areas_json', 'gpkg',
     'polygons' {class id: geojson}, 'polygon_stats', 'styles', 'zones_csv', 'report'}``.
 
     ``zones``: a loaded :class:`vnseg.geo.zones.Zones` on the class map's grid (validated before
-    inference so that a bad zone file fails fast).
+    inference so that a bad zone file fails fast). ``keep_existing`` (a resumed, finished run):
+    outputs that exist are kept as they are, only missing ones are written.
     """
+    import json
+
+    def keep(*paths) -> bool:
+        return keep_existing and all(Path(p).is_file() for p in paths)
+
     from vnseg.geo.vectorize import write_class_polygons
     pa = counter.pa
     names = list(class_names(lang, classes))
@@ -60,15 +67,26 @@ def write_gis_outputs(out_dir: Path, stem: str, class_map: Path, confidence: Opt
     doc_extra = dict(extra or {}, lang=lang, coordinates=pa.georef.coordinate_note)
     if confidence is not None:
         doc_extra['confidence_map'] = Path(confidence).name
-    out['areas'] = write_area_tables(counter, names, csv_path, json_path, extra=doc_extra, nodata=IGNORE_INDEX)
+    if keep(csv_path, json_path):
+        out['areas'] = json.loads(json_path.read_text(encoding='utf-8'))
+    else:
+        out['areas'] = write_area_tables(counter, names, csv_path, json_path, extra=doc_extra, nodata=IGNORE_INDEX)
     out['areas_csv'], out['areas_json'] = csv_path, json_path
-    styles = [write_qml(out_dir / f'{stem}_classes.qml',
-                        paletted_raster_qml(range(len(names)), names, palette[:len(names)]))]
+    styles = [out_dir / f'{stem}_classes.qml']
+    if not keep(styles[0]):
+        write_qml(styles[0], paletted_raster_qml(range(len(names)), names, palette[:len(names)]))
     if confidence is not None:
-        styles.append(write_qml(Path(confidence).with_suffix('.qml'), confidence_raster_qml()))
+        styles.append(Path(confidence).with_suffix('.qml'))
+        if not keep(styles[-1]):
+            write_qml(styles[-1], confidence_raster_qml())
     out['styles'] = styles
     out['gpkg'], out['polygons'], out['polygon_stats'] = None, {}, {}
-    if polygon_ids:
+    existing = [out_dir / f'{stem}_{file_names[c]}.geojson' for c in polygon_ids] + \
+        ([out_dir / f'{stem}.gpkg'] if gpkg else [])
+    if polygon_ids and keep(*existing):
+        out['gpkg'] = out_dir / f'{stem}.gpkg' if gpkg else None
+        out['polygons'] = {c: out_dir / f'{stem}_{file_names[c]}.geojson' for c in polygon_ids}
+    elif polygon_ids:
         min_area, simplify = default_polygon_settings(pa, min_area, simplify)
         gp, gj, stats = write_class_polygons(
             class_map, out_dir, stem, polygon_ids, names, palette, pa, min_area, simplify,
@@ -77,9 +95,13 @@ def write_gis_outputs(out_dir: Path, stem: str, class_map: Path, confidence: Opt
         out['gpkg'], out['polygons'], out['polygon_stats'] = gp, gj, stats
     out['zones_csv'] = None
     if zones is not None:
-        out['zones_csv'] = write_zone_table(class_map, zones, pa, names, out_dir / f'{stem}_zones.csv')
+        out['zones_csv'] = out_dir / f'{stem}_zones.csv'
+        if not keep(out['zones_csv']):
+            write_zone_table(class_map, zones, pa, names, out['zones_csv'])
     out['report'] = None
-    if report:
+    if report and keep(out_dir / f'{stem}_report.html'):
+        out['report'] = out_dir / f'{stem}_report.html'
+    elif report:
         from vnseg.geo.report import write_report
         files = [p.name for p in [class_map, confidence, csv_path, json_path, out.get('gpkg'), preview,
                                   out['zones_csv'], *styles, *out['polygons'].values()] if p is not None]

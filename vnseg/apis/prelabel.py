@@ -154,15 +154,14 @@ def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Seque
 
     from vnseg.data.io import atomic_output
     from vnseg.geo.raster_io import ImageReadError, SourceImage
-    from .large_image import _safe_name, infer_large_image, load_model
+    from .large_image import _safe_name, build_tile_model, infer_large_image
     if patch_size < 64:
         raise ValueError(f'patch size must be >= 64 px, got {patch_size}')
     out_dir = Path(out_dir)
     pred_dir = out_dir / 'predictions'
-    model = load_model(model_or_config, checkpoint, device, cfg_options)
-    meta = getattr(model, 'dataset_meta', None) or {}
+    model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile)
     from vnseg.classes import CLASSES
-    names = list(class_names(lang, list(meta.get('classes') or CLASSES)))
+    names = list(class_names(lang, list(getattr(model, 'classes', None) or CLASSES)))
     result = PrelabelResult()
     model_info = dict(config=str(model_or_config) if isinstance(model_or_config, (str, Path)) else None,
                       checkpoint=str(checkpoint) if checkpoint else None)
@@ -172,7 +171,7 @@ def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Seque
             res = infer_large_image(model, None, image, pred_dir, tile=tile, overlap=overlap,
                                     batch_size=batch_size, write_polygons=False, preview=False, report=False,
                                     progress=progress, lang=lang)
-        except (ImageReadError, ValueError, OSError) as err:
+        except (ImageReadError, ValueError, OSError) as err:  # a bad image: report it, go on
             result.failures.append((str(image), str(err)))
             continue
         stem = _safe_name(image.stem)

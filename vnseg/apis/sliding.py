@@ -1,43 +1,159 @@
-"""Streaming sliding-window segmentation: one horizontal strip of tiles at a time.
+"""Streaming sliding-window segmentation, one horizontal strip of windows at a time (numpy only).
 
-Only the current strip's logit accumulator lives in memory: ``float32 (C, tile, width)`` plus a
-``(tile, width)`` weight sum, on the model's device. After a strip of tiles has been added, the rows
-that no later strip touches are final; they are turned into class indices and handed to the caller,
-and the overlapping rest of the accumulator is shifted up for the next strip.
+The loop is independent of the model's framework: a *tile model* (:mod:`vnseg.apis.tile_models`:
+a PyTorch segmentor or an ONNX Runtime session) maps a batch of ``tile x tile`` RGB windows to
+per-class scores, and everything else -- the window grid, nodata handling, blending, the strip
+buffer, classes and confidence -- happens here, in numpy, once for every backend.
+
+Only the current strip's score accumulator lives in memory: ``float32 (C, tile, width)`` plus a
+``(tile, width)`` weight sum. After strip ``i`` (windows starting at row ``ys[i]``) has been added,
+rows ``[ys[i], ys[i + 1])`` receive no more windows: they are *final*; they are turned into class
+indices and a confidence and handed to the caller, and the overlapping rest of the accumulator is
+shifted up for the next strip.
+
+A run can cover a range of strips only (:meth:`TiledSegmenter.iter_strips` ``first``/``stop``):
+the earlier strips whose windows reach into the range are run first as context, without output,
+so that the rows of a strip come out bit-identical whichever strip the run started from. Resuming
+an interrupted run and cutting one mosaic into row bands for several processes are both that.
 """
 from __future__ import annotations
 
 import math
-from typing import Iterator, Optional, Tuple
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vnseg.geo.windows import blend_weights, tile_starts
 
-__all__ = ['TiledSegmenter']
+__all__ = ['TiledSegmenter', 'StripGrid', 'Strip', 'default_overlap', 'classify', 'confidence_percent']
+
+
+def default_overlap(tile: int) -> int:
+    """Default overlap: a quarter of the tile (stride = 3/4 tile)."""
+    return int(math.floor(tile / 4))
+
+
+@dataclass(frozen=True)
+class StripGrid:
+    """The window grid of an image: window rows ``ys`` (one strip each), window columns ``xs``.
+
+    Attributes:
+        height, width: image size in pixels.
+        th, tw: window size in pixels (the tile, clipped to the image).
+        ys, xs: window start offsets (pixels) along rows / columns (mmseg ``slide``'s grid).
+    """
+    height: int
+    width: int
+    th: int
+    tw: int
+    ys: tuple
+    xs: tuple
+
+    @classmethod
+    def of(cls, height: int, width: int, tile: int, overlap: int) -> 'StripGrid':
+        th, tw = min(tile, height), min(tile, width)
+        stride = tile - overlap
+        return cls(height, width, th, tw, tuple(tile_starts(height, th, min(stride, th))),
+                   tuple(tile_starts(width, tw, min(stride, tw))))
+
+    def __len__(self) -> int:
+        return len(self.ys)
+
+    def final_rows(self, i: int) -> tuple:
+        """``(row0, row1)``: the rows that become final after strip ``i``."""
+        return self.ys[i], (self.ys[i + 1] if i + 1 < len(self.ys) else self.height)
+
+    def context_start(self, first: int) -> int:
+        """The first strip whose windows reach row ``ys[first]`` (run as context before ``first``)."""
+        j = first
+        while j > 0 and self.ys[j - 1] + self.th > self.ys[first]:
+            j -= 1
+        return j
+
+    def bands(self, n: int) -> List[tuple]:
+        """``n`` contiguous strip ranges ``(first, stop)`` of nearly equal length (some may be empty)."""
+        k = len(self.ys)
+        return [(k * r // n, k * (r + 1) // n) for r in range(n)]
+
+
+@dataclass
+class Strip:
+    """Final rows of one strip.
+
+    Attributes:
+        index: strip number (position in ``StripGrid.ys``).
+        row0: first image row.
+        classes: ``uint8 (rows, width)`` class indices, ``nodata`` where nothing was predicted.
+        confidence: ``uint8 (rows, width)`` probability of the chosen class in percent (0-100),
+            ``nodata`` where nothing was predicted.
+    """
+    index: int
+    row0: int
+    classes: np.ndarray
+    confidence: np.ndarray
+
+
+def classify(scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:
+    """``uint8 (rows, cols)`` class of ``float32 (C, rows, cols)`` scores; the first class wins ties.
+
+    With one channel the scores are a binary logit: class 1 where ``sigmoid > threshold``.
+    A loop over the class planes (C elementwise passes) instead of ``argmax`` over the leading axis,
+    which is several times slower on a wide strip.
+    """
+    if scores.shape[0] == 1:
+        return (scores[0] > math.log(threshold / (1 - threshold))).astype(np.uint8)
+    best = scores[0].copy()
+    pred = np.zeros(scores.shape[1:], np.uint8)
+    for c in range(1, scores.shape[0]):
+        better = scores[c] > best
+        pred[better] = c
+        np.maximum(best, scores[c], out=best)
+    return pred
+
+
+def confidence_percent(scores: np.ndarray) -> np.ndarray:
+    """``uint8 (rows, cols)``: the largest class probability of ``(C, rows, cols)`` logits, in percent.
+
+    Probabilities are the softmax of the scores (sigmoid and its complement for one channel);
+    ``round(100 * max_c p_c)``, so 0..100 (at least ``100 / C`` for ``C`` classes).
+    """
+    if scores.shape[0] == 1:
+        p = 1.0 / (1.0 + np.exp(-np.abs(scores[0], dtype=np.float32)))
+    else:
+        best = scores.max(axis=0)
+        total = np.zeros_like(best)
+        for c in range(scores.shape[0]):
+            total += np.exp(scores[c] - best)
+        p = 1.0 / total
+    return np.floor(p * 100.0 + 0.5).astype(np.uint8)
 
 
 class TiledSegmenter:
-    """Sliding-window inference of an mmseg ``EncoderDecoder`` over a windowed image source.
+    """Sliding-window inference of a tile model over a windowed image source.
 
     Args:
-        model: an mmseg segmentor in eval mode (``data_preprocessor``, ``encode_decode``).
-        tile: window side in pixels (windows are clipped to the image when it is smaller; the model
-            input is then zero-padded, in normalised space, back to ``tile``).
+        model: a tile model (:class:`vnseg.apis.tile_models.TileModel`): ``num_classes`` and
+            ``predict(rgb uint8 (n, 3, tile, tile), valid bool (n, tile, tile)) -> float32
+            (n, C, tile, tile)`` scores whose softmax is the class probability (logits or
+            log-probabilities; merged linearly).
+        tile: window side in pixels (windows are clipped to the image when it is smaller and then
+            padded back to ``tile`` with invalid pixels).
         overlap: pixels shared by neighbouring windows, ``0 <= overlap < tile``; stride = tile - overlap.
-        batch_size: windows per forward pass.
+        batch_size: windows per model call.
         blend: ``'gaussian'`` (smooth window weights, no seams) or ``'mean'`` (plain average of
-            logits, exactly mmseg's ``slide`` mode with ``crop_size=tile, stride=tile-overlap``).
-        tta_flip: also run the horizontally flipped window and average the logits.
-        nodata: class value written where the input is invalid (alpha = 0 / nodata).
+            scores, exactly mmseg's ``slide`` mode with ``crop_size=tile, stride=tile-overlap``).
+        tta_flip: also run the horizontally flipped windows and average the scores.
+        nodata: value written where the input is invalid (alpha = 0 / nodata).
+        threshold: probability threshold of one-channel (binary) models.
 
-    Counters after a run: ``tiles_total``, ``tiles_run`` (windows with at least one valid pixel).
+    Counters after a run: ``tiles_total`` (windows of the strips that ran, context included),
+    ``tiles_run`` (those with at least one valid pixel).
     """
 
     def __init__(self, model, tile: int = 512, overlap: int = 128, batch_size: int = 4,
-                 blend: str = 'gaussian', tta_flip: bool = False, nodata: int = 255):
+                 blend: str = 'gaussian', tta_flip: bool = False, nodata: int = 255,
+                 threshold: Optional[float] = None):
         if tile <= 0:
             raise ValueError(f'tile must be > 0, got {tile}')
         if not 0 <= overlap < tile:
@@ -48,108 +164,90 @@ class TiledSegmenter:
         self.model = model
         self.tile, self.overlap, self.batch_size = tile, overlap, batch_size
         self.blend, self.tta_flip, self.nodata = blend, tta_flip, nodata
-        self.device = next(model.parameters()).device
-        self.num_classes = int(getattr(model, 'out_channels', None) or model.decode_head.num_classes)
-        self.threshold = float(getattr(model.decode_head, 'threshold', None) or 0.3)
+        self.num_classes = int(model.num_classes)
+        self.threshold = float(threshold if threshold is not None
+                               else getattr(model, 'threshold', None) or 0.3)
         self.tiles_total = self.tiles_run = 0
 
-    # -- model ---------------------------------------------------------------------------------
-    @torch.no_grad()
-    def forward_tiles(self, tiles: list, valids: Optional[list] = None) -> torch.Tensor:
-        """Logits of a batch of same-size RGB windows.
+    def grid(self, height: int, width: int) -> StripGrid:
+        return StripGrid.of(height, width, self.tile, self.overlap)
 
-        Args:
-            tiles: ``uint8`` arrays ``(3, h, w)`` in RGB order.
-            valids: optional ``bool (h, w)`` masks; invalid pixels are set to the normalisation mean
-                (0 after normalisation) so that nodata colours do not leak into predictions.
-
-        Returns:
-            ``float32 (n, C, h, w)`` logits on the model's device.
-        """
-        from mmseg.structures import SegDataSample
+    # -- model -----------------------------------------------------------------------------------
+    def _predict(self, tiles: list, valids: list) -> np.ndarray:
+        """Scores ``float32 (n, C, h, w)`` of same-size windows ``uint8 (3, h, w)`` (padded to the tile)."""
         h, w = tiles[0].shape[1:]
-        # mmseg's loaders deliver BGR; the data preprocessor converts (bgr_to_rgb) and normalises.
-        inputs = [torch.from_numpy(np.ascontiguousarray(t[::-1])) for t in tiles]
-        data = self.model.data_preprocessor(
-            dict(inputs=inputs, data_samples=[SegDataSample() for _ in tiles]), False)
-        x = data['inputs']
-        if valids is not None and not all(v.all() for v in valids):
-            keep = torch.from_numpy(np.stack(valids)).to(x.device)[:, None]
-            x[:, :, :h, :w] = x[:, :, :h, :w] * keep
-        ph, pw = max(self.tile, x.shape[2]), max(self.tile, x.shape[3])
-        if (ph, pw) != tuple(x.shape[2:]):
-            x = F.pad(x, (0, pw - x.shape[3], 0, ph - x.shape[2]))
-        metas = [dict(img_shape=(ph, pw), pad_shape=(ph, pw), ori_shape=(h, w))] * len(tiles)
-        logits = self.model.encode_decode(x, metas)
+        n, t = len(tiles), self.tile
+        rgb = np.zeros((n, 3, max(t, h), max(t, w)), np.uint8)
+        valid = np.zeros((n, rgb.shape[2], rgb.shape[3]), bool)
+        for k in range(n):
+            rgb[k, :, :h, :w] = tiles[k]
+            valid[k, :h, :w] = valids[k]
+        scores = self.model.predict(rgb, valid)
         if self.tta_flip:
-            logits = (logits + self.model.encode_decode(x.flip(-1), metas).flip(-1)) / 2
-        return logits[:, :, :h, :w].float()
+            flipped = self.model.predict(np.ascontiguousarray(rgb[..., ::-1]),
+                                         np.ascontiguousarray(valid[..., ::-1]))
+            scores = (scores + flipped[..., ::-1]) / 2
+        return np.asarray(scores[:, :, :h, :w], np.float32)
 
-    # -- streaming -----------------------------------------------------------------------------
-    def iter_rows(self, source, progress: bool = True) -> Iterator[Tuple[int, np.ndarray]]:
-        """Segment ``source`` strip by strip.
+    # -- streaming ---------------------------------------------------------------------------------
+    def iter_strips(self, source, first: int = 0, stop: Optional[int] = None,
+                    progress: bool = True) -> Iterator[Strip]:
+        """Segment strips ``[first, stop)`` of ``source``.
 
         Args:
             source: an object with ``height``, ``width``, ``read_valid(row0, col0, h, w)`` -> bool
                 ``(h, w)`` and ``read_rgb(row0, col0, h, w)`` -> uint8 ``(3, h, w)``
                 (:class:`vnseg.geo.raster_io.SourceImage`).
+            first, stop: strip range (default: all). Earlier strips that overlap strip ``first`` run
+                first as context; their rows are not yielded.
             progress: show a tqdm bar (windows done / total).
 
         Yields:
-            ``(row0, classes)``: consecutive row blocks covering the image top to bottom;
-            ``classes`` is ``uint8 (rows, width)``, ``nodata`` where the input is invalid.
+            :class:`Strip` for strips ``first .. stop - 1``: consecutive row blocks that cover rows
+            ``[ys[first], ys[stop]))`` (to the image bottom for the last strip).
         """
-        for y, c0, mean, keep in self.iter_logits(source, progress):
-            out = np.full((keep.shape[0], source.width), self.nodata, np.uint8)
-            if mean is not None:
-                pred = self._classify(mean)
-                pred = torch.where(keep, pred, torch.full_like(pred, self.nodata))
-                out[:, c0:c0 + pred.shape[1]] = pred.cpu().numpy()
-            yield y, out
+        for i, row0, c0, scores, keep in self.iter_scores(source, first, stop, progress):
+            rows = keep.shape[0]
+            classes = np.full((rows, source.width), self.nodata, np.uint8)
+            conf = np.full((rows, source.width), self.nodata, np.uint8)
+            if scores is not None:
+                cols = slice(c0, c0 + scores.shape[2])
+                classes[:, cols] = np.where(keep, classify(scores, self.threshold), self.nodata)
+                conf[:, cols] = np.where(keep, confidence_percent(scores), self.nodata)
+            yield Strip(i, row0, classes, conf)
 
-    def _classify(self, mean: torch.Tensor) -> torch.Tensor:
-        """``uint8 (rows, cols)`` class of ``(C, rows, cols)`` logits; first class wins ties (= argmax).
+    def iter_rows(self, source, progress: bool = True):
+        """``(row0, classes uint8 (rows, width))`` for every strip, top to bottom."""
+        for strip in self.iter_strips(source, progress=progress):
+            yield strip.row0, strip.classes
 
-        A loop over the class planes: on CPU, ``argmax`` over the leading dimension of a wide strip
-        is an order of magnitude slower than C elementwise passes.
-        """
-        if self.num_classes == 1:
-            return (mean[0].sigmoid() > self.threshold).to(torch.uint8)
-        best = mean[0].clone()
-        pred = torch.zeros(mean.shape[1:], dtype=torch.uint8, device=mean.device)
-        for c in range(1, self.num_classes):
-            better = mean[c] > best
-            pred[better] = c
-            torch.maximum(best, mean[c], out=best)
-        return pred
-
-    def iter_logits(self, source, progress: bool = True):
-        """Like :meth:`iter_rows` but yields the blended logits of the columns that have any.
+    def iter_scores(self, source, first: int = 0, stop: Optional[int] = None, progress: bool = True):
+        """Like :meth:`iter_strips` but yields the blended scores of the columns that have any.
 
         Yields:
-            ``(row0, col0, logits, keep)`` for consecutive row blocks: ``logits`` float32
-            ``(C, rows, cols)`` = weighted mean of the windows' logits for columns
-            ``[col0, col0 + cols)`` (the span of the windows that ran; ``None`` when none ran) and
-            ``keep`` bool ``(rows, cols)`` = valid input pixel covered by a window (``(rows, 0)``
-            when none); both on the model's device. Columns outside the span have no prediction.
+            ``(index, row0, col0, scores, keep)`` per strip: ``scores`` float32 ``(C, rows, cols)`` =
+            weighted mean of the windows' scores for columns ``[col0, col0 + cols)`` (the span of the
+            windows that ran; ``None`` when none ran) and ``keep`` bool ``(rows, cols)`` = valid input
+            pixel covered by a window (``(rows, 0)`` when none).
         """
         from tqdm import tqdm
-        H, W = source.height, source.width
-        th, tw = min(self.tile, H), min(self.tile, W)
-        stride = self.tile - self.overlap
-        ys = tile_starts(H, th, min(stride, th))
-        xs = tile_starts(W, tw, min(stride, tw))
+        grid = self.grid(source.height, source.width)
+        stop = len(grid) if stop is None else min(stop, len(grid))
+        if not 0 <= first <= stop:
+            raise ValueError(f'bad strip range [{first}, {stop}) of {len(grid)} strips')
+        start = grid.context_start(first) if first < stop else first
+        th, tw, W, xs = grid.th, grid.tw, grid.width, grid.xs
         C = self.num_classes
-        dev = self.device
-        weight = torch.from_numpy(blend_weights(th, tw, self.blend)).to(dev)
-        acc = torch.zeros((C, th, W), dtype=torch.float32, device=dev)
-        wsum = torch.zeros((th, W), dtype=torch.float32, device=dev)
+        weight = blend_weights(th, tw, self.blend)
+        acc = np.zeros((C, th, W), np.float32)
+        wsum = np.zeros((th, W), np.float32)
         spans = []  # (end row, first col, end col) of the windows that ran and reach the buffer
-        self.tiles_total = len(ys) * len(xs)
+        self.tiles_total = (stop - start) * len(xs)
         self.tiles_run = 0
         bar = tqdm(total=self.tiles_total, unit='tile', disable=not progress, desc='segmenting')
         try:
-            for i, y in enumerate(ys):
+            for i in range(start, stop):
+                y = grid.ys[i]
                 valid = source.read_valid(y, 0, th, W)
                 run = [x for x in xs if valid[:, x:x + tw].any()]
                 bar.update(len(xs) - len(run))
@@ -158,38 +256,33 @@ class TiledSegmenter:
                     rgb = source.read_rgb(y, 0, th, W)
                     for b in range(0, len(run), self.batch_size):
                         cols = run[b:b + self.batch_size]
-                        logits = self.forward_tiles([rgb[:, :, x:x + tw] for x in cols],
-                                                    [valid[:, x:x + tw] for x in cols])
+                        scores = self._predict([rgb[:, :, x:x + tw] for x in cols],
+                                               [valid[:, x:x + tw] for x in cols])
                         for k, x in enumerate(cols):
-                            acc[:, :, x:x + tw] += logits[k] * weight
+                            acc[:, :, x:x + tw] += scores[k] * weight
                             wsum[:, x:x + tw] += weight
                         self.tiles_run += len(cols)
                         bar.update(len(cols))
                     del rgb
-                # rows [y, next window row) receive no more windows: final
-                d = (ys[i + 1] - y) if i + 1 < len(ys) else th
-                if not spans:
-                    yield y, 0, None, torch.zeros((d, 0), dtype=torch.bool, device=dev)
+                row0, row1 = grid.final_rows(i)
+                d = row1 - row0
+                if not spans:  # nothing ran that reaches these rows: the buffer is all zeros
+                    if i >= first:
+                        yield i, row0, 0, None, np.zeros((d, 0), bool)
                     continue
                 c0, c1 = min(s[1] for s in spans), max(s[2] for s in spans)
-                w = wsum[:d, c0:c1]
-                has = w > 0
-                mean = acc[:, :d, c0:c1] / torch.where(has, w, torch.ones_like(w))
-                keep = has & torch.from_numpy(np.ascontiguousarray(valid[:d, c0:c1])).to(dev)
-                yield y, c0, mean, keep
-                del mean, keep, has, w
+                if i >= first:
+                    w = wsum[:d, c0:c1]
+                    has = w > 0
+                    mean = acc[:, :d, c0:c1] / np.where(has, w, np.float32(1))
+                    yield i, row0, c0, mean, has & valid[:d, c0:c1]
+                    del mean, has, w
                 # shift the rows still open to the top of the buffer, clear the rest
                 if d < th:
-                    acc[:, :th - d, c0:c1] = acc[:, d:, c0:c1].clone()
-                    wsum[:th - d, c0:c1] = wsum[d:, c0:c1].clone()
+                    acc[:, :th - d, c0:c1] = acc[:, d:, c0:c1].copy()
+                    wsum[:th - d, c0:c1] = wsum[d:, c0:c1].copy()
                 acc[:, th - d:, c0:c1] = 0
                 wsum[th - d:, c0:c1] = 0
-                nxt = ys[i + 1] if i + 1 < len(ys) else H
-                spans = [s for s in spans if s[0] > nxt]
+                spans = [s for s in spans if s[0] > row1]
         finally:
             bar.close()
-
-
-def default_overlap(tile: int) -> int:
-    """Default overlap: a quarter of the tile (stride = 3/4 tile)."""
-    return int(math.floor(tile / 4))

@@ -5,6 +5,7 @@ Output (what :class:`vnseg.datasets.VNDroneDataset` reads)::
     OUT/img_dir/{train,val,test}/<scene>_y<row>_x<col>[_augK-<op>].png   RGB patches
     OUT/ann_dir/{train,val,test}/<same stem>.png                           palette class masks
     OUT/scenes/img/<scene>.png, OUT/scenes/ann/<scene>.png                 whole scenes (image, mask)
+    OUT/scenes/{train,val,test}.txt                                        scene ids per split (scene mode)
     OUT/summary.json                                                       counts, shares, failures
     OUT/class_distribution.png                                             bar chart
 
@@ -264,7 +265,11 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
                 record(write_mask_png(out / 'ann_dir' / 'train' / f'{stem}_{suffix}.png', msk_a))
                 augmented += 1
 
-    # -- stage 5: clean-up, summary, chart -------------------------------------------------------
+    # -- stage 5: scene lists, clean-up, summary, chart ------------------------------------------
+    if split_mode == 'scene':  # OUT/scenes/<split>.txt: whole-scene datasets (ann_file) per split
+        for split in SPLITS:
+            ids = sorted(sid for sid, info in scene_info.items() if info.get('split') == split)
+            record(atomic_write_text(out / 'scenes' / f'{split}.txt', ''.join(f'{sid}\n' for sid in ids)))
     for split in SPLITS:  # mmseg expects every split folder, even an empty one
         (out / 'img_dir' / split).mkdir(parents=True, exist_ok=True)
         (out / 'ann_dir' / split).mkdir(parents=True, exist_ok=True)

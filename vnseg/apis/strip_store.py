@@ -1,0 +1,172 @@
+"""Finished strips on disk: what makes whole-scene inference resumable and splittable into bands.
+
+Every finished strip of a scene (:class:`vnseg.apis.sliding.Strip`) is written at once, atomically,
+to its own small file ``strip_NNNNNN.tif`` in a hidden folder next to the outputs
+(``OUT/.STEM.parts/``): band 1 = class indices, band 2 = confidence (uint8 %, 255 = nodata), deflate.
+A ``manifest.json`` records what the strips were computed from (image, model, window settings).
+
+* A run killed at any moment (even SIGKILL) leaves complete strip files only; ``--resume`` runs the
+  missing strips (with their context, see :mod:`vnseg.apis.sliding`) and gives the same bytes.
+* Several processes can fill one store, each its own row band of strips (``tools/dist_infer.sh``).
+* :meth:`StripStore.assemble` stacks the strips with a GDAL VRT and lets GDAL's COG driver write
+  the final class map and confidence map (512 x 512 deflate tiles, overviews) block by block, then
+  renames them onto their final names; the store is removed after both are in place.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from pathlib import Path
+from typing import Optional, Sequence
+from xml.sax.saxutils import escape, quoteattr
+
+import numpy as np
+
+from vnseg.data.io import atomic_output
+
+__all__ = ['StripStore', 'ResumeMismatch']
+
+_FORMAT = 1
+
+
+class ResumeMismatch(ValueError):
+    """A stored interrupted run was computed with other inputs or settings than the current call."""
+
+
+class StripStore:
+    """The parts folder of one scene.
+
+    Args:
+        folder: ``OUT/.STEM.parts``.
+        manifest: JSON-able description of the run (image identity, model identity, window settings,
+            grid); a store is only resumed with an equal manifest.
+    """
+
+    def __init__(self, folder, manifest: dict):
+        self.folder = Path(folder)
+        self.manifest = json.loads(json.dumps(dict(manifest, format=_FORMAT)))  # JSON-normalised
+
+    # -- state --------------------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / 'manifest.json'
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    def part(self, index: int) -> Path:
+        return self.folder / f'strip_{index:06d}.tif'
+
+    def done(self, n_strips: int) -> set:
+        """Indices of the finished strips (their files exist: they are written atomically)."""
+        return {i for i in range(n_strips) if self.part(i).is_file()}
+
+    def start(self, resume: bool) -> int:
+        """Open the store for writing; returns the number of strips already finished (kept).
+
+        ``resume=False`` discards any previous store. ``resume=True`` keeps a store whose manifest
+        equals this run's and raises :class:`ResumeMismatch` (naming the differences) otherwise.
+        """
+        if self.exists() and resume:
+            old = json.loads(self.manifest_path.read_text())
+            diff = [k for k in sorted(set(old) | set(self.manifest)) if old.get(k) != self.manifest.get(k)]
+            if diff:
+                shown = ', '.join(f'{k}: {old.get(k)!r} -> {self.manifest.get(k)!r}' for k in diff[:4])
+                raise ResumeMismatch(f'{self.folder}: cannot resume, the interrupted run used other inputs or '
+                                     f'settings ({shown}); run without --resume to start over')
+            return len(self.done(int(self.manifest['strips'])))
+        if self.folder.exists():
+            shutil.rmtree(self.folder)
+        self.folder.mkdir(parents=True)
+        with atomic_output(self.manifest_path) as tmp:
+            tmp.write_text(json.dumps(self.manifest, indent=1))
+        return 0
+
+    def remove(self):
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    # -- strips -------------------------------------------------------------------------------------
+    def write(self, index: int, classes: np.ndarray, confidence: np.ndarray):
+        """Store strip ``index`` (``uint8 (rows, width)`` class indices and confidence), atomically."""
+        import rasterio
+        h, w = classes.shape
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
+            with atomic_output(self.part(index)) as tmp:
+                with rasterio.open(tmp, 'w', driver='GTiff', width=w, height=h, count=2, dtype='uint8',
+                                   compress='deflate', zlevel=1, tiled=False,
+                                   blockysize=max(1, min(h, 64))) as dst:
+                    dst.write(np.stack([classes, confidence]))
+
+    # -- assembly -----------------------------------------------------------------------------------
+    def assemble(self, row_starts: Sequence[int], width: int, height: int, crs, transform, class_path,
+                 confidence_path, classes: Sequence[str], palette, nodata: int = 255,
+                 tags: Optional[dict] = None) -> None:
+        """Write the class map and the confidence map COGs from the stored strips.
+
+        ``row_starts[i]`` is strip ``i``'s first row (its last row is the next start - 1, or the
+        image's bottom). Outputs that already exist are left untouched (a resumed run never rewrites a
+        finished output). Raises ValueError when a strip is missing.
+        """
+        n = len(row_starts)
+        missing = sorted(set(range(n)) - self.done(n))
+        if missing:
+            raise ValueError(f'{self.folder}: {len(missing)} of {n} strips are missing (first: {missing[0]})')
+        spans = [(row_starts[i], (row_starts[i + 1] if i + 1 < n else height) - row_starts[i]) for i in range(n)]
+        all_tags = {'CLASSES': json.dumps(list(classes)), 'NODATA_MEANING': 'no prediction (nodata input)'}
+        all_tags.update(tags or {})
+        cmap = {i: tuple(int(v) for v in rgb) + (255,) for i, rgb in enumerate(palette)}
+        cmap[nodata] = (0, 0, 0, 0)
+        jobs = [(Path(class_path), 1, 'class index', all_tags, cmap),
+                (Path(confidence_path), 2, 'confidence of the predicted class (%)',
+                 dict(all_tags, UNIT='percent', MEANING='probability of the predicted class x 100, '
+                      '255 = no prediction'), None)]
+        from vnseg.geo.raster_io import _to_cog
+        for path, band, description, band_tags, colours in jobs:
+            if path.is_file():
+                continue
+            vrt = self.folder / f'band{band}.vrt'
+            vrt.write_text(_vrt_xml(width, height, crs, transform, spans, band, nodata, description,
+                                    band_tags, colours, self.part))
+            import rasterio
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
+                with atomic_output(path) as tmp:
+                    _to_cog(vrt, tmp, 512)
+
+
+def _vrt_xml(width, height, crs, transform, spans, band, nodata, description, tags, colours, part) -> str:
+    """A GDAL VRT that stacks band ``band`` of the strip files into one ``width x height`` raster."""
+    out = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
+    if crs is not None:
+        out.append(f'  <SRS>{escape(crs.to_wkt())}</SRS>')
+    if transform is not None and not transform.is_identity:
+        out.append('  <GeoTransform>' + ', '.join(repr(float(v)) for v in transform.to_gdal()) + '</GeoTransform>')
+    out.append('  <Metadata>')
+    for k, v in tags.items():
+        out.append(f'    <MDI key={quoteattr(str(k))}>{escape(str(v))}</MDI>')
+    out.append('  </Metadata>')
+    out.append('  <VRTRasterBand dataType="Byte" band="1">')
+    out.append(f'    <Description>{escape(description)}</Description>')
+    out.append(f'    <NoDataValue>{nodata}</NoDataValue>')
+    if colours:
+        out.append('    <ColorInterp>Palette</ColorInterp>')
+        out.append('    <ColorTable>')
+        for i in range(256):
+            r, g, b, a = colours.get(i, (0, 0, 0, 255))
+            out.append(f'      <Entry c1="{r}" c2="{g}" c3="{b}" c4="{a}"/>')
+        out.append('    </ColorTable>')
+    else:
+        out.append('    <ColorInterp>Gray</ColorInterp>')
+    for i, (row0, rows) in enumerate(spans):
+        out.append('    <SimpleSource>')
+        out.append(f'      <SourceFilename relativeToVRT="1">{escape(os.path.basename(part(i)))}</SourceFilename>')
+        out.append(f'      <SourceBand>{band}</SourceBand>')
+        out.append(f'      <SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{rows}"/>')
+        out.append(f'      <DstRect xOff="0" yOff="{row0}" xSize="{width}" ySize="{rows}"/>')
+        out.append('    </SimpleSource>')
+    out.append('  </VRTRasterBand>')
+    out.append('</VRTDataset>')
+    return '\n'.join(out) + '\n'
