@@ -36,7 +36,7 @@ def _train_args(work_dir, data_root, *extra):
 
 
 def _load(path):
-    import vnseg  # noqa: F401  (weights_only allow-list)
+    import vnseg.mmseg_ext  # noqa: F401  (weights_only allow-list)
     from mmengine.runner.checkpoint import _load_checkpoint
     return _load_checkpoint(str(path), map_location='cpu')
 
@@ -84,7 +84,7 @@ def test_atomic_put_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatc
     a failing write (full disk) leaves the previous file intact and no partial file."""
     import errno
 
-    import vnseg  # noqa: F401  (applies vnseg.compat)
+    import vnseg.mmseg_ext  # noqa: F401  (applies vnseg.compat)
     from mmengine.fileio.backends import LocalBackend
 
     target = tmp_path / 'iter_10.pth'

@@ -13,7 +13,7 @@ rasterio = pytest.importorskip('rasterio')
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
-OPTS = ['--tile', '64', '--overlap', '24', '--batch-size', '4', '--device', 'cpu', '--quiet', '--no-preview',
+OPTS = ['--tile', '64', '--overlap', '24', '--batch-size', '4', '--device', 'cpu', '--no-progress', '--no-preview',
         '--min-area', '0']
 
 

@@ -31,7 +31,7 @@ def _env():
 def _cmd(ckpt, image, out_dir, *extra):
     return [sys.executable, str(REPO / 'tools' / 'infer_large_image.py'), CFG, str(ckpt), str(image),
             '--out-dir', str(out_dir), '--tile', str(TILE), '--overlap', str(OVERLAP), '--batch-size', '4',
-            '--device', 'cpu', '--quiet', '--no-preview', *extra]
+            '--device', 'cpu', '--no-progress', '--no-preview', *extra]
 
 
 @pytest.fixture(scope='module')

@@ -105,7 +105,7 @@ def no_outputs(folder: Path):
 # inputs
 # ----------------------------------------------------------------------------------------------
 def _state_dict(**cfg_options):
-    import vnseg.apis  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401
     from mmseg.apis import init_model
     torch.manual_seed(0)
     model = init_model(CONFIG, None, device='cpu', cfg_options=cfg_options or None)

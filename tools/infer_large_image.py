@@ -5,7 +5,8 @@
     python tools/infer_large_image.py CONFIG IMAGE [IMAGE ...] --random-weights --out-dir DIR  (smoke tests)
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
-        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--quiet] [--cfg-options k=v ...]
+        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
 
 ``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
 install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
@@ -15,8 +16,12 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
     STEM_confidence.tif     probability of the predicted class in % (uint8 0-100, 255 = nodata, same grid, COG)
     STEM_preview.png        colour overlay preview (downsampled)
-    STEM_<class>.geojson    polygons per class (default: all classes but background)
-    STEM_areas.csv / .json  pixels, m^2, ha and share of the valid area per class
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
+    STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
+    STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
+    STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
 
 Every finished strip of windows is kept in DIR/.STEM.parts until the rasters are written: after a
 crash or a kill, the same command with ``--resume`` continues where it stopped and gives the same
@@ -28,11 +33,10 @@ checkpoint, bad option value, unwritable output folder, full disk) ends in one l
 ``error: <file>: <problem>`` and a non-zero exit status, without partial outputs; with several
 images, a bad image is reported and the others go on.
 """
+import argparse
 import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's vnseg
 
 #: Words a user may type for "no checkpoint"; refused with a pointer to --random-weights.
 _NO_CHECKPOINT_WORDS = ('none', 'null', '-', 'random')
@@ -78,14 +82,24 @@ def parse_args(argv=None):
                    help='longer side of the preview in pixels')
     p.add_argument('--resume', action='store_true',
                    help='continue an interrupted run in OUT_DIR (same image, model and settings)')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # former name
     action = _dict_action()
     p.add_argument('--cfg-options', nargs='+', action=action, help='override config settings',
                    **({} if action else {'default': None}))
+    p.add_argument('--lang', choices=['en', 'vi'], default='en',
+                   help='class names in layers, tables, styles and the report: English or Vietnamese')
+    p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
+    p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
+    p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (tools/dist_infer.sh passes pytorch)')
-    p.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0,
+                   help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
     args = p.parse_args(argv)
+    if args.zones and not args.zone_field:
+        p.error('--zones needs --zone-field (the attribute naming each zone)')
     if args.onnx:
         args.config = args.checkpoint = None
         args.images = args.inputs
@@ -147,6 +161,9 @@ def _print_result(image, res):
         print(f'polygons  : {path}' + (f" ({st['polygons']} polygons, {st['dropped_small']} below min area)"
                                        if st else ' (kept from the finished run)'))
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
+    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
+        if path:
+            print(f'{label:<10}: {path}')
 
 
 def _distributed(launcher):
@@ -155,7 +172,7 @@ def _distributed(launcher):
     if launcher == 'none':
         return 0, 1, None
     import torch
-    import vnseg  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
     from mmengine.dist import get_dist_info, init_dist
     init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = get_dist_info()
@@ -202,16 +219,20 @@ def main(argv=None):
         failed.append(image)
         print(f'error: {line}', file=sys.stderr)
 
-    # an unusable model (config, checkpoint, device) stops here with one line (vnseg.cli.run_tool)
-    results = infer_images(
-        model, ckpt, args.images, args.out_dir, rank=rank, world=world, barrier=barrier, resume=args.resume,
-        on_error=report,
-        tile=tile, overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
-        tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
-        min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
-        write_polygons=not args.no_polygons, preview=not args.no_preview,
-        preview_max_size=args.preview_size, progress=not args.quiet, cfg_options=args.cfg_options,
-        random_weights=args.random_weights)
+    try:  # an unusable model, zone file or option stops the run here, in one line
+        results = infer_images(
+            model, ckpt, args.images, args.out_dir, rank=rank, world=world, barrier=barrier, resume=args.resume,
+            on_error=report,
+            tile=tile, overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
+            tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
+            min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
+            write_polygons=not args.no_polygons, preview=not args.no_preview,
+            preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
+            lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
+            report=not args.no_report, random_weights=args.random_weights)
+    except expected as err:
+        print(f'error: {describe_user_error(err) or err}', file=sys.stderr)
+        return EXIT_USER_ERROR
     for image, res in results:
         _print_result(image, res)
     if failed:

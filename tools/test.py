@@ -1,13 +1,14 @@
 """Evaluate a checkpoint on the config's test split, the MMEngine way.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PRED_DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out-dir PRED_DIR] [--show-dir DIR]
                          [--tta] [--cfg-options k=v ...] [--launcher pytorch]
 
 Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
 JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, mAcc,
 ``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix;
 and the model card ``<work_dir>/model_card.md`` / ``.json`` (classes, data, config, iterations, metrics).
-``--out`` saves the predicted class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
+``--out-dir`` (``--out``, mmseg's name, works too) saves the predicted class-index PNGs;
+``--show-dir`` saves image | ground truth | prediction visualisations.
 
 The checkpoint must fit the config's model exactly (a missing, unexpected or mis-shaped key is an
 error naming both files). ``--tta`` tests with the config's ``tta_pipeline`` (vnseg's dataset
@@ -27,7 +28,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where metrics and logs go')
-    parser.add_argument('--out', help='directory to save predicted class-index PNGs')
+    parser.add_argument('--out-dir', '--out', dest='out_dir',
+                        help="directory to save predicted class-index PNGs (--out: mmseg's name for it)")
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir', help='directory to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
@@ -66,18 +68,18 @@ def enable_tta(cfg, config_path):
 def main(argv=None):
     args = parse_args(argv)
 
-    import vnseg  # noqa: F401  (compat fixes + registration)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.dist import is_main_process
 
     from vnseg.apis.model_loading import load_weights, read_checkpoint
     from vnseg.cli import check_output_dir
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.evaluation.metrics_file import save_metrics
+    from vnseg.reports.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
     from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
-    for option, folder in (('--work-dir', cfg.work_dir), ('--out', args.out),
+    for option, folder in (('--work-dir', cfg.work_dir), ('--out-dir', args.out_dir),
                            ('--show-dir', args.show_dir)):
         if folder:
             check_output_dir(folder, option)
@@ -91,8 +93,8 @@ def main(argv=None):
         enable_visualisation(cfg, args)
     if args.tta:
         enable_tta(cfg, args.config)
-    if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
+    if args.out_dir is not None:
+        cfg.test_evaluator['output_dir'] = args.out_dir
         cfg.test_evaluator['keep_results'] = True
 
     adapt_cfg_to_device(cfg)

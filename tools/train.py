@@ -37,7 +37,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
 
-    import vnseg  # noqa: F401  (compat fixes + registration)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.apis.model_loading import load_weights, read_checkpoint
     from vnseg.cli import OptionError, check_output_dir
     from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device

@@ -27,10 +27,6 @@ import os.path as osp
 import sys
 from collections import OrderedDict
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
 TEACHER_PREFIXES = ('teacher.', 'distiller.teacher.')
 STUDENT_PREFIXES = ('student.', 'architecture.')
 TRAINING_STATE = ('optimizer', 'param_schedulers', 'message_hub', 'ema_state_dict')
@@ -100,7 +96,7 @@ def main(argv=None):
 
     import torch
 
-    import vnseg  # noqa: F401  (weights_only allow-list for mmengine checkpoints)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.apis.model_loading import CheckpointError, check_checkpoint_file, read_checkpoint
     from vnseg.compat import write_file_atomically
 
