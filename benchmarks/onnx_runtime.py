@@ -15,7 +15,6 @@ The model (random weights from a fixed seed unless ``--checkpoint``) is exported
   overlap, batch): seconds, ratio and class-map agreement.
 """
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 KAMPALA = REPO.parent / 'shared' / 'data' / 'kampala_drone' / 'kampala_oam_z21_mosaic.tif'
 
 

@@ -4,7 +4,7 @@
     python tools/infer_large_image.py --onnx model.onnx IMAGE [IMAGE ...] --out-dir DIR
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
-        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--quiet] [--cfg-options k=v ...]
+        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
 
 ``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
@@ -32,8 +32,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's vnseg
 
 
 def _dict_action():
@@ -71,7 +69,8 @@ def parse_args(argv=None):
     p.add_argument('--preview-size', type=int, default=2048, help='longer side of the preview in pixels')
     p.add_argument('--resume', action='store_true',
                    help='continue an interrupted run in OUT_DIR (same image, model and settings)')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # former name
     action = _dict_action()
     p.add_argument('--cfg-options', nargs='+', action=action, help='override config settings',
                    **({} if action else {'default': None}))
@@ -83,7 +82,8 @@ def parse_args(argv=None):
     p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (tools/dist_infer.sh passes pytorch)')
-    p.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0,
+                   help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
     args = p.parse_args(argv)
     if args.zones and not args.zone_field:
         p.error('--zones needs --zone-field (the attribute naming each zone)')
@@ -138,7 +138,7 @@ def _distributed(launcher):
     if launcher == 'none':
         return 0, 1, None
     import torch
-    import vnseg  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
     from mmengine.dist import get_dist_info, init_dist
     init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = get_dist_info()
@@ -188,7 +188,7 @@ def main(argv=None):
             tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
             min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
             write_polygons=not args.no_polygons, preview=not args.no_preview,
-            preview_max_size=args.preview_size, progress=not args.quiet, cfg_options=args.cfg_options,
+            preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
             lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
             report=not args.no_report)
     except expected as err:
