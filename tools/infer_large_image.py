@@ -145,20 +145,25 @@ def _print_result(image, res):
           f"{res.tiles_run}/{res.tiles_total} tiles run, {res.seconds:.1f} s")
     print(f"areas ({a['area_method']}): {a['note']}")
     head = f"{'id':>3} {'class':<12} {'pixels':>12}" + (f" {'m2':>14} {'ha':>10}" if unit == 'm2' else '') \
-        + f" {'% valid':>8}"
+        + f" {'% valid':>8}" + (f" {'conf %':>7}" if 'mean_confidence_pct' in a['classes'][0] else '')
     print(head)
     for r in a['classes']:
         line = f"{r['class_id']:>3} {r['class']:<12} {r['pixels']:>12}"
         if unit == 'm2':
             line += f" {r['area_m2']:>14.2f} {r['area_ha']:>10.4f}"
-        print(line + f" {r['share_valid_pct']:>8.2f}")
+        line += f" {r['share_valid_pct']:>8.2f}"
+        if r.get('mean_confidence_pct') is not None:
+            line += f" {r['mean_confidence_pct']:>7.1f}"
+        print(line)
     print(f'class map : {res.class_map}')
     print(f'confidence: {res.confidence}')
     if res.preview:
         print(f'preview   : {res.preview}')
     for name, path in res.polygons.items():
         st = res.polygon_stats.get(name)
-        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons, {st['dropped_small']} below min area)"
+        unit_txt = 'm2' if unit == 'm2' else 'px'
+        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons; {st['dropped_small']} below min area, "
+                                       f"{st.get('dropped_area', 0):.2f} {unit_txt} not in the layers)"
                                        if st else ' (kept from the finished run)'))
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
     for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
