@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import vnseg  # noqa: F401  (applies the fixes)
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +75,7 @@ def test_pickled_getattr_is_restricted_to_history_buffer(tmp_path):
 def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     """Fix 2: mmengine's init_dist('pytorch') works without CUDA (gloo, no set_device)."""
     code = (
-        'import vnseg, torch.distributed as d\n'
+        'import vnseg.mmseg_ext, torch.distributed as d\n'
         'from mmengine.dist import init_dist, get_dist_info\n'
         "init_dist('pytorch', backend='nccl')\n"
         "print('BACKEND', d.get_backend(), get_dist_info())\n"
@@ -99,6 +99,7 @@ def _cfg(launcher='none'):
 
 
 def test_cpu_falls_back_from_config_amp():
+    """Fix 4 (config level): AmpOptimWrapper becomes OptimWrapper without CUDA."""
     cfg = _cfg()
     with pytest.warns(UserWarning, match='AmpOptimWrapper'):
         changes = adapt_cfg_to_device(cfg, cuda_available=False)
@@ -131,7 +132,7 @@ def test_cuda_configs_untouched():
 
 
 def test_inference_apis_take_class_names_from_the_config(tmp_path):
-    """Fix 4: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
+    """Fix 3: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
     (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
     from mmseg.apis import init_model
 

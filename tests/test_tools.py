@@ -34,7 +34,7 @@ def _train_cmd(work_dir, data_root, max_iters, interval, *extra):
 
 
 def _ckpt_iter(path):
-    import vnseg  # noqa: F401  (weights_only allow-list)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.runner.checkpoint import _load_checkpoint
     return _load_checkpoint(str(path), map_location='cpu')['meta']['iter']
 
@@ -70,7 +70,7 @@ def test_test_tool_reports_metrics_json(trained, data_root, tmp_path):
     work_dir, _ = trained
     pred_dir = tmp_path / 'preds'
     cmd = [sys.executable, str(REPO / 'tools' / 'test.py'), CONFIG, str(work_dir / 'iter_20.pth'),
-           '--work-dir', str(tmp_path), '--out', str(pred_dir),
+           '--work-dir', str(tmp_path), '--out-dir', str(pred_dir),
            '--cfg-options', *dataset_cfg_options(data_root)]
     out = subprocess.run(cmd, env=_env(), cwd=REPO, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
@@ -79,6 +79,12 @@ def test_test_tool_reports_metrics_json(trained, data_root, tmp_path):
         assert 0.0 <= metrics[key] <= 100.0
     assert metrics['checkpoint'].endswith('iter_20.pth')
     assert len(list(pred_dir.glob('*.png'))) == 2  # one prediction per test image
+    # the model card beside the metrics: what the checkpoint is and what it scored
+    card = json.loads((tmp_path / 'model_card.json').read_text())
+    assert card['training']['iteration'] == 20 and card['test_metrics']['mIoU'] == metrics['mIoU']
+    assert [c['name'] for c in card['classes']] == ['background', 'road', 'water', 'tree', 'building']
+    assert card['model']['architecture']['segmentor'] == 'EncoderDecoder' and card['model']['parameters'] > 1000
+    assert f"| mIoU | {metrics['mIoU']:.2f} |" in (tmp_path / 'model_card.md').read_text()
 
 
 def test_resume_after_sigkill_reaches_planned_iteration(tmp_path, data_root):

@@ -4,7 +4,8 @@
     python tools/infer_large_image.py --onnx model.onnx IMAGE [IMAGE ...] --out-dir DIR
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
-        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--quiet] [--cfg-options k=v ...]
+        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
 
 ``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
 install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
@@ -14,8 +15,12 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
     STEM_confidence.tif     probability of the predicted class in % (uint8 0-100, 255 = nodata, same grid, COG)
     STEM_preview.png        colour overlay preview (downsampled)
-    STEM_<class>.geojson    polygons per class (default: all classes but background)
-    STEM_areas.csv / .json  pixels, m^2, ha and share of the valid area per class
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
+    STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
+    STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
+    STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
 
 Every finished strip of windows is kept in DIR/.STEM.parts until the rasters are written: after a
 crash or a kill, the same command with ``--resume`` continues where it stopped and gives the same
@@ -27,8 +32,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's vnseg
 
 
 def _dict_action():
@@ -66,14 +69,24 @@ def parse_args(argv=None):
     p.add_argument('--preview-size', type=int, default=2048, help='longer side of the preview in pixels')
     p.add_argument('--resume', action='store_true',
                    help='continue an interrupted run in OUT_DIR (same image, model and settings)')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # former name
     action = _dict_action()
     p.add_argument('--cfg-options', nargs='+', action=action, help='override config settings',
                    **({} if action else {'default': None}))
+    p.add_argument('--lang', choices=['en', 'vi'], default='en',
+                   help='class names in layers, tables, styles and the report: English or Vietnamese')
+    p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
+    p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
+    p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (tools/dist_infer.sh passes pytorch)')
-    p.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0,
+                   help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
     args = p.parse_args(argv)
+    if args.zones and not args.zone_field:
+        p.error('--zones needs --zone-field (the attribute naming each zone)')
     if args.onnx:
         args.config = args.checkpoint = None
         args.images = args.inputs
@@ -93,22 +106,30 @@ def _print_result(image, res):
           f"{res.tiles_run}/{res.tiles_total} tiles run, {res.seconds:.1f} s")
     print(f"areas ({a['area_method']}): {a['note']}")
     head = f"{'id':>3} {'class':<12} {'pixels':>12}" + (f" {'m2':>14} {'ha':>10}" if unit == 'm2' else '') \
-        + f" {'% valid':>8}"
+        + f" {'% valid':>8}" + (f" {'conf %':>7}" if 'mean_confidence_pct' in a['classes'][0] else '')
     print(head)
     for r in a['classes']:
         line = f"{r['class_id']:>3} {r['class']:<12} {r['pixels']:>12}"
         if unit == 'm2':
             line += f" {r['area_m2']:>14.2f} {r['area_ha']:>10.4f}"
-        print(line + f" {r['share_valid_pct']:>8.2f}")
+        line += f" {r['share_valid_pct']:>8.2f}"
+        if r.get('mean_confidence_pct') is not None:
+            line += f" {r['mean_confidence_pct']:>7.1f}"
+        print(line)
     print(f'class map : {res.class_map}')
     print(f'confidence: {res.confidence}')
     if res.preview:
         print(f'preview   : {res.preview}')
     for name, path in res.polygons.items():
         st = res.polygon_stats.get(name)
-        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons, {st['dropped_small']} below min area)"
+        unit_txt = 'm2' if unit == 'm2' else 'px'
+        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons; {st['dropped_small']} below min area, "
+                                       f"{st.get('dropped_area', 0):.2f} {unit_txt} not in the layers)"
                                        if st else ' (kept from the finished run)'))
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
+    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
+        if path:
+            print(f'{label:<10}: {path}')
 
 
 def _distributed(launcher):
@@ -117,7 +138,7 @@ def _distributed(launcher):
     if launcher == 'none':
         return 0, 1, None
     import torch
-    import vnseg  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
     from mmengine.dist import get_dist_info, init_dist
     init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = get_dist_info()
@@ -167,7 +188,9 @@ def main(argv=None):
             tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
             min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
             write_polygons=not args.no_polygons, preview=not args.no_preview,
-            preview_max_size=args.preview_size, progress=not args.quiet, cfg_options=args.cfg_options)
+            preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
+            lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
+            report=not args.no_report)
     except expected as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

@@ -1,12 +1,14 @@
 """Evaluate a checkpoint on the config's test split, the MMEngine way.
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out PRED_DIR] [--show-dir DIR]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out-dir PRED_DIR] [--show-dir DIR]
                          [--tta] [--cfg-options k=v ...] [--launcher pytorch]
 
 Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
 JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, mAcc,
-``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix.
-``--out`` saves the predicted class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
+``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix;
+and the model card ``<work_dir>/model_card.md`` / ``.json`` (classes, data, config, iterations, metrics).
+``--out-dir`` (``--out``, mmseg's name, works too) saves the predicted class-index PNGs;
+``--show-dir`` saves image | ground truth | prediction visualisations.
 """
 import argparse
 import os.path as osp
@@ -20,7 +22,8 @@ def parse_args():
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where metrics and logs go')
-    parser.add_argument('--out', help='directory to save predicted class-index PNGs')
+    parser.add_argument('--out-dir', '--out', dest='out_dir',
+                        help="directory to save predicted class-index PNGs (--out: mmseg's name for it)")
     parser.add_argument('--show', action='store_true', help='show predictions in a window')
     parser.add_argument('--show-dir', help='directory to save painted predictions')
     parser.add_argument('--wait-time', type=float, default=2, help='seconds between shown images')
@@ -45,11 +48,11 @@ def enable_visualisation(cfg, args):
 def main():
     args = parse_args()
 
-    import vnseg  # noqa: F401  (compat fixes + registration)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.dist import is_main_process
 
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.evaluation.metrics_file import save_metrics
+    from vnseg.reports.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
     from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 
@@ -64,8 +67,8 @@ def main():
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
-    if args.out is not None:
-        cfg.test_evaluator['output_dir'] = args.out
+    if args.out_dir is not None:
+        cfg.test_evaluator['output_dir'] = args.out_dir
         cfg.test_evaluator['keep_results'] = True
 
     adapt_cfg_to_device(cfg)
@@ -80,6 +83,10 @@ def main():
         stamp = time.strftime('%Y%m%d_%H%M%S')
         save_metrics(record, osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'))
         print(f'metrics written to {osp.join(cfg.work_dir, "metrics_test.json")}')
+        from vnseg.deploy.model_card import build_model_card, write_model_card
+        card = build_model_card(cfg, args.checkpoint, model=getattr(runner.model, 'module', runner.model),
+                                metrics=metrics, config_path=args.config)
+        print('model card written to %s, %s' % write_model_card(card, osp.join(cfg.work_dir, 'model_card')))
     shutdown_distributed()
 
 

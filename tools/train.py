@@ -31,7 +31,7 @@ def parse_args():
 def main():
     args = parse_args()
 
-    import vnseg  # noqa: F401  (compat fixes + registration)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.compat import adapt_cfg_to_device
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
     from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed

@@ -3,8 +3,14 @@
 The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
 released before torch 2.6 and numpy 2. Every fix vnseg needs lives here, is small, idempotent and
 covered by ``tests/test_compat.py`` with a check that fails without it. :func:`apply` runs the
-import-time fixes on ``import vnseg``; :func:`adapt_cfg_to_device` is the config-level part, called by
-``tools/train.py`` and ``tools/test.py``.
+import-time fixes 1-3 once; it is called by :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``,
+the tools and :mod:`vnseg.apis` import), never by ``import vnseg``, which stays free of torch.
+:func:`adapt_cfg_to_device` is the config-level part (fix 4), called by ``tools/train.py`` and
+``tools/test.py``.
+
+The fixes patch what mmseg and mmengine call (a module attribute looked up at call time, a class
+method, a function object itself), never a name that some module may have bound before the fixes
+ran, so they hold whatever the import order.
 
 Import-time fixes
 -----------------
@@ -20,32 +26,36 @@ Import-time fixes
 2. **Distributed on CPU.** mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` before
    creating the process group, which fails with "Found no NVIDIA driver" under torchrun on a machine
    without a GPU. Without CUDA we skip that call and use the gloo backend (nccl is CUDA-only).
-
-4. **Class names of inference models.** mmseg's ``init_model`` and ``MMSegInferencer`` take a model's
+3. **Class names of inference models.** mmseg's ``init_model`` and ``MMSegInferencer`` take a model's
    class names and palette from the checkpoint only: without them (bare state_dict, ``weights=None``)
    the inferencer falls back to Cityscapes' 19 classes and ``init_model`` sets none (or raises
    ``KeyError`` on a checkpoint without ``meta``). Both now fall back to the config's dataset
-   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`.
+   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`. The function
+   object ``mmseg.apis.init_model`` itself is patched (its code now calls vnseg's), so a reference
+   taken by ``from mmseg.apis import init_model`` before the fixes ran is fixed too.
 
 Config-level fallbacks (:func:`adapt_cfg_to_device`)
 ---------------------------------------------------
-3. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
+4. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
    ``OptimWrapper`` with a warning, while an explicit ``--amp`` is a clear error; distributed runs
    wrap the model in DDP with ``device_ids=None`` (CPU modules) and use BN instead of SyncBN
    (SyncBN needs CUDA).
 """
 import copy
 import pickle
+import types
 import warnings
 
 import numpy as np
 import torch
 
+from vnseg.config_tree import walk_config
+
 _APPLIED = False
 
 
 def apply():
-    """Apply every import-time fix once (idempotent)."""
+    """Apply the import-time fixes 1-3 once (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
@@ -138,35 +148,52 @@ def _other_accelerator():
 
 
 # ----------------------------------------------------------------------------------------------
-# 4. dataset_meta of models built by mmseg's inference APIs
+# 3. dataset_meta of models built by mmseg's inference APIs
 # ----------------------------------------------------------------------------------------------
+#: mmseg's own ``init_model``, as a separate function object (set by :func:`patch_inference_dataset_meta`).
+STOCK_INIT_MODEL = None
+
+
+def _init_model_with_vnseg_meta(config, checkpoint=None, device='cuda:0', cfg_options=None):
+    # Runs as the code of mmseg's ``init_model`` function object, whose globals are those of
+    # ``mmseg.apis.inference``: it may use only names it imports itself.
+    from vnseg.apis.meta import init_model_with_meta
+    from vnseg.compat import STOCK_INIT_MODEL
+    return init_model_with_meta(STOCK_INIT_MODEL, config, checkpoint, device, cfg_options)
+
+
 def patch_inference_dataset_meta():
-    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`."""
-    import mmseg.apis
+    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`.
+
+    ``init_model`` is patched in place: mmseg's function object keeps its identity and gets the code
+    of :func:`_init_model_with_vnseg_meta`, which calls a copy of the original (:data:`STOCK_INIT_MODEL`).
+    ``MMSegInferencer._load_weights_to_model`` is a method, looked up on the class at call time.
+    """
+    global STOCK_INIT_MODEL
     import mmseg.apis.inference as inference
     from mmseg.apis.mmseg_inferencer import MMSegInferencer
 
-    stock_init = inference.init_model
-    if getattr(stock_init, '_vnseg_meta', False):
+    init_model = inference.init_model
+    if getattr(init_model, '_vnseg_meta', False):
         return
-    stock_load = MMSegInferencer._load_weights_to_model
+    STOCK_INIT_MODEL = types.FunctionType(init_model.__code__, init_model.__globals__, init_model.__name__,
+                                          init_model.__defaults__, init_model.__closure__)
+    STOCK_INIT_MODEL.__kwdefaults__ = init_model.__kwdefaults__
+    init_model.__code__ = _init_model_with_vnseg_meta.__code__
+    init_model.__wrapped__ = STOCK_INIT_MODEL
+    init_model._vnseg_meta = True
 
-    def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None):
-        from vnseg.apis.meta import init_model_with_meta
-        return init_model_with_meta(stock_init, config, checkpoint, device, cfg_options)
+    stock_load = MMSegInferencer._load_weights_to_model
 
     def _load_weights_to_model(self, model, checkpoint, cfg):
         from vnseg.apis.meta import load_weights_with_meta
         return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
 
-    init_model._vnseg_meta = True
-    init_model.__wrapped__ = stock_init
-    inference.init_model = mmseg.apis.init_model = init_model
     MMSegInferencer._load_weights_to_model = _load_weights_to_model
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. config-level fallbacks for CPU
+# 4. config-level fallbacks for CPU
 # ----------------------------------------------------------------------------------------------
 class AmpNeedsCudaError(SystemExit):
     """Raised (exits with a message) when ``--amp`` is asked for on a machine without CUDA."""
@@ -213,14 +240,8 @@ def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
 def _replace_norm_type(node, old, new):
     """Replace ``type=old`` by ``type=new`` in every ``norm_cfg`` below ``node``; return count."""
     count = 0
-    if hasattr(node, 'items'):
-        for key, value in node.items():
-            if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
-                value['type'] = new
-                count += 1
-            else:
-                count += _replace_norm_type(value, old, new)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            count += _replace_norm_type(item, old, new)
+    for _, key, value in walk_config(node):
+        if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
+            value['type'] = new
+            count += 1
     return count

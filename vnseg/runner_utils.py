@@ -12,7 +12,8 @@ def add_runner_args(parser, cfg_options_help='override config settings'):
         '--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
         help='job launcher')
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK instead.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
 
 
 def parse_runner_args(parser):

@@ -2,7 +2,7 @@
 
 Sources (pick one):
   --metrics WORK_DIR_OR_JSON            the matrix VNIoUMetric stored in metrics_test.json (no rerun)
-  --pred-dir DIR --ann-dir DIR          prediction PNGs saved by `tools/test.py --out DIR`
+  --pred-dir DIR --ann-dir DIR          prediction PNGs saved by `tools/test.py --out-dir DIR`
   CONFIG [CHECKPOINT]                   run the model over the config's test split
                                         (or --img-dir/--ann-dir); no CHECKPOINT = random weights
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
     p.add_argument('--out-dir', required=True, help='where the PNG and CSVs go')
     p.add_argument('--prefix', default='confusion_matrix', help='output file name stem')
     p.add_argument('--title', help='figure title')
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--device', default='cpu', help='torch device for the model (default cpu)')
     p.add_argument('--limit', type=int, help='use only the first N test patches')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     args = p.parse_args(argv)
@@ -42,7 +42,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.figures import confusion_matrix_figure
+    from vnseg.reports.figures import confusion_matrix_figure
     out = confusion_matrix_figure(
         args.out_dir, config=args.config, checkpoint=args.checkpoint, pred_dir=args.pred_dir,
         ann_dir=args.ann_dir, img_dir=args.img_dir, metrics=args.metrics, device=args.device,

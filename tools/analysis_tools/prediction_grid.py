@@ -2,7 +2,7 @@
 patches, masks in the class palette, with a legend.
 
 Models: --model NAME CONFIG [CHECKPOINT] (repeatable; no CHECKPOINT = random weights) and/or
-        --pred-dir NAME DIR (repeatable; PNGs saved by `tools/test.py --out DIR`).
+        --pred-dir NAME DIR (repeatable; PNGs saved by `tools/test.py --out-dir DIR`).
 Patches: the first model config's test split, or --img-dir/--ann-dir; --patches NAME ... picks
          them by file name or stem, else --num random ones (--seed).
 
@@ -21,15 +21,15 @@ def parse_args(argv=None):
                    metavar='NAME CONFIG [CHECKPOINT]', help='a model column')
     p.add_argument('--pred-dir', nargs=2, action='append', default=[], metavar=('NAME', 'DIR'),
                    help='a column of saved predictions')
-    p.add_argument('--img-dir')
-    p.add_argument('--ann-dir')
+    p.add_argument('--img-dir', help='images (with --ann-dir) instead of the first config\'s test split')
+    p.add_argument('--ann-dir', help='ground-truth masks matching --img-dir')
     p.add_argument('--patches', nargs='+', help='patch file names or stems')
     p.add_argument('--num', type=int, default=4, help='random patches when --patches is not given')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0, help='seed of the random patch choice (default 0)')
     p.add_argument('--out', required=True, help='output PNG')
     p.add_argument('--panel-size', type=float, default=2.0, help='inches per panel')
-    p.add_argument('--dpi', type=int, default=100)
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--dpi', type=int, default=100, help='dots per inch (default 100)')
+    p.add_argument('--device', default='cpu', help='torch device for the models (default cpu)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override settings of every model config')
     args = p.parse_args(argv)
@@ -45,7 +45,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.figures import prediction_grid_figure
+    from vnseg.reports.figures import prediction_grid_figure
     out = prediction_grid_figure(
         args.out, models=[tuple(m) for m in args.model], pred_dirs=[tuple(d) for d in args.pred_dir],
         img_dir=args.img_dir, ann_dir=args.ann_dir, patches=args.patches, num=args.num,

@@ -20,12 +20,7 @@ The result loads with the plain student config: ``tools/test.py configs/segforme
 import argparse
 import os
 import os.path as osp
-import sys
 from collections import OrderedDict
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
 
 TEACHER_PREFIXES = ('teacher.', 'distiller.teacher.')
 STUDENT_PREFIXES = ('student.', 'architecture.')
@@ -61,7 +56,7 @@ def main(argv=None):
 
     import torch
 
-    import vnseg  # noqa: F401  (weights_only allow-list for mmengine checkpoints)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.runner.checkpoint import _load_checkpoint
 
     checkpoint = _load_checkpoint(args.src, map_location='cpu')

@@ -30,4 +30,4 @@ def __getattr__(name):
 
 def _apply_mmseg_fixes():
     """vnseg's compatibility fixes and registrations (imports torch and mmseg)."""
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401

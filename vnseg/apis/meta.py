@@ -7,7 +7,7 @@ to Cityscapes' 19 classes (``MMSegInferencer``) or to a dataset guessed by ``num
 a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-class configs that paints
 and names every prediction wrongly.
 
-``vnseg.compat`` (fix 4, applied on ``import vnseg``) routes both entry points through
+``vnseg.compat`` (fix 3, applied by ``vnseg.mmseg_ext``) routes both entry points through
 :func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from the
 checkpoint when it has it (palette completed from the config when missing), else from the dataset that the config's
 ``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its class's
@@ -104,7 +104,7 @@ def resolve_dataset_meta(checkpoint_meta: Optional[dict], cfg) -> Optional[dict]
 def init_model(config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
                cfg_options: Optional[dict] = None):
     """``mmseg.apis.init_model`` with ``dataset_meta`` from the checkpoint or, failing that, the config
-    (what ``mmseg.apis.init_model`` itself does once ``import vnseg`` has applied ``vnseg.compat``)."""
+    (what ``mmseg.apis.init_model`` itself does once ``vnseg.mmseg_ext`` has applied ``vnseg.compat``)."""
     import mmseg.apis.inference as inference
     return inference.init_model(config, checkpoint, device=device, cfg_options=cfg_options)
 

@@ -23,7 +23,7 @@ from typing import Iterator, Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from vnseg.classes import IGNORE_INDEX, PALETTE
+from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, PALETTE
 
 PathLike = Union[str, os.PathLike]
 
@@ -35,9 +35,6 @@ DEFAULT_MAX_PIXELS = 150_000_000
 #: Image file suffixes the pipeline recognises (lower case).
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp')
 
-#: Colour shown for ``IGNORE_INDEX`` in palette masks.
-IGNORE_COLOR = (255, 255, 255)
-
 
 class DataError(ValueError):
     """A problem with one input file; the message always names the file."""
@@ -48,8 +45,10 @@ class DataError(ValueError):
         super().__init__(f'{self.path}: {problem}' if self.path else problem)
 
 
-class ImageReadError(DataError):
-    """An image that is missing, unreadable, too large or in an unsupported format."""
+class ImageReadError(DataError, OSError):
+    """An image that is missing, unreadable, too large or in an unsupported format (the message names
+    the file). Both a :class:`DataError` (a ``ValueError``) and an ``OSError``: whole-scene inference
+    (:mod:`vnseg.geo.raster_io`) raises it too."""
 
 
 # ------------------------------------------------------------------------------------------------

@@ -15,17 +15,13 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import atomic_output, partial_path
+from vnseg.data.io import ImageReadError, atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
 
-class ImageReadError(OSError):
-    """An input image cannot be opened or read; the message names the file."""
-
-
 def _rasterio():
-    import rasterio  # imported lazily: ``import vnseg`` must not need GDAL
+    import rasterio  # imported lazily: importing vnseg.geo must not need GDAL
     return rasterio
 
 
@@ -39,7 +35,8 @@ class SourceImage:
 
     Attributes:
         path (Path), width, height (pixels), crs (``rasterio.crs.CRS`` or None), transform
-        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georeferenced (bool: a CRS
+        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georef
+        (:class:`vnseg.geo.georef.Georef`: CRS, world file or pixels), georeferenced (bool: a CRS
         and a non-identity transform are both present).
     """
 
@@ -48,18 +45,20 @@ class SourceImage:
         from rasterio.enums import ColorInterp
         self.path = Path(path)
         if not self.path.is_file():
-            raise ImageReadError(f'input image not found: {self.path}')
+            raise ImageReadError(self.path, 'input image not found')
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 self.ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as err:
-            raise ImageReadError(f'cannot read image {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read image: {err}') from err
         ds = self.ds
         self.width, self.height = ds.width, ds.height
         self.crs = ds.crs
         self.transform = ds.transform
-        self.georeferenced = self.crs is not None and not self.transform.is_identity
+        from .georef import Georef
+        self.georef = Georef.of(self.crs, self.transform, self.width, self.height)  # the one decision
+        self.georeferenced = self.georef.georeferenced
         self._lut = None
         interp = list(ds.colorinterp)
         if ds.count >= 3:
@@ -79,12 +78,12 @@ class SourceImage:
                 self._lut = lut
         else:
             self.close()
-            raise ImageReadError(f'{self.path}: image has no raster bands')
+            raise ImageReadError(self.path, 'image has no raster bands')
         bad = {ds.dtypes[i - 1] for i in self.indexes} - {'uint8'}
         if bad:
             self.close()
             raise ImageReadError(
-                f'{self.path}: only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
+                self.path, f'only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
                 f'e.g. `gdal_translate -ot Byte -scale {self.path} out.tif`')
 
     # -- reading -------------------------------------------------------------------------------
@@ -97,16 +96,16 @@ class SourceImage:
         try:
             return self.ds.dataset_mask(window=self._window(row0, col0, height, width)) > 0
         except Exception as err:  # GDAL decode errors of a damaged file
-            raise ImageReadError(f'cannot read the mask of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read the mask at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
 
     def read_rgb(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         """RGB pixels of a window: ``uint8`` array ``(3, height, width)``."""
         try:
             data = self.ds.read(self.indexes, window=self._window(row0, col0, height, width))
         except Exception as err:
-            raise ImageReadError(f'cannot read pixels of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read pixels at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
         return self._to_rgb(data)
 
     def _to_rgb(self, data):
@@ -129,7 +128,7 @@ class SourceImage:
             valid = self.ds.dataset_mask(out_shape=(out_height, out_width),
                                          resampling=Resampling.nearest) > 0
         except Exception as err:
-            raise ImageReadError(f'cannot read {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read the image: {err}') from err
         return self._to_rgb(data), valid
 
     def close(self):

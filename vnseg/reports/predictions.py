@@ -8,11 +8,9 @@ import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
 
 from vnseg.classes import CLASSES, PALETTE
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
+from vnseg.data.io import IMAGE_SUFFIXES
 
 
 def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
@@ -55,12 +53,6 @@ def predict(model, img_path):
     return result.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
 
 
-def read_image(path):
-    """RGB image as uint8 array, shape (H, W, 3)."""
-    with Image.open(path) as img:
-        return np.array(img.convert('RGB'))
-
-
 def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
     """``[(image path, annotation path)]`` for every image in ``img_dir`` (sorted by name) whose
     ``<stem><seg_map_suffix>`` exists in ``ann_dir``. Raises ``FileNotFoundError`` if none."""
@@ -80,7 +72,7 @@ def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
 def config_test_pairs(cfg):
     """``[(image path, annotation path)]`` of the config's ``test_dataloader`` dataset, in dataset
     order (built with mmseg's dataset class, so ``data_root``/``data_prefix``/suffixes apply)."""
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmseg.registry import DATASETS
 
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)

@@ -1,0 +1,479 @@
+#!/usr/bin/env python
+"""Training recipes side by side: the same model, data, seed and budget; whole-scene test mIoU.
+
+    python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--color-table NAME|JSON]
+        [--iters 750] [--batch-size 8] [--crop 256] [--seed 0] [--recipes stock vnseg ...]
+        [--work-dir DIR] [--device cpu|cuda] [--no-test]
+
+1. Data: ``--train-src`` and ``--test-src`` are source folders of ``tools/prepare_dataset.py`` (JSON
+   scenes or image + mask pairs), prepared by ``vnseg.data.prepare.prepare_dataset`` with
+   ``--patch-size CROP``: the train scenes are split 80/20 into train/val BY SCENE (split seed 0,
+   whatever ``--seed``, so seeds differ in training only) with one offline augmented copy per train
+   patch; every test scene is kept whole.
+2. Training: every recipe trains SegFormer-B0 from scratch (no download) through ``tools/train.py``
+   (mmengine's Runner) with the same seed and budget: ``--iters`` x ``--batch-size`` crops of
+   ``--crop``\\ :sup:`2`. A recipe's schedule (warm-up, decay steps, EMA window) is rescaled to the
+   budget in proportion.
+3. Scoring: each model segments every whole validation and test scene with vnseg's whole-scene
+   inference (``vnseg.apis.infer_large_image``, tile 512, overlap 128, and the recipe's TTA); the
+   confusion matrices of all scenes of a split are summed into per-class IoU and mIoU (%).
+   Validation scenes are for choosing a recipe; ``--no-test`` never touches the test scenes.
+
+Recipes (``--recipes``):
+
+* ``stock`` -- mmseg's SegFormer recipe (``benchmarks/configs/segformer_b0_stock_mmseg.py``);
+* ``vnseg`` -- vnseg's recipe (``configs/segformer_b0_recipe_vn.py``);
+* ``study`` -- the study's recipe (``configs/segformer_b0_vn.py``: fixed patches, Adam 1e-3);
+* ``vnseg-<change>[-<change>...]`` -- vnseg's recipe without/with one change, for ablations:
+  ``no_lovasz``, ``no_class_crop``, ``no_rescale``, ``no_photometric``, ``no_ema``, ``no_tta``,
+  ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
+  train split's class shares, 1/sqrt(share), mean 1).
+Models trained with EMA or TTA are also scored on the validation scenes without them (rows
+``[raw weights]`` / ``[no TTA]``): those two ablations cost no extra training.
+
+Outputs under ``--work-dir`` (default ``work_dirs/recipe_quality``): ``data/{train,test}`` (the
+prepared datasets), ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log,
+checkpoint, predictions, ``result.json``; a finished run with the same config and data is reused,
+a trained checkpoint is re-scored) and ``results.json`` (this invocation's rows). The last line is
+``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y>`` (test scenes) when both recipes ran.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+RECIPES = {
+    'stock': 'benchmarks/configs/segformer_b0_stock_mmseg.py',
+    'vnseg': 'configs/segformer_b0_recipe_vn.py',
+    'study': 'configs/segformer_b0_vn.py',
+}
+TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's protocol)
+SPLIT_SEED = 0
+TRAIN_RATIOS = (0.8, 0.2, 0.0)
+
+
+class BenchmarkError(RuntimeError):
+    """A user mistake or a failed step; printed as one ``error:`` line."""
+
+
+# -- recipe changes (ablations) ------------------------------------------------------------------
+def _pipeline(cfg):
+    return cfg.train_dataloader.dataset.pipeline
+
+
+def _replace_transform(cfg, old_type, new):
+    pipe = _pipeline(cfg)
+    hits = [i for i, t in enumerate(pipe) if t['type'] == old_type]
+    if not hits:
+        raise BenchmarkError(f'the recipe has no {old_type} to change')
+    for i in reversed(hits):
+        if new is None:
+            del pipe[i]
+        else:
+            pipe[i] = new(pipe[i])
+
+
+def _no_lovasz(cfg, data):
+    losses = cfg.model.decode_head.loss_decode
+    kept = [loss for loss in losses if loss['type'] != 'LovaszLoss'] if isinstance(losses, list) else losses
+    if kept == losses:
+        raise BenchmarkError('the recipe has no LovaszLoss to remove')
+    cfg.model.decode_head.loss_decode = kept
+
+
+def _no_class_crop(cfg, data):
+    _replace_transform(cfg, 'ClassAwareRandomCrop', lambda t: dict(
+        type='RandomCrop', crop_size=t['crop_size'], cat_max_ratio=t.get('cat_max_ratio', 1.0)))
+
+
+def _no_rescale(cfg, data):
+    _replace_transform(cfg, 'RandomRescale', None)
+
+
+def _no_photometric(cfg, data):
+    _replace_transform(cfg, 'PhotoMetricDistortion', None)
+
+
+def _no_ema(cfg, data):
+    hooks = cfg.get('custom_hooks', [])
+    cfg.custom_hooks = [h for h in hooks if h['type'] != 'EMAHook']
+    if len(cfg.custom_hooks) == len(hooks):
+        raise BenchmarkError('the recipe has no EMAHook to remove')
+
+
+def _no_tta(cfg, data):
+    cfg.whole_scene_inference = dict(cfg.get('whole_scene_inference') or {}, tta_flip=False)
+
+
+def _patches(cfg, data):
+    ds = cfg.train_dataloader.dataset
+    ds.data_prefix = dict(img_path='img_dir/train', seg_map_path='ann_dir/train')
+    ds.pop('ann_file', None)
+
+
+def class_weights_from_summary(summary, num_classes):
+    """CE class weights from a prepared dataset's train class pixels: ``1/sqrt(share)``, mean 1.
+
+    Classes absent from the train split get the largest present weight. Returns a list of floats.
+    """
+    import numpy as np
+    classes = summary['classes'][:num_classes]
+    pixels = np.array([summary['splits']['train']['class_pixels'].get(c, 0) for c in classes], float)
+    share = pixels / max(pixels.sum(), 1.0)
+    w = np.where(share > 0, 1.0 / np.sqrt(np.maximum(share, 1e-12)), 0.0)
+    w[share == 0] = w.max() if w.max() > 0 else 1.0
+    return (w / w.mean()).round(4).tolist()
+
+
+def _class_weights(cfg, data):
+    losses = cfg.model.decode_head.loss_decode
+    losses = losses if isinstance(losses, list) else [losses]
+    ce = [loss for loss in losses if loss['type'] == 'CrossEntropyLoss']
+    if not ce:
+        raise BenchmarkError('the recipe has no CrossEntropyLoss to weight')
+    for loss in ce:
+        loss['class_weight'] = class_weights_from_summary(data['summary'], cfg.model.decode_head.num_classes)
+
+
+def _kd(cfg, data):
+    teacher = data.get('teacher')
+    if teacher is None:
+        raise BenchmarkError('recipe change "kd" needs --teacher RUN_DIR (a finished run of this benchmark)')
+    cfg.model.type = 'DistillSegmentor'
+    cfg.model.teacher_config = str(teacher / 'config.py')
+    cfg.model.teacher_checkpoint = str(data['teacher_checkpoint'])
+    cfg.model.distill_loss = dict(type='PixelKDLoss', temperature=1.0, loss_weight=1.0, align='student')
+
+
+CHANGES = {'no_lovasz': _no_lovasz, 'no_class_crop': _no_class_crop, 'no_rescale': _no_rescale,
+           'no_photometric': _no_photometric, 'no_ema': _no_ema, 'no_tta': _no_tta,
+           'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}
+
+
+def parse_recipe(name):
+    """``'vnseg-no_ema'`` -> (config path, [change functions]); raises BenchmarkError if unknown."""
+    base, *changes = name.split('-')
+    if base not in RECIPES:
+        raise BenchmarkError(f'unknown recipe {name!r}: choose from {sorted(RECIPES)} (+ "-<change>")')
+    unknown = [c for c in changes if c not in CHANGES]
+    if unknown:
+        raise BenchmarkError(f'unknown change(s) {unknown} in recipe {name!r}: choose from {sorted(CHANGES)}')
+    return REPO / RECIPES[base], [CHANGES[c] for c in changes]
+
+
+# -- budget --------------------------------------------------------------------------------------
+def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
+    """Set a parsed recipe config to the benchmark's budget and data, in place.
+
+    The schedule (scheduler begin/end/milestones, EMA momentum) is rescaled by
+    ``iters / cfg.train_cfg.max_iters``; every ``crop_size`` of the train pipeline and the model's
+    padding size become ``crop``; the runner validates and tests nothing (the benchmark scores the
+    whole scenes itself) and keeps only the last checkpoint.
+    """
+    ratio = iters / cfg.train_cfg.max_iters
+    for sched in cfg.get('param_scheduler') or []:
+        begin = int(round(sched.get('begin', 0) * ratio))
+        sched['begin'] = begin
+        if 'end' in sched:
+            sched['end'] = max(begin + 1, int(round(min(sched['end'], cfg.train_cfg.max_iters) * ratio)))
+        if 'milestones' in sched:
+            sched['milestones'] = [max(1, int(round(m * ratio))) for m in sched['milestones']]
+    for hook in cfg.get('custom_hooks') or []:
+        if hook['type'] == 'EMAHook':
+            hook['momentum'] = min(0.5, hook.get('momentum', 0.0002) / ratio)  # mmengine: < 1
+            hook['begin_iter'] = int(round(hook.get('begin_iter', 0) * ratio))
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator'):
+        cfg[key] = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters, max_keep_ckpts=1)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=25, log_metric_by_epoch=False)
+    for t in _pipeline(cfg):
+        if 'crop_size' in t:
+            t['crop_size'] = (crop, crop)
+    cfg.model.data_preprocessor.size = (crop, crop)
+    loader = cfg.train_dataloader
+    loader.batch_size = batch_size
+    loader.num_workers = 2
+    loader.persistent_workers = True
+    loader.dataset.data_root = str(data_root)
+    cfg.randomness = dict(seed=seed, deterministic=False)
+    cfg.work_dir = str(work_dir)
+    cfg.load_from, cfg.resume = None, False
+    return cfg
+
+
+# -- data ----------------------------------------------------------------------------------------
+def prepare(src, out, *, crop, color_table, ratios, augment):
+    """Prepare ``src`` into ``out`` with vnseg's tool unless ``out`` already holds that result."""
+    from vnseg.data.prepare import PrepareError, prepare_dataset
+    from vnseg.data.io import DataError
+    src, out = Path(src).resolve(), Path(out)
+    summary_path = out / 'summary.json'
+    wanted = dict(patch_size=crop, ratios=list(ratios), seed=SPLIT_SEED, num_augment=1 if augment else 0)
+    if summary_path.is_file():
+        summary = json.loads(summary_path.read_text())
+        params = summary.get('params', {})
+        if summary.get('src') == str(src) and all(params.get(k) == v for k, v in wanted.items()) \
+                and (out / 'scenes' / 'train.txt').is_file():
+            return summary
+    t0 = time.perf_counter()
+    try:
+        summary = prepare_dataset(src, out, patch_size=crop, split_mode='scene', ratios=ratios, seed=SPLIT_SEED,
+                                  num_augment=1 if augment else 0, color_table=color_table, progress=False,
+                                  chart=augment)
+    except (PrepareError, DataError) as e:
+        raise BenchmarkError(str(e)) from e
+    if summary['failures']:
+        raise BenchmarkError(f"{src}: {len(summary['failures'])} scene(s) failed to prepare, first: "
+                             f"{summary['failures'][0]['error']}")
+    print(f'prepared {src} -> {out} ({summary["num_scenes"]} scenes, {time.perf_counter() - t0:.0f} s)', flush=True)
+    return summary
+
+
+def scene_list(root, split):
+    """[(image path, mask path)] of the whole scenes of ``split`` in a prepared dataset."""
+    ids = [s for s in (Path(root) / 'scenes' / f'{split}.txt').read_text().split() if s]
+    return [(Path(root) / 'scenes' / 'img' / f'{s}.png', Path(root) / 'scenes' / 'ann' / f'{s}.png') for s in ids]
+
+
+# -- scoring -------------------------------------------------------------------------------------
+def iou_table(conf):
+    """Per-class IoU (%) and mIoU (%) from a (C, C) confusion matrix (rows = ground truth).
+
+    A class absent from both ground truth and prediction has IoU NaN and is left out of the mean.
+    """
+    import numpy as np
+    conf = np.asarray(conf, dtype=np.float64)
+    tp = np.diag(conf)
+    union = conf.sum(0) + conf.sum(1) - tp
+    with np.errstate(invalid='ignore', divide='ignore'):
+        iou = np.where(union > 0, tp / union, np.nan) * 100
+    return iou, float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan')
+
+
+def score_scenes(model, scenes, out_dir, tta_flip, device):
+    """Segment each whole scene with ``infer_large_image``; summed (C, C) confusion matrix."""
+    import numpy as np
+    import rasterio
+    from vnseg.apis import infer_large_image
+    from vnseg.classes import NUM_CLASSES
+    from vnseg.reports.confusion import confusion_from_arrays, read_mask
+    conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    for image, mask in scenes:
+        res = infer_large_image(model, None, image, out_dir, tile=TILE, overlap=OVERLAP, batch_size=4,
+                                tta_flip=tta_flip, device=device, write_polygons=False, preview=False,
+                                progress=False)
+        with rasterio.open(res.class_map) as ds:
+            pred = ds.read(1)
+        conf += confusion_from_arrays(pred, read_mask(mask))
+    return conf
+
+
+def load_raw_weights(model, checkpoint):
+    """Replace the EMA weights of ``model`` with the raw (non-averaged) ones the checkpoint keeps."""
+    import torch
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    raw = {k[len('module.'):]: v for k, v in ckpt['ema_state_dict'].items() if k.startswith('module.')}
+    model.load_state_dict(raw, strict=True)
+    return model
+
+
+# -- one recipe ----------------------------------------------------------------------------------
+def run_recipe(name, args, data):
+    """Train (or reuse) and score one recipe; returns its result dict."""
+    import torch
+    from mmengine.config import Config
+    import vnseg.mmseg_ext  # noqa: F401  (registrations: the config's transforms and losses)
+    from vnseg.apis import load_model
+
+    config_path, changes = parse_recipe(name)
+    run_dir = Path(args.work_dir) / f'{name}_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}'
+    cfg = Config.fromfile(str(config_path))
+    for change in changes:
+        change(cfg, data)
+    inference = dict(cfg.get('whole_scene_inference') or {})
+    tta_flip = bool(inference.get('tta_flip', False))
+    fit_budget(cfg, iters=args.iters, batch_size=args.batch_size, crop=args.crop, seed=args.seed,
+               data_root=data['train_root'], work_dir=run_dir)
+    text = cfg.pretty_text
+    fingerprint = hashlib.sha1((text + data['fingerprint'] + f'tta={tta_flip}').encode()).hexdigest()[:16]
+    result_path = run_dir / 'result.json'
+    splits = ['val'] + ([] if args.no_test else ['test'])
+    if result_path.is_file():
+        old = json.loads(result_path.read_text())
+        if old.get('fingerprint') == fingerprint and all(s in old['scores'] for s in splits):
+            print(f'[{name}] reusing {result_path}', flush=True)
+            return old
+    run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = run_dir / f'iter_{args.iters}.pth'
+    stamp = run_dir / 'trained.json'
+    trained = json.loads(stamp.read_text()) if stamp.is_file() else {}
+    if trained.get('fingerprint') != fingerprint or not checkpoint.is_file():
+        cfg_file = run_dir / 'config.py'
+        cfg.dump(str(cfg_file))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
+        if args.device == 'cpu':
+            env['CUDA_VISIBLE_DEVICES'] = ''
+        log = run_dir / 'train.log'
+        print(f'[{name}] training {args.iters} iterations x {args.batch_size} x {args.crop}^2, seed {args.seed} '
+              f'(log: {log})', flush=True)
+        t0 = time.perf_counter()
+        with open(log, 'w') as f:
+            proc = subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(cfg_file),
+                                   '--work-dir', str(run_dir), '--no-pretrained'],
+                                  stdout=f, stderr=subprocess.STDOUT, env=env, cwd=str(REPO))
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0 or not checkpoint.is_file():
+            tail = log.read_text().strip().splitlines()[-5:]
+            raise BenchmarkError(f'{log}: training of {name!r} failed (exit {proc.returncode}): ' + ' | '.join(tail))
+        trained = dict(fingerprint=fingerprint, train_seconds=round(seconds, 1))
+        stamp.write_text(json.dumps(trained))
+    device = 'cpu' if args.device == 'cpu' else 'cuda'
+    model = load_model(str(run_dir / 'config.py'), str(checkpoint), device=device)
+    has_ema = any(h['type'] == 'EMAHook' for h in cfg.get('custom_hooks') or [])
+    scores, extra = {}, {}
+    for split in splits:
+        scenes = data['val_scenes'] if split == 'val' else data['test_scenes']
+        t0 = time.perf_counter()
+        conf = score_scenes(model, scenes, run_dir / f'pred_{split}', tta_flip, device)
+        iou, miou = iou_table(conf)
+        scores[split] = dict(mIoU=round(miou, 2), IoU=[round(float(v), 2) for v in iou],
+                             confusion=conf.tolist(), seconds=round(time.perf_counter() - t0, 1))
+        print(f'[{name}] {split}: mIoU {miou:.2f}', flush=True)
+    # free ablations on the validation scenes: the same run without TTA / without the EMA
+    if tta_flip:
+        conf = score_scenes(model, data['val_scenes'], run_dir / 'pred_val_notta', False, device)
+        extra['no TTA'] = _val_entry(conf)
+    if has_ema and not args.skip_raw:
+        raw = load_raw_weights(model, checkpoint)
+        conf = score_scenes(raw, data['val_scenes'], run_dir / 'pred_val_raw', tta_flip, device)
+        extra['raw weights'] = _val_entry(conf)
+    del model
+    torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    result = dict(recipe=name, seed=args.seed, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
+                  config=str(config_path.relative_to(REPO)), fingerprint=fingerprint, tta_flip=tta_flip,
+                  train_seconds=trained['train_seconds'], scores=scores, extra=extra)
+    result_path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def _val_entry(conf):
+    iou, miou = iou_table(conf)
+    return dict(val=dict(mIoU=round(miou, 2), IoU=[round(float(v), 2) for v in iou]))
+
+
+# -- report --------------------------------------------------------------------------------------
+def _fmt(v):
+    return '   n/a' if v is None or v != v else f'{v:6.2f}'
+
+
+def print_table(results, splits, classes):
+    head = f"{'recipe':<34} {'seed':>4} {'mIoU':>6} " + ' '.join(f'{c[:8]:>8}' for c in classes) + f" {'train min':>9}"
+    for split in splits:
+        print(f'\n{split} scenes (whole-scene inference, tile {TILE}, overlap {OVERLAP}):')
+        print(head)
+        for r in results:
+            rows = [(r['recipe'], r['scores'].get(split), r['train_seconds'])]
+            if split == 'val':
+                rows += [(f"{r['recipe']} [{k}]", v['val'], None) for k, v in r['extra'].items()]
+            for label, score, secs in rows:
+                if score is None:
+                    continue
+                mins = f'{secs / 60:9.1f}' if secs is not None else f"{'(same)':>9}"
+                print(f"{label:<34} {r['seed']:>4} {_fmt(score['mIoU'])} "
+                      + ' '.join(f'{_fmt(v):>8}' for v in score['IoU']) + f' {mins}')
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--train-src', required=True, help='source folder of the training scenes (split train/val by scene)')
+    p.add_argument('--test-src', help='source folder of the test scenes (each used whole)')
+    p.add_argument('--color-table', default=None, help="colour masks: preset ('vnseg', 'dubai') or JSON")
+    p.add_argument('--iters', type=int, default=750, help='training iterations (default 750)')
+    p.add_argument('--batch-size', type=int, default=8, help='crops per iteration (default 8)')
+    p.add_argument('--crop', type=int, default=256, help='crop side, pixels (default 256)')
+    p.add_argument('--seed', type=int, default=0, help='training seed (the data split is fixed)')
+    p.add_argument('--recipes', nargs='+', default=['stock', 'vnseg'], metavar='RECIPE',
+                   help='stock, vnseg, study, or vnseg-<change>... (default: stock vnseg)')
+    p.add_argument('--work-dir', default='work_dirs/recipe_quality')
+    p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
+    p.add_argument('--no-test', action='store_true',
+                   help='screening: score the validation scenes only (choose recipes without the test scenes)')
+    p.add_argument('--teacher', default=None, metavar='RUN_DIR',
+                   help='for the "kd" change: a finished run folder of this benchmark (config.py + checkpoint)')
+    p.add_argument('--skip-raw', action='store_true', help='do not score EMA runs without their EMA')
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if not args.no_test and not args.test_src:
+            raise BenchmarkError('--test-src is required (or --no-test to score the validation scenes only)')
+        if min(args.iters, args.batch_size, args.crop) <= 0:
+            raise BenchmarkError('--iters, --batch-size and --crop must be positive')
+        for name in args.recipes:
+            parse_recipe(name)
+        if args.device == 'cuda':
+            import torch
+            if not torch.cuda.is_available():
+                raise BenchmarkError('--device cuda: no CUDA device is available')
+        work = Path(args.work_dir)
+        train_root = work / 'data' / 'train'
+        summary = prepare(args.train_src, train_root, crop=args.crop, color_table=args.color_table,
+                          ratios=TRAIN_RATIOS, augment=True)
+        data = dict(summary=summary, train_root=train_root.resolve(), val_scenes=scene_list(train_root, 'val'))
+        fp = [(train_root / 'summary.json').read_text()]
+        if not args.no_test:
+            test_root = work / 'data' / 'test'
+            prepare(args.test_src, test_root, crop=args.crop, color_table=args.color_table,
+                    ratios=(0.0, 0.0, 1.0), augment=False)
+            data['test_scenes'] = scene_list(test_root, 'test')
+            fp.append((test_root / 'summary.json').read_text())
+        if not data['val_scenes']:
+            raise BenchmarkError(f'{args.train_src}: too few scenes for a validation split')
+        if args.teacher:
+            from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
+            teacher = Path(args.teacher).resolve()
+            data['teacher'], data['teacher_checkpoint'] = teacher, resolve_teacher_checkpoint(str(teacher))
+            if not (teacher / 'config.py').is_file() or data['teacher_checkpoint'] is None:
+                raise BenchmarkError(f'{args.teacher}: not a finished run folder (config.py + checkpoint)')
+        data['fingerprint'] = hashlib.sha1(''.join(fp).encode()).hexdigest()
+        results = []
+        for name in args.recipes:
+            results.append(run_recipe(name, args, data))
+    except BenchmarkError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    from vnseg.classes import CLASSES
+    splits = ['val'] + ([] if args.no_test else ['test'])
+    tmp = work / '.results.json.partial'
+    tmp.write_text(json.dumps(results, indent=1))
+    os.replace(tmp, work / 'results.json')
+    counts = f"{len(data['val_scenes'])} val scenes" + ('' if args.no_test else f", {len(data['test_scenes'])} test")
+    print(f'\nSegFormer-B0 from scratch, {args.iters} iterations x {args.batch_size} x {args.crop}^2, '
+          f'seed {args.seed}; {counts}')
+    print_table(results, splits, CLASSES)
+    by_name = {r['recipe']: r for r in results}
+    split = 'val' if args.no_test else 'test'
+    if 'vnseg-kd' in by_name and 'vnseg' in by_name:
+        x, y = by_name['vnseg-kd']['scores'][split]['mIoU'], by_name['vnseg']['scores'][split]['mIoU']
+        print(f'KD ({split}) student_kd_mIoU={x:.2f} student_mIoU={y:.2f} delta={x - y:.2f}')
+    if 'stock' in by_name and 'vnseg' in by_name:
+        x, y = by_name['vnseg']['scores'][split]['mIoU'], by_name['stock']['scores'][split]['mIoU']
+        tag = 'VAL' if args.no_test else 'RESULT'
+        print(f'{tag} vnseg_mIoU={x:.2f} stock_mIoU={y:.2f} delta={x - y:.2f}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,60 @@
+# vnseg's training recipe for your own scenes (README "Train on your own scenes"): everything but
+# the model. Measured against stock mmseg's SegFormer recipe by benchmarks/recipe_quality.py.
+# A zoo model gets it with (see configs/segformer_b0_recipe_vn.py):
+#   _base_ = ['./_base_/models/<model>.py', './_base_/recipes/vnseg_recipe.py']
+#   model = dict(decode_head=dict(loss_decode={{_base_.decode_loss}}))
+# Data: the WHOLE scenes tools/prepare_dataset.py writes (OUT/scenes/img|ann, split lists
+# OUT/scenes/<split>.txt), cropped online -- not the fixed offline patches of the study.
+# The study's configs keep the study's recipe (_base_/schedules/study_adam_200e.py).
+_base_ = ['../datasets/vn_drone.py', '../default_runtime.py']
+crop_size = (512, 512)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    # online multi-scale around each scene's own ground resolution (vnseg.datasets.transforms)
+    dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
+    # half of the crops are centred on water or trees when the scene has them
+    dict(type='ClassAwareRandomCrop', crop_size=crop_size, cat_max_ratio=0.75, rare_classes=(2, 3), prob=0.5),
+    # nadir views have no "up": horizontal, vertical and both flips
+    dict(type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical', 'diagonal']),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+scenes = dict(img_path='scenes/img', seg_map_path='scenes/ann')
+train_dataloader = dict(
+    batch_size=8, dataset=dict(data_prefix=scenes, ann_file='scenes/train.txt', pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(data_prefix=scenes, ann_file='scenes/val.txt'))
+test_dataloader = dict(dataset=dict(data_prefix=scenes, ann_file='scenes/test.txt'))
+
+# cross-entropy + Lovasz-softmax (a surrogate of the IoU itself); the model configs plug it in
+decode_loss = [
+    dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
+    dict(type='LovaszLoss', loss_type='multi_class', classes='present', per_image=False,
+         reduction='none', loss_weight=1.0),
+]
+
+# AdamW, linear warm-up (5 %) then poly decay; no weight decay on norms and position blocks
+max_iters = 20000
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.01),
+    paramwise_cfg=dict(custom_keys={'norm': dict(decay_mult=0.0), 'pos_block': dict(decay_mult=0.0)}))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=max_iters // 20),
+    dict(type='PolyLR', eta_min=0.0, power=1.0, by_epoch=False, begin=max_iters // 20, end=max_iters),
+]
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters // 10)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+# an exponential moving average of the weights (window ~ max_iters / 10); checkpoints hold the EMA
+custom_hooks = [dict(type='EMAHook', momentum=10.0 / max_iters, priority='ABOVE_NORMAL')]
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters // 10, max_keep_ckpts=2,
+                    save_best='mIoU', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+# whole-scene inference (vnseg.apis.infer_large_image / tools/infer_large_image.py): flip TTA
+whole_scene_inference = dict(tile=512, overlap=128, tta_flip=True)

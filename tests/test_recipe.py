@@ -1,0 +1,200 @@
+"""vnseg's training recipe: its transforms, its configs (each trains through mmengine's Runner on
+tiny prepared scenes) and the budget/scoring helpers of benchmarks/recipe_quality.py.
+
+The recipe's quality is measured by ``benchmarks/recipe_quality.py`` (minutes to hours), never here.
+"""
+import copy
+import functools
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import vnseg.mmseg_ext  # noqa: F401  (registrations)
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.registry import TRANSFORMS
+
+from vnseg.data.prepare import prepare_dataset
+from synthetic_scenes import generate_scenes
+from vnseg.pretrained import disable_pretrained
+
+from conftest import REPO
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
+# every config that trains with a recipe the benchmark compares
+RECIPE_CONFIGS = ['configs/segformer_b0_recipe_vn.py',
+                  'configs/pspnet_r18_recipe_vn.py', 'configs/upernet_convnext_t_recipe_vn.py',
+                  'benchmarks/configs/segformer_b0_stock_mmseg.py']
+
+
+@functools.lru_cache(maxsize=None)
+def benchmark():
+    spec = importlib.util.spec_from_file_location('recipe_quality', REPO / 'benchmarks' / 'recipe_quality.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@functools.lru_cache(maxsize=None)
+def _parse(path):
+    return Config.fromfile(str(REPO / path))
+
+
+def load(path):
+    return copy.deepcopy(_parse(path))
+
+
+# -- transforms --------------------------------------------------------------------------------
+def _results(img, seg):
+    return dict(img=img, gt_seg_map=seg, seg_fields=['gt_seg_map'], img_shape=img.shape[:2])
+
+
+def test_random_rescale_is_relative_to_the_image_and_keeps_labels_exact():
+    init_default_scope('mmseg')
+    t = TRANSFORMS.build(dict(type='RandomRescale', ratio_range=(1.5, 1.5)))
+    img = np.zeros((40, 60, 3), np.uint8)
+    seg = np.zeros((40, 60), np.uint8)
+    seg[10:20, 10:30] = 2
+    seg[30:, :] = 255
+    out = t.transform(_results(img, seg))
+    assert out['img'].shape == (60, 90, 3) and out['gt_seg_map'].shape == (60, 90)
+    assert out['img_shape'] == (60, 90) and out['scale_factor'] == (1.5, 1.5)
+    assert set(np.unique(out['gt_seg_map'])) == {0, 2, 255}  # nearest: no blended labels
+    assert (out['gt_seg_map'] == 2).sum() == 15 * 30  # a 10x20 block scaled by 1.5 per side
+    # a wide range draws different factors; sizes follow the factor of the image's own size
+    t = TRANSFORMS.build(dict(type='RandomRescale', ratio_range=(0.5, 2.0)))
+    np.random.seed(0)
+    heights = {t.transform(_results(img, seg))['img'].shape[0] for _ in range(20)}
+    assert len(heights) > 5 and min(heights) >= 20 and max(heights) <= 80
+
+
+def test_random_rescale_rejects_bad_range():
+    with pytest.raises(ValueError, match='ratio_range'):
+        TRANSFORMS.build(dict(type='RandomRescale', ratio_range=(0.0, 2.0)))
+
+
+def test_class_aware_crop_finds_a_single_rare_pixel():
+    init_default_scope('mmseg')
+    img = np.zeros((200, 300, 3), np.uint8)
+    seg = np.zeros((200, 300), np.uint8)
+    seg[150, 250] = 2  # one water pixel in 60,000
+    np.random.seed(0)
+    t = TRANSFORMS.build(dict(type='ClassAwareRandomCrop', crop_size=(32, 32), rare_classes=(2, 3), prob=1.0))
+    for _ in range(30):
+        out = t.transform(_results(img.copy(), seg.copy()))
+        assert out['img'].shape == (32, 32, 3) and out['img_shape'][:2] == (32, 32)
+        assert (out['gt_seg_map'] == 2).sum() == 1
+    # prob 0 is mmseg's uniform RandomCrop: the pixel is in about 32*32/(169*269) of the crops
+    t = TRANSFORMS.build(dict(type='ClassAwareRandomCrop', crop_size=(32, 32), prob=0.0))
+    hits = sum((t.transform(_results(img.copy(), seg.copy()))['gt_seg_map'] == 2).any() for _ in range(200))
+    assert hits <= 10
+
+
+def test_class_aware_crop_without_rare_class_is_a_plain_crop():
+    init_default_scope('mmseg')
+    yy, xx = np.mgrid[:50, :40]
+    img = np.stack([yy, xx, np.zeros_like(yy)], -1).astype(np.uint8)  # pixel = its (y, x)
+    seg = np.ones((50, 40), np.uint8)
+    t = TRANSFORMS.build(dict(type='ClassAwareRandomCrop', crop_size=(20, 30), prob=1.0))
+    out = t.transform(_results(img.copy(), seg.copy()))
+    y, x = out['img'][0, 0, :2]
+    assert np.array_equal(out['img'], img[y:y + 20, x:x + 30]) and out['img'].shape == (20, 30, 3)
+
+
+# -- benchmark helpers ---------------------------------------------------------------------------
+def test_iou_table_against_hand_computed_values():
+    conf = np.array([[8, 2, 0], [1, 4, 0], [0, 0, 0]])
+    iou, miou = benchmark().iou_table(conf)
+    # class 0: 8 / (10 + 9 - 8); class 1: 4 / (5 + 6 - 4); class 2 absent: NaN, not averaged
+    assert iou[0] == pytest.approx(800 / 11) and iou[1] == pytest.approx(400 / 7)
+    assert np.isnan(iou[2]) and miou == pytest.approx((800 / 11 + 400 / 7) / 2)
+
+
+def test_class_weights_from_summary():
+    summary = dict(classes=['background', 'road', 'water'],
+                   splits=dict(train=dict(class_pixels=dict(background=900, road=100, water=0))))
+    w = benchmark().class_weights_from_summary(summary, 3)
+    # 1/sqrt(0.9), 1/sqrt(0.1), absent -> the largest; then mean 1
+    raw = np.array([1 / np.sqrt(0.9), 1 / np.sqrt(0.1), 1 / np.sqrt(0.1)])
+    assert w == pytest.approx((raw / raw.mean()).tolist(), abs=1e-4)
+
+
+def test_fit_budget_rescales_the_schedule_and_ema():
+    cfg = load('configs/segformer_b0_recipe_vn.py')
+    assert cfg.train_cfg.max_iters == 20000
+    benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=3, data_root='/d', work_dir='/w')
+    warm, poly = cfg.param_scheduler
+    assert (warm.begin, warm.end, poly.begin, poly.end) == (0, 38, 38, 750)  # 1000/20000 of 750 = 37.5
+    ema, = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
+    assert ema.momentum == pytest.approx(10 / 750)  # the same window: a tenth of training
+    assert cfg.train_cfg.max_iters == 750 and cfg.val_dataloader is None and cfg.randomness.seed == 3
+    crop, = [t for t in cfg.train_dataloader.dataset.pipeline if 'crop_size' in t]
+    assert crop.crop_size == (256, 256) and cfg.model.data_preprocessor.size == (256, 256)
+    stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
+    benchmark().fit_budget(stock, iters=750, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
+    assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 7), (7, 750)]  # 1500/160000
+
+
+def test_recipe_names():
+    path, changes = benchmark().parse_recipe('vnseg-no_ema-no_tta')
+    assert path.name == 'segformer_b0_recipe_vn.py' and len(changes) == 2
+    with pytest.raises(benchmark().BenchmarkError, match='unknown change'):
+        benchmark().parse_recipe('vnseg-no_such')
+    with pytest.raises(benchmark().BenchmarkError, match='unknown recipe'):
+        benchmark().parse_recipe('mine')
+
+
+# -- configs train -------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def scenes_root(tmp_path_factory):
+    """6 synthetic 96x96 scenes prepared by vnseg's tool (whole scenes + split lists)."""
+    src = tmp_path_factory.mktemp('src')
+    generate_scenes(src, num_scenes=6, size=96, seed=2)
+    out = tmp_path_factory.mktemp('prepared')
+    summary = prepare_dataset(src, out, patch_size=48, ratios=(0.5, 0.5, 0.0), progress=False, chart=False)
+    assert summary['failures'] == []
+    return out
+
+
+def test_prepare_lists_whole_scenes_per_split(scenes_root):
+    summary = json.loads((scenes_root / 'summary.json').read_text())
+    lists = {s: (scenes_root / 'scenes' / f'{s}.txt').read_text().split() for s in ('train', 'val', 'test')}
+    assert sorted(lists['train'] + lists['val']) == sorted(s['id'] for s in summary['scenes'])
+    assert len(lists['train']) == len(lists['val']) == 3 and lists['test'] == []
+    assert all(s['split'] == split for split, ids in lists.items() for s in summary['scenes'] if s['id'] in ids)
+
+
+def test_recipe_configs_are_the_recipe():
+    cfg = load('configs/segformer_b0_recipe_vn.py')
+    assert cfg.custom_imports.imports  # registrations load (the recipe's transforms are vnseg's)
+    losses = [loss.type for loss in cfg.model.decode_head.loss_decode]
+    assert losses == ['CrossEntropyLoss', 'LovaszLoss']
+    assert cfg.train_dataloader.dataset.ann_file == 'scenes/train.txt'
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    study = load('configs/segformer_b0_vn.py')  # the study's config keeps the study's recipe
+    assert study.optim_wrapper.optimizer.type == 'Adam' and 'custom_hooks' not in study
+
+
+@pytest.mark.parametrize('path', RECIPE_CONFIGS)
+def test_recipe_config_trains_through_the_runner(path, scenes_root, tmp_path):
+    """Two iterations of each recipe config on prepared scenes, budgeted by the benchmark."""
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    cfg = load(path)
+    disable_pretrained(cfg.model)
+    benchmark().fit_budget(cfg, iters=2, batch_size=2, crop=48, seed=0, data_root=scenes_root, work_dir=tmp_path)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
+    cfg.default_hooks.logger.interval = 1
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=False)
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    assert np.isfinite(loss) and loss > 0
+    if any(h.type == 'EMAHook' for h in cfg.get('custom_hooks', [])):
+        assert 'ema_state_dict' in ckpt  # the checkpoint's weights are the EMA, the raw ones kept
+        model = benchmark().load_raw_weights(runner.model, tmp_path / 'iter_2.pth')
+        assert model is runner.model
