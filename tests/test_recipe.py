@@ -172,7 +172,7 @@ def test_recipe_configs_are_the_recipe():
     cfg = load('configs/segformer_b0_recipe_vn.py')
     assert cfg.custom_imports.imports  # registrations load (the recipe's transforms are vnseg's)
     losses = [loss.type for loss in cfg.model.decode_head.loss_decode]
-    assert losses == ['CrossEntropyLoss', 'LovaszLoss']
+    assert losses == ['CrossEntropyLoss', 'DiceLoss']
     assert cfg.train_dataloader.dataset.ann_file == 'scenes/train.txt'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     study = load('configs/segformer_b0_vn.py')  # the study's config keeps the study's recipe
