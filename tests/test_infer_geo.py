@@ -1,5 +1,4 @@
 """Raster/vector helpers of whole-scene inference: pixel ground areas, strip-wise polygons, writers."""
-import json
 import math
 
 import numpy as np
@@ -95,7 +94,10 @@ def _blobs(h=90, w=70, seed=0):
 
 @pytest.mark.parametrize('strip_rows', [1, 7, 32])
 def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
-    from vnseg.geo.vectorize import vectorize_class_map
+    import pyogrio
+
+    from vnseg.classes import PALETTE
+    from vnseg.geo.vectorize import write_class_polygons
     arr = _blobs()
     src = _write_map(tmp_path / 'map.tif', arr)
     with rasterio.open(src) as ds:
@@ -103,15 +105,14 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
     names = ('background', 'road', 'water', 'tree', 'building')
 
     def polys(rows, sub):
-        paths = {c: tmp_path / sub / f'{c}.geojson' for c in range(5)}
-        paths[0].parent.mkdir()
-        stats = vectorize_class_map(src, paths, names, pa, strip_rows=rows)
+        gp, _, stats = write_class_polygons(src, tmp_path / sub, 'm', range(5), names, PALETTE, pa, 0, 0,
+                                            strip_rows=rows, max_polygon_rows=0, geojson=False)
         out = {}
-        for c, p in paths.items():
-            fc = json.loads(p.read_text())
-            out[c] = sorted((round(shapely.geometry.shape(f['geometry']).area, 6),
-                             len(shapely.geometry.shape(f['geometry']).interiors)) for f in fc['features'])
-            assert stats[c]['polygons'] == len(fc['features'])
+        for c in range(5):
+            _, _, wkb, _ = pyogrio.raw.read(str(gp), layer=names[c])
+            geoms = shapely.from_wkb(wkb)
+            out[c] = sorted((round(g.area, 6), len(g.interiors)) for g in geoms)
+            assert stats[c]['polygons'] == len(geoms)
         return out
 
     whole, strips = polys(10000, 'whole'), polys(strip_rows, f'strips{strip_rows}')
@@ -123,25 +124,28 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
 
 
 def test_min_area_and_simplification(tmp_path):
-    from vnseg.geo.vectorize import vectorize_class_map
+    import pyogrio
+
+    from vnseg.classes import PALETTE
+    from vnseg.geo.vectorize import write_class_polygons
     arr = _blobs(seed=1)
     src = _write_map(tmp_path / 'map.tif', arr)
     with rasterio.open(src) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
         bounds = ds.bounds
     names = ('background', 'road', 'water', 'tree', 'building')
-    p = {4: tmp_path / 'b.geojson'}
-    st = vectorize_class_map(src, p, names, pa, min_area=0.3)  # drop single pixels (0.25 m^2 x 0.9992^-2)
+
+    def run(cls, sub, min_area=0.0, tol=0.0):
+        gp, gj, st = write_class_polygons(src, tmp_path / sub, 'm', [cls], names, PALETTE, pa, min_area, tol)
+        meta, _, wkb, vals = pyogrio.raw.read(str(gp), layer=names[cls])
+        assert pyogrio.read_info(gp, layer=names[cls])['crs'] == 'EPSG:32648'
+        return st, shapely.from_wkb(wkb), dict(zip(meta['fields'], vals))
+    st, _, props = run(4, 'b', min_area=0.3)  # drop single pixels (0.25 m^2 x 0.9992^-2)
     assert st[4]['dropped_small'] > 10
-    assert all(f['properties']['area_m2'] >= 0.3 for f in json.loads(p[4].read_text())['features'])
-    p = {3: tmp_path / 't.geojson'}
-    exact = vectorize_class_map(src, p, names, pa, simplify_tolerance=0)
-    n_exact = sum(len(shapely.geometry.shape(f['geometry']).exterior.coords)
-                  for f in json.loads(p[3].read_text())['features'])
-    vectorize_class_map(src, p, names, pa, simplify_tolerance=0.5)
-    fc = json.loads(p[3].read_text())
-    geoms = [shapely.geometry.shape(f['geometry']) for f in fc['features']]
-    assert fc['crs']['properties']['name'] == 'urn:ogc:def:crs:EPSG::32648'
+    assert all(props['area_m2'] >= 0.3)
+    exact, exact_geoms, _ = run(3, 't0')
+    n_exact = sum(len(g.exterior.coords) for g in exact_geoms)
+    _, geoms, _ = run(3, 't1', tol=0.5)
     assert sum(len(g.exterior.coords) for g in geoms) < 0.7 * n_exact
     assert sum(g.area for g in geoms) == pytest.approx(exact[3]['area'] * 0.9996 ** 2, rel=0.03)
     assert all(g.is_valid for g in geoms)

@@ -157,34 +157,47 @@ def test_kampala_one_command_class_map_polygons_areas(tiny_model, repo_root, tmp
         assert row['pixels'] == counts[row['class_id']]
         if row['pixels']:
             assert row['area_m2'] == pytest.approx(row['pixels'] * planar * ratio, rel=5e-4)
-    # polygons: one GeoJSON per non-background class, inside the image, areas adding up to the raster's
+    # polygons: one styled GeoPackage layer per non-background class (EPSG:3857, exact areas) and the
+    # same polygons as RFC 7946 GeoJSON (WGS84 lon/lat inside the image's WGS84 bounds)
+    import pyogrio
+    from rasterio.warp import transform_bounds
+    west, south, east, north = transform_bounds('EPSG:3857', 'EPSG:4326', *bounds, densify_pts=21)
+    gpkg = out_dir / f'{stem}.gpkg'
+    assert sorted(pyogrio.list_layers(gpkg)[:, 0]) == sorted(list(CLASSES[1:]) + ['layer_styles'])
+    table = {r['class']: r for r in doc['classes']}
     written = 0
     for cid, name in enumerate(CLASSES):
         path = out_dir / f'{stem}_{name}.geojson'
         if cid == 0:
             assert not path.exists()
             continue
+        assert pyogrio.read_info(gpkg, layer=name)['crs'] == 'EPSG:3857'
+        meta, _, wkb, values = pyogrio.raw.read(str(gpkg), layer=name)
+        props = dict(zip(meta['fields'], values))
+        geoms = shapely.from_wkb(wkb)
         fc = json.loads(path.read_text())
-        assert fc['crs']['properties']['name'].endswith('EPSG::3857')
-        geoms = [shapely.geometry.shape(ft['geometry']) for ft in fc['features']]
+        assert 'crs' not in fc and len(fc['features']) == len(geoms)
         for ft in fc['features']:
             assert ft['properties']['class'] == name and ft['properties']['class_id'] == cid
-        geom_area = sum(g.area for g in geoms)          # CRS units^2 of the simplified outlines
-        prop_area = sum(ft['properties']['area_m2'] for ft in fc['features'])
-        raster_area = counts[cid] * planar
         if counts[cid] == 0:
-            assert not geoms
+            assert not len(geoms)
             continue
         written += len(geoms)
-        assert geom_area == pytest.approx(raster_area, rel=0.01)
-        assert prop_area == pytest.approx(counts[cid] * planar * ratio, rel=1e-3)
+        assert shapely.area(geoms).sum() == pytest.approx(counts[cid] * planar, rel=0.01)  # simplified outlines
+        # GeoPackage areas = the area table within 1 % (here exactly: --min-area 0)
+        assert props['area_m2'].sum() == pytest.approx(table[name]['area_m2'], rel=0.01)
         pts = np.concatenate([c for g in geoms for c in _polygon_coords(g)])
         eps = 1e-6
         assert pts[:, 0].min() >= bounds.left - eps and pts[:, 0].max() <= bounds.right + eps
         assert pts[:, 1].min() >= bounds.bottom - eps and pts[:, 1].max() <= bounds.top + eps
         assert all(g.is_valid for g in geoms)
+        ll = np.concatenate([c for ft in fc['features']
+                             for c in _polygon_coords(shapely.geometry.shape(ft['geometry']))])
+        assert west - 1e-9 <= ll[:, 0].min() and ll[:, 0].max() <= east + 1e-9
+        assert south - 1e-9 <= ll[:, 1].min() and ll[:, 1].max() <= north + 1e-9
     assert written > 0
     assert (out_dir / f'{stem}_preview.png').exists()
+    assert (out_dir / f'{stem}_classes.qml').exists() and (out_dir / f'{stem}_report.html').exists()
 
 
 def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):

@@ -79,6 +79,12 @@ def test_test_tool_reports_metrics_json(trained, data_root, tmp_path):
         assert 0.0 <= metrics[key] <= 100.0
     assert metrics['checkpoint'].endswith('iter_20.pth')
     assert len(list(pred_dir.glob('*.png'))) == 2  # one prediction per test image
+    # the model card beside the metrics: what the checkpoint is and what it scored
+    card = json.loads((tmp_path / 'model_card.json').read_text())
+    assert card['training']['iteration'] == 20 and card['test_metrics']['mIoU'] == metrics['mIoU']
+    assert [c['name'] for c in card['classes']] == ['background', 'road', 'water', 'tree', 'building']
+    assert card['model']['architecture']['segmentor'] == 'EncoderDecoder' and card['model']['parameters'] > 1000
+    assert f"| mIoU | {metrics['mIoU']:.2f} |" in (tmp_path / 'model_card.md').read_text()
 
 
 def test_resume_after_sigkill_reaches_planned_iteration(tmp_path, data_root):

@@ -5,6 +5,7 @@
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--quiet] [--cfg-options k=v ...]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
 
 ``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
 install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
@@ -14,8 +15,12 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
     STEM_confidence.tif     probability of the predicted class in % (uint8 0-100, 255 = nodata, same grid, COG)
     STEM_preview.png        colour overlay preview (downsampled)
-    STEM_<class>.geojson    polygons per class (default: all classes but background)
-    STEM_areas.csv / .json  pixels, m^2, ha and share of the valid area per class
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
+    STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
+    STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
+    STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
 
 Every finished strip of windows is kept in DIR/.STEM.parts until the rasters are written: after a
 crash or a kill, the same command with ``--resume`` continues where it stopped and gives the same
@@ -70,10 +75,18 @@ def parse_args(argv=None):
     action = _dict_action()
     p.add_argument('--cfg-options', nargs='+', action=action, help='override config settings',
                    **({} if action else {'default': None}))
+    p.add_argument('--lang', choices=['en', 'vi'], default='en',
+                   help='class names in layers, tables, styles and the report: English or Vietnamese')
+    p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
+    p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
+    p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (tools/dist_infer.sh passes pytorch)')
     p.add_argument('--local-rank', '--local_rank', type=int, default=0)
     args = p.parse_args(argv)
+    if args.zones and not args.zone_field:
+        p.error('--zones needs --zone-field (the attribute naming each zone)')
     if args.onnx:
         args.config = args.checkpoint = None
         args.images = args.inputs
@@ -109,6 +122,9 @@ def _print_result(image, res):
         print(f'polygons  : {path}' + (f" ({st['polygons']} polygons, {st['dropped_small']} below min area)"
                                        if st else ' (kept from the finished run)'))
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
+    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
+        if path:
+            print(f'{label:<10}: {path}')
 
 
 def _distributed(launcher):
@@ -167,7 +183,9 @@ def main(argv=None):
             tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
             min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
             write_polygons=not args.no_polygons, preview=not args.no_preview,
-            preview_max_size=args.preview_size, progress=not args.quiet, cfg_options=args.cfg_options)
+            preview_max_size=args.preview_size, progress=not args.quiet, cfg_options=args.cfg_options,
+            lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
+            report=not args.no_report)
     except expected as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

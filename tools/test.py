@@ -5,7 +5,8 @@
 
 Prints mmseg's per-class IoU/Acc table and mIoU, mAcc, aAcc, and writes the returned metrics as
 JSON to ``<work_dir>/metrics_test.json`` (plus a timestamped copy): aAcc, mIoU, mAcc,
-``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix.
+``IoU.<class>``, ``Acc.<class>`` (``null`` for a class absent from the split), the confusion matrix;
+and the model card ``<work_dir>/model_card.md`` / ``.json`` (classes, data, config, iterations, metrics).
 ``--out`` saves the predicted class-index PNGs; ``--show-dir`` saves image | ground truth | prediction visualisations.
 """
 import argparse
@@ -80,6 +81,10 @@ def main():
         stamp = time.strftime('%Y%m%d_%H%M%S')
         save_metrics(record, osp.join(cfg.work_dir, f'metrics_test_{stamp}.json'))
         print(f'metrics written to {osp.join(cfg.work_dir, "metrics_test.json")}')
+        from vnseg.deploy.model_card import build_model_card, write_model_card
+        card = build_model_card(cfg, args.checkpoint, model=getattr(runner.model, 'module', runner.model),
+                                metrics=metrics, config_path=args.config)
+        print('model card written to %s, %s' % write_model_card(card, osp.join(cfg.work_dir, 'model_card')))
     shutdown_distributed()
 
 

@@ -1,7 +1,23 @@
 """The vnseg class scheme: one place for names, indices, colours and the ignore value."""
+from __future__ import annotations
+
+from typing import Sequence, Tuple
 
 #: Class names, index = class id in every mask vnseg reads or writes.
 CLASSES = ('background', 'road', 'water', 'tree', 'building')
+
+#: Vietnamese class names, same order as :data:`CLASSES` (planning vocabulary: "mặt nước" = water surface).
+CLASSES_VI = ('nền', 'đường', 'mặt nước', 'cây xanh', 'công trình')
+
+#: The one table of class names shown to people (layers, tables, legends, reports), per language;
+#: index = class id. labelme/AnyLabeling labels are read in every language (vnseg.data.label_map).
+CLASS_NAMES = {
+    'en': CLASSES,
+    'vi': CLASSES_VI,
+}
+
+#: Languages of :data:`CLASS_NAMES`.
+LANGUAGES = tuple(CLASS_NAMES)
 
 #: RGB colour per class, used for palette PNGs, previews and GeoTIFF colour tables.
 PALETTE = [
@@ -17,5 +33,16 @@ IGNORE_INDEX = 255
 
 NUM_CLASSES = len(CLASSES)
 
-#: Vietnamese class names, same order as :data:`CLASSES`.
-CLASSES_VI = ('nền', 'đường', 'nước', 'cây xanh', 'công trình')
+
+def class_names(lang: str = 'en', classes: Sequence[str] = CLASSES) -> Tuple[str, ...]:
+    """Display names of ``classes`` (canonical English names, index = class id) in ``lang``.
+
+    Names that the table does not know (a model trained with other classes) stay as they are.
+
+    Raises:
+        ValueError: ``lang`` is not one of :data:`LANGUAGES`.
+    """
+    if lang not in CLASS_NAMES:
+        raise ValueError(f'unknown language {lang!r}; choose one of {", ".join(LANGUAGES)}')
+    table = dict(zip(CLASSES, CLASS_NAMES[lang]))
+    return tuple(table.get(name, name) for name in classes)

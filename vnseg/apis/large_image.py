@@ -13,10 +13,16 @@ Outputs in ``out_dir`` (``STEM`` = the image's file name without suffix), each w
 * ``STEM_confidence.tif`` -- uint8 probability of the predicted class in percent (0-100; 255 = no
   prediction), same grid and layout (COG) as the class map: the softmax of the blended scores.
 * ``STEM_preview.png`` -- colour overlay, longer side <= ``preview_max_size``; transparent where nodata.
-* ``STEM_<class>.geojson`` -- polygons of each class in ``polygon_classes``, in the source CRS
-  (pixel coordinates without georeferencing), with ``area_m2``/``area_ha`` (or ``area_px``).
-* ``STEM_areas.csv`` / ``STEM_areas.json`` -- pixels, ground area (m^2, ha) and share of the valid
-  area per class; see :mod:`vnseg.geo.areas` for how areas are measured in each kind of CRS.
+* ``STEM.gpkg`` -- one polygon layer per class in ``polygon_classes`` (source CRS), styled for QGIS
+  (``layer_styles``), with class id and name, ``area_m2``/``area_ha`` (or ``area_px``), mean
+  ``confidence`` (%).
+* ``STEM_<class>.geojson`` (+ ``.qml``) -- the same polygons as RFC 7946 GeoJSON (WGS84 lon/lat);
+  world-file or pixel coordinates without a CRS (:mod:`vnseg.geo.georef`).
+* ``STEM_areas.csv`` / ``STEM_areas.json`` -- pixels, ground area (m^2, ha), share of the valid
+  area and mean confidence per class; see :mod:`vnseg.geo.areas` for how areas are measured.
+* ``STEM_classes.qml`` + ``STEM_confidence.qml`` -- QGIS styles of the rasters.
+* ``STEM_zones.csv`` -- class areas per zone (``zones``); ``STEM_report.html`` -- one-page report.
+See :mod:`vnseg.apis.gis_outputs`.
 
 The model is a *tile model* (:mod:`vnseg.apis.tile_models`): an mmseg segmentor (PyTorch) or an
 exported ONNX file (ONNX Runtime; then neither torch nor OpenMMLab is imported). The sliding-window
@@ -31,18 +37,16 @@ bytes; the same mechanism lets several processes share one mosaic by row bands
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
-from vnseg.geo.areas import ClassAreaCounter, PixelAreas, write_area_tables
+from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import SourceImage, write_preview
-from vnseg.geo.vectorize import vectorize_class_map
 from .sliding import TiledSegmenter, default_overlap
 from .strip_store import StripStore
 
@@ -68,6 +72,9 @@ class LargeImageResult:
         timings: seconds per phase (``segment`` incl. strip writing, ``cog``, ``areas``, ``preview``,
             ``polygons``).
         strips_total, strips_run: strips of the grid / strips computed by this call.
+        gpkg: ``STEM.gpkg`` with one styled polygon layer per class (None without polygons).
+        report: ``STEM_report.html``; zones_csv: ``STEM_zones.csv`` (with ``zones``);
+        styles: the QGIS ``.qml`` files written beside the rasters.
     """
     class_map: Path
     preview: Optional[Path]
@@ -83,6 +90,10 @@ class LargeImageResult:
     confidence: Optional[Path] = None
     strips_total: int = 0
     strips_run: int = 0
+    gpkg: Optional[Path] = None
+    report: Optional[Path] = None
+    zones_csv: Optional[Path] = None
+    styles: List[Path] = field(default_factory=list)
 
 
 def _inference_config(config, cfg_options=None):
@@ -266,6 +277,7 @@ class Scene:
                         model=model_identity, tile=tile, overlap=overlap, batch_size=batch_size, blend=blend,
                         tta_flip=bool(tta_flip), strips=len(self.grid), classes=classes)
         self.store = StripStore(self.paths.parts, manifest)
+        self.model_identity, self.weights_name = model_identity, weights_name
         self.tiles_run = 0
         self.strips_run = 0
 
@@ -311,7 +323,8 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       simplify_tolerance: Optional[float] = None, write_polygons: bool = True,
                       preview: bool = True, preview_max_size: int = 2048, progress: bool = True,
                       cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256,
-                      resume: bool = False) -> LargeImageResult:
+                      resume: bool = False, lang: str = 'en', zones=None, zone_field: Optional[str] = None,
+                      gpkg: bool = True, report: bool = True) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
@@ -342,6 +355,11 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         resume: continue an interrupted run of the same image, model and settings in ``out_dir``
             (its finished strips are kept; outputs that exist are not rewritten). Without it, the
             strips of an interrupted run are discarded and everything is computed anew.
+        lang: ``'en'`` or ``'vi'``: class names in layers, tables, styles and the report.
+        zones, zone_field: a polygon vector file (any CRS) and the attribute naming each zone: adds
+            ``STEM_zones.csv`` with class areas per zone (the file is checked before inference starts).
+        gpkg: write ``STEM.gpkg`` (styled layers) with the polygons.
+        report: write ``STEM_report.html``.
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -350,12 +368,19 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         vnseg.geo.raster_io.ImageReadError: the image is missing, unreadable or not 8-bit (the
             message names the file).
         vnseg.apis.strip_store.ResumeMismatch: ``resume`` with a stored run of other settings.
+        vnseg.geo.zones.ZoneError: an unusable zone file (named in the message).
+        ValueError: an unknown class or language.
     """
     import rasterio
+
+    from vnseg.classes import class_names
+    class_names(lang)  # an unknown language fails before any work
     with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2 ** 20):
         t0 = time.perf_counter()
         overlap = default_overlap(tile) if overlap is None else int(overlap)
         with SourceImage(src) as source:
+            if zones is not None:  # a bad zone file fails before hours of inference
+                zones = _load_zones(zones, zone_field, source)
             scene = open_scene(model_or_config, checkpoint, source, out_dir, tile, overlap, batch_size, blend,
                                tta_flip, device, cfg_options)
             polygon_ids = _class_ids(polygon_classes, scene.classes) if write_polygons else []
@@ -363,9 +388,20 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             keep = resume and scene.finished()
             timings = segment_scene(scene, resume=resume, progress=progress)
             result = postprocess_scene(scene, polygon_ids, min_polygon_area, simplify_tolerance, preview,
-                                       preview_max_size, keep_existing=keep, timings=timings)
+                                       preview_max_size, keep_existing=keep, timings=timings, lang=lang,
+                                       zones=zones, zone_field=zone_field, gpkg=gpkg, report=report)
         result.seconds = time.perf_counter() - t0
         return result
+
+
+def _load_zones(zones, zone_field, source: SourceImage):
+    """Zones (a path, or already loaded :class:`vnseg.geo.zones.Zones`) on ``source``'s grid."""
+    from vnseg.geo.zones import Zones, load_zones
+    if isinstance(zones, Zones):
+        return zones
+    if not zone_field:
+        raise ValueError(f'{zones}: --zone-field is required with --zones')
+    return load_zones(zones, zone_field, source.georef)
 
 
 def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: int, overlap: int,
@@ -410,39 +446,42 @@ def segment_scene(scene: Scene, resume: bool = False, progress: bool = True) -> 
 
 # -- post-processing: everything below reads the finished rasters -------------------------------------
 def count_classes(class_map, pixel_areas: PixelAreas, nodata: int = IGNORE_INDEX,
-                  block_rows: int = 512) -> ClassAreaCounter:
-    """Per-class pixel counts and ground areas of a class-map raster, read by row blocks."""
+                  block_rows: int = 512, confidence=None) -> ClassAreaCounter:
+    """Per-class pixel counts, ground areas (and, with the ``confidence`` raster, confidence sums and
+    histograms) of a class-map raster, read by row blocks."""
     import rasterio
     from rasterio.windows import Window
     counter = ClassAreaCounter(pixel_areas, nodata=nodata)
-    with rasterio.open(class_map) as ds:
-        for row0 in range(0, ds.height, block_rows):
-            h = min(block_rows, ds.height - row0)
-            counter.update(row0, ds.read(1, window=Window(0, row0, ds.width, h)))
+    conf_ds = rasterio.open(confidence) if confidence is not None else None
+    try:
+        with rasterio.open(class_map) as ds:
+            for row0 in range(0, ds.height, block_rows):
+                win = Window(0, row0, ds.width, min(block_rows, ds.height - row0))
+                counter.update(row0, ds.read(1, window=win),
+                               conf_ds.read(1, window=win) if conf_ds is not None else None)
+    finally:
+        if conf_ds is not None:
+            conf_ds.close()
     return counter
 
 
 def postprocess_scene(scene: Scene, polygon_ids: Sequence[int], min_polygon_area=None, simplify_tolerance=None,
                       preview: bool = True, preview_max_size: int = 2048, keep_existing: bool = False,
-                      timings: Optional[dict] = None) -> LargeImageResult:
-    """Area tables, preview and polygons from the finished class map (and confidence map).
+                      timings: Optional[dict] = None, lang: str = 'en', zones=None,
+                      zone_field: Optional[str] = None, gpkg: bool = True, report: bool = True) -> LargeImageResult:
+    """Area tables, styles, preview, layers, zones and report from the finished class map and confidence
+    map (:func:`vnseg.apis.gis_outputs.write_gis_outputs`).
 
     ``keep_existing`` (resume): outputs that already exist are neither recomputed nor rewritten.
     """
+    from .gis_outputs import write_gis_outputs
     source, paths, classes = scene.source, scene.paths, scene.classes
     timings = dict(timings or {})
     t = time.perf_counter()
     pixel_areas = PixelAreas(source.crs, source.transform, source.width, source.height)
-    counter = count_classes(paths.class_map, pixel_areas)
-    if keep_existing and paths.areas_json.is_file() and paths.areas_csv.is_file():
-        areas = json.loads(paths.areas_json.read_text())
-    else:
-        extra = dict(image=str(source.path), class_map=paths.class_map.name, confidence=paths.confidence.name,
-                     tile=scene.seg.tile, overlap=scene.seg.overlap, blend=scene.seg.blend,
-                     tta_flip=bool(scene.seg.tta_flip), tiles_total=scene.tiles_total, tiles_run=scene.tiles_run)
-        areas = write_area_tables(counter, classes, paths.areas_csv, paths.areas_json, extra=extra,
-                                  nodata=IGNORE_INDEX)
-    timings['areas'] = time.perf_counter() - t
+    confidence = paths.confidence if paths.confidence.is_file() else None
+    counter = count_classes(paths.class_map, pixel_areas, confidence=confidence)
+    timings['count'] = time.perf_counter() - t
     t = time.perf_counter()
     preview_path = None
     if preview:
@@ -450,30 +489,38 @@ def postprocess_scene(scene: Scene, polygon_ids: Sequence[int], min_polygon_area
         if not (keep_existing and preview_path.is_file()):
             write_preview(source, paths.class_map, preview_path, scene.palette, max_size=preview_max_size)
     timings['preview'] = time.perf_counter() - t
+    if zones is not None:
+        zones = _load_zones(zones, zone_field, source)
+    extra = dict(image=str(source.path), class_map=paths.class_map.name, tile=scene.seg.tile,
+                 overlap=scene.seg.overlap, blend=scene.seg.blend, tta_flip=bool(scene.seg.tta_flip),
+                 tiles_total=scene.tiles_total, tiles_run=scene.tiles_run)
+    ident = scene.model_identity
+    model = ident.get('config') or (Path(ident['onnx']['path']).name if isinstance(ident.get('onnx'), dict)
+                                    else ident.get('name') or 'model given in memory')
+    inputs = {'image': str(source.path), 'size (px)': f'{source.width} x {source.height}',
+              'CRS': source.crs.to_string() if source.georef.kind == 'crs' else source.georef.kind,
+              'pixel size': ' x '.join(f'{v:.4g}' for v in source.georef.pixel_size),
+              'model': str(model), 'weights': scene.weights_name or '(weights given in memory)',
+              'windows': f'{scene.seg.tile} px, overlap {scene.seg.overlap}, blend {scene.seg.blend}, '
+                         f'flip TTA {bool(scene.seg.tta_flip)}',
+              'windows run': f'{scene.tiles_run} of {scene.tiles_total}'}
+    if zones is not None:
+        inputs['zones'] = f'{zones.path} ({len(zones.names)} zones)'
     t = time.perf_counter()
-    polygons, polygon_stats = {}, {}
-    todo = {c: paths.polygons(classes[c]) for c in polygon_ids}
-    if keep_existing:
-        for c in [c for c, p in todo.items() if p.is_file()]:
-            polygons[classes[c]] = todo.pop(c)
-    if todo:
-        if min_polygon_area is None:
-            min_polygon_area = 1.0 if pixel_areas.unit == 'm2' else 16.0
-        if simplify_tolerance is None:
-            simplify_tolerance = 0.5 * (pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5)
-                                        if pixel_areas.unit == 'm2' else 1.0)
-        stats = vectorize_class_map(paths.class_map, todo, classes, pixel_areas, min_area=min_polygon_area,
-                                    simplify_tolerance=simplify_tolerance,
-                                    data_window=counter.data_window or (0, 0, 0, 0))
-        for c, st in stats.items():
-            polygons[classes[c]] = todo[c]
-            polygon_stats[classes[c]] = {k: v for k, v in st.items() if k != 'path'}
-    timings['polygons'] = time.perf_counter() - t
+    outs = write_gis_outputs(paths.out_dir, paths.stem, paths.class_map, confidence, classes, scene.palette,
+                             counter, lang=lang, polygon_ids=polygon_ids, min_area=min_polygon_area,
+                             simplify=simplify_tolerance, zones=zones, extra=extra, preview=preview_path,
+                             report=report, gpkg=gpkg, report_inputs=inputs,
+                             file_names=[_safe_name(c) for c in classes], keep_existing=keep_existing)
+    timings['areas+polygons+report'] = time.perf_counter() - t
+    polygons = {classes[c]: p for c, p in outs['polygons'].items()}
+    polygon_stats = {classes[c]: st for c, st in outs['polygon_stats'].items()}
     return LargeImageResult(
-        class_map=paths.class_map, preview=preview_path, polygons=polygons, areas_csv=paths.areas_csv,
-        areas_json=paths.areas_json, areas=areas, polygon_stats=polygon_stats,
+        class_map=paths.class_map, preview=preview_path, polygons=polygons, areas_csv=outs['areas_csv'],
+        areas_json=outs['areas_json'], areas=outs['areas'], polygon_stats=polygon_stats,
         tiles_total=scene.tiles_total, tiles_run=scene.tiles_run, timings=timings,
-        confidence=paths.confidence, strips_total=len(scene.grid), strips_run=scene.strips_run)
+        confidence=confidence, strips_total=len(scene.grid), strips_run=scene.strips_run,
+        gpkg=outs['gpkg'], report=outs['report'], zones_csv=outs['zones_csv'], styles=outs['styles'])
 
 
 def _class_ids(selection, classes) -> list:

@@ -99,12 +99,14 @@ class OnnxTileModel:
             ``(N, C, T, T)`` class probabilities (the Deepness segmentation contract).
         providers: ONNX Runtime execution providers (default: CUDA when available, else CPU).
         threads: intra-op threads (default: ONNX Runtime's choice).
+        fill_rgb01: the colour nodata pixels get (default: the ``vnseg`` metadata's ``fill_rgb01``, the
+            colour the graph normalises to 0; black for other models).
 
     Raises:
         FileNotFoundError / ValueError with the file name when the file is missing or not such a model.
     """
 
-    def __init__(self, path, providers=None, threads: Optional[int] = None):
+    def __init__(self, path, providers=None, threads: Optional[int] = None, fill_rgb01=None):
         import onnxruntime as ort
         self.path = Path(path)
         if not self.path.is_file():
@@ -143,7 +145,8 @@ class OnnxTileModel:
         self._mean = np.asarray(self.metadata.get('standardization_mean', [0.0] * 3), np.float32).reshape(1, 3, 1, 1)
         self._std = np.asarray(self.metadata.get('standardization_std', [1.0] * 3), np.float32).reshape(1, 3, 1, 1)
         # colour (in [0, 1]) that the graph normalises to 0: what invalid pixels become
-        self._fill = np.asarray(vn.get('fill_rgb01', [0.0] * 3), np.float32).reshape(1, 3, 1, 1)
+        fill = fill_rgb01 if fill_rgb01 is not None else vn.get('fill_rgb01', [0.0] * 3)
+        self._fill = np.asarray(fill, np.float32).reshape(1, 3, 1, 1)
         self.name = self.path.name
 
     def predict(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Explicit, configurable mapping from annotation label strings to class indices.
 
-The default map knows vnseg's five class names (case-insensitive, surrounding spaces ignored),
+The default map knows vnseg's five class names in English and Vietnamese (case-insensitive, surrounding spaces ignored),
 labelme's ``_background_`` as background, and the usual "do not learn this" labels
 (``__ignore__``, ``_ignore_``, ``ignore``, ``unlabeled``, ``unlabelled``, ``void``) as
 ``IGNORE_INDEX`` (255). Any other label is *unknown*: the converters raise an error naming the file,
@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from vnseg.classes import CLASSES, IGNORE_INDEX
+from vnseg.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
 
 #: Labels that mean "ignore this region" in the tools' conventions (compared case-insensitively).
 IGNORE_LABELS = ('__ignore__', '_ignore_', 'ignore', 'unlabeled', 'unlabelled', 'void')
@@ -74,8 +74,9 @@ class LabelMap:
     # -- constructors --------------------------------------------------------------------------
     @classmethod
     def default(cls) -> 'LabelMap':
-        """vnseg's 5 class names + ``_background_`` + ignore-style labels, case-insensitive."""
-        mapping = {name: i for i, name in enumerate(CLASSES)}
+        """vnseg's 5 class names (in every language of :data:`vnseg.classes.CLASS_NAMES`, so
+        Vietnamese pre-labels convert too) + ``_background_`` + ignore-style labels, case-insensitive."""
+        mapping = {name: i for names in CLASS_NAMES.values() for i, name in enumerate(names)}
         mapping['_background_'] = 0
         mapping.update({name: IGNORE_INDEX for name in IGNORE_LABELS})
         return cls(mapping)

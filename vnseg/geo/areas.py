@@ -50,6 +50,10 @@ def _local_area_m2(lon_deg: np.ndarray, lat_deg: np.ndarray) -> float:
 class PixelAreas:
     """Ground area of one pixel, row by row.
 
+    Whether there is a ground at all is :class:`vnseg.geo.georef.Georef`'s decision (``georef``
+    attribute): only ``kind == 'crs'`` gets m^2; world-file images without a CRS and plain images
+    get pixel counts.
+
     Args:
         crs: ``rasterio.crs.CRS`` or None.
         transform: ``affine.Affine`` pixel -> CRS.
@@ -60,24 +64,29 @@ class PixelAreas:
         unit: ``'m2'`` or ``'px'`` (no usable georeferencing: areas are pixel counts).
         method: ``'ellipsoidal'`` (see module doc), ``'planar'`` (fallback) or ``'pixels'``.
         row_area: ``float64 (height,)`` m^2 of one pixel in each row; ``None`` when ``unit == 'px'``.
+        georef: the :class:`vnseg.geo.georef.Georef` of this grid.
         planar_pixel_area: area of one pixel in CRS units^2 (``|det(transform)|``; 1 for pixels).
         pixel_size: ``(x, y)`` pixel size in CRS units (``(1, 1)`` for pixels).
         note: a sentence for the area table saying how areas were obtained.
     """
 
     def __init__(self, crs, transform, width: int, height: int, n_samples: int = 65):
+        from .georef import Georef
+        self.georef = Georef.of(crs, transform, width, height)
         self.width, self.height = width, height
-        georef = crs is not None and transform is not None and not transform.is_identity
-        self.transform = transform
-        self.crs = crs
+        self.transform = self.georef.transform
+        self.crs = self.georef.crs
         self.row_area: Optional[np.ndarray] = None
-        if not georef:
+        if not self.georef.georeferenced:
             self.unit, self.method = 'px', 'pixels'
             self.planar_pixel_area = 1.0
             self.pixel_size = (1.0, 1.0)
-            self.note = ('image has no georeferencing (CRS + transform): areas are pixel counts and '
+            self.note = ('areas are pixel counts: ' + self.georef.coordinate_note
+                         if self.georef.kind == 'world' else
+                         'image has no georeferencing (CRS + transform): areas are pixel counts and '
                          'polygons are in pixel coordinates (x = column, y = row, y down)')
             return
+        transform = self.transform
         self.planar_pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
         self.pixel_size = (math.hypot(transform.a, transform.d), math.hypot(transform.b, transform.e))
         self.unit = 'm2'
@@ -100,6 +109,11 @@ class PixelAreas:
             self.row_area = np.full(height, self.planar_pixel_area * factor ** 2)
             self.method = 'planar'
             self.note = f'planar areas in the CRS ({crs}), no transformation to WGS84 available'
+
+    @classmethod
+    def from_georef(cls, georef, n_samples: int = 65) -> 'PixelAreas':
+        """Pixel areas of a :class:`vnseg.geo.georef.Georef` grid."""
+        return cls(georef.crs, georef.transform, georef.width, georef.height, n_samples)
 
     def _ellipsoidal(self, n_samples: int) -> np.ndarray:
         from rasterio.warp import transform as warp_transform
@@ -141,7 +155,9 @@ class ClassAreaCounter:
     """Accumulates pixel counts and ground areas per class value (0..255) strip by strip.
 
     Also records the bounding box of the pixels that have a prediction (``data_window``), so that
-    later passes (polygons) can skip empty margins.
+    later passes (polygons) can skip empty margins, and, when confidences are given, their sum and
+    histogram per class (``confidence_sum``, ``confidence_hist``: ``int64 (256, 101)``, counts of
+    pixels per class and confidence 0..100 %).
     """
 
     def __init__(self, pixel_areas: PixelAreas, nodata: int = 255):
@@ -149,14 +165,28 @@ class ClassAreaCounter:
         self.nodata = nodata
         self.pixels = np.zeros(256, np.int64)
         self.area_m2 = np.zeros(256, np.float64)
+        self.confidence_sum = np.zeros(256, np.float64)
+        self.confidence_hist = np.zeros((256, 101), np.int64)
+        self.has_confidence = False
         self._rows = [None, None]
         self._cols = [None, None]
 
-    def update(self, row0: int, block: np.ndarray):
-        """Add rows ``[row0, row0 + h)`` of the class map; ``block`` is ``uint8 (h, width)``."""
+    def update(self, row0: int, block: np.ndarray, confidence: Optional[np.ndarray] = None):
+        """Add rows ``[row0, row0 + h)`` of the class map; ``block`` is ``uint8 (h, width)``.
+
+        ``confidence``: optional ``uint8 (h, width)`` max class probability in % (0..100; other
+        values, e.g. 255 = nodata, are not counted).
+        """
         hist = np.bincount(block.ravel(), minlength=256)
         self.pixels += hist
         present = [int(c) for c in np.flatnonzero(hist) if c != self.nodata]
+        if confidence is not None:
+            self.has_confidence = True
+            conf = confidence.ravel().astype(np.int64)
+            ok = conf <= 100
+            code = block.ravel().astype(np.int64)[ok] * 101 + conf[ok]
+            self.confidence_hist += np.bincount(code, minlength=256 * 101).reshape(256, 101)
+            self.confidence_sum = self.confidence_hist @ np.arange(101, dtype=np.float64)
         if not present:
             return
         if self.pa.row_area is not None:
@@ -169,6 +199,13 @@ class ClassAreaCounter:
         self._rows = [row0 + r[0] if self._rows[0] is None else self._rows[0], row0 + r[-1] + 1]
         self._cols = [c[0] if self._cols[0] is None else min(self._cols[0], c[0]),
                       c[-1] + 1 if self._cols[1] is None else max(self._cols[1], c[-1] + 1)]
+
+    def mean_confidence(self, class_id: int) -> Optional[float]:
+        """Mean confidence (%) of the pixels of ``class_id``; None without confidences / pixels."""
+        n = int(self.confidence_hist[class_id].sum())
+        if not self.has_confidence or n == 0:
+            return None
+        return float(self.confidence_sum[class_id]) / n
 
     @property
     def data_window(self):
@@ -183,7 +220,9 @@ def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_pat
     """Write the per-class area table as CSV and JSON (atomically). Returns the JSON document.
 
     One row per class: ``class_id, class, pixels, share_valid_pct`` (share of the valid = predicted
-    area, in %) and, with georeferencing, ``area_m2`` and ``area_ha``. The JSON adds the CRS, pixel
+    area, in %), with georeferencing ``area_m2`` and ``area_ha``, and when the counter saw
+    confidences ``mean_confidence_pct`` (mean max-class probability of the class's pixels, %).
+    ``classes`` are the names shown (any language of :data:`vnseg.classes.CLASS_NAMES`). The JSON adds the CRS, pixel
     size, area method/note, valid and nodata pixel counts.
     """
     from .raster_io import atomic_output
@@ -204,6 +243,9 @@ def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_pat
         else:
             share = px / valid_px if valid_px else 0.0
         row['share_valid_pct'] = round(100.0 * float(share), 4)
+        if counter.has_confidence:
+            mc = counter.mean_confidence(i)
+            row['mean_confidence_pct'] = None if mc is None else round(mc, 2)
         rows.append(row)
     doc = dict(
         area_unit=pa.unit, area_method=pa.method, note=pa.note,
@@ -212,9 +254,12 @@ def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_pat
         valid_pixels=valid_px, nodata_pixels=int(counter.pixels[nodata]),
         valid_area_m2=round(valid_area, 4) if pa.unit == 'm2' else None,
         classes=rows)
+    if counter.has_confidence:
+        # pixels of valid (predicted) area per confidence value 0..100 %
+        doc['confidence_histogram'] = counter.confidence_hist[valid_ids].sum(axis=0).tolist()
     doc.update(extra or {})
     fields = ['class_id', 'class', 'pixels'] + (['area_m2', 'area_ha'] if pa.unit == 'm2' else []) + \
-        ['share_valid_pct']
+        ['share_valid_pct'] + (['mean_confidence_pct'] if counter.has_confidence else [])
     with atomic_output(csv_path) as tmp:
         with open(tmp, 'w', newline='') as f:
             wr = csv.DictWriter(f, fieldnames=fields)

@@ -39,7 +39,8 @@ class SourceImage:
 
     Attributes:
         path (Path), width, height (pixels), crs (``rasterio.crs.CRS`` or None), transform
-        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georeferenced (bool: a CRS
+        (``affine.Affine``, pixel -> CRS coordinates of the pixel corner), georef
+        (:class:`vnseg.geo.georef.Georef`: CRS, world file or pixels), georeferenced (bool: a CRS
         and a non-identity transform are both present).
     """
 
@@ -59,7 +60,9 @@ class SourceImage:
         self.width, self.height = ds.width, ds.height
         self.crs = ds.crs
         self.transform = ds.transform
-        self.georeferenced = self.crs is not None and not self.transform.is_identity
+        from .georef import Georef
+        self.georef = Georef.of(self.crs, self.transform, self.width, self.height)  # the one decision
+        self.georeferenced = self.georef.georeferenced
         self._lut = None
         interp = list(ds.colorinterp)
         if ds.count >= 3:

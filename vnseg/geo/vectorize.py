@@ -1,170 +1,344 @@
-"""Class map -> GeoJSON polygons, one FeatureCollection per class, read strip by strip.
+"""Raster masks -> polygons, strip by strip, with memory bounded by a few strips.
 
-Each strip of rows is polygonised with ``rasterio.features.shapes`` (4-connectivity, pixel-edge
-outlines, holes kept). Polygons that touch an inner strip boundary may continue in the next strip;
-they are kept aside and merged per class with ``shapely.unary_union`` at the end, so the result is the
-same as polygonising the whole raster at once while memory stays bounded by the strip size (plus the
-boundary pieces).
+:class:`StripPolygonizer` receives horizontal strips of boolean masks (one per output layer: a class,
+or a change category) in row order. Each strip's connected regions (4-connectivity, labelled with
+``scipy.ndimage.label``) become polygons with pixel-edge outlines and holes
+(``rasterio.features.shapes``); their pixel count and confidence sum come from the same labels.
 
-Coordinates are in the class map's CRS (a legacy ``crs`` member names it when it is an EPSG code, which
-QGIS and GDAL honour), rounded to 1/1000 of a pixel; rasters without georeferencing give pixel
-coordinates (x = column, y = row).
+Regions that touch the strip's lower boundary may continue in the next strip: they are *carried*
+and merged (``shapely.unary_union``) with the next strip's regions that touch that boundary. A
+carried polygon is written as soon as it no longer reaches the current strip's lower boundary, so
+the result equals polygonising the whole raster at once -- except for regions taller than
+``max_polygon_rows`` (a connected road grid or tree canopy spanning the mosaic): these are cut
+along a strip boundary, the finished upper part is written with ``cut = 1`` and only the part in the
+current strip is carried on. Memory therefore stays bounded by ``max_polygon_rows`` rows of
+geometry whatever the image height, instead of growing with the largest connected network.
+
+Written polygons go to *sinks* (:mod:`vnseg.geo.layers` writers) in output coordinates
+(:class:`vnseg.geo.georef.Georef`), optionally simplified (Douglas-Peucker, topology preserved) and
+rounded to 1/1000 of a pixel, clipped to the raster bounds.
+
+Feature properties: ``class_id``, ``class``, ``area_m2`` and ``area_ha`` (or ``area_px`` without
+ground units) -- the exact area of the pixels of the polygon before simplification --,
+``confidence`` (mean max-class probability of its pixels in %, when a confidence raster is given)
+and ``cut`` (1 when the polygon is a part of a taller region cut to bound memory).
 """
 from __future__ import annotations
 
-import json
 import math
-import os
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Hashable, List, Optional, Sequence
 
 import numpy as np
 
 from .areas import PixelAreas
-from .raster_io import partial_path
 
-__all__ = ['vectorize_class_map']
-
-
-class _GeoJSONStream:
-    """Writes a FeatureCollection feature by feature into a temporary file; ``close`` renames it."""
-
-    def __init__(self, path: Path, name: str, crs):
-        self.path = Path(path)
-        self._tmp = partial_path(self.path)
-        self._f = open(self._tmp, 'w')
-        head = {'type': 'FeatureCollection', 'name': name}
-        epsg = crs.to_epsg() if crs is not None else None
-        if epsg is not None:
-            head['crs'] = {'type': 'name', 'properties': {'name': f'urn:ogc:def:crs:EPSG::{epsg}'}}
-        elif crs is not None:
-            head['crs_wkt'] = crs.to_wkt()
-        self._f.write(json.dumps(head)[:-1] + ', "features": [\n')
-        self.count = 0
-
-    def add(self, geom_json: str, props: dict):
-        if self.count:
-            self._f.write(',\n')
-        self._f.write('{"type": "Feature", "properties": ' + json.dumps(props) + ', "geometry": '
-                      + geom_json + '}')
-        self.count += 1
-
-    def close(self):
-        self._f.write('\n]}\n')
-        self._f.close()
-        os.replace(self._tmp, self.path)
-
-    def abort(self):
-        self._f.close()
-        self._tmp.unlink(missing_ok=True)
+__all__ = ['StripPolygonizer', 'vectorize_class_map', 'write_class_polygons']
 
 
-def vectorize_class_map(class_map_path, out_paths: Dict[int, Path], class_names: Sequence[str],
-                        pixel_areas: PixelAreas, min_area: float = 0.0,
-                        simplify_tolerance: float = 0.0, strip_rows: int = 2048,
-                        data_window: Optional[tuple] = None) -> Dict[int, dict]:
-    """Polygonise selected classes of a class-index raster into GeoJSON files.
+@dataclass
+class _Piece:
+    """A polygon in pixel coordinates with its pixel count, confidence sum and first row."""
+
+    geom: object
+    npix: float
+    conf_sum: float
+    top: float
+    cut: int = 0
+
+
+@dataclass
+class LayerSpec:
+    """One output layer: the sinks its polygons go to and the properties they carry."""
+
+    sinks: list
+    class_id: int
+    name: str
+
+
+def _regroup(pieces: List[_Piece], top: Optional[float], cut: int) -> List[_Piece]:
+    """Union of ``pieces`` as separate polygons, each with the pixel count and confidence sum of the
+    pieces it contains (``top``: first row of each, None = the pieces' own minimum)."""
+    import shapely
+    merged = shapely.unary_union([p.geom for p in pieces])
+    out = []
+    for poly in getattr(merged, 'geoms', [merged]):
+        sel = [p for p in pieces if poly.covers(shapely.point_on_surface(p.geom))]
+        out.append(_Piece(poly, sum(p.npix for p in sel), sum(p.conf_sum for p in sel),
+                          min(p.top for p in sel) if top is None else top, cut))
+    return out
+
+
+class StripPolygonizer:
+    """Polygonise strips of boolean masks into layers, merging across strips (see module doc).
 
     Args:
-        class_map_path: single-band uint8 raster (255 = nodata).
-        out_paths: ``{class_id: path}`` -- one GeoJSON FeatureCollection per class.
-        class_names: names, index = class id (stored in each feature's ``class`` property).
-        pixel_areas: ground area per pixel row of this raster (:class:`PixelAreas`).
-        min_area: polygons with a smaller area are dropped; m^2 for georeferenced rasters, pixels
-            otherwise (``pixel_areas.unit``).
-        simplify_tolerance: Douglas-Peucker tolerance in ground units (metres; pixels without
-            georeferencing), applied with topology preserved; 0 keeps the exact pixel outlines.
-        strip_rows: rows polygonised at a time (memory ~ ``strip_rows x width`` bytes x a few).
-        data_window: ``(row0, row1, col0, col1)`` outside which the raster is known to be nodata
-            (:attr:`vnseg.geo.areas.ClassAreaCounter.data_window`); only this part is read.
+        layers: ``{key: LayerSpec}`` -- masks given to :meth:`add` use the same keys.
+        pixel_areas: ground area per pixel row (also carries the :class:`Georef` decision).
+        min_area: drop smaller polygons; m^2 when ``pixel_areas.unit == 'm2'``, else pixels.
+        simplify_tolerance: Douglas-Peucker tolerance, metres (``'m2'``) or pixels; 0 = exact outlines.
+        bounds: ``(top, bottom, left, right)`` pixel rows/columns covered by the strips.
+        max_polygon_rows: regions taller than this are cut at a strip boundary (memory bound);
+            None never cuts.
+    """
+
+    def __init__(self, layers: Dict[Hashable, LayerSpec], pixel_areas: PixelAreas, min_area: float = 0.0,
+                 simplify_tolerance: float = 0.0, bounds: Optional[tuple] = None,
+                 max_polygon_rows: Optional[int] = None, has_confidence: bool = False):
+        self.layers = layers
+        self.has_confidence = has_confidence
+        self.pa = pixel_areas
+        self.georef = pixel_areas.georef
+        g = self.georef
+        self.min_area = float(min_area)
+        if simplify_tolerance > 0:
+            tol_px = simplify_tolerance if self.pa.unit != 'm2' else \
+                simplify_tolerance / (self.pa.linear_scale() * math.sqrt(self.pa.planar_pixel_area))
+            self.tol_out = g.pixels_to_output(tol_px)
+        else:
+            self.tol_out = 0.0
+        self.top, self.bottom, self.left, self.right = bounds or (0, g.height, 0, g.width)
+        self.max_rows = max_polygon_rows
+        t = g.transform
+        self._to_out = [t.a, t.b, t.d, t.e, t.c, t.f]
+        # output coordinates rounded to 1/1000 of a pixel, and kept inside the raster
+        self.decimals = max(0, math.ceil(-math.log10(min(g.pixel_size) / 1000)))
+        corners = np.array([t * (0, 0), t * (g.width, 0), t * (0, g.height), t * (g.width, g.height)])
+        self._lo, self._hi = corners.min(axis=0), corners.max(axis=0)
+        self.carry: Dict[Hashable, List[_Piece]] = {k: [] for k in layers}
+        self.stats = {k: dict(polygons=0, dropped_small=0, area=0.0, cut=0) for k in layers}
+        self.peak_carried_vertices = 0
+        self._next_row = self.top
+
+    # -- strips --------------------------------------------------------------------------------
+    def add(self, row0: int, h: int, masks: Dict[Hashable, np.ndarray], confidence: Optional[np.ndarray] = None):
+        """Add rows ``[row0, row0 + h)``: ``masks[key]`` is ``bool (h, right - left)`` (a key may be
+        missing when the layer has no pixel in the strip);
+        ``confidence`` optional ``uint8 (h, right - left)`` in % (values > 100 count as 0)."""
+        from affine import Affine
+        from rasterio import features
+        from scipy import ndimage
+        from shapely.geometry import shape
+        if row0 != self._next_row:
+            raise ValueError(f'strips must come in order: expected row {self._next_row}, got {row0}')
+        r1 = row0 + h
+        self._next_row = r1
+        conf = None
+        if confidence is not None:
+            conf = np.where(confidence <= 100, confidence, 0).astype(np.float64)
+        offset = Affine.translation(self.left, row0)
+        for key in self.layers:
+            mask = masks.get(key)
+            pieces = []
+            if mask is not None and mask.any():
+                labels, n = ndimage.label(mask)
+                flat = labels.ravel()
+                npix = np.bincount(flat, minlength=n + 1)
+                csum = np.bincount(flat, weights=conf.ravel(), minlength=n + 1) if conf is not None else None
+                for geom, value in features.shapes(labels, mask=mask, connectivity=4, transform=offset):
+                    i = int(value)
+                    poly = shape(geom)
+                    pieces.append(_Piece(poly, float(npix[i]), float(csum[i]) if csum is not None else 0.0,
+                                         poly.bounds[1]))
+                del labels, flat
+            self._merge(key, pieces, row0, r1)
+        self.peak_carried_vertices = max(self.peak_carried_vertices, self.carried_vertices())
+
+    def carried_vertices(self) -> int:
+        """Vertices of the polygons carried to the next strip (the polygoniser's memory)."""
+        import shapely
+        return int(sum(shapely.get_num_coordinates(p.geom) for ps in self.carry.values() for p in ps))
+
+    def _merge(self, key, pieces: List[_Piece], r0: int, r1: int):
+        import shapely
+        last = r1 >= self.bottom
+        touches_top = [p for p in pieces if r0 > self.top and p.geom.bounds[1] <= r0]
+        rest = [p for p in pieces if not (r0 > self.top and p.geom.bounds[1] <= r0)]
+        carried = self.carry[key]
+        new_carry: List[_Piece] = []
+        if carried or touches_top:
+            group_in = carried + touches_top
+            merged = shapely.unary_union([p.geom for p in group_in])
+            comps = list(getattr(merged, 'geoms', [merged]))
+            tree = shapely.STRtree(comps)
+            pts = shapely.point_on_surface([p.geom for p in group_in])
+            src, dst = tree.query(pts, predicate='within')
+            members: Dict[int, List[int]] = {}
+            for s, d in zip(src.tolist(), dst.tolist()):
+                members.setdefault(d, []).append(s)
+            for d, idx in members.items():
+                self._finish_or_carry(key, comps[d], [group_in[i] for i in idx], carried, r0, r1, last,
+                                      new_carry)
+        for p in rest:
+            if not last and p.geom.bounds[3] >= r1:
+                new_carry.append(p)
+            else:
+                self._emit(key, p.geom, p.npix, p.conf_sum, p.cut)
+        self.carry[key] = new_carry
+
+    def _finish_or_carry(self, key, comp, parts, carried, r0, r1, last, new_carry):
+        npix = sum(p.npix for p in parts)
+        csum = sum(p.conf_sum for p in parts)
+        top = min(p.top for p in parts)
+        cut = max(p.cut for p in parts)
+        if last or comp.bounds[3] < r1:
+            self._emit(key, comp, npix, csum, cut)
+            return
+        if self.max_rows is not None and r1 - top > self.max_rows:
+            old = [p for p in parts if any(p is c for c in carried)]
+            new = [p for p in parts if not any(p is c for c in carried)]
+            if old and new:
+                # rows above r0 are final: write them, carry only this strip's part
+                for piece in _regroup(old, top=None, cut=1):
+                    self._emit(key, piece.geom, piece.npix, piece.conf_sum, 1)
+                new_carry.extend(_regroup(new, top=r0, cut=1))
+                self.stats[key]['cut'] += 1
+                return
+        new_carry.append(_Piece(comp, npix, csum, top, cut))
+
+    # -- writing -------------------------------------------------------------------------------
+    def _emit(self, key, poly_px, npix: float, conf_sum: float, cut: int):
+        import shapely
+        from shapely.affinity import affine_transform
+        spec = self.layers[key]
+        st = self.stats[key]
+        if self.pa.unit == 'm2':
+            area = npix * self.pa.area_at_row(poly_px.centroid.y)
+            props = dict(class_id=spec.class_id, **{'class': spec.name}, area_m2=round(area, 6),
+                         area_ha=round(area / 1e4, 10))
+        else:
+            area = npix
+            props = dict(class_id=spec.class_id, **{'class': spec.name}, area_px=float(npix))
+        if area < self.min_area:
+            st['dropped_small'] += 1
+            return
+        props['confidence'] = round(conf_sum / npix, 2) if (self.has_confidence and npix) else None
+        props['cut'] = int(cut)
+        geom = affine_transform(poly_px, self._to_out)
+        if self.tol_out > 0:
+            geom = geom.simplify(self.tol_out, preserve_topology=True)
+            if geom.is_empty:
+                st['dropped_small'] += 1
+                return
+        geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, self.decimals), self._lo, self._hi))
+        for sink in spec.sinks:
+            sink.add(geom, props)
+        st['polygons'] += 1
+        st['area'] += area
+
+    def close(self):
+        """Write what is still carried (the caller must have given every strip)."""
+        if self._next_row != self.bottom:
+            raise ValueError(f'polygoniser got rows up to {self._next_row}, expected {self.bottom}')
+        for key, pieces in self.carry.items():
+            for p in pieces:
+                self._emit(key, p.geom, p.npix, p.conf_sum, p.cut)
+            self.carry[key] = []
+
+
+def vectorize_class_map(class_map_path, layers: Dict[int, LayerSpec], pixel_areas: PixelAreas,
+                        min_area: float = 0.0, simplify_tolerance: float = 0.0, strip_rows: int = 2048,
+                        data_window: Optional[tuple] = None, confidence_path=None,
+                        max_polygon_rows: Optional[int] = None) -> Dict[int, dict]:
+    """Polygonise classes of a class-index raster (uint8, 255 = nodata) strip by strip.
+
+    Args:
+        layers: ``{class_id: LayerSpec}`` -- where each class's polygons go.
+        pixel_areas: ground area per pixel row of this raster (and its :class:`Georef`).
+        min_area, simplify_tolerance: see :class:`StripPolygonizer`.
+        strip_rows: rows polygonised at a time (memory ~ ``strip_rows x width`` x a few bytes).
+        data_window: ``(row0, row1, col0, col1)`` outside which the raster is nodata; only this part is read.
+        confidence_path: optional ``uint8`` confidence raster (%) on the same grid.
+        max_polygon_rows: see :class:`StripPolygonizer`; default ``4 * strip_rows``; 0 never cuts.
 
     Returns:
-        ``{class_id: {'path', 'polygons', 'dropped_small', 'area'}}`` -- ``area`` is the summed
-        pixel-exact area of the written polygons (before simplification) in ``pixel_areas.unit``.
-
-    Feature properties: ``class_id``, ``class``, ``area_m2`` and ``area_ha`` (or ``area_px``):
-    the exact area of the pixels the polygon covers (before simplification).
+        ``{class_id: {'polygons', 'dropped_small', 'area', 'cut'}}`` -- ``area`` is the summed exact
+        pixel area of the written polygons in ``pixel_areas.unit``.
     """
     import rasterio
-    import shapely
-    from affine import Affine
-    from rasterio import features
     from rasterio.windows import Window
-    from shapely.affinity import affine_transform
-    from shapely.geometry import shape
-
-    pa = pixel_areas
-    tol_crs = simplify_tolerance / pa.linear_scale() if simplify_tolerance > 0 else 0.0
-    # coordinates rounded to 1/1000 of a pixel: exact enough, ~40 % smaller files than full doubles
-    decimals = max(0, math.ceil(-math.log10(min(pa.pixel_size) / 1000)))
-    stats = {c: dict(path=str(p), polygons=0, dropped_small=0, area=0.0) for c, p in out_paths.items()}
-    pending = {c: [] for c in out_paths}
-    with rasterio.open(class_map_path) as ds:
-        height, width = ds.height, ds.width
-        t = ds.transform
-        to_crs = [t.a, t.b, t.d, t.e, t.c, t.f]
-        crs = ds.crs if pa.unit == 'm2' else None
-        b = ds.bounds  # rounding must not push a vertex out of the image
-        lo = np.array([min(b.left, b.right), min(b.bottom, b.top)])
-        hi = np.array([max(b.left, b.right), max(b.bottom, b.top)])
-        streams = {c: _GeoJSONStream(p, f'{class_names[c] if c < len(class_names) else c}', crs)
-                   for c, p in out_paths.items()}
-
-        def emit(cid, poly_px):
-            """Write one polygon given in pixel coordinates."""
-            area_px = poly_px.area
-            if pa.unit == 'm2':
-                area = area_px * pa.area_at_row(poly_px.centroid.y)
-                props = dict(class_id=cid, area_m2=round(area, 4), area_ha=round(area / 1e4, 8))
-            else:
-                area = area_px
-                props = dict(class_id=cid, area_px=area)
-            if area < min_area:
-                stats[cid]['dropped_small'] += 1
-                return
-            props['class'] = class_names[cid] if cid < len(class_names) else f'class_{cid}'
-            geom = affine_transform(poly_px, to_crs) if pa.unit == 'm2' or not t.is_identity else poly_px
-            if tol_crs > 0:
-                geom = geom.simplify(tol_crs, preserve_topology=True)
-                if geom.is_empty:
-                    stats[cid]['dropped_small'] += 1
-                    return
-            geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, decimals), lo, hi))
-            streams[cid].add(shapely.to_geojson(geom), props)
-            stats[cid]['polygons'] += 1
-            stats[cid]['area'] += area
-
-        top, bottom, left, right = data_window or (0, height, 0, width)
-        try:
+    top, bottom, left, right = data_window or (0, pixel_areas.height, 0, pixel_areas.width)
+    if max_polygon_rows is None:
+        max_polygon_rows = 4 * strip_rows
+    max_polygon_rows = max_polygon_rows or None
+    poly = StripPolygonizer(layers, pixel_areas, min_area, simplify_tolerance, (top, bottom, left, right),
+                            max_polygon_rows, has_confidence=confidence_path is not None)
+    conf_ds = rasterio.open(confidence_path) if confidence_path is not None else None
+    try:
+        with rasterio.open(class_map_path) as ds:
+            if conf_ds is not None and (conf_ds.width, conf_ds.height) != (ds.width, ds.height):
+                raise ValueError(f'{confidence_path}: confidence raster size {conf_ds.width}x{conf_ds.height} '
+                                 f'differs from the class map {ds.width}x{ds.height}')
             for r0 in range(top, bottom, strip_rows):
                 r1 = min(bottom, r0 + strip_rows)
-                block = ds.read(1, window=Window(left, r0, right - left, r1 - r0))
+                win = Window(left, r0, right - left, r1 - r0)
+                block = ds.read(1, window=win)
                 present = np.bincount(block.ravel(), minlength=256)
-                for cid in out_paths:
-                    if present[cid] == 0:
-                        continue
-                    mask = block == cid
-                    for geom, _ in features.shapes(mask.view(np.uint8), mask=mask, connectivity=4,
-                                                   transform=Affine.translation(left, r0)):
-                        poly = shape(geom)
-                        y0, y1 = poly.bounds[1], poly.bounds[3]
-                        if (r0 > top and y0 <= r0) or (r1 < bottom and y1 >= r1):
-                            pending[cid].append(poly)
-                        else:
-                            emit(cid, poly)
-                del block
-            for cid, pieces in pending.items():
-                if not pieces:
-                    continue
-                merged = shapely.unary_union(pieces)
-                for poly in getattr(merged, 'geoms', [merged]):
-                    if poly.geom_type == 'Polygon' and not poly.is_empty:
-                        emit(cid, poly)
-                pending[cid] = []
-        except BaseException:
-            for s in streams.values():
-                s.abort()
-            raise
-        for s in streams.values():
-            s.close()
-    return stats
+                masks = {c: block == c for c in layers if present[c]}
+                conf = conf_ds.read(1, window=win) if conf_ds is not None else None
+                poly.add(r0, r1 - r0, masks, conf)
+                del block, masks
+        poly.close()
+    finally:
+        if conf_ds is not None:
+            conf_ds.close()
+    return poly.stats
+
+
+def write_class_polygons(class_map_path, out_dir: Path, stem: str, class_ids: Sequence[int],
+                         names: Sequence[str], palette, pixel_areas: PixelAreas, min_area: float,
+                         simplify_tolerance: float, data_window=None, confidence_path=None,
+                         geojson: bool = True, gpkg: bool = True, strip_rows: int = 2048,
+                         max_polygon_rows: Optional[int] = None, file_names: Optional[Sequence[str]] = None):
+    """The inference tool's polygon outputs: ``STEM.gpkg`` (one styled layer per class, grid CRS) and
+    ``STEM_<class>.geojson`` (RFC 7946 when georeferenced) with a ``.qml`` beside each.
+
+    ``names``: display names (layer names, ``class`` property, legends); ``file_names``: names used
+    in file names (default: ``names``). Returns ``(gpkg path or None, {class_id: geojson path},
+    stats)``; nothing is left under a final name when it fails.
+    """
+    from .layers import GeoJSONWriter, GeoPackageWriter, layer_fields, lonlat_decimals
+    from .styles import polygon_layer_qml, write_qml
+    from vnseg.data.io import atomic_output  # noqa: F401  (documented contract: atomic outputs)
+    g = pixel_areas.georef
+    file_names = list(file_names or names)
+    has_conf = confidence_path is not None
+    gp = GeoPackageWriter(out_dir / f'{stem}.gpkg', g) if gpkg else None
+    fields = layer_fields(pixel_areas.unit, with_confidence=True)
+    layers, gj_paths, writers = {}, {}, []
+    if g.kind == 'crs':
+        dec = lonlat_decimals(g, pixel_areas.linear_scale() if pixel_areas.unit == 'm2' else 1.0)
+    else:
+        dec = max(0, math.ceil(-math.log10(min(g.pixel_size) / 1000)))
+    for c in class_ids:
+        sinks = []
+        if gp is not None:
+            sinks.append(gp.layer(names[c], fields))
+        if geojson:
+            path = out_dir / f'{stem}_{file_names[c]}.geojson'
+            w = GeoJSONWriter(path, names[c], g, decimals=dec)
+            writers.append(w)
+            sinks.append(w)
+            gj_paths[c] = path
+        layers[c] = LayerSpec(sinks, c, names[c])
+    try:
+        stats = vectorize_class_map(class_map_path, layers, pixel_areas, min_area=min_area,
+                                    simplify_tolerance=simplify_tolerance, strip_rows=strip_rows,
+                                    data_window=data_window, confidence_path=confidence_path,
+                                    max_polygon_rows=max_polygon_rows)
+        styles = {names[c]: polygon_layer_qml(c, names[c], palette[c]) for c in class_ids}
+        for w in writers:
+            w.close()
+        for c in gj_paths:
+            write_qml(gj_paths[c].with_suffix('.qml'), styles[names[c]])
+        gpkg_path = gp.close(styles) if gp is not None else None
+    except BaseException:
+        for w in writers:
+            w.abort()
+        if gp is not None:
+            gp.abort()
+        raise
+    for c in stats:
+        stats[c]['has_confidence'] = has_conf
+    return gpkg_path, gj_paths, stats

@@ -1,0 +1,85 @@
+"""Whole-scene inference on ONNX Runtime: the same outputs as the PyTorch path, in a process where torch,
+torchvision, mmengine, mmcv, mmseg and mmpretrain cannot be imported (the light deployment install)."""
+import importlib.util
+
+import numpy as np
+import pytest
+
+from conftest import require_shared_data
+
+ort = pytest.importorskip('onnxruntime')
+pytest.importorskip('onnx')
+rasterio = pytest.importorskip('rasterio')
+
+CFG = 'configs/segformer_tiny_demo_vn.py'
+TILE, OVERLAP = 128, 32
+
+
+@pytest.fixture(scope='module')
+def exported(repo_root, tmp_path_factory):
+    """The tiny demo SegFormer (seeded random weights) as checkpoint + ONNX, and a real 560 x 400 crop of
+    the Kampala mosaic with a transparent corner."""
+    import torch
+    from rasterio.windows import Window
+    from vnseg.apis.large_image import _inference_config, load_model
+    tmp = tmp_path_factory.mktemp('onnx')
+    src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
+    crop = tmp / 'kampala crop.tif'
+    with rasterio.open(src_path) as src:
+        win = Window(1100, 700, 560, 400)
+        rgb = src.read([1, 2, 3], window=win)
+        prof = dict(driver='GTiff', width=560, height=400, count=4, dtype='uint8', crs=src.crs,
+                    transform=src.window_transform(win))
+    alpha = np.full((1, 400, 560), 255, np.uint8)
+    alpha[:, :90, :130] = 0
+    with rasterio.open(crop, 'w', **prof) as dst:
+        dst.write(np.concatenate([rgb, alpha]))
+        dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
+                           rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
+    torch.manual_seed(0)
+    ckpt = tmp / 'tiny.pth'
+    model = load_model(_inference_config(str(repo_root / CFG)), None, device='cpu')
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
+    spec = importlib.util.spec_from_file_location('export_tool', repo_root / 'tools' / 'deployment' / 'export_onnx.py')
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    onnx_path = tmp / 'tiny.onnx'
+    assert tool.main([str(repo_root / CFG), str(ckpt), '--out', str(onnx_path), '--tile', str(TILE),
+                      '--parity-image', str(crop)]) == 0
+    return ckpt, onnx_path, crop
+
+
+def _read(path):
+    with rasterio.open(path) as ds:
+        return ds.read(1), ds.crs, ds.transform
+
+
+def test_onnx_whole_scene_matches_pytorch(exported, repo_root, tmp_path, one_torch_thread):
+    from vnseg.apis import infer_large_image
+    ckpt, onnx_path, crop = exported
+    kw = dict(tile=TILE, overlap=OVERLAP, batch_size=4, progress=False, preview=False, write_polygons=False)
+    pt = infer_large_image(str(repo_root / CFG), str(ckpt), crop, tmp_path / 'pt', device='cpu', **kw)
+    ox = infer_large_image(onnx_path, None, crop, tmp_path / 'onnx', **kw)
+    cp, crs, tr = _read(pt.class_map)
+    co, crs_o, tr_o = _read(ox.class_map)
+    assert crs == crs_o and tr == tr_o
+    valid = cp != 255
+    assert np.array_equal(valid, co != 255) and not valid[:90, :130].any() and valid.mean() > 0.9
+    agreement = (cp == co)[valid].mean()
+    assert agreement >= 0.995, agreement
+    assert len(np.unique(cp[valid])) > 1
+    fp, fo = _read(pt.confidence)[0], _read(ox.confidence)[0]
+    assert np.array_equal(fp == 255, ~valid)
+    diff = np.abs(fp.astype(int) - fo.astype(int))[valid]
+    assert diff.max() <= 2 and (diff == 0).mean() > 0.95
+    assert 20 <= fp[valid].min() and fp[valid].max() <= 100
+    assert ox.tiles_run == pt.tiles_run and ox.tiles_total == pt.tiles_total
+    print(f'ONNX vs PyTorch whole scene: {100 * agreement:.3f} % of pixels agree')
+
+
+def test_onnx_path_refuses_a_different_tile(exported, tmp_path):
+    from vnseg.apis import infer_large_image
+    _, onnx_path, crop = exported
+    with pytest.raises(ValueError, match='exported for 128 px tiles'):
+        infer_large_image(onnx_path, None, crop, tmp_path / 'o', tile=256, progress=False)
+    assert not (tmp_path / 'o').exists()

@@ -1,0 +1,9 @@
+"""Deployment: ONNX export for ONNX Runtime and the QGIS Deepness plugin, and model cards.
+
+* :mod:`vnseg.deploy.onnx_export` -- a segmentor's tile forward as an ONNX graph (normalisation
+  inside, dynamic batch, softmax output), parity check against PyTorch, Deepness + vnseg metadata.
+* :mod:`vnseg.deploy.model_card` -- what a model is (classes, data, resolution, config, iterations,
+  metrics, parameters) as Markdown + JSON beside a checkpoint or an exported file.
+
+Running an exported model needs only :mod:`vnseg.apis.tile_models` (numpy + onnxruntime).
+"""
