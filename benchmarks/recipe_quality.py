@@ -66,6 +66,7 @@ RECIPES = {
 TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's protocol)
 SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
+MIN_WARMUP_STEPS = 5  # a 1-step LinearLR warm-up would leave the lr at start_factor (1e-6) for good
 
 
 class BenchmarkError(RuntimeError):
@@ -200,11 +201,22 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     whole scenes itself) and keeps only the last checkpoint.
     """
     ratio = iters / cfg.train_cfg.max_iters
-    for sched in cfg.get('param_scheduler') or []:
-        begin = int(round(sched.get('begin', 0) * ratio))
+    scheds = cfg.get('param_scheduler') or []
+    bounds = {}  # original boundary -> rescaled boundary
+    for sched in scheds:
+        for key in ('begin', 'end'):
+            if key in sched:
+                value = min(sched[key], cfg.train_cfg.max_iters)
+                bounds[value] = max(bounds.get(value, 0), int(round(value * ratio)))
+    for sched in scheds:  # mmengine's LinearLR stops one step short of end_factor: keep warm-ups >= 5 steps
+        if sched['type'] == 'LinearLR' and 'end' in sched:
+            end = min(sched['end'], cfg.train_cfg.max_iters)
+            bounds[end] = min(iters, max(bounds[end], bounds[sched.get('begin', 0)] + MIN_WARMUP_STEPS))
+    for sched in scheds:
+        begin = bounds.get(min(sched.get('begin', 0), cfg.train_cfg.max_iters), 0)
         sched['begin'] = begin
         if 'end' in sched:
-            sched['end'] = max(begin + 1, int(round(min(sched['end'], cfg.train_cfg.max_iters) * ratio)))
+            sched['end'] = max(begin + 1, bounds[min(sched['end'], cfg.train_cfg.max_iters)])
         if 'milestones' in sched:
             sched['milestones'] = [max(1, int(round(m * ratio))) for m in sched['milestones']]
     for hook in cfg.get('custom_hooks') or []:

@@ -137,6 +137,11 @@ def test_fit_budget_rescales_the_schedule_and_ema():
     stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
     benchmark().fit_budget(stock, iters=750, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
     assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 7), (7, 750)]  # 1500/160000
+    # a warm-up scaled below 5 steps is kept at 5: mmengine's LinearLR never reaches its end factor
+    # in its last step, so a 1-step warm-up would train the whole run at 1e-6 x lr
+    stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
+    benchmark().fit_budget(stock, iters=120, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
+    assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 5), (5, 120)]
 
 
 def test_recipe_names():
