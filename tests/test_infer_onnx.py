@@ -49,7 +49,7 @@ def exported(repo_root, tmp_path_factory):
     the Kampala mosaic with a transparent corner."""
     import torch
     from rasterio.windows import Window
-    from vnseg.apis.large_image import _inference_config, load_model
+    from vnseg.apis.model_loading import inference_config, load_model
     tmp = tmp_path_factory.mktemp('onnx')
     src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
     crop = tmp / 'kampala crop.tif'
@@ -66,7 +66,7 @@ def exported(repo_root, tmp_path_factory):
                            rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
     torch.manual_seed(0)
     ckpt = tmp / 'tiny.pth'
-    model = load_model(_inference_config(str(repo_root / CFG)), None, device='cpu')
+    model = load_model(inference_config(str(repo_root / CFG)), None, device='cpu', random_weights=True)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     spec = importlib.util.spec_from_file_location('export_tool', repo_root / 'tools' / 'deployment' / 'export_onnx.py')
     tool = importlib.util.module_from_spec(spec)
