@@ -19,6 +19,7 @@ outline and truncates coordinates; vnseg paints pixels whose centre is inside).
 """
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,12 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from vnseg.data.label_map import LabelMap
+from vnseg.data.labelme import NotAnAnnotationError, load_annotation, rasterize_annotation
 
-from vnseg.data.label_map import LabelMap  # noqa: E402
-from vnseg.data.labelme import (NotAnAnnotationError, load_annotation,  # noqa: E402
-                                rasterize_annotation)
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -91,8 +90,11 @@ def collect_inputs(args, tmp: Path):
         p = Path(item)
         paths += sorted(p.rglob('*.json')) if p.is_dir() else [p]
     if args.synthetic:
-        from vnseg.data.synthetic import generate_scenes
-        paths += generate_scenes(tmp / 'synthetic', args.synthetic, args.synthetic_size, seed=0)
+        out = tmp / 'synthetic'
+        subprocess.run([sys.executable, str(REPO / 'demo' / 'generate_scenes.py'), '--out-dir', str(out),
+                        '--num-scenes', str(args.synthetic), '--size', str(args.synthetic_size), '--no-progress'],
+                       check=True)
+        paths += sorted(out.glob('*.json'))
     usable = []
     for p in paths:
         try:

@@ -56,7 +56,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 RECIPES = {
     'stock': 'benchmarks/configs/segformer_b0_stock_mmseg.py',
@@ -260,7 +259,7 @@ def prepare(src, out, *, crop, color_table, ratios, augment):
     t0 = time.perf_counter()
     try:
         summary = prepare_dataset(src, out, patch_size=crop, split_mode='scene', ratios=ratios, seed=SPLIT_SEED,
-                                  augment=augment, num_augment=1, color_table=color_table, progress=False,
+                                  num_augment=1 if augment else 0, color_table=color_table, progress=False,
                                   chart=augment)
     except (PrepareError, DataError) as e:
         raise BenchmarkError(str(e)) from e
@@ -298,7 +297,7 @@ def score_scenes(model, scenes, out_dir, tta_flip, device):
     import rasterio
     from vnseg.apis import infer_large_image
     from vnseg.classes import NUM_CLASSES
-    from vnseg.evaluation.confusion import confusion_from_arrays, read_mask
+    from vnseg.reports.confusion import confusion_from_arrays, read_mask
     conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     for image, mask in scenes:
         res = infer_large_image(model, None, image, out_dir, tile=TILE, overlap=OVERLAP, batch_size=4,
@@ -324,7 +323,7 @@ def run_recipe(name, args, data):
     """Train (or reuse) and score one recipe; returns its result dict."""
     import torch
     from mmengine.config import Config
-    import vnseg  # noqa: F401  (registrations: the config's transforms and losses)
+    import vnseg.mmseg_ext  # noqa: F401  (registrations: the config's transforms and losses)
     from vnseg.apis import load_model
 
     config_path, changes = parse_recipe(name)

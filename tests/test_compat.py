@@ -8,7 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-import vnseg  # noqa: F401  (applies the fixes)
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -75,7 +75,7 @@ def test_pickled_getattr_is_restricted_to_history_buffer(tmp_path):
 def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     """Fix 2: mmengine's init_dist('pytorch') works without CUDA (gloo, no set_device)."""
     code = (
-        'import vnseg, torch.distributed as d\n'
+        'import vnseg.mmseg_ext, torch.distributed as d\n'
         'from mmengine.dist import init_dist, get_dist_info\n'
         "init_dist('pytorch', backend='nccl')\n"
         "print('BACKEND', d.get_backend(), get_dist_info())\n"
@@ -99,6 +99,7 @@ def _cfg(launcher='none'):
 
 
 def test_cpu_falls_back_from_config_amp():
+    """Fix 4 (config level): AmpOptimWrapper becomes OptimWrapper without CUDA."""
     cfg = _cfg()
     with pytest.warns(UserWarning, match='AmpOptimWrapper'):
         changes = adapt_cfg_to_device(cfg, cuda_available=False)
@@ -131,10 +132,35 @@ def test_cuda_configs_untouched():
 
 
 def test_inference_apis_take_class_names_from_the_config(tmp_path):
-    """Fix 4: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
+    """Fix 3: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
     (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
     from mmseg.apis import init_model
 
     from vnseg.classes import CLASSES, PALETTE
     model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
     assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}
+
+
+def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
+    """Fix 5: mmengine's local loader (load_from, resume, the inferencer) explains what is wrong with
+    a file instead of a torch traceback, and refuses pickled objects in a sentence."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from vnseg.apis.model_loading import CheckpointError, UnsafeCheckpointError
+    from vnseg.compat import weights_only_refusal
+
+    text = tmp_path / 'readme.pth'
+    text.write_text('see the wiki\n')
+    with pytest.raises(CheckpointError, match=r'readme\.pth: is a text file'):
+        _load_checkpoint(str(text), map_location='cpu')
+    with pytest.raises(CheckpointError, match='checkpoint file not found'):
+        _load_checkpoint(str(tmp_path / 'gone.pth'), map_location='cpu')
+    evil = tmp_path / 'evil.pth'
+    torch.save({'x': _NotAllowed()}, evil)
+    with pytest.raises(UnsafeCheckpointError, match='_NotAllowed.*If you trust where this file comes'):
+        _load_checkpoint(str(evil), map_location='cpu')
+    try:
+        torch.load(evil, weights_only=True)
+    except Exception as exc:
+        assert weights_only_refusal(exc).endswith('_NotAllowed')
+    assert weights_only_refusal(RuntimeError('PytorchStreamReader failed reading zip archive')) is None

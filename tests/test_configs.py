@@ -13,7 +13,7 @@ import os.path as osp
 import pytest
 import torch
 
-import vnseg  # noqa: F401  (registrations)
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.evaluator import Evaluator
@@ -76,7 +76,7 @@ def iter_decode_heads(model_cfg):
 @pytest.mark.parametrize('name', VN_CONFIGS + OEM_CONFIGS)
 def test_config_states_the_study_setup(name):
     cfg = load(name)
-    assert cfg.custom_imports.imports == ['vnseg']
+    assert cfg.custom_imports.imports == ['vnseg.mmseg_ext']
     assert all(h.num_classes == NUM_CLASSES for h in iter_decode_heads(cfg.model))
     assert cfg.model.data_preprocessor.size == cfg.crop_size == (512, 512)
     assert cfg.train_dataloader.batch_size == 16

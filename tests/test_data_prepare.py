@@ -13,7 +13,7 @@ from vnseg.data.augment import GEOMETRIC_OPS, apply_geometric, augment_variants
 from vnseg.data.patches import SceneTooSmallError, keep_patch, patch_windows
 from vnseg.data.prepare import PrepareError, prepare_dataset
 from vnseg.data.split import split_by_scene, split_counts
-from vnseg.data.synthetic import generate_scenes
+from synthetic_scenes import generate_scenes
 
 REPO = Path(__file__).resolve().parents[1]
 PATCH = 64
@@ -114,7 +114,7 @@ def test_by_scene_layout_and_no_scene_in_two_splits(scenes_dir, tmp_path):
 
 def test_patches_are_crops_of_the_scene(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    run(scenes_dir, out, augment=False)
+    run(scenes_dir, out, num_augment=0)
     patch = next((out / 'img_dir' / 'train').glob('*.png'))
     sid, y, x = patch.stem.rsplit('_y', 1)[0], int(patch.stem.split('_y')[1][:5]), int(patch.stem.split('_x')[1])
     scene = np.asarray(Image.open(out / 'scenes' / 'img' / f'{sid}.png'))
@@ -126,7 +126,7 @@ def test_patches_are_crops_of_the_scene(scenes_dir, tmp_path):
 
 def test_by_patch_mode_splits_patches_and_leaks_scenes(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    summary = run(scenes_dir, out, split_mode='patch', augment=False, background_threshold=None)
+    summary = run(scenes_dir, out, split_mode='patch', num_augment=0, background_threshold=None)
     counts = [summary['splits'][s]['patches'] for s in ('train', 'val', 'test')]
     assert counts == [19, 3, 2]                 # 24 patches, split_counts(24)
     sets = {s: patch_scenes(out, s) for s in ('train', 'val', 'test')}
@@ -209,8 +209,8 @@ def test_output_inside_source_is_not_read_back(scenes_dir, tmp_path):
     shutil.copytree(scenes_dir, src)
     (src / '.hidden').mkdir()
     (src / '.hidden' / 'x.json').write_text('{')          # hidden folders are not searched
-    run(src, src / 'prepared', augment=False)
-    summary = run(src, src / 'prepared', augment=False)
+    run(src, src / 'prepared', num_augment=0)
+    summary = run(src, src / 'prepared', num_augment=0)
     assert summary['num_scenes'] == 6 and summary['unpaired_images'] == []
 
 
@@ -236,7 +236,7 @@ def test_image_and_mask_pairs(tmp_path):
     rgb[:, 64:] = (0x6E, 0xC1, 0xE4)            # dubai road colour on the right half
     rgb[0, 0] = (1, 2, 3)                       # an unknown colour
     Image.fromarray(rgb).save(src / 'site' / 'masks' / 'a.png')
-    summary = run(src, tmp_path / 'out', color_table='dubai', augment=False, background_threshold=None)
+    summary = run(src, tmp_path / 'out', color_table='dubai', num_augment=0, background_threshold=None)
     assert summary['failures'] == []
     (scene,) = summary['scenes']
     assert scene['id'] == 'site__a' and scene['qa']['unknown_pixels'] == 1
@@ -248,5 +248,20 @@ def test_prepare_tool_exit_status(scenes_dir, tmp_path, capsys):
     spec = importlib.util.spec_from_file_location('prepare_tool', REPO / 'tools' / 'prepare_dataset.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main([str(scenes_dir), str(tmp_path / 'out'), '--patch-size', '64', '--no-progress', '--no-chart']) == 0
+    argv = [str(scenes_dir), '--patch-size', '64', '--no-progress', '--no-chart']
+    assert tool.main(argv + ['--out-dir', str(tmp_path / 'out')]) == 0
     assert '6 scene(s)' in capsys.readouterr().out
+    # a share drops mostly-background patches; --keep-background keeps every patch
+    assert tool.main(argv + ['--out-dir', str(tmp_path / 'half'), '--background-threshold', '0.5']) == 0
+    assert tool.main(argv + ['--out-dir', str(tmp_path / 'all'), '--keep-background']) == 0
+    assert ' 0 background patch(es) dropped' in capsys.readouterr().out
+    half, kept = (json.loads((tmp_path / d / 'summary.json').read_text()) for d in ('half', 'all'))
+    dropped = half['skipped_patches']['background']
+    assert dropped > 0 and kept['params']['background_threshold'] is None
+    assert sum(s['patches'] for s in kept['splits'].values()) == \
+        sum(s['patches'] for s in half['splits'].values()) + dropped
+    # a share outside (0, 1] is a usage error, not a hidden "keep all"
+    with pytest.raises(SystemExit) as exit_info:
+        tool.main(argv + ['--out-dir', str(tmp_path / 'bad'), '--background-threshold', '1.5'])
+    assert exit_info.value.code == 2 and 'must be in (0, 1]' in capsys.readouterr().err
+    assert not (tmp_path / 'bad').exists()

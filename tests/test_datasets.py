@@ -13,7 +13,7 @@ import pytest
 rasterio = pytest.importorskip('rasterio')
 from rasterio.transform import from_origin  # noqa: E402
 
-import vnseg  # noqa: E402,F401  (registrations)
+import vnseg.mmseg_ext  # noqa: E402,F401  (vnseg's fixes and registrations)
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmseg.registry import DATASETS, TRANSFORMS  # noqa: E402

@@ -15,7 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 def test_demo_learns_and_writes_every_output(tmp_path):
     work = tmp_path / 'demo'
     env = dict(os.environ, PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1')
-    cmd = [sys.executable, str(REPO / 'tools' / 'demo.py'), '--work-dir', str(work),
+    env['PYTHONPATH'] = str(REPO) + os.pathsep + env.get('PYTHONPATH', '')
+    cmd = [sys.executable, str(REPO / 'demo' / 'run_demo.py'), '--work-dir', str(work),
            '--scenes', '12', '--scene-size', '384', '--holdout-size', '384', '--iters', '300']
     out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]

@@ -13,7 +13,7 @@ rasterio = pytest.importorskip('rasterio')
 
 REPO = Path(__file__).resolve().parents[1]
 CFG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
-OPTS = ['--tile', '64', '--overlap', '24', '--batch-size', '4', '--device', 'cpu', '--quiet', '--no-preview',
+OPTS = ['--tile', '64', '--overlap', '24', '--batch-size', '4', '--device', 'cpu', '--no-progress', '--no-preview',
         '--min-area', '0']
 
 
@@ -34,7 +34,7 @@ def _free_port():
 def inputs(tmp_path_factory):
     import torch
 
-    import vnseg.apis  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (fixes and registrations before mmseg.apis.init_model)
     from mmseg.apis import init_model
     from rasterio.transform import from_origin
     tmp = tmp_path_factory.mktemp('dist')

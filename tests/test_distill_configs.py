@@ -14,7 +14,7 @@ from mmengine.structures import PixelData
 from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
-import vnseg  # noqa: F401
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from vnseg.models.losses import PixelKDLoss
 from vnseg.models.segmentors.distill_segmentor import load_teacher_model_cfg
 from vnseg.pretrained import disable_pretrained

@@ -130,7 +130,7 @@ def test_low_precision_logits_give_float32_loss():
 def test_registry_build_and_bad_arguments():
     from mmseg.registry import MODELS
 
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     loss = MODELS.build(dict(type='PixelKDLoss', temperature=4.0, loss_weight=2.0))
     assert isinstance(loss, PixelKDLoss) and loss.temperature == 4.0 and loss.loss_name == 'loss_kd'
     with pytest.raises(ValueError, match='temperature'):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from vnseg.classes import CLASSES
-from vnseg.evaluation import VNIoUMetric, confusion, metrics_file
+from vnseg.evaluation import VNIoUMetric
+from vnseg.reports import confusion, metrics_file
 
 # Two images; 255 = ignore. Pixel pairs (gt, pred) counted by hand below.
 GT1 = [[0, 0, 1, 1],

@@ -56,7 +56,7 @@ def test_vietnamese_names_zones_styles_report_on_a_drone_geotiff(repo_root, tiny
     out = tmp_path / 'out'
     cli = _tool(repo_root, 'infer_large_image')
     rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(out), '--tile', '128',
-                   '--overlap', '0', '--min-area', '0', '--quiet', '--device', 'cpu', '--lang', 'vi',
+                   '--overlap', '0', '--min-area', '0', '--no-progress', '--device', 'cpu', '--lang', 'vi',
                    '--zones', str(zf), '--zone-field', 'phuong'])
     assert rc == 0
     stem = 'pix4d_bali_drone_ortho_0.35m_rgba'
@@ -101,7 +101,7 @@ def test_bad_zone_file_fails_before_inference(repo_root, tiny_ckpt, tmp_path, ca
     src = require_shared_data('geotiff', 'webodm_drone_ortho_0.5m_rgba.tif')
     zf = _zones(tmp_path / 'z.geojson', {'a': (0, 0, 1, 1)})
     cli = _tool(repo_root, 'infer_large_image')
-    rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(tmp_path / 'o'), '--quiet',
+    rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(tmp_path / 'o'), '--no-progress',
                    '--zones', str(zf), '--zone-field', 'commune'])
     err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith('error: ')]
     assert rc == 2 and len(err) == 1 and 'z.geojson' in err[0] and "no field 'commune'" in err[0]
@@ -152,7 +152,7 @@ def test_prelabel_round_trip_and_review_queue(repo_root, tiny_ckpt, tmp_path):
     out = tmp_path / 'prelabels'
     tool = _tool(repo_root, 'predict_to_labelme')
     rc = tool.main([str(repo_root / CFG), str(tiny_ckpt), str(small), str(big), '--out-dir', str(out),
-                    '--patch-size', '400', '--tile', '128', '--quiet', '--device', 'cpu'])
+                    '--patch-size', '400', '--tile', '128', '--no-progress', '--device', 'cpu'])
     assert rc == 0
     jsons = sorted(p.name for p in out.glob('*.json'))
     big_stem = 'pix4d_bali_drone_ortho_0.35m_rgba'

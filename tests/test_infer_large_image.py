@@ -130,7 +130,7 @@ def test_kampala_one_command_class_map_polygons_areas(tiny_model, repo_root, tmp
     cli = _load_cli(repo_root)
     # 128-px windows without overlap: the cheapest pass of the tiny model over all 6.3 Mpx on CPU
     rc = cli.main([str(repo_root / CFG), str(ckpt), str(src_path), '--out-dir', str(out_dir),
-                   '--tile', '128', '--overlap', '0', '--batch-size', '8', '--min-area', '0', '--quiet',
+                   '--tile', '128', '--overlap', '0', '--batch-size', '8', '--min-area', '0', '--no-progress',
                    '--device', 'cpu'])
     assert rc == 0
     printed = capsys.readouterr().out

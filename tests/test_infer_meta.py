@@ -36,7 +36,7 @@ def test_dataset_meta_from_config(cfg_path):
 
 
 def test_init_model_without_checkpoint_and_with_bare_checkpoint(cfg_path, bare_checkpoint):
-    import vnseg  # noqa: F401  (vnseg.compat fix 4 applies on import)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmseg.apis import init_model, inference_model
     model = init_model(cfg_path, None, device='cpu')
     assert model.dataset_meta['classes'] == CLASSES and model.dataset_meta['palette'] == PALETTE

@@ -31,7 +31,7 @@ def _env():
 def _cmd(ckpt, image, out_dir, *extra):
     return [sys.executable, str(REPO / 'tools' / 'infer_large_image.py'), CFG, str(ckpt), str(image),
             '--out-dir', str(out_dir), '--tile', str(TILE), '--overlap', str(OVERLAP), '--batch-size', '4',
-            '--device', 'cpu', '--quiet', '--no-preview', *extra]
+            '--device', 'cpu', '--no-progress', '--no-preview', *extra]
 
 
 @pytest.fixture(scope='module')
@@ -39,7 +39,7 @@ def scene(tmp_path_factory):
     """A georeferenced 1500 x 200 image with a nodata band, and a random-weight checkpoint."""
     import torch
 
-    import vnseg.apis  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (fixes and registrations before mmseg.apis.init_model)
     from mmseg.apis import init_model
     from rasterio.transform import from_origin
     tmp = tmp_path_factory.mktemp('resume')

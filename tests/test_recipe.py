@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-import vnseg  # noqa: F401  (registrations)
+import vnseg.mmseg_ext  # noqa: F401  (registrations)
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import TRANSFORMS
 
 from vnseg.data.prepare import prepare_dataset
-from vnseg.data.synthetic import generate_scenes
+from synthetic_scenes import generate_scenes
 from vnseg.pretrained import disable_pretrained
 
 from conftest import REPO

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-import vnseg  # noqa: F401  (registers UNetHead)
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from mmseg.registry import MODELS
 
 R50 = [256, 512, 1024, 2048]  # ResNet-50 stage widths, strides 4/8/16/32

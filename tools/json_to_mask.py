@@ -6,18 +6,17 @@
 INPUT: JSON files or folders (searched recursively). Writes ``OUT_DIR/<stem>.png`` (class indices,
 palette for viewers) and ``OUT_DIR/qa_report.json`` (per file: unknown labels, degenerate shapes,
 out-of-image vertices, overlaps, class pixel counts). Bad files are listed at the end and make the
-exit status non-zero; ``--strict`` stops at the first. See ``vnseg/data/labelme.py`` for the schema
+exit status non-zero; ``--strict`` stops at the first. See ``vnseg/data/labelme/`` for the schema
 and the pixel convention.
 """
 import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError, write_json, write_mask_png
-from vnseg.data.label_map import LabelMap, LabelMapError
+from vnseg.data.io import DataError, write_json, write_mask_png
+from vnseg.data.label_map import LabelMap
 from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask
+from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
@@ -25,20 +24,14 @@ def build_parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', help='JSON files or folders')
     p.add_argument('-o', '--out-dir', required=True, help='output folder for <stem>.png and qa_report.json')
-    p.add_argument('--labels', default=None,
-                   help='label map: .json {label: class} or labelme labels.txt (default: vnseg class names)')
     p.add_argument('--unknown', choices=('error', 'ignore'), default='error',
                    help='unknown labels: fail the file (default) or paint 255 and report')
     p.add_argument('--root', default=None,
                    help='folder imagePath must stay inside (default: each input folder / the file\'s folder)')
     p.add_argument('--no-image', action='store_true',
                    help='when the image is missing, use imageHeight/imageWidth instead of failing')
-    p.add_argument('--pixel-origin', choices=('corner', 'center'), default='corner')
-    p.add_argument('--line-width', type=float, default=10.0, help='pixels, for line/linestrip shapes')
-    p.add_argument('--point-radius', type=float, default=5.0, help='pixels, for point shapes')
-    p.add_argument('--max-pixels', type=int, default=DEFAULT_MAX_PIXELS)
-    p.add_argument('--strict', action='store_true', help='stop at the first bad file')
-    p.add_argument('--no-progress', action='store_true')
+    add_annotation_args(p)
+    add_batch_args(p)
     return p
 
 
@@ -58,11 +51,7 @@ def _collect(inputs, root_arg):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
-    try:
-        label_map = LabelMap.from_spec(args.labels)
-    except (LabelMapError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    label_map = LabelMap.from_spec(args.labels)  # a bad map: one line through vnseg.cli.run_tool
     out_dir = Path(args.out_dir)
     reports, failures, skipped, used, unsafe = [], [], [], {}, False
     for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',
@@ -110,4 +99,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -2,7 +2,7 @@
 
     python tools/predict_to_labelme.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out-dir DIR
         [--patch-size 2048] [--lang en|vi] [--simplify 0.75] [--min-pixels 0]
-        [--tile 512] [--overlap 128] [--batch-size 4] [--device cpu|cuda] [--quiet]
+        [--tile 512] [--overlap 128] [--batch-size 4] [--device cpu|cuda] [--no-progress]
 
 Writes into DIR:
     STEM.json                one labelme JSON per image (imagePath relative to DIR, imageData null), or
@@ -15,9 +15,7 @@ Labels are the class names (--lang); each shape carries its mean confidence in `
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def parse_args(argv=None):
@@ -36,7 +34,7 @@ def parse_args(argv=None):
     p.add_argument('--overlap', type=int, default=None, help='window overlap in px (default tile/4)')
     p.add_argument('--batch-size', type=int, default=4, help='windows per forward pass')
     p.add_argument('--device', default=None, help='cpu, cuda, cuda:N (default: cuda:0 if available)')
-    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p.parse_args(argv)
 
 
@@ -47,7 +45,7 @@ def main(argv=None):
         res = predict_to_labelme(args.config, args.checkpoint, args.images, args.out_dir,
                                  patch_size=args.patch_size, lang=args.lang, simplify=args.simplify,
                                  min_pixels=args.min_pixels, tile=args.tile, overlap=args.overlap,
-                                 batch_size=args.batch_size, device=args.device, progress=not args.quiet)
+                                 batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2

@@ -31,6 +31,9 @@ PALETTE = [
 #: Mask value for pixels that are not labelled / must not count in losses or metrics.
 IGNORE_INDEX = 255
 
+#: RGB colour of ``IGNORE_INDEX`` pixels in palette masks, previews and figures.
+IGNORE_COLOR = (255, 255, 255)
+
 NUM_CLASSES = len(CLASSES)
 
 

@@ -3,8 +3,14 @@
 The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
 released before torch 2.6 and numpy 2. Every fix vnseg needs lives here, is small, idempotent and
 covered by ``tests/test_compat.py`` with a check that fails without it. :func:`apply` runs the
-import-time fixes on ``import vnseg``; :func:`adapt_cfg_to_device` is the config-level part, called by
-``tools/train.py`` and ``tools/test.py``.
+import-time fixes 1-3 once; it is called by :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``,
+the tools and :mod:`vnseg.apis` import), never by ``import vnseg``, which stays free of torch.
+:func:`adapt_cfg_to_device` is the config-level part (fix 4), called by ``tools/train.py`` and
+``tools/test.py``.
+
+The fixes patch what mmseg and mmengine call (a module attribute looked up at call time, a class
+method, a function object itself), never a name that some module may have bound before the fixes
+ran, so they hold whatever the import order.
 
 Import-time fixes
 -----------------
@@ -20,38 +26,57 @@ Import-time fixes
 2. **Distributed on CPU.** mmengine's ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` before
    creating the process group, which fails with "Found no NVIDIA driver" under torchrun on a machine
    without a GPU. Without CUDA we skip that call and use the gloo backend (nccl is CUDA-only).
-
-4. **Class names of inference models.** mmseg's ``init_model`` and ``MMSegInferencer`` take a model's
+3. **Class names of inference models.** mmseg's ``init_model`` and ``MMSegInferencer`` take a model's
    class names and palette from the checkpoint only: without them (bare state_dict, ``weights=None``)
    the inferencer falls back to Cityscapes' 19 classes and ``init_model`` sets none (or raises
    ``KeyError`` on a checkpoint without ``meta``). Both now fall back to the config's dataset
-   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`.
+   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`. The function
+   object ``mmseg.apis.init_model`` itself is patched (its code now calls vnseg's), so a reference
+   taken by ``from mmseg.apis import init_model`` before the fixes ran is fixed too.
+
+5. **Checkpoint files that cannot be used.** mmengine reads a local checkpoint with a bare
+   ``torch.load``: a missing, empty, text, truncated or code-carrying file ends in a traceback
+   (for the last, one about ``weights_only`` that no user can act on). mmengine's local loader
+   (``load_from``, ``resume``, ``_load_checkpoint``, ``MMSegInferencer``) is routed through
+   :func:`vnseg.apis.model_loading.read_checkpoint`, whose errors name the file and say what is
+   wrong; :func:`weights_only_refusal` recognises torch's refusal of a pickled object.
+6. **Checkpoints written in place.** mmengine's ``LocalBackend.put`` opens the final file and
+   writes into it, so a kill during a save leaves a truncated checkpoint under its final name.
+   It now writes a hidden temporary file next to it, fsyncs it and renames it over the final
+   name (``os.replace``, atomic). ``vnseg.engine.AtomicCheckpointHook`` does the same for
+   ``last_checkpoint`` and prunes old checkpoints only after the new one is complete.
 
 Config-level fallbacks (:func:`adapt_cfg_to_device`)
 ---------------------------------------------------
-3. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
+4. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
    ``OptimWrapper`` with a warning, while an explicit ``--amp`` is a clear error; distributed runs
    wrap the model in DDP with ``device_ids=None`` (CPU modules) and use BN instead of SyncBN
    (SyncBN needs CUDA).
 """
 import copy
 import pickle
+import re
+import types
 import warnings
 
 import numpy as np
 import torch
 
+from vnseg.config_tree import walk_config
+
 _APPLIED = False
 
 
 def apply():
-    """Apply every import-time fix once (idempotent)."""
+    """Apply the import-time fixes 1-3 once (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
     allow_mmengine_checkpoint_globals()
     patch_init_dist_for_cpu()
     patch_inference_dataset_meta()
+    route_checkpoint_loading()
+    patch_atomic_local_writes()
     _APPLIED = True
 
 
@@ -138,35 +163,144 @@ def _other_accelerator():
 
 
 # ----------------------------------------------------------------------------------------------
-# 4. dataset_meta of models built by mmseg's inference APIs
+# 3. dataset_meta of models built by mmseg's inference APIs
 # ----------------------------------------------------------------------------------------------
+#: mmseg's own ``init_model``, as a separate function object (set by :func:`patch_inference_dataset_meta`).
+STOCK_INIT_MODEL = None
+
+
+def _init_model_with_vnseg_meta(config, checkpoint=None, device='cuda:0', cfg_options=None):
+    # Runs as the code of mmseg's ``init_model`` function object, whose globals are those of
+    # ``mmseg.apis.inference``: it may use only names it imports itself.
+    from vnseg.apis.meta import init_model_with_meta
+    from vnseg.compat import STOCK_INIT_MODEL
+    return init_model_with_meta(STOCK_INIT_MODEL, config, checkpoint, device, cfg_options)
+
+
 def patch_inference_dataset_meta():
-    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`."""
-    import mmseg.apis
+    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`.
+
+    ``init_model`` is patched in place: mmseg's function object keeps its identity and gets the code
+    of :func:`_init_model_with_vnseg_meta`, which calls a copy of the original (:data:`STOCK_INIT_MODEL`).
+    ``MMSegInferencer._load_weights_to_model`` is a method, looked up on the class at call time.
+    """
+    global STOCK_INIT_MODEL
     import mmseg.apis.inference as inference
     from mmseg.apis.mmseg_inferencer import MMSegInferencer
 
-    stock_init = inference.init_model
-    if getattr(stock_init, '_vnseg_meta', False):
+    init_model = inference.init_model
+    if getattr(init_model, '_vnseg_meta', False):
         return
-    stock_load = MMSegInferencer._load_weights_to_model
+    STOCK_INIT_MODEL = types.FunctionType(init_model.__code__, init_model.__globals__, init_model.__name__,
+                                          init_model.__defaults__, init_model.__closure__)
+    STOCK_INIT_MODEL.__kwdefaults__ = init_model.__kwdefaults__
+    init_model.__code__ = _init_model_with_vnseg_meta.__code__
+    init_model.__wrapped__ = STOCK_INIT_MODEL
+    init_model._vnseg_meta = True
 
-    def init_model(config, checkpoint=None, device='cuda:0', cfg_options=None):
-        from vnseg.apis.meta import init_model_with_meta
-        return init_model_with_meta(stock_init, config, checkpoint, device, cfg_options)
+    stock_load = MMSegInferencer._load_weights_to_model
 
     def _load_weights_to_model(self, model, checkpoint, cfg):
         from vnseg.apis.meta import load_weights_with_meta
         return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
 
-    init_model._vnseg_meta = True
-    init_model.__wrapped__ = stock_init
-    inference.init_model = mmseg.apis.init_model = init_model
     MMSegInferencer._load_weights_to_model = _load_weights_to_model
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. config-level fallbacks for CPU
+# 5. checkpoint files that cannot be used
+# ----------------------------------------------------------------------------------------------
+_REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
+_REFUSED_CLASS = re.compile(r"but got <class '([\w.]+)'>")
+
+
+def weights_only_refusal(exc: BaseException):
+    """What ``torch.load(weights_only=True)`` refused to unpickle (e.g. ``'posix.system'``), or
+    None when ``exc`` is not such a refusal (a corrupt file, say)."""
+    text = str(exc)
+    if 'Weights only load failed' not in text and 'refusing getattr' not in text:
+        return None
+    for pattern in (_REFUSED_GLOBAL, _REFUSED_CLASS):
+        found = pattern.search(text)
+        if found:
+            return found.group(1)
+    if 'refusing getattr' in text:
+        return 'getattr'
+    return 'an object of a kind weights never hold'
+
+
+def route_checkpoint_loading():
+    """mmengine's loader of local checkpoint files -> :func:`vnseg.apis.model_loading.read_checkpoint`;
+    ``MMSegInferencer`` remembers the file it was given, to name it in errors."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmseg.apis.mmseg_inferencer import MMSegInferencer
+
+    current = CheckpointLoader._schemes.get('')
+    if getattr(current, '_vnseg_checked', False):
+        return
+
+    def load_from_local(filename, map_location=None):
+        from vnseg.apis.model_loading import read_checkpoint
+        return read_checkpoint(filename, map_location=map_location)
+
+    load_from_local._vnseg_checked = True
+    load_from_local.__wrapped__ = current
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+    stock_init_model = MMSegInferencer._init_model
+
+    def _init_model(self, cfg, weights, device='cpu'):
+        self._vnseg_weights = weights
+        return stock_init_model(self, cfg, weights, device)
+
+    _init_model.__wrapped__ = stock_init_model
+    MMSegInferencer._init_model = _init_model
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. checkpoints written in place
+# ----------------------------------------------------------------------------------------------
+def write_file_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file in the same folder, fsync'ed and
+    renamed over ``path``: a reader (or a run resumed after a kill) sees the old file or the whole
+    new one, never a part. A write error (disk full) names ``path`` and leaves no partial file."""
+    import os
+
+    from vnseg.data.io import atomic_output
+    try:
+        with atomic_output(path) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+def patch_atomic_local_writes():
+    """mmengine's ``LocalBackend.put``/``put_text`` (checkpoints, dumped files) write atomically."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    if getattr(LocalBackend.put, '_vnseg_atomic', False):
+        return
+    stock_put = LocalBackend.put
+
+    def put(self, obj, filepath):
+        write_file_atomically(filepath, obj)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        write_file_atomically(filepath, obj.encode(encoding))
+
+    put._vnseg_atomic = True
+    put.__wrapped__ = stock_put
+    LocalBackend.put = put
+    LocalBackend.put_text = put_text
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. config-level fallbacks for CPU
 # ----------------------------------------------------------------------------------------------
 class AmpNeedsCudaError(SystemExit):
     """Raised (exits with a message) when ``--amp`` is asked for on a machine without CUDA."""
@@ -213,14 +347,8 @@ def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
 def _replace_norm_type(node, old, new):
     """Replace ``type=old`` by ``type=new`` in every ``norm_cfg`` below ``node``; return count."""
     count = 0
-    if hasattr(node, 'items'):
-        for key, value in node.items():
-            if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
-                value['type'] = new
-                count += 1
-            else:
-                count += _replace_norm_type(value, old, new)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            count += _replace_norm_type(item, old, new)
+    for _, key, value in walk_config(node):
+        if key == 'norm_cfg' and hasattr(value, 'get') and value.get('type') == old:
+            value['type'] = new
+            count += 1
     return count

@@ -7,6 +7,8 @@ and the models start from random initialisation instead.
 """
 import os
 
+from vnseg.config_tree import walk_config
+
 ENV_VAR = 'VNSEG_NO_PRETRAINED'
 
 
@@ -22,24 +24,17 @@ def disable_pretrained(cfg_node):
     ``pretrained`` keys. Works on plain dicts and mmengine ``ConfigDict``/``Config``.
     """
     removed = 0
-    if isinstance(cfg_node, dict) or hasattr(cfg_node, 'items'):
-        for key in list(cfg_node.keys()):
-            value = cfg_node[key]
-            if key == 'pretrained' and isinstance(value, str):
-                cfg_node[key] = None
-                removed += 1
-            elif key == 'init_cfg' and _is_pretrained_init(value):
-                cfg_node[key] = None
-                removed += 1
-            elif key == 'init_cfg' and isinstance(value, (list, tuple)):
-                kept = [c for c in value if not _is_pretrained_init(c)]
-                removed += len(value) - len(kept)
-                cfg_node[key] = kept or None
-            else:
-                removed += disable_pretrained(value)
-    elif isinstance(cfg_node, (list, tuple)):
-        for item in cfg_node:
-            removed += disable_pretrained(item)
+    for mapping, key, value in walk_config(cfg_node):
+        if key == 'pretrained' and isinstance(value, str):
+            mapping[key] = None
+            removed += 1
+        elif key == 'init_cfg' and _is_pretrained_init(value):
+            mapping[key] = None
+            removed += 1
+        elif key == 'init_cfg' and isinstance(value, (list, tuple)):
+            kept = [c for c in value if not _is_pretrained_init(c)]
+            removed += len(value) - len(kept)
+            mapping[key] = kept or None
     return removed
 
 

@@ -1,5 +1,5 @@
 """Comparison table of several runs as markdown: model, params, OEM-pretrained, distilled, mIoU,
-per-class IoU — numbers read from each run's metrics_test.json (see vnseg/evaluation/reports.py
+per-class IoU — numbers read from each run's metrics_test.json (see vnseg/reports/comparison.py
 for where each column comes from).
 
 Example:
@@ -7,12 +7,14 @@ Example:
       --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('runs', nargs='+', help='work dirs or metrics JSON files')
-    p.add_argument('--names', nargs='+', help='model name per run')
+    from vnseg.cli import ArgumentParser
+    from vnseg.reports.tool_args import add_runs_args, check_runs_args
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runs_args(p)
     p.add_argument('--no-params', action='store_true',
                    help='do not build models to count parameters (stored num_params still used)')
     p.add_argument('--sort', action='store_true', help='best mIoU first')
@@ -20,23 +22,23 @@ def parse_args(argv=None):
     p.add_argument('--out', help='also write the markdown here')
     p.add_argument('--csv', help='also write a CSV here')
     args = p.parse_args(argv)
-    if args.names and len(args.names) != len(args.runs):
-        p.error('--names needs one name per run')
+    check_runs_args(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation import reports
-    rows = reports.comparison_rows(args.runs, args.names, count_params=not args.no_params)
-    table = reports.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
+    from vnseg.reports import comparison
+    rows = comparison.comparison_rows(args.runs, args.names, count_params=not args.no_params)
+    table = comparison.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
     print(table, end='')
     if args.out:
         with open(args.out, 'w') as f:
             f.write(table)
     if args.csv:
-        reports.comparison_csv(rows, args.csv)
+        comparison.comparison_csv(rows, args.csv)
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

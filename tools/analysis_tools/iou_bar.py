@@ -3,34 +3,33 @@
 Several inputs give grouped bars, one colour per run. Undefined (NaN) classes are marked n/a.
 
 Example:
-  python tools/analysis_tools/iou_bar.py work_dirs/a work_dirs/b --labels A B --out iou.png
+  python tools/analysis_tools/iou_bar.py work_dirs/a work_dirs/b --names A B --out iou.png
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('metrics', nargs='+', help='metrics JSON files or work dirs')
-    p.add_argument('--labels', nargs='+', help='legend name per input')
+    from vnseg.cli import ArgumentParser
+    from vnseg.reports.tool_args import add_figure_args, add_runs_args, check_runs_args
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runs_args(p)
     p.add_argument('--metric', default='IoU', help='per-class family: IoU, Acc, Dice, ...')
     p.add_argument('--out', required=True, help='output PNG')
-    p.add_argument('--title')
-    p.add_argument('--width', type=float, default=8.0, help='inches')
-    p.add_argument('--height', type=float, default=4.5, help='inches')
-    p.add_argument('--dpi', type=int, default=100)
+    add_figure_args(p, width=8.0, height=4.5)
     args = p.parse_args(argv)
-    if args.labels and len(args.labels) != len(args.metrics):
-        p.error('--labels needs one name per metrics input')
+    check_runs_args(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.plots import render_iou_bar
-    path = render_iou_bar(args.metrics, args.out, labels=args.labels, family=args.metric,
+    from vnseg.reports.plots import render_iou_bar
+    path = render_iou_bar(args.runs, args.out, labels=args.names, family=args.metric,
                           title=args.title, figsize=(args.width, args.height), dpi=args.dpi)
     print(f'wrote {path}')
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

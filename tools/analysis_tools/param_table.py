@@ -50,7 +50,7 @@ def build_model(cfg):
 
     ``cfg.model`` is modified in place (pretrained references removed).
     """
-    import vnseg  # noqa: F401  (registrations, compat fixes)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
@@ -127,7 +127,7 @@ def parse_args(argv=None):
     parser.add_argument('--no-flops', action='store_true', help='skip the GFLOPs column (faster)')
     parser.add_argument('--out', help='also write the markdown table to this file')
     parser.add_argument('--check', action='store_true',
-                        help=f'exit 1 if a count is off the study by more than {TOLERANCE:.0%}')
+                        help=f'exit 1 if a count is off the study by more than {TOLERANCE * 100:.0f} %%')
     return parser.parse_args(argv)
 
 
@@ -149,4 +149,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -6,29 +6,27 @@ Example:
       --loss-keys loss decode.loss_ce --val-keys mIoU IoU.road
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('runs', nargs='+', help='work dirs or scalars.json files')
-    p.add_argument('--labels', nargs='+', help='legend name per run (default: dir name)')
+    from vnseg.cli import ArgumentParser
+    from vnseg.reports.tool_args import add_figure_args, add_runs_args, check_runs_args
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runs_args(p, what='work dirs or scalars.json files')
     p.add_argument('--loss-keys', nargs='+', default=['loss'], help='training keys to plot')
     p.add_argument('--val-keys', nargs='+', default=['mIoU'], help='validation keys to plot')
     p.add_argument('--out', required=True, help='output PNG')
-    p.add_argument('--title')
-    p.add_argument('--width', type=float, default=11.0, help='inches')
-    p.add_argument('--height', type=float, default=4.0, help='inches')
-    p.add_argument('--dpi', type=int, default=100)
+    add_figure_args(p, width=11.0, height=4.0)
     args = p.parse_args(argv)
-    if args.labels and len(args.labels) != len(args.runs):
-        p.error('--labels needs one name per run')
+    check_runs_args(p, args)
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.evaluation.plots import render_training_curves
-    path = render_training_curves(args.runs, args.out, labels=args.labels,
+    from vnseg.reports.plots import render_training_curves
+    path = render_training_curves(args.runs, args.out, labels=args.names,
                                   loss_keys=args.loss_keys, val_keys=args.val_keys,
                                   title=args.title, figsize=(args.width, args.height),
                                   dpi=args.dpi)
@@ -36,4 +34,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -1,16 +1,19 @@
-"""Data preparation: annotations to masks, patches, splits, augmentation, synthetic scenes.
+"""Annotation processing: labelled scenes -> class masks -> train-ready patches (no torch, no mmseg).
 
-Modules (import them directly; this package imports nothing so ``import vnseg.data`` stays light):
+Not to be confused with :mod:`vnseg.datasets`, the mmseg dataset classes that read this package's
+output during training. Modules (import them directly; this package imports nothing, and ``import
+vnseg.data`` loads neither torch nor mmengine):
 
 * :mod:`~vnseg.data.io`: atomic writes, safe image reading (size limit, mode policy), palette PNGs.
 * :mod:`~vnseg.data.label_map`: label string -> class index maps.
-* :mod:`~vnseg.data.labelme`: labelme / AnyLabeling / X-AnyLabeling JSON -> mask + QA report.
+* :mod:`~vnseg.data.labelme`: labelme / AnyLabeling / X-AnyLabeling JSON -> mask + QA report
+  (schema, image resolution, shape geometry, rasterisation).
 * :mod:`~vnseg.data.color_mask`: colour / palette / index masks of other datasets -> class indices.
 * :mod:`~vnseg.data.scenes`: finding scenes in a folder and loading them as (image, mask).
 * :mod:`~vnseg.data.patches`, :mod:`~vnseg.data.split`, :mod:`~vnseg.data.augment`: patch windows,
   seeded splits, offline augmentation.
 * :mod:`~vnseg.data.prepare`: ``prepare_dataset(src, out, ...)``, the orchestration behind
   ``tools/prepare_dataset.py``; :mod:`~vnseg.data.chart`: its class-distribution chart.
-* :mod:`~vnseg.data.synthetic`: ``generate_scenes(out_dir, num_scenes, size, seed)``, the embedded
-  drone-like scene generator.
+
+The synthetic scene generator of the demo lives in ``demo/synthetic_scenes.py``.
 """

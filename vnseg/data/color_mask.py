@@ -8,10 +8,10 @@ Built-in tables (:data:`PRESET_TABLES`):
 
 * ``'vnseg'``: vnseg's own ``PALETTE`` (and white = ignore), i.e. the colours of the palette masks
   this package writes.
-* ``'dubai'``: the "Semantic segmentation of aerial imagery" (Dubai, Humans in the Loop) masks in
-  ``../shared/data/dubai_aerial/original``. **The hex colours in that dataset's ``classes.json`` do
+* ``'dubai'``: the masks of the "Semantic segmentation of aerial imagery" dataset (Dubai, Humans in
+  the Loop, public on Kaggle). **The hex colours in that dataset's ``classes.json`` do
   not occur in its mask PNGs**; the table below holds the colours actually present (checked pixel by
-  pixel against ``masks_5class``): Building #3C1098 -> building, Land #8429F6 -> background,
+  pixel against 5-class index masks of the same tiles): Building #3C1098 -> building, Land #8429F6 -> background,
   Road #6EC1E4 -> road, Vegetation #FEDD3A -> tree, Water #E2A929 -> water, Unlabeled #9B9B9B -> 255.
 
 Custom tables come from a JSON file: ``{"#6EC1E4": "road", "155,155,155": "ignore", ...}`` or
@@ -27,8 +27,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX, NUM_CLASSES, PALETTE
-from vnseg.data.io import IGNORE_COLOR
+from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, NUM_CLASSES, PALETTE
 from vnseg.data.label_map import LabelMap, LabelMapError
 
 RGB = Tuple[int, int, int]

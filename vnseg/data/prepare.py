@@ -51,6 +51,9 @@ SPLIT_MODES = ('scene', 'patch')
 class PrepareError(RuntimeError):
     """Invalid arguments or output folder (raised before any scene is processed)."""
 
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    user_error = True
+
 
 def _tqdm(iterable, desc, progress, total=None):
     from tqdm import tqdm
@@ -109,7 +112,7 @@ def _qa_totals(infos) -> dict:
 
 def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = None,
                     split_mode: str = 'scene', ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
-                    augment: bool = True, num_augment: int = 1, background_threshold: Optional[float] = 1.0,
+                    num_augment: int = 1, background_threshold: Optional[float] = 1.0,
                     edge: str = 'shift', label_map=None, color_table=None, mask_format: str = 'auto',
                     pixel_origin: str = 'corner', line_width: float = 10.0, point_radius: float = 5.0,
                     max_pixels: int = DEFAULT_MAX_PIXELS, strict: bool = False, progress: bool = True,
@@ -124,9 +127,9 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         split_mode: ``'scene'`` (default; no scene in two splits) or ``'patch'`` (the study's).
         ratios: train/val/test proportions.
         seed: seed of the split and the augmentation.
-        augment: write augmented copies of train patches.
-        num_augment: copies per train patch (0-7), each with a different flip/rotation (default 1:
-            originals + one augmented copy each, as in the study: 3114 + 3114 train patches).
+        num_augment: augmented copies per train patch (0-7, 0: none), each with a different
+            flip/rotation (default 1: originals + one augmented copy each, as in the study:
+            3114 + 3114 train patches).
         background_threshold: drop patches whose background+ignore share is >= this (1.0: drop only
             all-background patches; None: keep all).
         edge: border handling, ``'shift'``, ``'pad'`` or ``'drop'`` (see :mod:`vnseg.data.patches`).
@@ -256,7 +259,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
 
     # -- stage 4: augmentation (train only) ----------------------------------------------------
     augmented = 0
-    if augment and num_augment > 0:
+    if num_augment > 0:
         for stem in _tqdm(train_patches, '3/3 augment', progress):
             img_p = np.asarray(Image.open(out / 'img_dir' / 'train' / f'{stem}.png').convert('RGB'))
             msk_p = np.asarray(Image.open(out / 'ann_dir' / 'train' / f'{stem}.png'))
@@ -288,7 +291,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         'src': str(src), 'out': str(out),
         'params': {
             'patch_size': patch_size, 'stride': stride, 'split_mode': split_mode, 'ratios': list(ratios),
-            'seed': seed, 'augment': bool(augment), 'num_augment': num_augment if augment else 0,
+            'seed': seed, 'augment': num_augment > 0, 'num_augment': num_augment,
             'background_threshold': background_threshold, 'edge': edge, 'mask_format': mask_format,
             'pixel_origin': pixel_origin, 'line_width': line_width, 'point_radius': point_radius,
             'max_pixels': max_pixels, 'label_map': label_map.as_dict(),

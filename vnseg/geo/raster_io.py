@@ -15,17 +15,37 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import atomic_output, partial_path
+from vnseg.data.io import DataError, ImageReadError, atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
 
-class ImageReadError(OSError):
-    """An input image cannot be opened or read; the message names the file."""
+@contextlib.contextmanager
+def output_write_errors(path):
+    """Failures while writing the output ``path`` (full disk, file-size limit, read-only or I/O
+    error) as a :class:`DataError` naming ``path``: GDAL's own messages name a hidden work file or a
+    block it re-read, and ``OSError`` s from plain writes often name no file at all."""
+    try:
+        yield
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(path, f'could not be written: {exc.strerror or exc}') from exc
+    except Exception as exc:
+        if not _is_gdal_error(exc):
+            raise
+        raise DataError(path, 'could not be written (full disk or no write access?): '
+                        + ' '.join(str(exc).split())) from exc
+
+
+def _is_gdal_error(exc) -> bool:
+    import rasterio.errors
+    from rasterio._err import CPLE_BaseError
+    return isinstance(exc, (rasterio.errors.RasterioError, CPLE_BaseError))
 
 
 def _rasterio():
-    import rasterio  # imported lazily: ``import vnseg`` must not need GDAL
+    import rasterio  # imported lazily: importing vnseg.geo must not need GDAL
     return rasterio
 
 
@@ -49,13 +69,13 @@ class SourceImage:
         from rasterio.enums import ColorInterp
         self.path = Path(path)
         if not self.path.is_file():
-            raise ImageReadError(f'input image not found: {self.path}')
+            raise ImageReadError(self.path, 'input image not found')
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 self.ds = rasterio.open(self.path)
         except rasterio.errors.RasterioIOError as err:
-            raise ImageReadError(f'cannot read image {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read image: {err}') from err
         ds = self.ds
         self.width, self.height = ds.width, ds.height
         self.crs = ds.crs
@@ -82,12 +102,12 @@ class SourceImage:
                 self._lut = lut
         else:
             self.close()
-            raise ImageReadError(f'{self.path}: image has no raster bands')
+            raise ImageReadError(self.path, 'image has no raster bands')
         bad = {ds.dtypes[i - 1] for i in self.indexes} - {'uint8'}
         if bad:
             self.close()
             raise ImageReadError(
-                f'{self.path}: only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
+                self.path, f'only 8-bit images are supported, found {sorted(bad)} bands; convert first, '
                 f'e.g. `gdal_translate -ot Byte -scale {self.path} out.tif`')
 
     # -- reading -------------------------------------------------------------------------------
@@ -100,16 +120,16 @@ class SourceImage:
         try:
             return self.ds.dataset_mask(window=self._window(row0, col0, height, width)) > 0
         except Exception as err:  # GDAL decode errors of a damaged file
-            raise ImageReadError(f'cannot read the mask of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read the mask at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
 
     def read_rgb(self, row0: int, col0: int, height: int, width: int) -> np.ndarray:
         """RGB pixels of a window: ``uint8`` array ``(3, height, width)``."""
         try:
             data = self.ds.read(self.indexes, window=self._window(row0, col0, height, width))
         except Exception as err:
-            raise ImageReadError(f'cannot read pixels of {self.path} at rows {row0}..{row0 + height}: '
-                                 f'{err}') from err
+            raise ImageReadError(self.path, f'cannot read pixels at rows {row0}..{row0 + height}: '
+                                            f'{err}') from err
         return self._to_rgb(data)
 
     def _to_rgb(self, data):
@@ -132,7 +152,7 @@ class SourceImage:
             valid = self.ds.dataset_mask(out_shape=(out_height, out_width),
                                          resampling=Resampling.nearest) > 0
         except Exception as err:
-            raise ImageReadError(f'cannot read {self.path}: {err}') from err
+            raise ImageReadError(self.path, f'cannot read the image: {err}') from err
         return self._to_rgb(data), valid
 
     def close(self):

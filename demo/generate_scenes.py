@@ -1,29 +1,26 @@
 #!/usr/bin/env python
 """Write synthetic drone-like scenes (PNG + AnyLabeling JSON polygons), deterministic by seed.
 
-    python tools/generate_scenes.py OUT_DIR [--num-scenes 8] [--size 768 | --size H W] [--seed 0]
+    python demo/generate_scenes.py --out-dir OUT_DIR [--num-scenes 8] [--size 768 | --size H W] [--seed 0]
 
-See ``vnseg/data/synthetic.py`` for what the scenes contain.
+See ``demo/synthetic_scenes.py`` (beside this script) for what the scenes contain.
 """
 import argparse
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vnseg.data.synthetic import generate_scenes
+from synthetic_scenes import generate_scenes
 
 
 def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('out_dir')
-    p.add_argument('--num-scenes', type=int, default=8)
+    p.add_argument('-o', '--out-dir', required=True, help='output folder for <prefix>_NNN.png/.json')
+    p.add_argument('--num-scenes', type=int, default=8, help='scenes to write (default 8)')
     p.add_argument('--size', type=int, nargs='+', default=[768], help='side, or H W, in pixels (>= 64)')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--prefix', default='scene')
+    p.add_argument('--seed', type=int, default=0, help='scene i uses the generator seeded [seed, i] (default 0)')
+    p.add_argument('--prefix', default='scene', help='file name prefix (default scene)')
     p.add_argument('--write-masks', action='store_true', help='also write <stem>_mask.png ground truth')
-    p.add_argument('--no-progress', action='store_true')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
     return p
 
 

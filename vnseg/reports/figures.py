@@ -8,13 +8,14 @@ import os.path as osp
 import numpy as np
 
 from vnseg.classes import CLASSES, PALETTE
+from vnseg.data.io import read_image
 
 from . import confusion, plots
 
 
 def confusion_matrix_figure(out_dir, config=None, checkpoint=None, pred_dir=None, ann_dir=None,
                             img_dir=None, metrics=None, device='cpu', cfg_options=None,
-                            limit=None, title=None, prefix='confusion_matrix'):
+                            limit=None, title=None, prefix='confusion_matrix', random_weights=False):
     """Compute a confusion matrix from ONE source and write the figure and CSVs.
 
     Sources (exactly one): ``metrics`` (metrics JSON / work dir holding ``confusion_matrix``;
@@ -38,7 +39,7 @@ def confusion_matrix_figure(out_dir, config=None, checkpoint=None, pred_dir=None
     else:
         conf, classes = confusion.confusion_from_model(
             config, checkpoint, device=device, cfg_options=cfg_options, img_dir=img_dir,
-            ann_dir=ann_dir, limit=limit)
+            ann_dir=ann_dir, limit=limit, random_weights=random_weights)
     os.makedirs(out_dir, exist_ok=True)
     out = dict(matrix=conf, classes=list(classes))
     out['png'] = plots.render_confusion_matrix(conf, classes, osp.join(out_dir, prefix + '.png'),
@@ -80,15 +81,15 @@ def select_patches(pairs, patches=None, num=4, seed=0):
 
 def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_dir=None,
                            patches=None, num=4, seed=0, device='cpu', cfg_options=None,
-                           panel_inches=2.0, dpi=100):
+                           panel_inches=2.0, dpi=100, random_weights=False):
     """Prediction grid ``image | ground truth | model ...`` for chosen or random test patches.
 
     Args:
         out_path (str): PNG path.
-        models (Sequence[tuple]): ``(name, config)`` or ``(name, config, checkpoint)``; a missing
-            / ``None`` checkpoint keeps random weights.
+        models (Sequence[tuple]): ``(name, config, checkpoint)``; ``(name, config)`` or a
+            ``None`` checkpoint only with ``random_weights=True`` (untrained models on purpose).
         pred_dirs (Sequence[tuple[str, str]]): ``(name, dir)`` of saved prediction PNGs
-            (``<dir>/<image stem>.png``, as ``tools/test.py --out`` writes them).
+            (``<dir>/<image stem>.png``, as ``tools/test.py --out-dir`` writes them).
         img_dir, ann_dir (str, optional): the patches; default: the first model config's test
             split (required when only ``pred_dirs`` are given).
         patches, num, seed: see :func:`select_patches`.
@@ -97,30 +98,32 @@ def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_
 
     Returns ``dict(png=out_path, patches=[image paths], columns=[titles])``.
     """
-    from . import inference
+    from vnseg.apis.model_loading import load_model
+
+    from . import predictions
     loaded = []
     for spec in models:
         name, config = spec[0], spec[1]
         checkpoint = spec[2] if len(spec) > 2 else None
-        loaded.append((name, inference.load_model(config, checkpoint, device=device,
-                                                  cfg_options=cfg_options)))
+        loaded.append((name, load_model(config, checkpoint, device=device, cfg_options=cfg_options,
+                                        random_weights=random_weights and checkpoint is None)))
     if not loaded and not pred_dirs:
         raise ValueError('give at least one model or prediction dir')
     cfg = loaded[0][1].cfg if loaded else None
-    pairs = select_patches(inference.resolve_pairs(cfg, img_dir, ann_dir), patches, num, seed)
-    classes = inference.model_classes(loaded[0][1]) if loaded else CLASSES
-    palette = inference.model_palette(loaded[0][1]) if loaded else PALETTE
+    pairs = select_patches(predictions.resolve_pairs(cfg, img_dir, ann_dir), patches, num, seed)
+    classes = predictions.model_classes(loaded[0][1]) if loaded else CLASSES
+    palette = predictions.model_palette(loaded[0][1]) if loaded else PALETTE
     rows = []
     for img_path, ann_path in pairs:
         stem = osp.splitext(osp.basename(img_path))[0]
         masks = [confusion.read_mask(ann_path)]
-        masks += [inference.predict(model, img_path) for _, model in loaded]
+        masks += [predictions.predict(model, img_path) for _, model in loaded]
         for name, directory in pred_dirs:
             pred_path = osp.join(directory, stem + '.png')
             if not osp.isfile(pred_path):
                 raise FileNotFoundError(f'{name}: no prediction {pred_path}')
             masks.append(confusion.read_mask(pred_path))
-        rows.append(dict(name=stem, image=inference.read_image(img_path), masks=masks))
+        rows.append(dict(name=stem, image=read_image(img_path).rgb, masks=masks))
     columns = ['image', 'ground truth'] + [n for n, _ in loaded] + [n for n, _ in pred_dirs]
     plots.render_prediction_grid(rows, columns, out_path, classes=classes, palette=palette,
                                  panel_inches=panel_inches, dpi=dpi)

@@ -12,13 +12,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
+from vnseg.classes import CLASSES, IGNORE_COLOR, IGNORE_INDEX, PALETTE
 
 from . import logs, metrics_file
 from .confusion import normalize_rows
-
-#: Colour of ignored / out-of-range mask pixels in the figures (RGB).
-IGNORE_COLOR = (255, 255, 255)
 
 
 def _new_figure(figsize, dpi):

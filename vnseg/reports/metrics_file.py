@@ -22,7 +22,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-#: File name the lead's ``tools/test.py`` writes into ``<work_dir>``.
+#: File name ``tools/test.py`` writes into ``<work_dir>``.
 METRICS_FILENAME = 'metrics_test.json'
 #: Summary keys, percent.
 SUMMARY_KEYS = ('aAcc', 'mIoU', 'mAcc')

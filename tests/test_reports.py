@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from vnseg.classes import CLASSES
-from vnseg.evaluation import logs, metrics_file, plots, reports
+from vnseg.reports import comparison, logs, metrics_file, plots
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,7 +94,7 @@ def _parse_table(text):
 
 
 def test_comparison_table_numbers_equal_metrics_files(runs):
-    table = reports.comparison_table(runs)
+    table = comparison.comparison_table(runs)
     header, rows = _parse_table(table)
     assert header == ['Model', 'Params (M)', 'OEM pretrained', 'Distilled', 'mIoU'] + [
         f'IoU {c}' for c in CLASSES]
@@ -115,17 +115,17 @@ def test_comparison_table_numbers_equal_metrics_files(runs):
 
 
 def test_parameter_counts_and_csv(runs, tmp_path):
-    rows = reports.comparison_rows(runs, names=['A', 'B', 'C'])
+    rows = comparison.comparison_rows(runs, names=['A', 'B', 'C'])
     assert [r.name for r in rows] == ['A', 'B', 'C']
     assert [r.num_params for r in rows] == [3 * 4 + 4, 27_400_000, 16]   # kd: student only
-    reports.comparison_csv(rows, tmp_path / 't.csv')
+    comparison.comparison_csv(rows, tmp_path / 't.csv')
     got = list(csv.DictReader(open(tmp_path / 't.csv')))
     assert got[0]['num_params'] == '16' and got[0]['IoU.building'] == ''
     assert float(got[1]['IoU.building']) == 55.55 and float(got[2]['mIoU']) == 73.8
 
 
 def test_sorting_and_metrics_file_inputs(runs):
-    table = reports.comparison_table([r / 'metrics_test.json' for r in runs], sort=True,
+    table = comparison.comparison_table([r / 'metrics_test.json' for r in runs], sort=True,
                                      count_params=False, extra_metrics=['mAcc'])
     _, rows = _parse_table(table)
     assert [r['mIoU'] for r in rows] == ['75.44', '73.80', '72.91']
@@ -149,10 +149,10 @@ def test_compare_runs_tool(runs, tmp_path, capsys):
 ])
 def test_oem_detection(path, expected):
     from mmengine import Config
-    assert reports.is_oem_pretrained(Config(dict(load_from=path, model=dict(type='X')))) is expected
+    assert comparison.is_oem_pretrained(Config(dict(load_from=path, model=dict(type='X')))) is expected
     nested = Config(dict(model=dict(type='X', backbone=dict(init_cfg=dict(type='Pretrained',
                                                                            checkpoint=path)))))
-    assert reports.is_oem_pretrained(nested) is expected
+    assert comparison.is_oem_pretrained(nested) is expected
 
 
 # ---- training curves -------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def test_iou_bar_tool_one_and_several_runs(runs, tmp_path):
     img = _png(out)
     assert img.shape == (450, 800, 3) and img.std() > 10
     out2 = tmp_path / 'bar2.png'
-    _tool('iou_bar').main([str(r) for r in runs] + ['--labels', 'a', 'b', 'c', '--out', str(out2),
+    _tool('iou_bar').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c', '--out', str(out2),
                                                     '--dpi', '50'])
     assert _png(out2).shape == (225, 400, 3)
     assert not np.array_equal(_png(out)[::2, ::2], _png(out2))
@@ -228,7 +228,7 @@ def test_confusion_matrix_tool_from_stored_matrix(tmp_path, capsys):
     _tool('confusion_matrix').main(['--metrics', str(tmp_path), '--out-dir', str(tmp_path / 'cm')])
     img = _png(tmp_path / 'cm' / 'confusion_matrix.png')
     assert img.shape == (560, 640, 3) and img.std() > 10
-    from vnseg.evaluation.confusion import load_csv
+    from vnseg.reports.confusion import load_csv
     got, classes = load_csv(tmp_path / 'cm' / 'confusion_matrix.csv')
     assert np.array_equal(got, conf) and classes == list(CLASSES)
     norm = (tmp_path / 'cm' / 'confusion_matrix_normalized.csv').read_text().splitlines()
@@ -237,7 +237,7 @@ def test_confusion_matrix_tool_from_stored_matrix(tmp_path, capsys):
 
 
 def test_confusion_matrix_from_metrics_without_matrix_says_so(runs):
-    from vnseg.evaluation.confusion import confusion_from_metrics
+    from vnseg.reports.confusion import confusion_from_metrics
     with pytest.raises(KeyError, match='VNIoUMetric'):
         confusion_from_metrics(runs[0])
 
@@ -255,8 +255,8 @@ def test_study_configs_flags_and_student_only_parameter_count():
     from mmengine import Config
     plain, oem, kd = (Config.fromfile(REPO / 'configs' / f'{n}.py') for n in (
         'segformer_b0_vn', 'segformer_b0_oem_ft_vn', 'segformer_b0_oem_kd_upernet_convnext_t_vn'))
-    assert [reports.is_oem_pretrained(c) for c in (plain, oem, kd)] == [False, True, True]
-    assert [reports.is_distilled(c) for c in (plain, oem, kd)] == [False, False, True]
-    n_plain, n_kd = reports.count_parameters(plain), reports.count_parameters(kd)
+    assert [comparison.is_oem_pretrained(c) for c in (plain, oem, kd)] == [False, True, True]
+    assert [comparison.is_distilled(c) for c in (plain, oem, kd)] == [False, False, True]
+    n_plain, n_kd = comparison.count_parameters(plain), comparison.count_parameters(kd)
     assert n_kd == n_plain
     assert 3_000_000 < n_plain < 4_500_000   # SegFormer-B0 with a 5-class head: ~3.7M

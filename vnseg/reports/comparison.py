@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from vnseg.config_tree import walk_config
+
 from . import metrics_file
 
 OEM_PATTERN = re.compile(r'(?<![a-z])oem(?![a-z])|openearthmap|open[_-]earth[_-]map', re.I)
@@ -63,15 +65,9 @@ def find_config(metrics_path, metrics=None):
 
 def _strings_in(node, keys=('load_from', 'checkpoint', 'pretrained')):
     """Yield string values stored under ``keys`` anywhere in a (nested) config."""
-    if hasattr(node, 'items'):
-        for key, value in node.items():
-            if key in keys and isinstance(value, str):
-                yield value
-            else:
-                yield from _strings_in(value, keys)
-    elif isinstance(node, (list, tuple)):
-        for item in node:
-            yield from _strings_in(item, keys)
+    for _, key, value in walk_config(node):
+        if key in keys and isinstance(value, str):
+            yield value
 
 
 def is_oem_pretrained(cfg):
@@ -96,7 +92,7 @@ def count_parameters(cfg):
     downloaded); for a distillation model the student's only."""
     import copy
 
-    import vnseg  # noqa: F401  (registrations)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 

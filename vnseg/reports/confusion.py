@@ -31,7 +31,7 @@ def confusion_from_arrays(pred, gt, num_classes=NUM_CLASSES, ignore_index=IGNORE
     """
     import torch
 
-    from .metrics.vn_iou_metric import VNIoUMetric
+    from vnseg.evaluation.metrics.vn_iou_metric import VNIoUMetric
     pred = np.asarray(pred)
     gt = np.asarray(gt)
     if pred.shape != gt.shape:
@@ -53,7 +53,7 @@ def read_mask(path):
 def confusion_from_pred_dir(pred_dir, ann_dir, num_classes=NUM_CLASSES,
                             ignore_index=IGNORE_INDEX, suffix='.png'):
     """Sum the confusion matrices of every ``<pred_dir>/<name><suffix>`` against
-    ``<ann_dir>/<name><suffix>`` (predictions as written by ``tools/test.py --out``).
+    ``<ann_dir>/<name><suffix>`` (predictions as written by ``tools/test.py --out-dir``).
 
     Returns ``(conf, names)``: int64 (C, C) matrix and the sorted list of matched file names.
     Raises ``FileNotFoundError`` when a prediction has no annotation or nothing matches.
@@ -86,20 +86,25 @@ def confusion_from_metrics(path):
 
 
 def confusion_from_model(config, checkpoint=None, device='cpu', cfg_options=None,
-                         img_dir=None, ann_dir=None, limit=None, ignore_index=IGNORE_INDEX):
+                         img_dir=None, ann_dir=None, limit=None, ignore_index=IGNORE_INDEX,
+                         random_weights=False):
     """Run a model over its config's test split (or ``img_dir``/``ann_dir``) and sum the
-    confusion matrices. ``checkpoint=None`` keeps random weights (tests).
+    confusion matrices. The checkpoint is loaded strictly (:func:`vnseg.apis.load_model`);
+    ``checkpoint=None`` needs ``random_weights=True`` (smoke tests).
 
     Returns ``(conf, classes)``: int64 (C, C) and the model's class names."""
-    from . import inference
-    model = inference.load_model(config, checkpoint, device=device, cfg_options=cfg_options)
-    pairs = inference.resolve_pairs(model.cfg, img_dir, ann_dir)
+    from vnseg.apis.model_loading import load_model
+
+    from . import predictions
+    model = load_model(config, checkpoint, device=device, cfg_options=cfg_options,
+                       random_weights=random_weights)
+    pairs = predictions.resolve_pairs(model.cfg, img_dir, ann_dir)
     if limit is not None:
         pairs = pairs[:limit]
-    classes = list(inference.model_classes(model))
+    classes = list(predictions.model_classes(model))
     conf = np.zeros((len(classes), len(classes)), dtype=np.int64)
     for img_path, ann_path in pairs:
-        pred = inference.predict(model, img_path)
+        pred = predictions.predict(model, img_path)
         conf += confusion_from_arrays(pred, read_mask(ann_path), len(classes), ignore_index)
     return conf, classes
 

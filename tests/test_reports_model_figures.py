@@ -11,7 +11,7 @@ from PIL import Image
 
 from tiny_data import make_tiny_dataset
 from vnseg.classes import CLASSES, IGNORE_INDEX
-from vnseg.evaluation import confusion, figures, metrics_file, plots
+from vnseg.reports import confusion, figures, metrics_file, plots
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
@@ -53,7 +53,7 @@ def tested(tmp_path_factory, data_root):
     """runner.test() of the random-weight tiny model with VNIoUMetric, predictions saved."""
     from mmengine import Config
     from mmengine.runner import Runner
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 
     work_dir = tmp_path_factory.mktemp('evalrun')
     cfg = Config.fromfile(CONFIG)
@@ -112,7 +112,7 @@ def test_prediction_grid_tool_models_and_saved_predictions(tested, data_root, tm
     _tool('prediction_grid').main([
         '--model', 'random-A', CONFIG, str(work_dir / 'random.pth'), '--model', 'random-B', CONFIG,
         '--pred-dir', 'saved', str(work_dir / 'preds'), '--num', '2', '--seed', '3',
-        '--panel-size', '1.5', '--dpi', '60', '--out', str(out),
+        '--panel-size', '1.5', '--dpi', '60', '--out', str(out), '--random-weights',
         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'])
     img = _png(out)
     w, h = plots.prediction_grid_size(2, 5, panel_inches=1.5, dpi=60)
@@ -120,8 +120,8 @@ def test_prediction_grid_tool_models_and_saved_predictions(tested, data_root, tm
 
 
 def test_grid_patch_choice_and_ground_truth_panel(data_root, tmp_path):
-    from vnseg.evaluation import inference
-    pairs = inference.pair_dirs(data_root / 'img_dir' / 'test', data_root / 'ann_dir' / 'test')
+    from vnseg.reports import predictions
+    pairs = predictions.pair_dirs(data_root / 'img_dir' / 'test', data_root / 'ann_dir' / 'test')
     assert len(pairs) == N_TEST
     assert figures.select_patches(pairs, num=2, seed=5) == figures.select_patches(pairs, num=2, seed=5)
     assert figures.select_patches(pairs, patches=['test_002', 'test_000.png']) == [pairs[2], pairs[0]]

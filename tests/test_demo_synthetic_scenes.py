@@ -1,5 +1,5 @@
-"""The embedded scene generator: deterministic, consistent with its JSON, all classes, learnable
-colour cues that are not trivially separable."""
+"""The demo's scene generator (demo/synthetic_scenes.py): deterministic, consistent with its JSON,
+all classes, learnable colour cues that are not trivially separable."""
 import importlib.util
 import json
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from vnseg.data.labelme import json_to_mask, load_annotation
-from vnseg.data.synthetic import generate_scene, generate_scenes
+from synthetic_scenes import generate_scene, generate_scenes
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,10 +51,11 @@ def test_all_classes_present_with_learnable_but_not_trivial_colours():
 
 
 def test_generate_scenes_tool(tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('gen_tool', REPO / 'tools' / 'generate_scenes.py')
+    spec = importlib.util.spec_from_file_location('gen_tool', REPO / 'demo' / 'generate_scenes.py')
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
-    assert tool.main([str(tmp_path), '--num-scenes', '2', '--size', '80', '96', '--seed', '1', '--no-progress']) == 0
+    argv = ['--out-dir', str(tmp_path), '--num-scenes', '2', '--size', '80', '96', '--seed', '1', '--no-progress']
+    assert tool.main(argv) == 0
     doc = json.loads((tmp_path / 'scene_001.json').read_text())
     assert (doc['imageHeight'], doc['imageWidth']) == (80, 96)
     assert Image.open(tmp_path / 'scene_001.png').size == (96, 80)

@@ -1,6 +1,6 @@
 """The main job end to end on generated drone-like scenes, on CPU, in a few minutes (`make demo`).
 
-    python tools/demo.py [--work-dir work_dirs/demo] [--scenes 10] [--scene-size 512] [--iters 600]
+    python demo/run_demo.py [--work-dir work_dirs/demo] [--scenes 10] [--scene-size 512] [--iters 600]
 
 1. generate scenes (RGB + AnyLabeling JSON polygons) -> ``scenes/`` (+ one unseen ``holdout/`` scene)
 2. prepare: JSON -> masks -> 128 px patches -> drop all-background -> split 8/1/1 by scene ->
@@ -18,6 +18,8 @@ import sys
 import time
 from pathlib import Path
 
+from synthetic_scenes import generate_scenes  # beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs' / 'segformer_tiny_demo_vn.py'
 
@@ -30,7 +32,7 @@ def parse_args():
     parser.add_argument('--holdout-size', type=int, default=1024, help='side of the unseen scene')
     parser.add_argument('--patch-size', type=int, default=128, help='patch side, pixels')
     parser.add_argument('--iters', type=int, default=600, help='training iterations')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0, help='seed of the scenes, split and training')
     return parser.parse_args()
 
 
@@ -69,7 +71,6 @@ def main():
     stages = Stages()
 
     from vnseg.data.prepare import prepare_dataset
-    from vnseg.data.synthetic import generate_scenes
 
     scenes, holdout, dataset = work / 'scenes', work / 'holdout', work / 'dataset'
     stages.run('1. generate scenes', generate_scenes, scenes, num_scenes=args.scenes,
@@ -79,7 +80,7 @@ def main():
                               write_masks=True)[0]
     summary = stages.run('2. prepare dataset', prepare_dataset, scenes, dataset,
                          patch_size=args.patch_size, split_mode='scene', seed=args.seed,
-                         augment=True, num_augment=1)
+                         num_augment=1)
     if summary.get('failures'):
         raise SystemExit(f'prepare_dataset reported failures: {summary["failures"]}')
 
@@ -93,7 +94,7 @@ def main():
     checkpoint = Path((train_dir / 'last_checkpoint').read_text().strip())
 
     stages.run('4. test (tools/test.py)', run_tool, [
-        'tools/test.py', CONFIG, checkpoint, '--work-dir', test_dir, '--out', test_dir / 'preds',
+        'tools/test.py', CONFIG, checkpoint, '--work-dir', test_dir, '--out-dir', test_dir / 'preds',
         '--cfg-options', *data_options(dataset)])
     metrics = json.loads((test_dir / 'metrics_test.json').read_text())
 
@@ -127,10 +128,10 @@ def main():
 
 def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
     """Confusion matrix, per-class IoU bars, training curves, prediction grid; return the table."""
-    from vnseg.evaluation import figures as fig
-    from vnseg.evaluation import plots, reports
-    from vnseg.evaluation.logs import load_history  # noqa: F401  (fails early if logs unreadable)
-    from vnseg.evaluation.metrics_file import load_metrics
+    from vnseg.reports import comparison, plots
+    from vnseg.reports import figures as fig
+    from vnseg.reports.logs import load_history  # noqa: F401  (fails early if logs unreadable)
+    from vnseg.reports.metrics_file import load_metrics
 
     figures.mkdir(parents=True, exist_ok=True)
     metrics = load_metrics(test_dir / 'metrics_test.json')
@@ -141,7 +142,7 @@ def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
                                pred_dirs=[('tiny SegFormer', test_dir / 'preds')],
                                img_dir=dataset / 'img_dir' / 'test', ann_dir=dataset / 'ann_dir' / 'test',
                                num=4)
-    return reports.comparison_table([test_dir], names=['tiny SegFormer (demo)'])
+    return comparison.comparison_table([test_dir], names=['tiny SegFormer (demo)'])
 
 
 if __name__ == '__main__':

@@ -1,4 +1,6 @@
-"""Load a segmentor from config (+ checkpoint) and predict test patches, for the figure tools.
+"""Predict test patches with a segmentor, for the figure tools.
+
+Models come from the one loader, :func:`vnseg.apis.load_model` (strict weights, class names).
 
 Everything runs one image at a time through mmseg's ``inference_model`` (the config's
 ``test_pipeline`` without ``LoadAnnotations``), so predictions equal what ``tools/test.py`` scores.
@@ -8,43 +10,18 @@ import os
 import os.path as osp
 
 import numpy as np
-from PIL import Image
 
-from vnseg.classes import CLASSES, PALETTE
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.bmp')
-
-
-def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
-    """Build a segmentor in eval mode.
-
-    Args:
-        config (str | mmengine.Config): config file or object.
-        checkpoint (str, optional): weights; ``None`` keeps the random initialisation.
-        device (str): torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
-        cfg_options (dict, optional): ``--cfg-options``-style overrides (dotted keys).
-
-    Pretrained-weight references in the model config are dropped (no downloads: the checkpoint,
-    or random weights, define the model). ``model.cfg`` is the merged config.
-    ``model.dataset_meta`` (``classes``, ``palette``) comes from the checkpoint's meta when it
-    has one, else from the config's test dataset (``vnseg.apis.meta.init_model``; never mmseg's
-    guess by class count), else vnseg's classes.
-    """
-    from vnseg.apis.large_image import load_model as load_inference_model
-
-    model = load_inference_model(config, checkpoint, device=device, cfg_options=cfg_options)
-    if not (getattr(model, 'dataset_meta', None) or {}).get('classes'):
-        model.dataset_meta = dict(classes=CLASSES, palette=[list(c) for c in PALETTE])
-    return model
+from vnseg.classes import PALETTE
+from vnseg.data.io import IMAGE_SUFFIXES
 
 
 def model_classes(model):
-    """Class names of a model from :func:`load_model`."""
+    """Class names of a model from :func:`vnseg.apis.load_model`."""
     return tuple(model.dataset_meta['classes'])
 
 
 def model_palette(model):
-    """RGB palette (list of [r, g, b]) of a model from :func:`load_model`."""
+    """RGB palette (list of [r, g, b]) of a model from :func:`vnseg.apis.load_model`."""
     return [list(c) for c in model.dataset_meta.get('palette', PALETTE)]
 
 
@@ -53,12 +30,6 @@ def predict(model, img_path):
     from mmseg.apis import inference_model
     result = inference_model(model, img_path)
     return result.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
-
-
-def read_image(path):
-    """RGB image as uint8 array, shape (H, W, 3)."""
-    with Image.open(path) as img:
-        return np.array(img.convert('RGB'))
 
 
 def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
@@ -80,7 +51,7 @@ def pair_dirs(img_dir, ann_dir, seg_map_suffix='.png'):
 def config_test_pairs(cfg):
     """``[(image path, annotation path)]`` of the config's ``test_dataloader`` dataset, in dataset
     order (built with mmseg's dataset class, so ``data_root``/``data_prefix``/suffixes apply)."""
-    import vnseg  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from mmseg.registry import DATASETS
 
     ds_cfg = copy.deepcopy(cfg.test_dataloader.dataset)

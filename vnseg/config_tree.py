@@ -1,0 +1,21 @@
+"""The one recursive walk over a nested config, shared by every function that searches or edits one
+(:mod:`vnseg.compat`, :mod:`vnseg.pretrained`, :mod:`vnseg.reports.comparison`). No imports: it works on
+plain dicts and lists as well as mmengine ``Config``/``ConfigDict`` objects.
+"""
+
+
+def walk_config(node):
+    """Yield ``(mapping, key, value)`` for every key of every mapping nested in ``node``, parents first.
+
+    ``node`` may be a mapping (anything with ``items``), a list or tuple, or a leaf (nothing yielded).
+    A caller may replace ``mapping[key]`` when it is yielded: the walk then goes on below the new
+    value, not the old one.
+    """
+    if hasattr(node, 'items'):
+        for key in list(node.keys()):
+            yield node, key, node[key]
+            if key in node:
+                yield from walk_config(node[key])
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from walk_config(item)
