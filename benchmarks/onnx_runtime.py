@@ -62,15 +62,15 @@ def main(argv=None):
     import torch
 
     from vnseg.apis import infer_large_image
-    from vnseg.apis.large_image import _inference_config, load_model
+    from vnseg.apis.model_loading import inference_config, load_model
     from vnseg.apis.sliding import classify
     from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
     from vnseg.deploy.onnx_export import check_parity, export_onnx, parity_tiles
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tmp = Path(tempfile.mkdtemp(prefix='vnseg_onnx_bench_'))
-    cfg = _inference_config(args.config)
-    model = load_model(cfg, args.checkpoint, device='cpu')
+    cfg = inference_config(args.config)
+    model = load_model(cfg, args.checkpoint, device='cpu', random_weights=args.checkpoint is None)
     onnx_path = tmp / 'model.onnx'
     t = time.perf_counter()
     facts = export_onnx(model, onnx_path, tile=args.tile)

@@ -139,3 +139,28 @@ def test_inference_apis_take_class_names_from_the_config(tmp_path):
     from vnseg.classes import CLASSES, PALETTE
     model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
     assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}
+
+
+def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
+    """Fix 5: mmengine's local loader (load_from, resume, the inferencer) explains what is wrong with
+    a file instead of a torch traceback, and refuses pickled objects in a sentence."""
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    from vnseg.apis.model_loading import CheckpointError, UnsafeCheckpointError
+    from vnseg.compat import weights_only_refusal
+
+    text = tmp_path / 'readme.pth'
+    text.write_text('see the wiki\n')
+    with pytest.raises(CheckpointError, match=r'readme\.pth: is a text file'):
+        _load_checkpoint(str(text), map_location='cpu')
+    with pytest.raises(CheckpointError, match='checkpoint file not found'):
+        _load_checkpoint(str(tmp_path / 'gone.pth'), map_location='cpu')
+    evil = tmp_path / 'evil.pth'
+    torch.save({'x': _NotAllowed()}, evil)
+    with pytest.raises(UnsafeCheckpointError, match='_NotAllowed.*If you trust where this file comes'):
+        _load_checkpoint(str(evil), map_location='cpu')
+    try:
+        torch.load(evil, weights_only=True)
+    except Exception as exc:
+        assert weights_only_refusal(exc).endswith('_NotAllowed')
+    assert weights_only_refusal(RuntimeError('PytorchStreamReader failed reading zip archive')) is None

@@ -46,9 +46,10 @@ def real_crop(tmp_path_factory):
 def _fresh_checkpoint(repo_root, config, path, iteration=7):
     import torch
 
-    from vnseg.apis.large_image import _inference_config, load_model
+    from vnseg.apis.model_loading import inference_config, load_model
     torch.manual_seed(0)
-    model = load_model(_inference_config(str(repo_root / 'configs' / config)), None, device='cpu')
+    model = load_model(inference_config(str(repo_root / 'configs' / config)), None, device='cpu',
+                       random_weights=True)
     torch.save({'state_dict': model.state_dict(),
                 'meta': {'iter': iteration, 'epoch': 1, 'dataset_meta': dict(model.dataset_meta)}}, path)
     return model

@@ -34,7 +34,7 @@ def _free_port():
 def inputs(tmp_path_factory):
     import torch
 
-    import vnseg.apis  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (fixes and registrations before mmseg.apis.init_model)
     from mmseg.apis import init_model
     from rasterio.transform import from_origin
     tmp = tmp_path_factory.mktemp('dist')

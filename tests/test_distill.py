@@ -181,9 +181,30 @@ def test_teacher_must_match_classes_and_normalisation(tmp_path):
     save_teacher(tmp_path / 'b.pth', bad_norm, seed=0)
     with pytest.raises(ValueError, match='normalise'):
         MODELS.build(kd_model_cfg(bad_norm, tmp_path / 'b.pth'))
-    # a checkpoint of another architecture is refused (strict loading)
-    with pytest.raises(RuntimeError):
-        MODELS.build(kd_model_cfg(tiny_model_cfg(channels=16), tmp_path / 'a.pth'))
+    # a checkpoint of another architecture is refused (strict loading), naming both files
+    from vnseg.apis.model_loading import WeightsMismatchError
+    narrow = tiny_model_cfg(channels=16)
+    with pytest.raises(WeightsMismatchError, match=r'a\.pth: does not fit the model of .*mis-shaped'):
+        MODELS.build(kd_model_cfg(narrow, tmp_path / 'a.pth'))
+
+
+def test_teacher_must_convert_channels_like_the_student(tmp_path):
+    """A teacher trained on RGB (bgr_to_rgb=True) and a student fed BGR see different images: the
+    check reads mmseg's real attribute (``channel_conversion``), not a name both sides lack."""
+    student_cfg = tiny_model_cfg()
+    assert student_cfg.data_preprocessor.bgr_to_rgb is True
+    bgr_teacher = tiny_model_cfg()
+    bgr_teacher.data_preprocessor.bgr_to_rgb = False
+    save_teacher(tmp_path / 'bgr.pth', bgr_teacher, seed=0)
+    with pytest.raises(ValueError, match='differ in bgr_to_rgb'):
+        MODELS.build(kd_model_cfg(bgr_teacher, tmp_path / 'bgr.pth'))
+    # the comparison itself, both ways, and a match
+    from vnseg.models.segmentors.distill_segmentor import preprocessing_differences
+    rgb = MODELS.build(tiny_model_cfg()).data_preprocessor
+    bgr = MODELS.build(bgr_teacher).data_preprocessor
+    assert preprocessing_differences(rgb, bgr) == ['bgr_to_rgb']
+    assert preprocessing_differences(bgr, rgb) == ['bgr_to_rgb']
+    assert preprocessing_differences(rgb, MODELS.build(tiny_model_cfg()).data_preprocessor) == []
 
 
 def test_teacher_follows_dtype_moves_and_autocast(kd):

@@ -1,6 +1,11 @@
 """Whole-scene inference on ONNX Runtime: the same outputs as the PyTorch path, in a process where torch,
 torchvision, mmengine, mmcv, mmseg and mmpretrain cannot be imported (the light deployment install)."""
 import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -14,6 +19,29 @@ rasterio = pytest.importorskip('rasterio')
 CFG = 'configs/segformer_tiny_demo_vn.py'
 TILE, OVERLAP = 128, 32
 
+# Run a script with the OpenMMLab stack and torch made unimportable (as if never installed).
+NO_TORCH = textwrap.dedent('''
+    import runpy, sys
+    BLOCKED = {'torch', 'torchvision', 'mmengine', 'mmcv', 'mmseg', 'mmpretrain'}
+
+    class Blocker:
+        def find_spec(self, name, path=None, target=None):
+            if name.split('.')[0] in BLOCKED:
+                raise ImportError(f'{name} is not installed (light deployment install)')
+            return None
+
+    sys.meta_path.insert(0, Blocker())
+    script, sys.argv = sys.argv[1], sys.argv[1:]
+    try:
+        runpy.run_path(script, run_name='__main__')
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    loaded = sorted(m for m in sys.modules if m.split('.')[0] in BLOCKED)
+    print('HEAVY MODULES LOADED:', loaded)
+    sys.exit(code)
+''')
+
 
 @pytest.fixture(scope='module')
 def exported(repo_root, tmp_path_factory):
@@ -21,7 +49,7 @@ def exported(repo_root, tmp_path_factory):
     the Kampala mosaic with a transparent corner."""
     import torch
     from rasterio.windows import Window
-    from vnseg.apis.large_image import _inference_config, load_model
+    from vnseg.apis.model_loading import inference_config, load_model
     tmp = tmp_path_factory.mktemp('onnx')
     src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
     crop = tmp / 'kampala crop.tif'
@@ -38,7 +66,7 @@ def exported(repo_root, tmp_path_factory):
                            rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
     torch.manual_seed(0)
     ckpt = tmp / 'tiny.pth'
-    model = load_model(_inference_config(str(repo_root / CFG)), None, device='cpu')
+    model = load_model(inference_config(str(repo_root / CFG)), None, device='cpu', random_weights=True)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     spec = importlib.util.spec_from_file_location('export_tool', repo_root / 'tools' / 'deployment' / 'export_onnx.py')
     tool = importlib.util.module_from_spec(spec)
@@ -83,3 +111,27 @@ def test_onnx_path_refuses_a_different_tile(exported, tmp_path):
     with pytest.raises(ValueError, match='exported for 128 px tiles'):
         infer_large_image(onnx_path, None, crop, tmp_path / 'o', tile=256, progress=False)
     assert not (tmp_path / 'o').exists()
+
+
+def test_onnx_cli_runs_without_torch_or_openmmlab(exported, repo_root, tmp_path):
+    from vnseg.apis import infer_large_image
+    _, onnx_path, crop = exported
+    out_dir = tmp_path / 'light'
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    env['PYTHONPATH'] = str(repo_root) + os.pathsep + env.get('PYTHONPATH', '')
+    proc = subprocess.run([sys.executable, '-c', NO_TORCH, str(repo_root / 'tools' / 'infer_large_image.py'),
+                           '--onnx', str(onnx_path), str(crop), '--out-dir', str(out_dir), '--overlap', str(OVERLAP),
+                           '--quiet', '--min-area', '0'],
+                          capture_output=True, text=True, env=env, cwd=str(repo_root), timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert 'HEAVY MODULES LOADED: []' in proc.stdout
+    stem = 'kampala_crop'
+    for suffix in ('_classes.tif', '_confidence.tif', '_preview.png', '_areas.csv', '_building.geojson'):
+        assert (out_dir / f'{stem}{suffix}').is_file(), suffix
+    # the same as the ONNX path run in this (full) environment
+    ref = infer_large_image(onnx_path, None, crop, tmp_path / 'full', tile=TILE, overlap=OVERLAP,
+                            progress=False, preview=False, write_polygons=False)
+    assert np.array_equal(_read(out_dir / f'{stem}_classes.tif')[0], _read(ref.class_map)[0])
+    assert np.array_equal(_read(out_dir / f'{stem}_confidence.tif')[0], _read(ref.confidence)[0])
+    doc = json.loads((out_dir / f'{stem}_areas.json').read_text())
+    assert doc['tile'] == TILE and doc['area_unit'] == 'm2'

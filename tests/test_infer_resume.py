@@ -39,7 +39,7 @@ def scene(tmp_path_factory):
     """A georeferenced 1500 x 200 image with a nodata band, and a random-weight checkpoint."""
     import torch
 
-    import vnseg.apis  # noqa: F401
+    import vnseg.mmseg_ext  # noqa: F401  (fixes and registrations before mmseg.apis.init_model)
     from mmseg.apis import init_model
     from rasterio.transform import from_origin
     tmp = tmp_path_factory.mktemp('resume')

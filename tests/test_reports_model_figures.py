@@ -112,7 +112,7 @@ def test_prediction_grid_tool_models_and_saved_predictions(tested, data_root, tm
     _tool('prediction_grid').main([
         '--model', 'random-A', CONFIG, str(work_dir / 'random.pth'), '--model', 'random-B', CONFIG,
         '--pred-dir', 'saved', str(work_dir / 'preds'), '--num', '2', '--seed', '3',
-        '--panel-size', '1.5', '--dpi', '60', '--out', str(out),
+        '--panel-size', '1.5', '--dpi', '60', '--out', str(out), '--random-weights',
         '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'])
     img = _png(out)
     w, h = plots.prediction_grid_size(2, 5, panel_inches=1.5, dpi=60)

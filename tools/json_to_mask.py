@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vnseg.data.io import DataError, write_json, write_mask_png
-from vnseg.data.label_map import LabelMap, LabelMapError
+from vnseg.data.label_map import LabelMap
 from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask
 from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
@@ -51,11 +51,7 @@ def _collect(inputs, root_arg):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
-    try:
-        label_map = LabelMap.from_spec(args.labels)
-    except (LabelMapError, OSError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    label_map = LabelMap.from_spec(args.labels)  # a bad map: one line through vnseg.cli.run_tool
     out_dir = Path(args.out_dir)
     reports, failures, skipped, used, unsafe = [], [], [], {}, False
     for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',
@@ -103,4 +99,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -12,8 +12,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from vnseg.data.io import DataError
-from vnseg.data.prepare import PrepareError, prepare_dataset
+from vnseg.data.prepare import prepare_dataset
 from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
@@ -61,17 +60,13 @@ def main(argv=None):
     threshold = None if args.keep_background else args.background_threshold
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        try:
-            summary = prepare_dataset(
-                args.src, args.out_dir, patch_size=args.patch_size, stride=args.stride, split_mode=args.split_mode,
-                ratios=args.ratios, seed=args.seed, num_augment=args.num_augment,
-                background_threshold=threshold, edge=args.edge, label_map=args.labels,
-                color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
-                line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
-                strict=args.strict, progress=not args.no_progress, chart=args.chart)
-        except (PrepareError, DataError) as e:
-            print(f'error: {e}', file=sys.stderr)
-            return 1
+        summary = prepare_dataset(
+            args.src, args.out_dir, patch_size=args.patch_size, stride=args.stride, split_mode=args.split_mode,
+            ratios=args.ratios, seed=args.seed, num_augment=args.num_augment,
+            background_threshold=threshold, edge=args.edge, label_map=args.labels,
+            color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
+            line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
+            strict=args.strict, progress=not args.no_progress, chart=args.chart)
     for w in caught:
         print(f'warning: {w.message}', file=sys.stderr)
     splits = summary['splits']
@@ -91,4 +86,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

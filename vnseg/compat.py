@@ -34,6 +34,18 @@ Import-time fixes
    object ``mmseg.apis.init_model`` itself is patched (its code now calls vnseg's), so a reference
    taken by ``from mmseg.apis import init_model`` before the fixes ran is fixed too.
 
+5. **Checkpoint files that cannot be used.** mmengine reads a local checkpoint with a bare
+   ``torch.load``: a missing, empty, text, truncated or code-carrying file ends in a traceback
+   (for the last, one about ``weights_only`` that no user can act on). mmengine's local loader
+   (``load_from``, ``resume``, ``_load_checkpoint``, ``MMSegInferencer``) is routed through
+   :func:`vnseg.apis.model_loading.read_checkpoint`, whose errors name the file and say what is
+   wrong; :func:`weights_only_refusal` recognises torch's refusal of a pickled object.
+6. **Checkpoints written in place.** mmengine's ``LocalBackend.put`` opens the final file and
+   writes into it, so a kill during a save leaves a truncated checkpoint under its final name.
+   It now writes a hidden temporary file next to it, fsyncs it and renames it over the final
+   name (``os.replace``, atomic). ``vnseg.engine.AtomicCheckpointHook`` does the same for
+   ``last_checkpoint`` and prunes old checkpoints only after the new one is complete.
+
 Config-level fallbacks (:func:`adapt_cfg_to_device`)
 ---------------------------------------------------
 4. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
@@ -43,6 +55,7 @@ Config-level fallbacks (:func:`adapt_cfg_to_device`)
 """
 import copy
 import pickle
+import re
 import types
 import warnings
 
@@ -62,6 +75,8 @@ def apply():
     allow_mmengine_checkpoint_globals()
     patch_init_dist_for_cpu()
     patch_inference_dataset_meta()
+    route_checkpoint_loading()
+    patch_atomic_local_writes()
     _APPLIED = True
 
 
@@ -190,6 +205,98 @@ def patch_inference_dataset_meta():
         return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
 
     MMSegInferencer._load_weights_to_model = _load_weights_to_model
+
+
+# ----------------------------------------------------------------------------------------------
+# 5. checkpoint files that cannot be used
+# ----------------------------------------------------------------------------------------------
+_REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
+_REFUSED_CLASS = re.compile(r"but got <class '([\w.]+)'>")
+
+
+def weights_only_refusal(exc: BaseException):
+    """What ``torch.load(weights_only=True)`` refused to unpickle (e.g. ``'posix.system'``), or
+    None when ``exc`` is not such a refusal (a corrupt file, say)."""
+    text = str(exc)
+    if 'Weights only load failed' not in text and 'refusing getattr' not in text:
+        return None
+    for pattern in (_REFUSED_GLOBAL, _REFUSED_CLASS):
+        found = pattern.search(text)
+        if found:
+            return found.group(1)
+    if 'refusing getattr' in text:
+        return 'getattr'
+    return 'an object of a kind weights never hold'
+
+
+def route_checkpoint_loading():
+    """mmengine's loader of local checkpoint files -> :func:`vnseg.apis.model_loading.read_checkpoint`;
+    ``MMSegInferencer`` remembers the file it was given, to name it in errors."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    from mmseg.apis.mmseg_inferencer import MMSegInferencer
+
+    current = CheckpointLoader._schemes.get('')
+    if getattr(current, '_vnseg_checked', False):
+        return
+
+    def load_from_local(filename, map_location=None):
+        from vnseg.apis.model_loading import read_checkpoint
+        return read_checkpoint(filename, map_location=map_location)
+
+    load_from_local._vnseg_checked = True
+    load_from_local.__wrapped__ = current
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+    stock_init_model = MMSegInferencer._init_model
+
+    def _init_model(self, cfg, weights, device='cpu'):
+        self._vnseg_weights = weights
+        return stock_init_model(self, cfg, weights, device)
+
+    _init_model.__wrapped__ = stock_init_model
+    MMSegInferencer._init_model = _init_model
+
+
+# ----------------------------------------------------------------------------------------------
+# 6. checkpoints written in place
+# ----------------------------------------------------------------------------------------------
+def write_file_atomically(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a hidden temporary file in the same folder, fsync'ed and
+    renamed over ``path``: a reader (or a run resumed after a kill) sees the old file or the whole
+    new one, never a part. A write error (disk full) names ``path`` and leaves no partial file."""
+    import os
+
+    from vnseg.data.io import atomic_output
+    try:
+        with atomic_output(path) as tmp:
+            with open(tmp, 'wb') as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.filename is None and exc.errno is not None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
+        raise
+
+
+def patch_atomic_local_writes():
+    """mmengine's ``LocalBackend.put``/``put_text`` (checkpoints, dumped files) write atomically."""
+    from mmengine.fileio.backends.local_backend import LocalBackend
+
+    if getattr(LocalBackend.put, '_vnseg_atomic', False):
+        return
+    stock_put = LocalBackend.put
+
+    def put(self, obj, filepath):
+        write_file_atomically(filepath, obj)
+
+    def put_text(self, obj, filepath, encoding='utf-8'):
+        write_file_atomically(filepath, obj.encode(encoding))
+
+    put._vnseg_atomic = True
+    put.__wrapped__ = stock_put
+    LocalBackend.put = put
+    LocalBackend.put_text = put_text
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 1. :func:`vnseg.compat.apply` -- the stack's compatibility fixes for today's torch and numpy;
 2. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
-   losses (:mod:`vnseg.models`) and metric (:mod:`vnseg.evaluation`) into mmseg's registries
-   (scope ``mmseg``).
+   losses (:mod:`vnseg.models`), metric (:mod:`vnseg.evaluation`) and training hooks
+   (:mod:`vnseg.engine`: ``AtomicCheckpointHook``) into mmseg's registries (scope ``mmseg``).
 
 Configs load it with ``custom_imports = dict(imports=['vnseg.mmseg_ext'], allow_failed_imports=False)``
 (``configs/_base_/default_runtime.py``); the tools and :mod:`vnseg.apis` import it. Importing it again,
@@ -14,6 +14,6 @@ from vnseg import compat
 
 compat.apply()
 
-from vnseg import datasets, evaluation, models  # noqa: E402  (registration, after the fixes)
+from vnseg import datasets, engine, evaluation, models  # noqa: E402  (registration, after the fixes)
 
-__all__ = ['compat', 'datasets', 'evaluation', 'models']
+__all__ = ['compat', 'datasets', 'engine', 'evaluation', 'models']

@@ -16,9 +16,9 @@ def add_runner_args(parser, cfg_options_help='override config settings'):
                         help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
 
 
-def parse_runner_args(parser):
-    """``parser.parse_args()``, exporting ``LOCAL_RANK`` when a launcher passed it as an argument."""
-    args = parser.parse_args()
+def parse_runner_args(parser, argv=None):
+    """``parser.parse_args(argv)``, exporting ``LOCAL_RANK`` when a launcher passed it as an argument."""
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -28,19 +28,29 @@ def load_tool_config(config_path, launcher='none', cfg_options=None, work_dir=No
     """Load a config the way the tools do and return it.
 
     ``--cfg-options`` are merged; the work dir is ``work_dir``, else the config's ``work_dir``,
-    else ``./work_dirs/<config file name without .py>``.
+    else ``./work_dirs/<config file name without .py>``. A missing or broken config is a
+    :class:`vnseg.apis.model_loading.ConfigError` naming the file.
     """
-    from mmengine.config import Config
+    from vnseg.apis.model_loading import load_config
 
-    cfg = Config.fromfile(config_path)
+    cfg = load_config(config_path, cfg_options)
     cfg.launcher = launcher
-    if cfg_options is not None:
-        cfg.merge_from_dict(cfg_options)
     if work_dir is not None:
         cfg.work_dir = work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
     return cfg
+
+
+def use_atomic_checkpoints(cfg):
+    """Make the config's checkpoint hook vnseg's ``AtomicCheckpointHook`` when it is mmengine's
+    plain ``CheckpointHook`` (same arguments): a kill mid-save then never breaks ``--resume``.
+    Returns True when the hook was replaced."""
+    hook = (cfg.get('default_hooks') or {}).get('checkpoint')
+    if hook is not None and hook.get('type') in ('CheckpointHook', 'mmengine.CheckpointHook'):
+        hook['type'] = 'AtomicCheckpointHook'
+        return True
+    return False
 
 
 def build_runner(cfg):

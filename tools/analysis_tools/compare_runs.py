@@ -7,11 +7,13 @@ Example:
       --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
+    from vnseg.cli import ArgumentParser
     from vnseg.reports.tool_args import add_runs_args, check_runs_args
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_runs_args(p)
     p.add_argument('--no-params', action='store_true',
                    help='do not build models to count parameters (stored num_params still used)')
@@ -38,4 +40,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -4,7 +4,8 @@ Sources (pick one):
   --metrics WORK_DIR_OR_JSON            the matrix VNIoUMetric stored in metrics_test.json (no rerun)
   --pred-dir DIR --ann-dir DIR          prediction PNGs saved by `tools/test.py --out-dir DIR`
   CONFIG [CHECKPOINT]                   run the model over the config's test split
-                                        (or --img-dir/--ann-dir); no CHECKPOINT = random weights
+                                        (or --img-dir/--ann-dir); the checkpoint must fit the
+                                        config; an untrained model only with --random-weights
 
 Writes <out-dir>/confusion_matrix.png, confusion_matrix.csv (pixel counts, rows = ground truth,
 columns = prediction) and confusion_matrix_normalized.csv (row fractions), and prints the matrix.
@@ -14,14 +15,18 @@ Examples:
   python tools/analysis_tools/confusion_matrix.py configs/x.py work_dirs/x/iter_40000.pth --out-dir figs
 """
 import argparse
+import sys
 
 from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', nargs='?', help='config file (model source)')
-    p.add_argument('checkpoint', nargs='?', help='checkpoint file (omit: random weights)')
+    p.add_argument('checkpoint', nargs='?', help='checkpoint file of that config')
+    p.add_argument('--random-weights', action='store_true',
+                   help='run an UNTRAINED model built from CONFIG (no CHECKPOINT; smoke tests)')
     p.add_argument('--metrics', help='metrics JSON or work dir holding confusion_matrix')
     p.add_argument('--pred-dir', help='dir of saved prediction PNGs')
     p.add_argument('--img-dir', help='images (with --ann-dir) instead of the config test split')
@@ -37,6 +42,10 @@ def parse_args(argv=None):
         p.error('give exactly one source: CONFIG [CHECKPOINT], --metrics or --pred-dir')
     if args.pred_dir and not args.ann_dir:
         p.error('--pred-dir needs --ann-dir')
+    if args.config is not None and (args.checkpoint is None) != args.random_weights:
+        p.error(f'{args.config}: no CHECKPOINT given; give CONFIG CHECKPOINT, or CONFIG '
+                '--random-weights for an untrained model on purpose' if args.checkpoint is None else
+                f'--random-weights: a CHECKPOINT ({args.checkpoint}) was given too')
     return args
 
 
@@ -46,7 +55,8 @@ def main(argv=None):
     out = confusion_matrix_figure(
         args.out_dir, config=args.config, checkpoint=args.checkpoint, pred_dir=args.pred_dir,
         ann_dir=args.ann_dir, img_dir=args.img_dir, metrics=args.metrics, device=args.device,
-        cfg_options=args.cfg_options, limit=args.limit, title=args.title, prefix=args.prefix)
+        cfg_options=args.cfg_options, limit=args.limit, title=args.title, prefix=args.prefix,
+        random_weights=args.random_weights)
     width = max(len(c) for c in out['classes'])
     print('confusion matrix (pixels; rows = ground truth, columns = prediction)')
     print(' ' * width + ' ' + ' '.join(f'{c:>{max(width, 10)}}' for c in out['classes']))
@@ -57,4 +67,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

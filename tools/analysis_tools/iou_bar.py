@@ -6,11 +6,13 @@ Example:
   python tools/analysis_tools/iou_bar.py work_dirs/a work_dirs/b --names A B --out iou.png
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
+    from vnseg.cli import ArgumentParser
     from vnseg.reports.tool_args import add_figure_args, add_runs_args, check_runs_args
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_runs_args(p)
     p.add_argument('--metric', default='IoU', help='per-class family: IoU, Acc, Dice, ...')
     p.add_argument('--out', required=True, help='output PNG')
@@ -29,4 +31,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -1,7 +1,8 @@
 """Prediction grid PNG: image | ground truth | model A | model B ... for chosen or random test
 patches, masks in the class palette, with a legend.
 
-Models: --model NAME CONFIG [CHECKPOINT] (repeatable; no CHECKPOINT = random weights) and/or
+Models: --model NAME CONFIG CHECKPOINT (repeatable; the checkpoint must fit the config;
+        NAME CONFIG without a checkpoint only with --random-weights) and/or
         --pred-dir NAME DIR (repeatable; PNGs saved by `tools/test.py --out-dir DIR`).
 Patches: the first model config's test split, or --img-dir/--ann-dir; --patches NAME ... picks
          them by file name or stem, else --num random ones (--seed).
@@ -11,14 +12,18 @@ Example:
       --model B2-distilled configs/b2_kd.py work_dirs/b2_kd/best.pth --num 4 --out grid.png
 """
 import argparse
+import sys
 
 from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', nargs='+', action='append', default=[],
                    metavar='NAME CONFIG [CHECKPOINT]', help='a model column')
+    p.add_argument('--random-weights', action='store_true',
+                   help='allow --model NAME CONFIG without a checkpoint: an UNTRAINED model')
     p.add_argument('--pred-dir', nargs=2, action='append', default=[], metavar=('NAME', 'DIR'),
                    help='a column of saved predictions')
     p.add_argument('--img-dir', help='images (with --ann-dir) instead of the first config\'s test split')
@@ -35,7 +40,10 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     for spec in args.model:
         if len(spec) not in (2, 3):
-            p.error(f'--model takes NAME CONFIG [CHECKPOINT], got {spec}')
+            p.error(f'--model takes NAME CONFIG CHECKPOINT, got {spec}')
+        if len(spec) == 2 and not args.random_weights:
+            p.error(f'--model {" ".join(spec)}: no CHECKPOINT; give one, or --random-weights for an '
+                    'untrained model on purpose')
     if not args.model and not args.pred_dir:
         p.error('give at least one --model or --pred-dir')
     if not args.model and not (args.img_dir and args.ann_dir):
@@ -50,9 +58,10 @@ def main(argv=None):
         args.out, models=[tuple(m) for m in args.model], pred_dirs=[tuple(d) for d in args.pred_dir],
         img_dir=args.img_dir, ann_dir=args.ann_dir, patches=args.patches, num=args.num,
         seed=args.seed, device=args.device, cfg_options=args.cfg_options,
-        panel_inches=args.panel_size, dpi=args.dpi)
+        panel_inches=args.panel_size, dpi=args.dpi, random_weights=args.random_weights)
     print(f"wrote {out['png']} ({len(out['patches'])} patches; columns: {', '.join(out['columns'])})")
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

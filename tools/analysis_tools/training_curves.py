@@ -6,11 +6,13 @@ Example:
       --loss-keys loss decode.loss_ce --val-keys mIoU IoU.road
 """
 import argparse
+import sys
 
 
 def parse_args(argv=None):
+    from vnseg.cli import ArgumentParser
     from vnseg.reports.tool_args import add_figure_args, add_runs_args, check_runs_args
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_runs_args(p, what='work dirs or scalars.json files')
     p.add_argument('--loss-keys', nargs='+', default=['loss'], help='training keys to plot')
     p.add_argument('--val-keys', nargs='+', default=['mIoU'], help='validation keys to plot')
@@ -32,4 +34,5 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    from vnseg.cli import run_tool
+    sys.exit(run_tool(main))

@@ -59,7 +59,7 @@ def _test_images(cfg, limit=4):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.apis.large_image import _inference_config, load_model
+    from vnseg.apis.model_loading import inference_config, load_model
     from vnseg.classes import CLASSES, CLASSES_VI
     from vnseg.data.io import atomic_output
     from vnseg.deploy.model_card import build_model_card, load_test_metrics, write_model_card
@@ -77,7 +77,7 @@ def main(argv=None):
         if not Path(path).is_file():
             print(f'error: {path}: {what} not found', file=sys.stderr)
             return 2
-    cfg = _inference_config(args.config, args.cfg_options)
+    cfg = inference_config(args.config, args.cfg_options)
     images = [Path(p) for p in args.parity_image] if args.parity_image else _test_images(cfg)
     if not images:
         print(f"error: {args.config}: the config's test images were not found; give real tiles for the "

@@ -6,11 +6,20 @@ neither torch nor OpenMMLab (:mod:`vnseg.apis.tile_models`). The PyTorch entry p
 fixes and registrations to mmseg before they build a model: among them, ``mmseg.apis.init_model`` and
 ``MMSegInferencer`` take class names and palette from the config's dataset when a checkpoint has none
 (instead of Cityscapes').
+
+:func:`load_model` (:mod:`vnseg.apis.model_loading`) is how every vnseg tool turns a config and a
+checkpoint into a model: weights are loaded strictly (``mmseg.apis.init_model`` and
+``MMSegInferencer`` too, through ``vnseg.compat``), unusable checkpoint files are clear errors, random
+weights only on request.
 """
 import importlib
 
 _EXPORTS = {
-    'infer_large_image': 'large_image', 'LargeImageResult': 'large_image', 'load_model': 'large_image',
+    'infer_large_image': 'large_image', 'LargeImageResult': 'large_image', 'load_model': 'model_loading',
+    'load_weights': 'model_loading', 'read_checkpoint': 'model_loading', 'load_config': 'model_loading',
+    'CheckpointError': 'model_loading', 'UnsafeCheckpointError': 'model_loading',
+    'WeightsMismatchError': 'model_loading', 'ConfigError': 'model_loading',
+    'MissingWeightsError': 'model_loading',
     'build_tile_model': 'large_image', 'infer_images': 'distributed',
     'init_model': 'meta', 'dataset_meta_from_config': 'meta',
 }
@@ -22,7 +31,7 @@ def __getattr__(name):
     """Import an exported name's module on first use (PEP 562)."""
     if name in _EXPORTS:
         module = importlib.import_module(f'.{_EXPORTS[name]}', __name__)
-        if _EXPORTS[name] == 'meta':
+        if _EXPORTS[name] in ('meta', 'model_loading'):
             _apply_mmseg_fixes()
         return getattr(module, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -58,7 +58,8 @@ def infer_images(model_or_config, checkpoint, images: Sequence, out_dir, rank: i
     overlap = default_overlap(tile) if overlap is None else int(overlap)
     device = kwargs.pop('device', None)
     cfg_options = kwargs.pop('cfg_options', None)
-    tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile)
+    tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile,
+                                  random_weights=kwargs.pop('random_weights', False))
     results = []
     owners = assign_images(len(images), world)
     if owners is not None:

@@ -47,6 +47,7 @@ from typing import Dict, List, Optional, Sequence, Union
 from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import SourceImage, write_preview
+from .model_loading import load_model
 from .sliding import TiledSegmenter, default_overlap
 from .strip_store import StripStore
 
@@ -96,62 +97,6 @@ class LargeImageResult:
     styles: List[Path] = field(default_factory=list)
 
 
-def _inference_config(config, cfg_options=None):
-    """A copy of ``config`` (path or ``Config``) ready to build an inference model: overrides merged,
-    pretrained-weight references dropped (the checkpoint, or random weights, define the model: no
-    downloads), and a ``test_pipeline`` taken from the test dataloader when the config has none."""
-    import copy
-
-    from mmengine import Config
-
-    from vnseg.pretrained import disable_pretrained
-    cfg = Config.fromfile(config) if isinstance(config, str) else copy.deepcopy(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
-    disable_pretrained(cfg.model)
-    if cfg.get('test_pipeline') is None and cfg.get('test_dataloader') is not None:
-        cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
-    return cfg
-
-
-def load_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
-               cfg_options: Optional[dict] = None):
-    """A segmentor in eval mode on ``device``.
-
-    ``model_or_config`` is an already built mmseg segmentor (``checkpoint``, if given, is loaded into
-    it) or a config path / ``mmengine.Config`` built with :func:`vnseg.apis.meta.init_model` (class
-    names and palette from the checkpoint, else the config's dataset; pretrained-weight downloads
-    dropped; ``cfg_options`` merged). ``device`` defaults to the
-    model's device, else ``cuda:0`` when available, else ``cpu``. SyncBN is reverted to BN on CPU.
-    """
-    from . import _apply_mmseg_fixes
-    _apply_mmseg_fixes()
-    import torch
-    from mmengine.model import revert_sync_batchnorm
-    from .meta import init_model
-    if isinstance(model_or_config, torch.nn.Module):
-        model = model_or_config
-        if checkpoint is not None:
-            from mmengine.runner import load_checkpoint
-            load_checkpoint(model, str(checkpoint), map_location='cpu')
-        if device is not None:
-            model.to(device)
-    else:
-        if isinstance(model_or_config, Path):
-            model_or_config = str(model_or_config)
-        if isinstance(model_or_config, str) and not Path(model_or_config).is_file():
-            raise FileNotFoundError(f'config not found: {model_or_config}')
-        if checkpoint is not None and not Path(checkpoint).is_file():
-            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-        device = device or ('cuda:0' if torch.cuda.is_available() else 'cpu')
-        model = init_model(_inference_config(model_or_config, cfg_options),
-                           None if checkpoint is None else str(checkpoint), device=device)
-    if next(model.parameters()).device.type == 'cpu':
-        model = revert_sync_batchnorm(model)
-    model.eval()
-    return model
-
-
 def _safe_name(name: str) -> str:
     return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name)).strip('_') or 'class'
 
@@ -161,10 +106,12 @@ def _is_tile_model(obj) -> bool:
 
 
 def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
-                     cfg_options: Optional[dict] = None, tile: Optional[int] = None):
+                     cfg_options: Optional[dict] = None, tile: Optional[int] = None,
+                     random_weights: bool = False):
     """The tile model for ``model_or_config``: a tile model as is; an ``.onnx`` path ->
     :class:`~vnseg.apis.tile_models.OnnxTileModel` (torch is not imported); an mmseg segmentor or a
-    config -> :class:`~vnseg.apis.tile_models.TorchTileModel` (built by :func:`load_model`)."""
+    config -> :class:`~vnseg.apis.tile_models.TorchTileModel` (built by :func:`load_model`: the
+    checkpoint is loaded strictly; no checkpoint only with ``random_weights``)."""
     from .tile_models import OnnxTileModel, TorchTileModel
     if _is_tile_model(model_or_config):
         return model_or_config
@@ -175,9 +122,11 @@ def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: 
         if device is not None:
             providers = ['CUDAExecutionProvider'] if str(device).startswith('cuda') else ['CPUExecutionProvider']
         return OnnxTileModel(model_or_config, providers=providers)
-    tile_model = TorchTileModel(load_model(model_or_config, checkpoint, device, cfg_options), tile=tile)
+    tile_model = TorchTileModel(load_model(model_or_config, checkpoint, device, cfg_options,
+                                           random_weights=random_weights), tile=tile)
     # what the weights are, for the outputs' tags and the resume check
     tile_model.checkpoint = None if checkpoint is None else str(checkpoint)
+    tile_model.random_weights = bool(random_weights)
     tile_model.config = str(model_or_config) if isinstance(model_or_config, (str, Path)) else None
     return tile_model
 
@@ -324,13 +273,15 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       preview: bool = True, preview_max_size: int = 2048, progress: bool = True,
                       cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256,
                       resume: bool = False, lang: str = 'en', zones=None, zone_field: Optional[str] = None,
-                      gpkg: bool = True, report: bool = True) -> LargeImageResult:
+                      gpkg: bool = True, report: bool = True,
+                      random_weights: bool = False) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
         model_or_config: mmseg segmentor, config path / ``Config``, an exported ``.onnx`` file, or a
             tile model (:mod:`vnseg.apis.tile_models`).
-        checkpoint: weights file (``.pth``) or None (random weights / already loaded model / ONNX).
+        checkpoint: weights file (``.pth``), loaded strictly (:func:`load_model`); None for an
+            already loaded model, an ONNX model, or with ``random_weights=True``.
         src: JPEG / PNG / GeoTIFF (anything GDAL reads), 8-bit RGB, RGBA, grey or paletted.
         out_dir: output folder (created).
         tile: window side in pixels (an ONNX model's fixed input size wins; a different value is an
@@ -360,6 +311,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             ``STEM_zones.csv`` with class areas per zone (the file is checked before inference starts).
         gpkg: write ``STEM.gpkg`` (styled layers) with the polygons.
         report: write ``STEM_report.html``.
+        random_weights: run an untrained model built from the config, on purpose (smoke tests).
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -370,6 +322,8 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         vnseg.apis.strip_store.ResumeMismatch: ``resume`` with a stored run of other settings.
         vnseg.geo.zones.ZoneError: an unusable zone file (named in the message).
         ValueError: an unknown class or language.
+        vnseg.apis.model_loading.CheckpointError (and its subclasses), ConfigError,
+            MissingWeightsError: see :func:`load_model`.
     """
     import rasterio
 
@@ -382,7 +336,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             if zones is not None:  # a bad zone file fails before hours of inference
                 zones = _load_zones(zones, zone_field, source)
             scene = open_scene(model_or_config, checkpoint, source, out_dir, tile, overlap, batch_size, blend,
-                               tta_flip, device, cfg_options)
+                               tta_flip, device, cfg_options, random_weights=random_weights)
             polygon_ids = _class_ids(polygon_classes, scene.classes) if write_polygons else []
             # outputs of a run whose rasters were finished are its own: a resume keeps them
             keep = resume and scene.finished()
@@ -406,18 +360,19 @@ def _load_zones(zones, zone_field, source: SourceImage):
 
 def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: int, overlap: int,
                batch_size: int = 4, blend: str = 'gaussian', tta_flip: bool = False, device=None,
-               cfg_options=None) -> Scene:
+               cfg_options=None, random_weights: bool = False) -> Scene:
     """A :class:`Scene` for ``source`` with the tile model of ``model_or_config`` (see
     :func:`build_tile_model`)."""
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile)
+    tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile,
+                                  random_weights=random_weights)
     fixed = getattr(tile_model, 'tile', None)
     if fixed is not None and getattr(tile_model, 'path', None) is not None and fixed != tile:
         raise ValueError(f'{tile_model.path}: the model was exported for {fixed} px tiles, got --tile {tile}')
     weights = getattr(tile_model, 'checkpoint', None) or getattr(tile_model, 'path', None)
     return Scene(tile_model, source, out_dir, tile, overlap, batch_size, blend, tta_flip,
-                 _model_identity(tile_model), Path(weights).name if weights else '')
+                 _model_identity(tile_model),
+                 Path(weights).name if weights else
+                 ('random weights' if random_weights or getattr(tile_model, 'random_weights', False) else ''))
 
 
 def segment_scene(scene: Scene, resume: bool = False, progress: bool = True) -> Dict[str, float]:

@@ -111,38 +111,52 @@ def init_model(config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
 
 def init_model_with_meta(orig, config, checkpoint: Optional[str] = None, device: str = 'cuda:0',
                          cfg_options: Optional[dict] = None):
-    """Body of the patched ``mmseg.apis.init_model``; ``orig`` is mmseg's own function."""
-    from mmengine import Config
-    from mmengine.runner import load_checkpoint
+    """Body of the patched ``mmseg.apis.init_model``; ``orig`` is mmseg's own function.
+
+    The model is built by mmseg without weights; a checkpoint is then loaded strictly by
+    :func:`vnseg.apis.model_loading.load_weights` (a missing, unexpected or mis-shaped key is an
+    error naming both files, where mmseg would only warn and keep random weights).
+    """
+    from .model_loading import load_config, load_weights, read_checkpoint
     if isinstance(config, (str, Path)):
-        config = Config.fromfile(config)
+        config = load_config(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
         cfg_options = None
-    if dataset_meta_from_config(config) is None:
-        return orig(config, checkpoint, device=device)
+    ckpt = None
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint)  # clear errors for unusable files, before building
     model = orig(config, None, device=device)
     ckpt_meta = {}
-    if checkpoint is not None:
-        ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
-        if isinstance(ckpt, dict) and isinstance(ckpt.get('meta'), dict):
+    if ckpt is not None:
+        load_weights(model, ckpt, config=config, checkpoint_name=str(checkpoint))
+        if isinstance(ckpt.get('meta'), dict):
             ckpt_meta = ckpt['meta']
-    model.dataset_meta = resolve_dataset_meta(ckpt_meta, model.cfg)
+    meta = resolve_dataset_meta(ckpt_meta, model.cfg)
+    if meta is not None:
+        model.dataset_meta = meta
     model.to(device)
     model.eval()
     return model
 
 
 def load_weights_with_meta(orig, self, model, checkpoint, cfg):
-    """Body of the patched ``MMSegInferencer._load_weights_to_model``; ``orig`` is mmseg's."""
-    from mmengine.runner.checkpoint import _load_checkpoint_to_model
+    """Body of the patched ``MMSegInferencer._load_weights_to_model``; ``orig`` is mmseg's.
+
+    Weights are loaded strictly (:func:`vnseg.apis.model_loading.load_weights`); the file named in
+    errors is the ``weights`` the inferencer was given.
+    """
+    from .model_loading import load_weights
+    del orig  # mmseg's version loads non-strictly and guesses Cityscapes classes: not used
     ckpt_meta = (checkpoint or {}).get('meta') or {}
     meta = resolve_dataset_meta(ckpt_meta, cfg)
-    if meta is None:  # no dataset in the config: mmseg's own behaviour
-        return orig(self, model, checkpoint, cfg)
     if checkpoint is not None:
-        _load_checkpoint_to_model(model, checkpoint)
-    else:
+        load_weights(model, checkpoint, config=cfg,
+                     checkpoint_name=getattr(self, '_vnseg_weights', None))
+    elif meta is not None:
         warnings.warn('MMSegInferencer: no weights given, the model is randomly initialised; classes '
                       "and palette come from the config's dataset")
+    if meta is None:  # no dataset in the config, no meta in the checkpoint
+        from .model_loading import _fallback_meta
+        meta = _fallback_meta(model)
     model.dataset_meta = meta

@@ -92,7 +92,8 @@ class StripStore:
         """Store strip ``index`` (``uint8 (rows, width)`` class indices and confidence), atomically."""
         import rasterio
         h, w = classes.shape
-        with warnings.catch_warnings():
+        from vnseg.geo.raster_io import output_write_errors
+        with output_write_errors(self.part(index)), warnings.catch_warnings():
             warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
             with atomic_output(self.part(index)) as tmp:
                 with rasterio.open(tmp, 'w', driver='GTiff', width=w, height=h, count=2, dtype='uint8',
@@ -123,15 +124,15 @@ class StripStore:
                 (Path(confidence_path), 2, 'confidence of the predicted class (%)',
                  dict(all_tags, UNIT='percent', MEANING='probability of the predicted class x 100, '
                       '255 = no prediction'), None)]
-        from vnseg.geo.raster_io import _to_cog
+        from vnseg.geo.raster_io import _to_cog, output_write_errors
         for path, band, description, band_tags, colours in jobs:
             if path.is_file():
                 continue
             vrt = self.folder / f'band{band}.vrt'
-            vrt.write_text(_vrt_xml(width, height, crs, transform, spans, band, nodata, description,
-                                    band_tags, colours, self.part))
             import rasterio
-            with warnings.catch_warnings():
+            with output_write_errors(path), warnings.catch_warnings():
+                vrt.write_text(_vrt_xml(width, height, crs, transform, spans, band, nodata, description,
+                                        band_tags, colours, self.part))
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 with atomic_output(path) as tmp:
                     _to_cog(vrt, tmp, 512)

@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, PALETTE
+from vnseg.cli import UserError
 
 PathLike = Union[str, os.PathLike]
 
@@ -36,13 +37,13 @@ DEFAULT_MAX_PIXELS = 150_000_000
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp')
 
 
-class DataError(ValueError):
-    """A problem with one input file; the message always names the file."""
+class DataError(UserError):
+    """A problem with one input file; the message always names the file (``'<file>: <problem>'``,
+    reported as one line by the tools: :mod:`vnseg.cli`)."""
 
     def __init__(self, path: Optional[PathLike], problem: str):
-        self.path = None if path is None else str(path)
-        self.problem = problem
-        super().__init__(f'{self.path}: {problem}' if self.path else problem)
+        super().__init__(path, problem)
+        self.path = self.subject
 
 
 class ImageReadError(DataError, OSError):
@@ -66,7 +67,8 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
 
     A reader never sees a half-written file: either the old file (or none) or the complete new one.
     The temporary file keeps the final suffix so that writers that pick the format by extension
-    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched.
+    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched; an
+    ``OSError`` that names no file (a full disk, say) is raised again naming ``path``.
     Parent folders are created.
     """
     path = Path(path)
@@ -75,6 +77,10 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno is not None and exc.filename in (None, str(tmp), tmp):
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()

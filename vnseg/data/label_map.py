@@ -31,6 +31,9 @@ IGNORE_LABELS = ('__ignore__', '_ignore_', 'ignore', 'unlabeled', 'unlabelled', 
 class LabelMapError(ValueError):
     """An invalid label map specification."""
 
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    user_error = True
+
 
 def _norm(label: str, case_sensitive: bool) -> str:
     label = str(label).strip()

@@ -51,6 +51,9 @@ SPLIT_MODES = ('scene', 'patch')
 class PrepareError(RuntimeError):
     """Invalid arguments or output folder (raised before any scene is processed)."""
 
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    user_error = True
+
 
 def _tqdm(iterable, desc, progress, total=None):
     from tqdm import tqdm

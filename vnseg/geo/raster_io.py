@@ -15,9 +15,33 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import ImageReadError, atomic_output, partial_path
+from vnseg.data.io import DataError, ImageReadError, atomic_output, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
+
+
+@contextlib.contextmanager
+def output_write_errors(path):
+    """Failures while writing the output ``path`` (full disk, file-size limit, read-only or I/O
+    error) as a :class:`DataError` naming ``path``: GDAL's own messages name a hidden work file or a
+    block it re-read, and ``OSError`` s from plain writes often name no file at all."""
+    try:
+        yield
+    except DataError:
+        raise
+    except OSError as exc:
+        raise DataError(path, f'could not be written: {exc.strerror or exc}') from exc
+    except Exception as exc:
+        if not _is_gdal_error(exc):
+            raise
+        raise DataError(path, 'could not be written (full disk or no write access?): '
+                        + ' '.join(str(exc).split())) from exc
+
+
+def _is_gdal_error(exc) -> bool:
+    import rasterio.errors
+    from rasterio._err import CPLE_BaseError
+    return isinstance(exc, (rasterio.errors.RasterioError, CPLE_BaseError))
 
 
 def _rasterio():

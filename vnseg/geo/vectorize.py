@@ -107,7 +107,7 @@ class StripPolygonizer:
         corners = np.array([t * (0, 0), t * (g.width, 0), t * (0, g.height), t * (g.width, g.height)])
         self._lo, self._hi = corners.min(axis=0), corners.max(axis=0)
         self.carry: Dict[Hashable, List[_Piece]] = {k: [] for k in layers}
-        self.stats = {k: dict(polygons=0, dropped_small=0, area=0.0, cut=0) for k in layers}
+        self.stats = {k: dict(polygons=0, dropped_small=0, area=0.0, dropped_area=0.0, cut=0) for k in layers}
         self.peak_carried_vertices = 0
         self._next_row = self.top
 
@@ -212,6 +212,7 @@ class StripPolygonizer:
             props = dict(class_id=spec.class_id, **{'class': spec.name}, area_px=float(npix))
         if area < self.min_area:
             st['dropped_small'] += 1
+            st['dropped_area'] += area
             return
         props['confidence'] = round(conf_sum / npix, 2) if (self.has_confidence and npix) else None
         props['cut'] = int(cut)
@@ -220,6 +221,7 @@ class StripPolygonizer:
             geom = geom.simplify(self.tol_out, preserve_topology=True)
             if geom.is_empty:
                 st['dropped_small'] += 1
+                st['dropped_area'] += area
                 return
         geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, self.decimals), self._lo, self._hi))
         for sink in spec.sinks:
@@ -253,8 +255,9 @@ def vectorize_class_map(class_map_path, layers: Dict[int, LayerSpec], pixel_area
         max_polygon_rows: see :class:`StripPolygonizer`; default ``4 * strip_rows``; 0 never cuts.
 
     Returns:
-        ``{class_id: {'polygons', 'dropped_small', 'area', 'cut'}}`` -- ``area`` is the summed exact
-        pixel area of the written polygons in ``pixel_areas.unit``.
+        ``{class_id: {'polygons', 'dropped_small', 'area', 'dropped_area', 'cut'}}`` -- ``area`` is the
+        summed exact pixel area of the written polygons, ``dropped_area`` that of the polygons below
+        ``min_area``, in ``pixel_areas.unit`` (their sum is the class's area in the table).
     """
     import rasterio
     from rasterio.windows import Window

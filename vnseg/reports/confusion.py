@@ -86,13 +86,18 @@ def confusion_from_metrics(path):
 
 
 def confusion_from_model(config, checkpoint=None, device='cpu', cfg_options=None,
-                         img_dir=None, ann_dir=None, limit=None, ignore_index=IGNORE_INDEX):
+                         img_dir=None, ann_dir=None, limit=None, ignore_index=IGNORE_INDEX,
+                         random_weights=False):
     """Run a model over its config's test split (or ``img_dir``/``ann_dir``) and sum the
-    confusion matrices. ``checkpoint=None`` keeps random weights (tests).
+    confusion matrices. The checkpoint is loaded strictly (:func:`vnseg.apis.load_model`);
+    ``checkpoint=None`` needs ``random_weights=True`` (smoke tests).
 
     Returns ``(conf, classes)``: int64 (C, C) and the model's class names."""
+    from vnseg.apis.model_loading import load_model
+
     from . import predictions
-    model = predictions.load_model(config, checkpoint, device=device, cfg_options=cfg_options)
+    model = load_model(config, checkpoint, device=device, cfg_options=cfg_options,
+                       random_weights=random_weights)
     pairs = predictions.resolve_pairs(model.cfg, img_dir, ann_dir)
     if limit is not None:
         pairs = pairs[:limit]

@@ -15,7 +15,7 @@ from . import confusion, plots
 
 def confusion_matrix_figure(out_dir, config=None, checkpoint=None, pred_dir=None, ann_dir=None,
                             img_dir=None, metrics=None, device='cpu', cfg_options=None,
-                            limit=None, title=None, prefix='confusion_matrix'):
+                            limit=None, title=None, prefix='confusion_matrix', random_weights=False):
     """Compute a confusion matrix from ONE source and write the figure and CSVs.
 
     Sources (exactly one): ``metrics`` (metrics JSON / work dir holding ``confusion_matrix``;
@@ -39,7 +39,7 @@ def confusion_matrix_figure(out_dir, config=None, checkpoint=None, pred_dir=None
     else:
         conf, classes = confusion.confusion_from_model(
             config, checkpoint, device=device, cfg_options=cfg_options, img_dir=img_dir,
-            ann_dir=ann_dir, limit=limit)
+            ann_dir=ann_dir, limit=limit, random_weights=random_weights)
     os.makedirs(out_dir, exist_ok=True)
     out = dict(matrix=conf, classes=list(classes))
     out['png'] = plots.render_confusion_matrix(conf, classes, osp.join(out_dir, prefix + '.png'),
@@ -81,13 +81,13 @@ def select_patches(pairs, patches=None, num=4, seed=0):
 
 def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_dir=None,
                            patches=None, num=4, seed=0, device='cpu', cfg_options=None,
-                           panel_inches=2.0, dpi=100):
+                           panel_inches=2.0, dpi=100, random_weights=False):
     """Prediction grid ``image | ground truth | model ...`` for chosen or random test patches.
 
     Args:
         out_path (str): PNG path.
-        models (Sequence[tuple]): ``(name, config)`` or ``(name, config, checkpoint)``; a missing
-            / ``None`` checkpoint keeps random weights.
+        models (Sequence[tuple]): ``(name, config, checkpoint)``; ``(name, config)`` or a
+            ``None`` checkpoint only with ``random_weights=True`` (untrained models on purpose).
         pred_dirs (Sequence[tuple[str, str]]): ``(name, dir)`` of saved prediction PNGs
             (``<dir>/<image stem>.png``, as ``tools/test.py --out-dir`` writes them).
         img_dir, ann_dir (str, optional): the patches; default: the first model config's test
@@ -98,13 +98,15 @@ def prediction_grid_figure(out_path, models=(), pred_dirs=(), img_dir=None, ann_
 
     Returns ``dict(png=out_path, patches=[image paths], columns=[titles])``.
     """
+    from vnseg.apis.model_loading import load_model
+
     from . import predictions
     loaded = []
     for spec in models:
         name, config = spec[0], spec[1]
         checkpoint = spec[2] if len(spec) > 2 else None
-        loaded.append((name, predictions.load_model(config, checkpoint, device=device,
-                                                  cfg_options=cfg_options)))
+        loaded.append((name, load_model(config, checkpoint, device=device, cfg_options=cfg_options,
+                                        random_weights=random_weights and checkpoint is None)))
     if not loaded and not pred_dirs:
         raise ValueError('give at least one model or prediction dir')
     cfg = loaded[0][1].cfg if loaded else None

@@ -1,4 +1,6 @@
-"""Load a segmentor from config (+ checkpoint) and predict test patches, for the figure tools.
+"""Predict test patches with a segmentor, for the figure tools.
+
+Models come from the one loader, :func:`vnseg.apis.load_model` (strict weights, class names).
 
 Everything runs one image at a time through mmseg's ``inference_model`` (the config's
 ``test_pipeline`` without ``LoadAnnotations``), so predictions equal what ``tools/test.py`` scores.
@@ -9,40 +11,17 @@ import os.path as osp
 
 import numpy as np
 
-from vnseg.classes import CLASSES, PALETTE
+from vnseg.classes import PALETTE
 from vnseg.data.io import IMAGE_SUFFIXES
 
 
-def load_model(config, checkpoint=None, device='cpu', cfg_options=None):
-    """Build a segmentor in eval mode.
-
-    Args:
-        config (str | mmengine.Config): config file or object.
-        checkpoint (str, optional): weights; ``None`` keeps the random initialisation.
-        device (str): torch device, e.g. ``'cpu'`` or ``'cuda:0'``.
-        cfg_options (dict, optional): ``--cfg-options``-style overrides (dotted keys).
-
-    Pretrained-weight references in the model config are dropped (no downloads: the checkpoint,
-    or random weights, define the model). ``model.cfg`` is the merged config.
-    ``model.dataset_meta`` (``classes``, ``palette``) comes from the checkpoint's meta when it
-    has one, else from the config's test dataset (``vnseg.apis.meta.init_model``; never mmseg's
-    guess by class count), else vnseg's classes.
-    """
-    from vnseg.apis.large_image import load_model as load_inference_model
-
-    model = load_inference_model(config, checkpoint, device=device, cfg_options=cfg_options)
-    if not (getattr(model, 'dataset_meta', None) or {}).get('classes'):
-        model.dataset_meta = dict(classes=CLASSES, palette=[list(c) for c in PALETTE])
-    return model
-
-
 def model_classes(model):
-    """Class names of a model from :func:`load_model`."""
+    """Class names of a model from :func:`vnseg.apis.load_model`."""
     return tuple(model.dataset_meta['classes'])
 
 
 def model_palette(model):
-    """RGB palette (list of [r, g, b]) of a model from :func:`load_model`."""
+    """RGB palette (list of [r, g, b]) of a model from :func:`vnseg.apis.load_model`."""
     return [list(c) for c in model.dataset_meta.get('palette', PALETTE)]
 
 

@@ -23,6 +23,18 @@ test_pipeline = [
     dict(type='LoadAnnotationsFromRasterio'),
     dict(type='PackSegInputs'),
 ]
+# `tools/test.py --tta`: 3 scales x {as is, mirrored}, averaged by SegTTAModel (as vn_drone.py).
+tta_scales = [0.75, 1.0, 1.25]
+tta_pipeline = [
+    dict(type='LoadImageFromRasterio'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=s, keep_ratio=True) for s in tta_scales],
+        [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+         dict(type='RandomFlip', prob=1.0, direction='horizontal')],
+        [dict(type='LoadAnnotationsFromRasterio')],
+        [dict(type='PackSegInputs')],
+    ]),
+]
 
 train_dataloader = dict(
     batch_size=16, num_workers=4, persistent_workers=True,

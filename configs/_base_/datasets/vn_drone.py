@@ -15,6 +15,20 @@ test_pipeline = [
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]
+# Test-time augmentation (`tools/test.py --tta`): every image at 3 scales x {as is, mirrored}; the
+# model (mmseg's SegTTAModel, `tta_model` in default_runtime) averages the 6 softmax maps, each
+# resized back (and un-mirrored) to the image. Ground truth is loaded after resizing: full size.
+tta_scales = [0.75, 1.0, 1.25]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='TestTimeAug', transforms=[
+        [dict(type='Resize', scale_factor=s, keep_ratio=True) for s in tta_scales],
+        [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+         dict(type='RandomFlip', prob=1.0, direction='horizontal')],
+        [dict(type='LoadAnnotations')],
+        [dict(type='PackSegInputs')],
+    ]),
+]
 
 
 train_dataloader = dict(

@@ -22,7 +22,8 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=1950, max_keep_ckpts=2,
+    # vnseg's CheckpointHook: a kill mid-save leaves the previous checkpoint and --resume working
+    checkpoint=dict(type='AtomicCheckpointHook', by_epoch=False, interval=1950, max_keep_ckpts=2,
                     save_best='mIoU', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

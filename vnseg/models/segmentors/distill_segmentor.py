@@ -10,7 +10,6 @@ import torch
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.model import revert_sync_batchnorm
-from mmengine.runner.checkpoint import load_checkpoint
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
@@ -66,6 +65,31 @@ def load_teacher_model_cfg(teacher_config):
     return ConfigDict(copy.deepcopy(dict(teacher_config)))
 
 
+def preprocessing_differences(student_pre, teacher_pre):
+    """What two mmseg ``SegDataPreProcessor`` s do differently to an image batch: a list of
+    ``'bgr_to_rgb'``, ``'normalisation on/off'``, ``'mean'``, ``'std'`` (empty: the same).
+
+    Reads the attributes the preprocessor really has (mmseg 1.x: ``channel_conversion``,
+    ``_enable_normalize``, the ``mean``/``std`` buffers); a missing attribute is an error rather
+    than a silent match.
+    """
+    differences = []
+    for attr, name in (('channel_conversion', 'bgr_to_rgb'),
+                       ('_enable_normalize', 'normalisation on/off')):
+        for pre in (student_pre, teacher_pre):
+            if not hasattr(pre, attr):
+                raise TypeError(f'{type(pre).__name__} has no {attr!r}: cannot compare the '
+                                "teacher's and the student's preprocessing")
+        if bool(getattr(student_pre, attr)) != bool(getattr(teacher_pre, attr)):
+            differences.append(name)
+    if student_pre._enable_normalize and teacher_pre._enable_normalize:
+        for buffer in ('mean', 'std'):
+            ours, theirs = getattr(student_pre, buffer).cpu(), getattr(teacher_pre, buffer).cpu()
+            if ours.shape != theirs.shape or not torch.allclose(ours, theirs):
+                differences.append(buffer)
+    return differences
+
+
 @MODELS.register_module()
 class DistillSegmentor(EncoderDecoder):
     """An :class:`EncoderDecoder` student distilled from a frozen, hidden teacher segmentor.
@@ -82,9 +106,11 @@ class DistillSegmentor(EncoderDecoder):
                      distill_loss=dict(type='PixelKDLoss', temperature=1.0, loss_weight=1.0))
 
     The teacher is built from ``teacher_config`` (its pretrained-weight references removed) and
-    loaded strictly from ``teacher_checkpoint`` with mmengine's ``load_checkpoint`` (the
-    weights-only safe loader). It is **not registered as a submodule** — it is held in a tuple —
-    so it is absent from ``parameters()``, ``named_modules()``, ``state_dict()`` and from what
+    loaded strictly from ``teacher_checkpoint`` by vnseg's one loader
+    (:func:`vnseg.apis.model_loading.load_weights`: weights-only, and a missing, unexpected or
+    mis-shaped key is an error naming the teacher's config and checkpoint). It is **not
+    registered as a submodule** — it is held in a tuple — so it is absent from ``parameters()``,
+    ``named_modules()``, ``state_dict()`` and from what
     mmengine's Runner saves, optimises, initialises, wraps in DDP or converts to SyncBN. Hence:
 
     - checkpoints hold the student's keys only (``backbone.*``, ``decode_head.*``, ...) and load
@@ -151,10 +177,14 @@ class DistillSegmentor(EncoderDecoder):
 
     def load_teacher(self, checkpoint):
         """Build the teacher from ``self.teacher_config`` and load ``checkpoint`` strictly."""
+        from vnseg.apis.model_loading import load_weights, read_checkpoint
+        ckpt = read_checkpoint(checkpoint)  # an unusable file fails before the teacher is built
         cfg = load_teacher_model_cfg(self.teacher_config)
         disable_pretrained(cfg)  # its weights come from the checkpoint: no downloads
         teacher = MODELS.build(cfg)
-        load_checkpoint(teacher, checkpoint, map_location='cpu', strict=True, logger='current')
+        config_name = (self.teacher_config if isinstance(self.teacher_config, (str, os.PathLike))
+                       else getattr(self.teacher_config, 'filename', None) or 'teacher_config')
+        load_weights(teacher, ckpt, config=config_name, checkpoint_name=str(checkpoint))
         teacher = revert_sync_batchnorm(teacher)  # eval-only: plain BN needs no process group
         teacher.requires_grad_(False)
         teacher.eval()
@@ -170,16 +200,11 @@ class DistillSegmentor(EncoderDecoder):
         t_classes = getattr(teacher, 'num_classes', None)
         if t_classes != self.num_classes:
             raise ValueError(f'teacher predicts {t_classes} classes, student {self.num_classes}')
-        s_pre, t_pre = self.data_preprocessor, teacher.data_preprocessor
-        same = all(getattr(s_pre, attr, None) == getattr(t_pre, attr, None)
-                   for attr in ('_enable_normalize', '_channel_conversion'))
-        if same and getattr(s_pre, '_enable_normalize', False):
-            same = (torch.allclose(s_pre.mean.cpu(), t_pre.mean.cpu())
-                    and torch.allclose(s_pre.std.cpu(), t_pre.std.cpu()))
-        if not same:
+        differences = preprocessing_differences(self.data_preprocessor, teacher.data_preprocessor)
+        if differences:
             raise ValueError('the teacher sees the student\'s preprocessed batch, so its '
-                             'data_preprocessor must normalise the same way (mean, std, '
-                             'bgr_to_rgb)')
+                             'data_preprocessor must normalise the same way; they differ in '
+                             + ', '.join(differences))
 
     def train(self, mode=True):
         """Set the student's mode; the teacher always stays in eval mode."""

@@ -1,0 +1,3 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+
+__all__ = ['AtomicCheckpointHook']
