@@ -25,9 +25,12 @@ Recipes (``--recipes``):
 * ``vnseg`` -- vnseg's recipe (``configs/segformer_b0_recipe_vn.py``);
 * ``study`` -- the study's recipe (``configs/segformer_b0_vn.py``: fixed patches, Adam 1e-3);
 * ``vnseg-<change>[-<change>...]`` -- vnseg's recipe without/with one change, for ablations:
-  ``no_lovasz``, ``no_class_crop``, ``no_rescale``, ``no_photometric``, ``no_ema``, ``no_tta``,
+  ``ce_only`` (no Dice), ``lovasz`` (Lovasz-softmax instead of Dice), ``no_class_crop``,
+  ``no_rescale``, ``no_photometric``, ``no_ema``, ``no_tta``,
   ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
-  train split's class shares, 1/sqrt(share), mean 1).
+  train split's class shares, 1/sqrt(share), mean 1), ``kd`` (distilled by vnseg's
+  ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
+  e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``).
 Models trained with EMA or TTA are also scored on the validation scenes without them (rows
 ``[raw weights]`` / ``[no TTA]``): those two ablations cost no extra training.
 
@@ -36,6 +39,10 @@ prepared datasets), ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, tra
 checkpoint, predictions, ``result.json``; a finished run with the same config and data is reused,
 a trained checkpoint is re-scored) and ``results.json`` (this invocation's rows). The last line is
 ``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y>`` (test scenes) when both recipes ran.
+
+Cost: one 750 x 8 x 256^2 SegFormer-B0 run is ~12 min on 2 idle CPU cores, seconds on a GPU
+(``--device cuda``). On a CPU shared with other jobs, ``OMP_NUM_THREADS=1`` avoids the
+thread oversubscription that slows torch's parallel kernels down many times.
 """
 from __future__ import annotations
 
@@ -58,6 +65,7 @@ RECIPES = {
 TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's protocol)
 SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
+MIN_WARMUP_STEPS = 5  # a 1-step LinearLR warm-up would leave the lr at start_factor (1e-6) for good
 
 
 class BenchmarkError(RuntimeError):
@@ -81,12 +89,25 @@ def _replace_transform(cfg, old_type, new):
             pipe[i] = new(pipe[i])
 
 
-def _no_lovasz(cfg, data):
+def _decode_losses(cfg):
     losses = cfg.model.decode_head.loss_decode
-    kept = [loss for loss in losses if loss['type'] != 'LovaszLoss'] if isinstance(losses, list) else losses
-    if kept == losses:
-        raise BenchmarkError('the recipe has no LovaszLoss to remove')
+    return list(losses) if isinstance(losses, (list, tuple)) else [losses]
+
+
+def _ce_only(cfg, data):
+    kept = [loss for loss in _decode_losses(cfg) if loss['type'] == 'CrossEntropyLoss']
+    if len(kept) == len(_decode_losses(cfg)):
+        raise BenchmarkError('the recipe has no loss besides cross-entropy to remove')
     cfg.model.decode_head.loss_decode = kept
+
+
+def _lovasz(cfg, data):
+    losses = _decode_losses(cfg)
+    if not any(loss['type'] == 'DiceLoss' for loss in losses):
+        raise BenchmarkError('the recipe has no DiceLoss to replace by LovaszLoss')
+    cfg.model.decode_head.loss_decode = [
+        dict(type='LovaszLoss', loss_type='multi_class', classes='present', per_image=False, reduction='none',
+             loss_weight=loss.get('loss_weight', 1.0)) if loss['type'] == 'DiceLoss' else loss for loss in losses]
 
 
 def _no_class_crop(cfg, data):
@@ -134,8 +155,7 @@ def class_weights_from_summary(summary, num_classes):
 
 
 def _class_weights(cfg, data):
-    losses = cfg.model.decode_head.loss_decode
-    losses = losses if isinstance(losses, list) else [losses]
+    losses = _decode_losses(cfg)
     ce = [loss for loss in losses if loss['type'] == 'CrossEntropyLoss']
     if not ce:
         raise BenchmarkError('the recipe has no CrossEntropyLoss to weight')
@@ -153,7 +173,8 @@ def _kd(cfg, data):
     cfg.model.distill_loss = dict(type='PixelKDLoss', temperature=1.0, loss_weight=1.0, align='student')
 
 
-CHANGES = {'no_lovasz': _no_lovasz, 'no_class_crop': _no_class_crop, 'no_rescale': _no_rescale,
+CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'no_class_crop': _no_class_crop,
+           'no_rescale': _no_rescale,
            'no_photometric': _no_photometric, 'no_ema': _no_ema, 'no_tta': _no_tta,
            'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}
 
@@ -179,11 +200,22 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     whole scenes itself) and keeps only the last checkpoint.
     """
     ratio = iters / cfg.train_cfg.max_iters
-    for sched in cfg.get('param_scheduler') or []:
-        begin = int(round(sched.get('begin', 0) * ratio))
+    scheds = cfg.get('param_scheduler') or []
+    bounds = {}  # original boundary -> rescaled boundary
+    for sched in scheds:
+        for key in ('begin', 'end'):
+            if key in sched:
+                value = min(sched[key], cfg.train_cfg.max_iters)
+                bounds[value] = max(bounds.get(value, 0), int(round(value * ratio)))
+    for sched in scheds:  # mmengine's LinearLR stops one step short of end_factor: keep warm-ups >= 5 steps
+        if sched['type'] == 'LinearLR' and 'end' in sched:
+            end = min(sched['end'], cfg.train_cfg.max_iters)
+            bounds[end] = min(iters, max(bounds[end], bounds[sched.get('begin', 0)] + MIN_WARMUP_STEPS))
+    for sched in scheds:
+        begin = bounds.get(min(sched.get('begin', 0), cfg.train_cfg.max_iters), 0)
         sched['begin'] = begin
         if 'end' in sched:
-            sched['end'] = max(begin + 1, int(round(min(sched['end'], cfg.train_cfg.max_iters) * ratio)))
+            sched['end'] = max(begin + 1, bounds[min(sched['end'], cfg.train_cfg.max_iters)])
         if 'milestones' in sched:
             sched['milestones'] = [max(1, int(round(m * ratio))) for m in sched['milestones']]
     for hook in cfg.get('custom_hooks') or []:

@@ -11,6 +11,7 @@ import torch
 
 from conftest import require_shared_data
 from vnseg.classes import CLASSES, class_names
+from vnseg.cli import EXIT_USER_ERROR
 
 CFG = 'configs/segformer_tiny_demo_vn.py'
 rasterio = pytest.importorskip('rasterio')
@@ -104,7 +105,7 @@ def test_bad_zone_file_fails_before_inference(repo_root, tiny_ckpt, tmp_path, ca
     rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(tmp_path / 'o'), '--no-progress',
                    '--zones', str(zf), '--zone-field', 'commune'])
     err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith('error: ')]
-    assert rc == 1 and len(err) == 1 and 'z.geojson' in err[0] and "no field 'commune'" in err[0]
+    assert rc == EXIT_USER_ERROR and len(err) == 1 and 'z.geojson' in err[0] and "no field 'commune'" in err[0]
     assert not (tmp_path / 'o').exists()
 
 

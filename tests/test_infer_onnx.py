@@ -121,7 +121,7 @@ def test_onnx_cli_runs_without_torch_or_openmmlab(exported, repo_root, tmp_path)
     env['PYTHONPATH'] = str(repo_root) + os.pathsep + env.get('PYTHONPATH', '')
     proc = subprocess.run([sys.executable, '-c', NO_TORCH, str(repo_root / 'tools' / 'infer_large_image.py'),
                            '--onnx', str(onnx_path), str(crop), '--out-dir', str(out_dir), '--overlap', str(OVERLAP),
-                           '--quiet', '--min-area', '0'],
+                           '--no-progress', '--min-area', '0'],
                           capture_output=True, text=True, env=env, cwd=str(repo_root), timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert 'HEAVY MODULES LOADED: []' in proc.stdout

@@ -137,6 +137,11 @@ def test_fit_budget_rescales_the_schedule_and_ema():
     stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
     benchmark().fit_budget(stock, iters=750, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
     assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 7), (7, 750)]  # 1500/160000
+    # a warm-up scaled below 5 steps is kept at 5: mmengine's LinearLR never reaches its end factor
+    # in its last step, so a 1-step warm-up would train the whole run at 1e-6 x lr
+    stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
+    benchmark().fit_budget(stock, iters=120, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
+    assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 5), (5, 120)]
 
 
 def test_recipe_names():
@@ -172,7 +177,7 @@ def test_recipe_configs_are_the_recipe():
     cfg = load('configs/segformer_b0_recipe_vn.py')
     assert cfg.custom_imports.imports  # registrations load (the recipe's transforms are vnseg's)
     losses = [loss.type for loss in cfg.model.decode_head.loss_decode]
-    assert losses == ['CrossEntropyLoss', 'LovaszLoss']
+    assert losses == ['CrossEntropyLoss', 'DiceLoss']
     assert cfg.train_dataloader.dataset.ann_file == 'scenes/train.txt'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     study = load('configs/segformer_b0_vn.py')  # the study's config keeps the study's recipe
@@ -198,3 +203,32 @@ def test_recipe_config_trains_through_the_runner(path, scenes_root, tmp_path):
         assert 'ema_state_dict' in ckpt  # the checkpoint's weights are the EMA, the raw ones kept
         model = benchmark().load_raw_weights(runner.model, tmp_path / 'iter_2.pth')
         assert model is runner.model
+
+
+def test_kd_recipe_distils_from_a_finished_benchmark_run(scenes_root, tmp_path):
+    """`vnseg-kd --teacher RUN_DIR`: the student trains against the teacher run's model and checkpoint."""
+    from mmengine.runner import Runner
+    bench = benchmark()
+    teacher_dir = tmp_path / 'teacher'
+    cfg = load('configs/segformer_b0_recipe_vn.py')
+    disable_pretrained(cfg.model)
+    bench.fit_budget(cfg, iters=1, batch_size=2, crop=48, seed=0, data_root=scenes_root, work_dir=teacher_dir)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
+    Runner.from_cfg(copy.deepcopy(cfg)).train()
+    cfg.dump(str(teacher_dir / 'config.py'))
+    path, changes = bench.parse_recipe('vnseg-kd')
+    student = Config.fromfile(str(path))
+    disable_pretrained(student.model)
+    data = dict(teacher=teacher_dir, teacher_checkpoint=teacher_dir / 'iter_1.pth')
+    for change in changes:
+        change(student, data)
+    bench.fit_budget(student, iters=1, batch_size=2, crop=48, seed=0, data_root=scenes_root,
+                     work_dir=tmp_path / 'student')
+    student.train_dataloader.update(num_workers=0, persistent_workers=False)
+    student.default_hooks.logger.interval = 1
+    runner = Runner.from_cfg(student)
+    assert runner.model.teacher is not None
+    runner.train()
+    assert runner.message_hub.get_scalar('train/loss_kd').current() > 0
+    with pytest.raises(bench.BenchmarkError, match='--teacher'):
+        changes[0](Config.fromfile(str(path)), {})

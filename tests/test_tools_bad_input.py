@@ -166,7 +166,7 @@ def files(tmp_path_factory):
 
 def infer_args(files, checkpoint, out_dir, *extra):
     ckpt = [] if checkpoint is None else [checkpoint]
-    return [CONFIG, *ckpt, files['image'], '--out-dir', out_dir, '--tile', '64', '--quiet',
+    return [CONFIG, *ckpt, files['image'], '--out-dir', out_dir, '--tile', '64', '--no-progress',
             '--device', 'cpu', *extra]
 
 
@@ -292,7 +292,7 @@ def test_infer_full_disk_leaves_no_output(files, tmp_path):
     """A file-size limit (as a full disk: every write past it fails) stops the first output."""
     out_dir = tmp_path / 'out'
     args = [CONFIG, files['right'], files['big_image'], '--out-dir', out_dir, '--tile', '128',
-            '--quiet', '--device', 'cpu', '--no-polygons']
+            '--no-progress', '--device', 'cpu', '--no-polygons']
     outcome = run_process(INFER, *args, limit_file_size=6_000)
     assert_error_line(outcome, out_dir / 'big_scene_classes.tif', 'could not be written')
     # nothing under a final name; only the hidden strips that --resume continues from

@@ -200,7 +200,7 @@ def main(argv=None):
                 tile = OnnxTileModel(args.onnx).tile or 512
             except (FileNotFoundError, ValueError) as err:
                 print(f'error: {err}', file=sys.stderr)
-                return 2
+                return EXIT_USER_ERROR
     else:
         model, ckpt = args.config, args.checkpoint
         tile = args.tile or 512
