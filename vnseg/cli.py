@@ -144,26 +144,25 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f'error: {message} (see {self.prog} --help)\n')
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+def _whole_number(text: str, minimum: int, rule: str) -> int:
+    """``text`` as an int >= ``minimum``; ``rule`` words the bound in the error."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be at least 1, got {value}')
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f'must be {rule}, got {value}')
     return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _whole_number(text, 1, 'at least 1')
 
 
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a whole number, got {text!r}') from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f'must be 0 or more, got {value}')
-    return value
+    return _whole_number(text, 0, '0 or more')
 
 
 def non_negative_float(text: str) -> float:
