@@ -25,7 +25,8 @@ Recipes (``--recipes``):
 * ``vnseg`` -- vnseg's recipe (``configs/segformer_b0_recipe_vn.py``);
 * ``study`` -- the study's recipe (``configs/segformer_b0_vn.py``: fixed patches, Adam 1e-3);
 * ``vnseg-<change>[-<change>...]`` -- vnseg's recipe without/with one change, for ablations:
-  ``ce_only`` (no Dice), ``lovasz`` (Lovasz-softmax instead of Dice), ``no_class_crop``,
+  ``ce_only`` (no Dice), ``lovasz`` (Lovasz-softmax instead of the class Dice), ``mmseg_dice``
+  (mmseg's ``DiceLoss`` instead), ``no_head_lr`` (no x10 head learning rate), ``no_class_crop``,
   ``no_rescale``, ``no_photometric``, ``no_ema``, ``no_tta``,
   ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
   train split's class shares, 1/sqrt(share), mean 1), ``kd`` (distilled by vnseg's
@@ -101,13 +102,29 @@ def _ce_only(cfg, data):
     cfg.model.decode_head.loss_decode = kept
 
 
-def _lovasz(cfg, data):
+def _replace_dice(cfg, make):
     losses = _decode_losses(cfg)
-    if not any(loss['type'] == 'DiceLoss' for loss in losses):
-        raise BenchmarkError('the recipe has no DiceLoss to replace by LovaszLoss')
+    if not any(loss['type'] == 'ClassDiceLoss' for loss in losses):
+        raise BenchmarkError('the recipe has no ClassDiceLoss to replace')
     cfg.model.decode_head.loss_decode = [
-        dict(type='LovaszLoss', loss_type='multi_class', classes='present', per_image=False, reduction='none',
-             loss_weight=loss.get('loss_weight', 1.0)) if loss['type'] == 'DiceLoss' else loss for loss in losses]
+        make(loss) if loss['type'] == 'ClassDiceLoss' else loss for loss in losses]
+
+
+def _lovasz(cfg, data):
+    _replace_dice(cfg, lambda loss: dict(type='LovaszLoss', loss_type='multi_class', classes='present',
+                                         per_image=False, reduction='none', loss_weight=loss.get('loss_weight', 1.0)))
+
+
+def _mmseg_dice(cfg, data):
+    _replace_dice(cfg, lambda loss: dict(type='DiceLoss', use_sigmoid=False, activate=True,
+                                         loss_weight=loss.get('loss_weight', 1.0)))
+
+
+def _no_head_lr(cfg, data):
+    keys = cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {})
+    if 'head' not in keys:
+        raise BenchmarkError('the recipe has no head learning-rate multiplier to remove')
+    del keys['head']
 
 
 def _no_class_crop(cfg, data):
@@ -173,7 +190,8 @@ def _kd(cfg, data):
     cfg.model.distill_loss = dict(type='PixelKDLoss', temperature=1.0, loss_weight=1.0, align='student')
 
 
-CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'no_class_crop': _no_class_crop,
+CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
+           'no_class_crop': _no_class_crop,
            'no_rescale': _no_rescale,
            'no_photometric': _no_photometric, 'no_ema': _no_ema, 'no_tta': _no_tta,
            'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}

@@ -153,6 +153,24 @@ def test_recipe_names():
         benchmark().parse_recipe('mine')
 
 
+def test_loss_and_lr_ablations_change_one_thing():
+    def apply(name):
+        path, changes = benchmark().parse_recipe(name)
+        cfg = Config.fromfile(str(path))
+        for change in changes:
+            change(cfg, {})
+        return cfg
+    losses = lambda cfg: [loss['type'] for loss in cfg.model.decode_head.loss_decode]  # noqa: E731
+    assert losses(apply('vnseg')) == ['CrossEntropyLoss', 'ClassDiceLoss']
+    assert losses(apply('vnseg-ce_only')) == ['CrossEntropyLoss']
+    assert losses(apply('vnseg-mmseg_dice')) == ['CrossEntropyLoss', 'DiceLoss']
+    assert losses(apply('vnseg-lovasz')) == ['CrossEntropyLoss', 'LovaszLoss']
+    keys = apply('vnseg-no_head_lr').optim_wrapper.paramwise_cfg.custom_keys
+    assert 'head' not in keys and keys['norm'].decay_mult == 0.0
+    with pytest.raises(benchmark().BenchmarkError, match='ClassDiceLoss'):
+        apply('vnseg-ce_only-mmseg_dice')
+
+
 # -- configs train -------------------------------------------------------------------------------
 @pytest.fixture(scope='module')
 def scenes_root(tmp_path_factory):
@@ -177,7 +195,8 @@ def test_recipe_configs_are_the_recipe():
     cfg = load('configs/segformer_b0_recipe_vn.py')
     assert cfg.custom_imports.imports  # registrations load (the recipe's transforms are vnseg's)
     losses = [loss.type for loss in cfg.model.decode_head.loss_decode]
-    assert losses == ['CrossEntropyLoss', 'DiceLoss']
+    assert losses == ['CrossEntropyLoss', 'ClassDiceLoss']
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys['head'].lr_mult == 10.0
     assert cfg.train_dataloader.dataset.ann_file == 'scenes/train.txt'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     study = load('configs/segformer_b0_vn.py')  # the study's config keeps the study's recipe
