@@ -354,6 +354,8 @@ def run_recipe(name, args, data):
     fit_budget(cfg, iters=args.iters, batch_size=args.batch_size, crop=args.crop, seed=args.seed,
                data_root=data['train_root'], work_dir=run_dir)
     text = cfg.pretty_text
+    # the trained model depends on the config and the train data only; its scores also on the test data
+    train_fingerprint = hashlib.sha1((text + data['train_fingerprint'] + f'tta={tta_flip}').encode()).hexdigest()[:16]
     fingerprint = hashlib.sha1((text + data['fingerprint'] + f'tta={tta_flip}').encode()).hexdigest()[:16]
     result_path = run_dir / 'result.json'
     splits = ['val'] + ([] if args.no_test else ['test'])
@@ -366,7 +368,7 @@ def run_recipe(name, args, data):
     checkpoint = run_dir / f'iter_{args.iters}.pth'
     stamp = run_dir / 'trained.json'
     trained = json.loads(stamp.read_text()) if stamp.is_file() else {}
-    if trained.get('fingerprint') != fingerprint or not checkpoint.is_file():
+    if trained.get('fingerprint') != train_fingerprint or not checkpoint.is_file():
         cfg_file = run_dir / 'config.py'
         cfg.dump(str(cfg_file))
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get('PYTHONPATH', '')]))
@@ -384,7 +386,7 @@ def run_recipe(name, args, data):
         if proc.returncode != 0 or not checkpoint.is_file():
             tail = log.read_text().strip().splitlines()[-5:]
             raise BenchmarkError(f'{log}: training of {name!r} failed (exit {proc.returncode}): ' + ' | '.join(tail))
-        trained = dict(fingerprint=fingerprint, train_seconds=round(seconds, 1))
+        trained = dict(fingerprint=train_fingerprint, train_seconds=round(seconds, 1))
         stamp.write_text(json.dumps(trained))
     device = 'cpu' if args.device == 'cpu' else 'cuda'
     model = load_model(str(run_dir / 'config.py'), str(checkpoint), device=device)
@@ -483,6 +485,7 @@ def main(argv=None):
                           ratios=TRAIN_RATIOS, augment=True)
         data = dict(summary=summary, train_root=train_root.resolve(), val_scenes=scene_list(train_root, 'val'))
         fp = [(train_root / 'summary.json').read_text()]
+        data['train_fingerprint'] = hashlib.sha1(fp[0].encode()).hexdigest()
         if not args.no_test:
             test_root = work / 'data' / 'test'
             prepare(args.test_src, test_root, crop=args.crop, color_table=args.color_table,

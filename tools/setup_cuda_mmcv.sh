@@ -84,7 +84,7 @@ NVCC_RELEASE=$("$CUDA_HOME/bin/nvcc" --version | sed -n 's/.*release \([0-9][0-9
 [ "$NVCC_RELEASE" = "$TORCH_CUDA" ] || die "$CUDA_HOME/bin/nvcc: CUDA $NVCC_RELEASE, but torch $TORCH_VERSION is built for CUDA $TORCH_CUDA"
 
 # --- 3. libcudart.so for the linker --------------------------------------------------------------------------
-LINK_DIR="$VENV/vnseg-cuda/lib"
+LINK_DIR="$(cd "$VENV" && pwd)/vnseg-cuda/lib"  # absolute: the linker runs in pip's build folder, not here
 if ! ls "$CUDA_HOME"/lib64/libcudart.so "$CUDA_HOME"/lib/libcudart.so >/dev/null 2>&1; then
   CUDART=$(ls "$CUDA_HOME"/lib/libcudart.so.* "$CUDA_HOME"/lib64/libcudart.so.* 2>/dev/null | head -n1 || true)
   [ -n "$CUDART" ] || die "$CUDA_HOME: no libcudart.so* in lib/ or lib64/"
