@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(
 # A few kernels of mmcv 2.1.0's CUDA ops; each is a host function of mmcv/_ext that exists only when the ops
 # were compiled with MMCV_WITH_CUDA.
 KNOWN_CUDA_FUNCTIONS = {'nms_cuda', 'roi_align_forward_cuda', 'roi_align_backward_cuda',
-                        'modulated_deform_conv_forward_cuda', 'sigmoid_focal_loss_forward_cuda'}
+                        'modulated_deformable_im2col_cuda', 'sigmoid_focal_loss_forward_cuda'}
 FATBIN_MAGIC = 0xBA55ED50  # header of the device-code container nvcc links into .nv_fatbin
 FATBIN_KIND_ELF = 2  # a compiled cubin for one SM architecture (1 = PTX)
 
@@ -115,8 +115,8 @@ def test_extension_reports_torch_cuda_version():
 def test_extension_defines_cuda_kernels(ext_path):
     names = defined_cuda_functions(ext_path)
     assert KNOWN_CUDA_FUNCTIONS <= names, f'missing: {sorted(KNOWN_CUDA_FUNCTIONS - names)}'
-    # mmcv 2.1.0 has ~150 CUDA ops' host functions (forward and backward); a CPU build defines none.
-    assert len(names) >= 100, sorted(names)
+    # the CUDA build of mmcv 2.1.0 defines 94 distinct `*_cuda` host functions (measured, sm_90); a CPU build none
+    assert len(names) >= 80, sorted(names)
 
 
 def test_extension_links_the_cuda_runtime(ext_path):

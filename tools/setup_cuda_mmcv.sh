@@ -12,7 +12,7 @@
 #    is made in a private directory, $VENV/vnseg-cuda/lib, put on LIBRARY_PATH (site-packages is left untouched);
 # 4. architectures: TORCH_CUDA_ARCH_LIST if set, else the visible GPUs' compute capabilities (nvidia-smi), else
 #    the architectures torch itself was built for (torch 2.13.0 CUDA 13.0: 7.5 8.0 8.6 9.0 10.0 12.0; each one
-#    adds about 10 minutes on 2 cores);
+#    adds its CUDA compile);
 # 5. the wheel is built with pip's cache OFF (`--no-cache-dir`): pip's wheel cache is keyed by the sdist, so a
 #    cached CPU-only mmcv wheel would be silently reused for this build, or this one for a later CPU build.
 #    The built wheel is kept instead in a directory named for its variant,
@@ -112,7 +112,7 @@ WHEEL=$(ls "$WHEEL_DIR"/mmcv-"$MMCV_VERSION"-"$PYTAG"-*.whl 2>/dev/null | head -
 if [ -n "$WHEEL" ]; then
   say "reusing $WHEEL"
 else
-  say "building mmcv $MMCV_VERSION with CUDA $TORCH_CUDA ops for $TORCH_CUDA_ARCH_LIST (one architecture: about 16 min on 2 idle cores; each further one adds its CUDA compile)"
+  say "building mmcv $MMCV_VERSION with CUDA $TORCH_CUDA ops for $TORCH_CUDA_ARCH_LIST (one architecture: ~1 hour on 2 cores; each further one adds its CUDA compile)"
   BUILD_OUT=$(mktemp -d "${TMPDIR:-/tmp}/vnseg-mmcv-cuda.XXXXXX")
   trap 'rm -rf "$BUILD_OUT"' EXIT
   FORCE_CUDA=1 MMCV_WITH_OPS=1 CUDA_HOME="$CUDA_HOME" PATH="$CUDA_HOME/bin:$PATH" \
