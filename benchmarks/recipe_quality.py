@@ -354,9 +354,10 @@ def run_recipe(name, args, data):
     fit_budget(cfg, iters=args.iters, batch_size=args.batch_size, crop=args.crop, seed=args.seed,
                data_root=data['train_root'], work_dir=run_dir)
     text = cfg.pretty_text
+    def digest(data_key):
+        return hashlib.sha1((text + data[data_key] + f'tta={tta_flip}').encode()).hexdigest()[:16]
     # the trained model depends on the config and the train data only; its scores also on the test data
-    train_fingerprint = hashlib.sha1((text + data['train_fingerprint'] + f'tta={tta_flip}').encode()).hexdigest()[:16]
-    fingerprint = hashlib.sha1((text + data['fingerprint'] + f'tta={tta_flip}').encode()).hexdigest()[:16]
+    train_fingerprint, fingerprint = digest('train_fingerprint'), digest('fingerprint')
     result_path = run_dir / 'result.json'
     splits = ['val'] + ([] if args.no_test else ['test'])
     if result_path.is_file():
