@@ -120,4 +120,4 @@ def test_dubai_pairs_are_discovered(shared_data):
     pairs = [s for s in scenes if s.kind == 'pair']
     assert len(pairs) == 54
     first = next(s for s in pairs if s.scene_id == 'Tile_1__image_part_001')
-    assert first.mask_path == root / 'Tile 1' / 'masks' / 'image_part_001.png'
+    assert first.mask_path == root.resolve() / 'Tile 1' / 'masks' / 'image_part_001.png'
