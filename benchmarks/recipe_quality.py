@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training recipes side by side: the same model, data, seed and budget; whole-scene test mIoU.
 
-    python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--color-table NAME|JSON]
+    python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--val-src DIR] [--color-table NAME|JSON]
         [--iters 750] [--batch-size 8] [--crop 256] [--seed 0] [--recipes stock vnseg ...]
         [--work-dir DIR] [--device cpu|cuda] [--no-test]
 
@@ -9,7 +9,9 @@
    scenes or image + mask pairs), prepared by ``vnseg.data.prepare.prepare_dataset`` with
    ``--patch-size CROP``: the train scenes are split 80/20 into train/val BY SCENE (split seed 0,
    whatever ``--seed``, so seeds differ in training only) with one offline augmented copy per train
-   patch; every test scene is kept whole.
+   patch; every test scene is kept whole. ``--val-src DIR`` validates on other scenes instead (e.g. a
+   held-out tile; all ``--train-src`` scenes then train): a by-scene split of the same tiles only
+   measures generalisation within those tiles, while the test scenes are other tiles.
 2. Training: every recipe trains SegFormer-B0 from scratch (no download) through ``tools/train.py``
    (mmengine's Runner) with the same seed and budget: ``--iters`` x ``--batch-size`` crops of
    ``--crop``\\ :sup:`2`. A recipe's schedule (warm-up, decay steps, EMA window) is rescaled to the
@@ -36,7 +38,7 @@ Models trained with EMA or TTA are also scored on the validation scenes without 
 ``[raw weights]`` / ``[no TTA]``): those two ablations cost no extra training.
 
 Outputs under ``--work-dir`` (default ``work_dirs/recipe_quality``): ``data/{train,test}`` (the
-prepared datasets), ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log,
+prepared datasets; ``data/{train_all,val}`` with ``--val-src``; use another ``--work-dir`` for it), ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log,
 checkpoint, predictions, ``result.json``; a finished run with the same config and data is reused,
 a trained checkpoint is re-scored) and ``results.json`` (this invocation's rows). The last line is
 ``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y>`` (test scenes) when both recipes ran.
@@ -294,6 +296,49 @@ def scene_list(root, split):
     return [(Path(root) / 'scenes' / 'img' / f'{s}.png', Path(root) / 'scenes' / 'ann' / f'{s}.png') for s in ids]
 
 
+def prepare_data(args, work):
+    """Prepare the train/val (and test) scenes under ``work/data``; the benchmark's data dict.
+
+    Without ``--val-src`` the ``--train-src`` scenes are split 80/20 by scene into train/val
+    (``data/train``); with it, every ``--train-src`` scene trains (``data/train_all``) and the
+    ``--val-src`` scenes, kept whole, validate (``data/val``) -- e.g. a held-out tile, so that
+    choices made on validation face the same shift across tiles as the test scenes.
+    Keys: ``summary`` (train summary.json), ``train_root``, ``val_scenes``, ``test_scenes``
+    (unless ``--no-test``), ``train_fingerprint`` (train data only), ``fingerprint`` (all data),
+    ``teacher``/``teacher_checkpoint`` (with ``--teacher``).
+    """
+    split_ratios = (1.0, 0.0, 0.0) if args.val_src else TRAIN_RATIOS
+    train_root = work / 'data' / ('train_all' if args.val_src else 'train')
+    summary = prepare(args.train_src, train_root, crop=args.crop, color_table=args.color_table,
+                      ratios=split_ratios, augment=True)
+    val_root = train_root
+    if args.val_src:
+        val_root = work / 'data' / 'val'
+        prepare(args.val_src, val_root, crop=args.crop, color_table=args.color_table,
+                ratios=(0.0, 1.0, 0.0), augment=False)
+    data = dict(summary=summary, train_root=train_root.resolve(), val_scenes=scene_list(val_root, 'val'))
+    fp = [(train_root / 'summary.json').read_text()]
+    data['train_fingerprint'] = hashlib.sha1(fp[0].encode()).hexdigest()
+    if args.val_src:
+        fp.append((val_root / 'summary.json').read_text())
+    if not args.no_test:
+        test_root = work / 'data' / 'test'
+        prepare(args.test_src, test_root, crop=args.crop, color_table=args.color_table,
+                ratios=(0.0, 0.0, 1.0), augment=False)
+        data['test_scenes'] = scene_list(test_root, 'test')
+        fp.append((test_root / 'summary.json').read_text())
+    if not data['val_scenes']:
+        raise BenchmarkError(f'{args.val_src or args.train_src}: too few scenes for a validation split')
+    if args.teacher:
+        from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
+        teacher = Path(args.teacher).resolve()
+        data['teacher'], data['teacher_checkpoint'] = teacher, resolve_teacher_checkpoint(str(teacher))
+        if not (teacher / 'config.py').is_file() or data['teacher_checkpoint'] is None:
+            raise BenchmarkError(f'{args.teacher}: not a finished run folder (config.py + checkpoint)')
+    data['fingerprint'] = hashlib.sha1(''.join(fp).encode()).hexdigest()
+    return data
+
+
 # -- scoring -------------------------------------------------------------------------------------
 def iou_table(conf):
     """Per-class IoU (%) and mIoU (%) from a (C, C) confusion matrix (rows = ground truth).
@@ -449,6 +494,8 @@ def build_parser():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--train-src', required=True, help='source folder of the training scenes (split train/val by scene)')
+    p.add_argument('--val-src', default=None,
+                   help='source folder of validation scenes (e.g. a held-out tile); default: 20%% of --train-src')
     p.add_argument('--test-src', help='source folder of the test scenes (each used whole)')
     p.add_argument('--color-table', default=None, help="colour masks: preset ('vnseg', 'dubai') or JSON")
     p.add_argument('--iters', type=int, default=750, help='training iterations (default 750)')
@@ -481,27 +528,7 @@ def main(argv=None):
             if not torch.cuda.is_available():
                 raise BenchmarkError('--device cuda: no CUDA device is available')
         work = Path(args.work_dir)
-        train_root = work / 'data' / 'train'
-        summary = prepare(args.train_src, train_root, crop=args.crop, color_table=args.color_table,
-                          ratios=TRAIN_RATIOS, augment=True)
-        data = dict(summary=summary, train_root=train_root.resolve(), val_scenes=scene_list(train_root, 'val'))
-        fp = [(train_root / 'summary.json').read_text()]
-        data['train_fingerprint'] = hashlib.sha1(fp[0].encode()).hexdigest()
-        if not args.no_test:
-            test_root = work / 'data' / 'test'
-            prepare(args.test_src, test_root, crop=args.crop, color_table=args.color_table,
-                    ratios=(0.0, 0.0, 1.0), augment=False)
-            data['test_scenes'] = scene_list(test_root, 'test')
-            fp.append((test_root / 'summary.json').read_text())
-        if not data['val_scenes']:
-            raise BenchmarkError(f'{args.train_src}: too few scenes for a validation split')
-        if args.teacher:
-            from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
-            teacher = Path(args.teacher).resolve()
-            data['teacher'], data['teacher_checkpoint'] = teacher, resolve_teacher_checkpoint(str(teacher))
-            if not (teacher / 'config.py').is_file() or data['teacher_checkpoint'] is None:
-                raise BenchmarkError(f'{args.teacher}: not a finished run folder (config.py + checkpoint)')
-        data['fingerprint'] = hashlib.sha1(''.join(fp).encode()).hexdigest()
+        data = prepare_data(args, work)
         results = []
         for name in args.recipes:
             results.append(run_recipe(name, args, data))

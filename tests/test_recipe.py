@@ -251,3 +251,26 @@ def test_kd_recipe_distils_from_a_finished_benchmark_run(scenes_root, tmp_path):
     assert runner.message_hub.get_scalar('train/loss_kd').current() > 0
     with pytest.raises(bench.BenchmarkError, match='--teacher'):
         changes[0](Config.fromfile(str(path)), {})
+
+
+def test_val_src_validates_on_other_scenes(tmp_path):
+    """`--val-src`: every train scene trains, the val scenes (e.g. a held-out tile) validate whole."""
+    bench = benchmark()
+    generate_scenes(tmp_path / 'tiles_a', num_scenes=3, size=96, seed=3)
+    generate_scenes(tmp_path / 'tile_b', num_scenes=2, size=96, seed=4)
+    common = ['--train-src', str(tmp_path / 'tiles_a'), '--crop', '48', '--no-test']
+    by_tile = bench.prepare_data(bench.build_parser().parse_args(common + ['--val-src', str(tmp_path / 'tile_b')]),
+                                 tmp_path / 'work')
+    train_root = tmp_path / 'work' / 'data' / 'train_all'
+    assert by_tile['train_root'] == train_root.resolve()
+    assert len((train_root / 'scenes' / 'train.txt').read_text().split()) == 3
+    assert (train_root / 'scenes' / 'val.txt').read_text().split() == []
+    assert [img.parents[2] for img, _ in by_tile['val_scenes']] == [tmp_path / 'work' / 'data' / 'val'] * 2
+    assert all(img.is_file() and ann.is_file() for img, ann in by_tile['val_scenes'])
+    by_scene = bench.prepare_data(bench.build_parser().parse_args(common), tmp_path / 'work')
+    assert len(by_scene['val_scenes']) == 1  # 20 % of the 3 train scenes
+    assert by_scene['train_fingerprint'] != by_tile['train_fingerprint']
+    with pytest.raises(bench.BenchmarkError, match='too few scenes'):
+        (tmp_path / 'empty').mkdir()
+        bench.prepare_data(bench.build_parser().parse_args(common + ['--val-src', str(tmp_path / 'empty')]),
+                           tmp_path / 'work2')
