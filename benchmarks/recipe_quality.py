@@ -38,8 +38,9 @@ Models trained with EMA or TTA are also scored on the validation scenes without 
 ``[raw weights]`` / ``[no TTA]``): those two ablations cost no extra training.
 
 Outputs under ``--work-dir`` (default ``work_dirs/recipe_quality``): ``data/{train,test}`` (the
-prepared datasets; ``data/{train_all,val}`` with ``--val-src``; use another ``--work-dir`` for it), ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log,
-checkpoint, predictions, ``result.json``; a finished run with the same config and data is reused,
+prepared datasets; ``data/{train_all,val}`` with ``--val-src``: use another ``--work-dir`` for it),
+``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log, checkpoint, predictions,
+``result.json``; a finished run with the same config and data is reused,
 a trained checkpoint is re-scored) and ``results.json`` (this invocation's rows). The last line is
 ``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y>`` (test scenes) when both recipes ran.
 
