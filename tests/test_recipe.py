@@ -270,7 +270,7 @@ def test_val_src_validates_on_other_scenes(tmp_path):
     by_scene = bench.prepare_data(bench.build_parser().parse_args(common), tmp_path / 'work')
     assert len(by_scene['val_scenes']) == 1  # 20 % of the 3 train scenes
     assert by_scene['train_fingerprint'] != by_tile['train_fingerprint']
+    (tmp_path / 'empty').mkdir()
     with pytest.raises(bench.BenchmarkError, match='too few scenes'):
-        (tmp_path / 'empty').mkdir()
         bench.prepare_data(bench.build_parser().parse_args(common + ['--val-src', str(tmp_path / 'empty')]),
                            tmp_path / 'work2')
