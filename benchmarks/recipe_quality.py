@@ -28,8 +28,9 @@ Recipes (``--recipes``):
 * ``study`` -- the study's recipe (``configs/segformer_b0_vn.py``: fixed patches, Adam 1e-3);
 * ``vnseg-<change>[-<change>...]`` -- vnseg's recipe without/with one change, for ablations:
   ``ce_only`` (no Dice), ``lovasz`` (Lovasz-softmax instead of the class Dice), ``mmseg_dice``
-  (mmseg's ``DiceLoss`` instead), ``no_head_lr`` (no x10 head learning rate), ``no_class_crop``,
-  ``no_rescale``, ``no_photometric``, ``no_ema``, ``no_tta``,
+  (mmseg's ``DiceLoss`` instead), ``no_head_lr`` (no x10 head learning rate), ``class_crop``
+  (vnseg's ``ClassAwareRandomCrop``: half of the crops centred on water or trees), ``no_rescale``,
+  ``no_photometric``, ``no_ema``, ``no_tta``,
   ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
   train split's class shares, 1/sqrt(share), mean 1), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
@@ -130,9 +131,10 @@ def _no_head_lr(cfg, data):
     del keys['head']
 
 
-def _no_class_crop(cfg, data):
-    _replace_transform(cfg, 'ClassAwareRandomCrop', lambda t: dict(
-        type='RandomCrop', crop_size=t['crop_size'], cat_max_ratio=t.get('cat_max_ratio', 1.0)))
+def _class_crop(cfg, data):
+    _replace_transform(cfg, 'RandomCrop', lambda t: dict(
+        type='ClassAwareRandomCrop', crop_size=t['crop_size'], cat_max_ratio=t.get('cat_max_ratio', 1.0),
+        rare_classes=(2, 3), prob=0.5))
 
 
 def _no_rescale(cfg, data):
@@ -194,8 +196,7 @@ def _kd(cfg, data):
 
 
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
-           'no_class_crop': _no_class_crop,
-           'no_rescale': _no_rescale,
+           'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'no_photometric': _no_photometric, 'no_ema': _no_ema, 'no_tta': _no_tta,
            'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}
 

@@ -153,7 +153,7 @@ def test_recipe_names():
         benchmark().parse_recipe('mine')
 
 
-def test_loss_and_lr_ablations_change_one_thing():
+def test_loss_lr_and_crop_ablations_change_one_thing():
     def apply(name):
         path, changes = benchmark().parse_recipe(name)
         cfg = Config.fromfile(str(path))
@@ -169,6 +169,12 @@ def test_loss_and_lr_ablations_change_one_thing():
     assert 'head' not in keys and keys['norm'].decay_mult == 0.0
     with pytest.raises(benchmark().BenchmarkError, match='ClassDiceLoss'):
         apply('vnseg-ce_only-mmseg_dice')
+    crops = lambda cfg: [t for t in cfg.train_dataloader.dataset.pipeline if 'Crop' in t['type']]  # noqa: E731
+    assert crops(apply('vnseg')) == [dict(type='RandomCrop', crop_size=(512, 512), cat_max_ratio=0.75)]
+    assert crops(apply('vnseg-class_crop')) == [dict(type='ClassAwareRandomCrop', crop_size=(512, 512),
+                                                     cat_max_ratio=0.75, rare_classes=(2, 3), prob=0.5)]
+    with pytest.raises(benchmark().BenchmarkError, match='no RandomCrop'):
+        apply('vnseg-class_crop-class_crop')
 
 
 # -- configs train -------------------------------------------------------------------------------
