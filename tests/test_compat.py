@@ -164,3 +164,22 @@ def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
     except Exception as exc:
         assert weights_only_refusal(exc).endswith('_NotAllowed')
     assert weights_only_refusal(RuntimeError('PytorchStreamReader failed reading zip archive')) is None
+
+
+def test_class_weighted_cross_entropy_skips_ignored_pixels():
+    """Fix 7: mmseg's CrossEntropyLoss with class weights on a batch with ignored (255) pixels: the
+    weighted mean over the valid pixels (stock mmseg raises IndexError)."""
+    from mmseg.registry import MODELS
+
+    from vnseg import compat
+    pred = torch.tensor([[[[2.0, 0.0, 1.0]], [[0.0, 1.0, 1.0]], [[0.5, 0.5, 3.0]]]])  # (N=1, C=3, H=1, W=3)
+    label = torch.tensor([[[0, 1, 255]]])
+    logp = torch.log_softmax(pred, dim=1)[0, :, 0]  # (C, W)
+    nll0, nll1 = -logp[0, 0].item(), -logp[1, 1].item()  # the two valid pixels, classes 0 and 1
+    w = [1.0, 2.0, 3.0]
+    loss = MODELS.build(dict(type='CrossEntropyLoss', class_weight=w, avg_non_ignore=True))
+    assert loss(pred, label, ignore_index=255).item() == pytest.approx((1 * nll0 + 2 * nll1) / 3, rel=1e-6)
+    loss = MODELS.build(dict(type='CrossEntropyLoss', class_weight=w))  # ignored pixels count 1 each
+    assert loss(pred, label, ignore_index=255).item() == pytest.approx((1 * nll0 + 2 * nll1) / 4, rel=1e-6)
+    with pytest.raises(IndexError, match='255'):
+        compat.STOCK_CROSS_ENTROPY(pred, label, class_weight=torch.tensor(w), ignore_index=255)

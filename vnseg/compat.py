@@ -3,7 +3,7 @@
 The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
 released before torch 2.6 and numpy 2. Every fix vnseg needs lives here, is small, idempotent and
 covered by ``tests/test_compat.py`` with a check that fails without it. :func:`apply` runs the
-import-time fixes 1-3 once; it is called by :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``,
+import-time fixes (1-3, 5-7) once; it is called by :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``,
 the tools and :mod:`vnseg.apis` import), never by ``import vnseg``, which stays free of torch.
 :func:`adapt_cfg_to_device` is the config-level part (fix 4), called by ``tools/train.py`` and
 ``tools/test.py``.
@@ -46,6 +46,13 @@ Import-time fixes
    name (``os.replace``, atomic). ``vnseg.engine.AtomicCheckpointHook`` does the same for
    ``last_checkpoint`` and prunes old checkpoints only after the new one is complete.
 
+7. **Class weights with ignored pixels.** mmseg 1.2.2's ``cross_entropy`` (``CrossEntropyLoss`` with
+   ``class_weight``, mean reduction) computes its normaliser by indexing ``class_weight`` with every
+   label, the ignored ones (255) included: any batch with an ignored or padded pixel fails with
+   ``IndexError: index 255 is out of bounds``. The normaliser is now the sum of the class weights of
+   the valid pixels (PyTorch's weighted mean), plus 1 per ignored pixel when ``avg_non_ignore`` is
+   off (as the unweighted loss counts them); the loss itself is mmseg's.
+
 Config-level fallbacks (:func:`adapt_cfg_to_device`)
 ---------------------------------------------------
 4. Without CUDA: ``AmpOptimWrapper`` (mmseg's ConvNeXt configs) refuses to run, so it becomes a plain
@@ -68,7 +75,7 @@ _APPLIED = False
 
 
 def apply():
-    """Apply the import-time fixes 1-3 once (idempotent)."""
+    """Apply the import-time fixes (1-3, 5-7) once (idempotent)."""
     global _APPLIED
     if _APPLIED:
         return
@@ -77,6 +84,7 @@ def apply():
     patch_inference_dataset_meta()
     route_checkpoint_loading()
     patch_atomic_local_writes()
+    patch_class_weighted_cross_entropy()
     _APPLIED = True
 
 
@@ -297,6 +305,53 @@ def patch_atomic_local_writes():
     put.__wrapped__ = stock_put
     LocalBackend.put = put
     LocalBackend.put_text = put_text
+
+
+# ----------------------------------------------------------------------------------------------
+# 7. class-weighted cross-entropy with ignored pixels
+# ----------------------------------------------------------------------------------------------
+#: mmseg's own ``cross_entropy``, as a separate function object (set by :func:`patch_class_weighted_cross_entropy`).
+STOCK_CROSS_ENTROPY = None
+
+
+def class_weighted_avg_factor(label, class_weight, ignore_index, avg_non_ignore):
+    """Normaliser of a class-weighted mean cross-entropy: sum of ``class_weight[label]`` (shape (C,))
+    over the pixels of ``label`` (any shape, int) that are not ``ignore_index``, plus 1 per ignored
+    pixel unless ``avg_non_ignore``. Returns a 0-d tensor."""
+    valid = label != ignore_index
+    total = class_weight[label[valid].long()].sum()
+    if not avg_non_ignore:
+        total = total + (~valid).sum().to(total.dtype)
+    return total
+
+
+def _cross_entropy_with_ignored_labels(pred, label, weight=None, class_weight=None, reduction='mean',
+                                       avg_factor=None, ignore_index=-100, avg_non_ignore=False):
+    # Runs as the code of mmseg's ``cross_entropy`` function object (globals of
+    # ``mmseg.models.losses.cross_entropy_loss``): it may use only names it imports itself.
+    from vnseg.compat import STOCK_CROSS_ENTROPY, class_weighted_avg_factor
+    if class_weight is not None and avg_factor is None and reduction == 'mean':
+        avg_factor = class_weighted_avg_factor(label, class_weight, ignore_index, avg_non_ignore)
+    return STOCK_CROSS_ENTROPY(pred, label, weight, class_weight, reduction, avg_factor, ignore_index,
+                               avg_non_ignore)
+
+
+def patch_class_weighted_cross_entropy():
+    """mmseg's ``cross_entropy`` function object gets the code of
+    :func:`_cross_entropy_with_ignored_labels`, which calls a copy of the original
+    (:data:`STOCK_CROSS_ENTROPY`) with the normaliser computed without indexing by ignored labels;
+    ``CrossEntropyLoss`` instances built before or after the fix use the same object."""
+    global STOCK_CROSS_ENTROPY
+    import mmseg.models.losses.cross_entropy_loss as ce_module
+
+    stock = ce_module.cross_entropy
+    if getattr(stock, '_vnseg_ignored_labels', False):
+        return
+    STOCK_CROSS_ENTROPY = types.FunctionType(stock.__code__, stock.__globals__, stock.__name__,
+                                             stock.__defaults__, stock.__closure__)
+    stock.__code__ = _cross_entropy_with_ignored_labels.__code__
+    stock.__wrapped__ = STOCK_CROSS_ENTROPY
+    stock._vnseg_ignored_labels = True
 
 
 # ----------------------------------------------------------------------------------------------
