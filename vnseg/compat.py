@@ -173,6 +173,23 @@ def _other_accelerator():
 # ----------------------------------------------------------------------------------------------
 # 3. dataset_meta of models built by mmseg's inference APIs
 # ----------------------------------------------------------------------------------------------
+def replace_function_code(func, replacement, marker):
+    """Give the function object ``func`` the code of ``replacement`` in place, so that every reference
+    to it, taken before or after, runs the new code; ``func.<marker>`` is set. Returns a copy of the
+    original function (its code, globals, defaults, closure), also kept as ``func.__wrapped__``, or
+    None when ``func`` already carries ``marker`` (idempotent). ``replacement`` runs with the globals
+    of ``func``'s module: it may use only names it imports itself."""
+    if getattr(func, marker, False):
+        return None
+    original = types.FunctionType(func.__code__, func.__globals__, func.__name__, func.__defaults__,
+                                  func.__closure__)
+    original.__kwdefaults__ = func.__kwdefaults__
+    func.__code__ = replacement.__code__
+    func.__wrapped__ = original
+    setattr(func, marker, True)
+    return original
+
+
 #: mmseg's own ``init_model``, as a separate function object (set by :func:`patch_inference_dataset_meta`).
 STOCK_INIT_MODEL = None
 
@@ -196,15 +213,10 @@ def patch_inference_dataset_meta():
     import mmseg.apis.inference as inference
     from mmseg.apis.mmseg_inferencer import MMSegInferencer
 
-    init_model = inference.init_model
-    if getattr(init_model, '_vnseg_meta', False):
+    original = replace_function_code(inference.init_model, _init_model_with_vnseg_meta, '_vnseg_meta')
+    if original is None:
         return
-    STOCK_INIT_MODEL = types.FunctionType(init_model.__code__, init_model.__globals__, init_model.__name__,
-                                          init_model.__defaults__, init_model.__closure__)
-    STOCK_INIT_MODEL.__kwdefaults__ = init_model.__kwdefaults__
-    init_model.__code__ = _init_model_with_vnseg_meta.__code__
-    init_model.__wrapped__ = STOCK_INIT_MODEL
-    init_model._vnseg_meta = True
+    STOCK_INIT_MODEL = original
 
     stock_load = MMSegInferencer._load_weights_to_model
 
@@ -344,14 +356,10 @@ def patch_class_weighted_cross_entropy():
     global STOCK_CROSS_ENTROPY
     import mmseg.models.losses.cross_entropy_loss as ce_module
 
-    stock = ce_module.cross_entropy
-    if getattr(stock, '_vnseg_ignored_labels', False):
-        return
-    STOCK_CROSS_ENTROPY = types.FunctionType(stock.__code__, stock.__globals__, stock.__name__,
-                                             stock.__defaults__, stock.__closure__)
-    stock.__code__ = _cross_entropy_with_ignored_labels.__code__
-    stock.__wrapped__ = STOCK_CROSS_ENTROPY
-    stock._vnseg_ignored_labels = True
+    original = replace_function_code(ce_module.cross_entropy, _cross_entropy_with_ignored_labels,
+                                     '_vnseg_ignored_labels')
+    if original is not None:
+        STOCK_CROSS_ENTROPY = original
 
 
 # ----------------------------------------------------------------------------------------------
