@@ -30,13 +30,15 @@ Recipes (``--recipes``):
   ``ce_only`` (no Dice), ``lovasz`` (Lovasz-softmax instead of the class Dice), ``mmseg_dice``
   (mmseg's ``DiceLoss`` instead), ``no_head_lr`` (no x10 head learning rate), ``class_crop``
   (vnseg's ``ClassAwareRandomCrop``: half of the crops centred on water or trees), ``no_rescale``,
-  ``no_photometric``, ``no_ema``, ``no_tta``,
+  ``photometric`` (adds mmseg's ``PhotoMetricDistortion``), ``no_ema``, ``tta`` / ``no_tta`` (flip TTA
+  in whole-scene inference on / off),
   ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
   train split's class shares, 1/sqrt(share), mean 1), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``).
-Models trained with EMA or TTA are also scored on the validation scenes without them (rows
-``[raw weights]`` / ``[no TTA]``): those two ablations cost no extra training.
+Every model is also scored on the validation scenes with the other flip-TTA setting (row ``[flip TTA]``
+or ``[no TTA]``) and, when trained with an EMA, with its raw weights (``[raw weights]``; not with
+``--skip-raw``): those ablations cost no extra training.
 
 Outputs under ``--work-dir`` (default ``work_dirs/recipe_quality``): ``data/{train,test}`` (the
 prepared datasets; ``data/{train_all,val}`` with ``--val-src``: use another ``--work-dir`` for it),
@@ -141,8 +143,12 @@ def _no_rescale(cfg, data):
     _replace_transform(cfg, 'RandomRescale', None)
 
 
-def _no_photometric(cfg, data):
-    _replace_transform(cfg, 'PhotoMetricDistortion', None)
+def _photometric(cfg, data):
+    pipe = _pipeline(cfg)
+    if any(t['type'] == 'PhotoMetricDistortion' for t in pipe):
+        raise BenchmarkError('the recipe already has PhotoMetricDistortion')
+    pack = [i for i, t in enumerate(pipe) if t['type'] == 'PackSegInputs']
+    pipe.insert(pack[0] if pack else len(pipe), dict(type='PhotoMetricDistortion'))
 
 
 def _no_ema(cfg, data):
@@ -152,8 +158,19 @@ def _no_ema(cfg, data):
         raise BenchmarkError('the recipe has no EMAHook to remove')
 
 
+def _set_tta(cfg, on):
+    inference = dict(cfg.get('whole_scene_inference') or {})
+    if bool(inference.get('tta_flip', False)) == on:
+        raise BenchmarkError(f"the recipe's whole-scene inference already has tta_flip={on}")
+    cfg.whole_scene_inference = dict(inference, tta_flip=on)
+
+
+def _tta(cfg, data):
+    _set_tta(cfg, True)
+
+
 def _no_tta(cfg, data):
-    cfg.whole_scene_inference = dict(cfg.get('whole_scene_inference') or {}, tta_flip=False)
+    _set_tta(cfg, False)
 
 
 def _patches(cfg, data):
@@ -197,7 +214,7 @@ def _kd(cfg, data):
 
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
-           'no_photometric': _no_photometric, 'no_ema': _no_ema, 'no_tta': _no_tta,
+           'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
            'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}
 
 
@@ -448,10 +465,9 @@ def run_recipe(name, args, data):
         scores[split] = dict(mIoU=round(miou, 2), IoU=[round(float(v), 2) for v in iou],
                              confusion=conf.tolist(), seconds=round(time.perf_counter() - t0, 1))
         print(f'[{name}] {split}: mIoU {miou:.2f}', flush=True)
-    # free ablations on the validation scenes: the same run without TTA / without the EMA
-    if tta_flip:
-        conf = score_scenes(model, data['val_scenes'], run_dir / 'pred_val_notta', False, device)
-        extra['no TTA'] = _val_entry(conf)
+    # free ablations on the validation scenes: the same run with the other TTA / without the EMA
+    conf = score_scenes(model, data['val_scenes'], run_dir / f'pred_val_tta{int(not tta_flip)}', not tta_flip, device)
+    extra['no TTA' if tta_flip else 'flip TTA'] = _val_entry(conf)
     if has_ema and not args.skip_raw:
         raw = load_raw_weights(model, checkpoint)
         conf = score_scenes(raw, data['val_scenes'], run_dir / 'pred_val_raw', tta_flip, device)

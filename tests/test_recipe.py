@@ -145,7 +145,7 @@ def test_fit_budget_rescales_the_schedule_and_ema():
 
 
 def test_recipe_names():
-    path, changes = benchmark().parse_recipe('vnseg-no_ema-no_tta')
+    path, changes = benchmark().parse_recipe('vnseg-no_ema-tta')
     assert path.name == 'segformer_b0_recipe_vn.py' and len(changes) == 2
     with pytest.raises(benchmark().BenchmarkError, match='unknown change'):
         benchmark().parse_recipe('vnseg-no_such')
@@ -175,6 +175,15 @@ def test_loss_lr_and_crop_ablations_change_one_thing():
                                                      cat_max_ratio=0.75, rare_classes=(2, 3), prob=0.5)]
     with pytest.raises(benchmark().BenchmarkError, match='no RandomCrop'):
         apply('vnseg-class_crop-class_crop')
+    types = lambda cfg: [t['type'] for t in cfg.train_dataloader.dataset.pipeline]  # noqa: E731
+    assert 'PhotoMetricDistortion' not in types(apply('vnseg'))  # dropped by the held-out tile
+    assert types(apply('vnseg-photometric')) == types(apply('vnseg'))[:-1] + ['PhotoMetricDistortion', 'PackSegInputs']
+    with pytest.raises(benchmark().BenchmarkError, match='already has PhotoMetricDistortion'):
+        apply('vnseg-photometric-photometric')
+    assert apply('vnseg').whole_scene_inference.tta_flip is False
+    assert apply('vnseg-tta').whole_scene_inference == dict(tile=512, overlap=128, tta_flip=True)
+    with pytest.raises(benchmark().BenchmarkError, match='already has tta_flip=False'):
+        apply('vnseg-no_tta')
 
 
 # -- configs train -------------------------------------------------------------------------------
