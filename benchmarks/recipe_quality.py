@@ -32,8 +32,8 @@ Recipes (``--recipes``):
   (vnseg's ``ClassAwareRandomCrop``: half of the crops centred on water or trees), ``no_rescale``,
   ``photometric`` (adds mmseg's ``PhotoMetricDistortion``), ``no_ema``, ``tta`` / ``no_tta`` (flip TTA
   in whole-scene inference on / off),
-  ``patches`` (offline patches instead of whole scenes), ``class_weights`` (CE weighted by the
-  train split's class shares, 1/sqrt(share), mean 1), ``kd`` (distilled by vnseg's
+  ``patches`` (offline patches instead of whole scenes), ``no_class_weights`` (CE without the
+  prepared data's class weights), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``).
 Every model is also scored on the validation scenes with the other flip-TTA setting (row ``[flip TTA]``
@@ -179,27 +179,10 @@ def _patches(cfg, data):
     ds.pop('ann_file', None)
 
 
-def class_weights_from_summary(summary, num_classes):
-    """CE class weights from a prepared dataset's train class pixels: ``1/sqrt(share)``, mean 1.
-
-    Classes absent from the train split get the largest present weight. Returns a list of floats.
-    """
-    import numpy as np
-    classes = summary['classes'][:num_classes]
-    pixels = np.array([summary['splits']['train']['class_pixels'].get(c, 0) for c in classes], float)
-    share = pixels / max(pixels.sum(), 1.0)
-    w = np.where(share > 0, 1.0 / np.sqrt(np.maximum(share, 1e-12)), 0.0)
-    w[share == 0] = w.max() if w.max() > 0 else 1.0
-    return (w / w.mean()).round(4).tolist()
-
-
-def _class_weights(cfg, data):
-    losses = _decode_losses(cfg)
-    ce = [loss for loss in losses if loss['type'] == 'CrossEntropyLoss']
-    if not ce:
-        raise BenchmarkError('the recipe has no CrossEntropyLoss to weight')
-    for loss in ce:
-        loss['class_weight'] = class_weights_from_summary(data['summary'], cfg.model.decode_head.num_classes)
+def _no_class_weights(cfg, data):
+    from vnseg.data.class_weights import drop_class_weight_marker
+    if not drop_class_weight_marker(cfg.model):
+        raise BenchmarkError("the recipe has no class_weight='{data_root}/class_weights.json' to remove")
 
 
 def _kd(cfg, data):
@@ -215,7 +198,7 @@ def _kd(cfg, data):
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
-           'patches': _patches, 'class_weights': _class_weights, 'kd': _kd}
+           'patches': _patches, 'no_class_weights': _no_class_weights, 'kd': _kd}
 
 
 def parse_recipe(name):
@@ -236,8 +219,11 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     The schedule (scheduler begin/end/milestones, EMA momentum) is rescaled by
     ``iters / cfg.train_cfg.max_iters``; every ``crop_size`` of the train pipeline and the model's
     padding size become ``crop``; the runner validates and tests nothing (the benchmark scores the
-    whole scenes itself) and keeps only the last checkpoint.
+    whole scenes itself) and keeps only the last checkpoint. The recipe's class weights are read
+    from ``data_root``'s ``class_weights.json`` into the config (as ``tools/train.py`` does).
     """
+    from vnseg.data.class_weights import resolve_class_weights
+    from vnseg.data.io import DataError
     ratio = iters / cfg.train_cfg.max_iters
     scheds = cfg.get('param_scheduler') or []
     bounds = {}  # original boundary -> rescaled boundary
@@ -278,12 +264,17 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = str(work_dir)
     cfg.load_from, cfg.resume = None, False
+    try:
+        resolve_class_weights(cfg)
+    except DataError as e:
+        raise BenchmarkError(str(e)) from e
     return cfg
 
 
 # -- data ----------------------------------------------------------------------------------------
 def prepare(src, out, *, crop, color_table, ratios, augment):
     """Prepare ``src`` into ``out`` with vnseg's tool unless ``out`` already holds that result."""
+    from vnseg.data.class_weights import write_class_weights
     from vnseg.data.prepare import PrepareError, prepare_dataset
     from vnseg.data.io import DataError
     src, out = Path(src).resolve(), Path(out)
@@ -294,6 +285,7 @@ def prepare(src, out, *, crop, color_table, ratios, augment):
         params = summary.get('params', {})
         if summary.get('src') == str(src) and all(params.get(k) == v for k, v in wanted.items()) \
                 and (out / 'scenes' / 'train.txt').is_file():
+            write_class_weights(out, summary)  # (data prepared before prepare_dataset wrote them)
             return summary
     t0 = time.perf_counter()
     try:

@@ -114,19 +114,15 @@ def test_iou_table_against_hand_computed_values():
     assert np.isnan(iou[2]) and miou == pytest.approx((800 / 11 + 400 / 7) / 2)
 
 
-def test_class_weights_from_summary():
-    summary = dict(classes=['background', 'road', 'water'],
-                   splits=dict(train=dict(class_pixels=dict(background=900, road=100, water=0))))
-    w = benchmark().class_weights_from_summary(summary, 3)
-    # 1/sqrt(0.9), 1/sqrt(0.1), absent -> the largest; then mean 1
-    raw = np.array([1 / np.sqrt(0.9), 1 / np.sqrt(0.1), 1 / np.sqrt(0.1)])
-    assert w == pytest.approx((raw / raw.mean()).tolist(), abs=1e-4)
-
-
-def test_fit_budget_rescales_the_schedule_and_ema():
+def test_fit_budget_rescales_the_schedule_and_ema(tmp_path):
     cfg = load('configs/segformer_b0_recipe_vn.py')
     assert cfg.train_cfg.max_iters == 20000
-    benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=3, data_root='/d', work_dir='/w')
+    with pytest.raises(benchmark().BenchmarkError, match='class weights file not found'):
+        benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=3, data_root=tmp_path, work_dir='/w')
+    (tmp_path / 'class_weights.json').write_text('[0.5, 1, 1, 1.5, 1]')
+    cfg = load('configs/segformer_b0_recipe_vn.py')
+    benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=3, data_root=tmp_path, work_dir='/w')
+    assert cfg.model.decode_head.loss_decode[0].class_weight == [0.5, 1, 1, 1.5, 1]  # the data's, as numbers
     warm, poly = cfg.param_scheduler
     assert (warm.begin, warm.end, poly.begin, poly.end) == (0, 38, 38, 750)  # 1000/20000 of 750 = 37.5
     ema, = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
@@ -136,6 +132,7 @@ def test_fit_budget_rescales_the_schedule_and_ema():
     assert crop.crop_size == (256, 256) and cfg.model.data_preprocessor.size == (256, 256)
     stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
     benchmark().fit_budget(stock, iters=750, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
+    assert 'class_weight' not in str(stock.model)  # stock mmseg: no weights, no file
     assert [(s.begin, s.end) for s in stock.param_scheduler] == [(0, 7), (7, 750)]  # 1500/160000
     # a warm-up scaled below 5 steps is kept at 5: mmengine's LinearLR never reaches its end factor
     # in its last step, so a 1-step warm-up would train the whole run at 1e-6 x lr
@@ -180,6 +177,10 @@ def test_loss_lr_and_crop_ablations_change_one_thing():
     assert types(apply('vnseg-photometric')) == types(apply('vnseg'))[:-1] + ['PhotoMetricDistortion', 'PackSegInputs']
     with pytest.raises(benchmark().BenchmarkError, match='already has PhotoMetricDistortion'):
         apply('vnseg-photometric-photometric')
+    assert apply('vnseg').model.decode_head.loss_decode[0].class_weight == '{data_root}/class_weights.json'
+    assert 'class_weight' not in apply('vnseg-no_class_weights').model.decode_head.loss_decode[0]
+    with pytest.raises(benchmark().BenchmarkError, match='no class_weight'):
+        apply('vnseg-no_class_weights-no_class_weights')
     assert apply('vnseg').whole_scene_inference.tta_flip is False
     assert apply('vnseg-tta').whole_scene_inference == dict(tile=512, overlap=128, tta_flip=True)
     with pytest.raises(benchmark().BenchmarkError, match='already has tta_flip=False'):

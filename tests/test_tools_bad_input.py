@@ -405,6 +405,18 @@ def test_train_tool_missing_config_and_unwritable_work_dir(files, tmp_path, capf
     assert_error_line(outcome, '--work-dir', 'is a file')
 
 
+def test_train_tool_names_missing_class_weights_of_the_recipe(files, tmp_path, capfd):
+    """vnseg's recipe weights its CE by the prepared data's class_weights.json: data prepared
+    without it (or by hand) is one error naming the file, before anything is written."""
+    work_dir = tmp_path / 'work'
+    recipe = REPO / 'configs' / 'segformer_b0_recipe_vn.py'
+    outcome = run_entry(TRAIN, recipe, '--work-dir', work_dir, '--no-pretrained', '--cfg-options',
+                        f'train_dataloader.dataset.data_root={tmp_path}', capfd=capfd)
+    assert_error_line(outcome, tmp_path / 'class_weights.json', 'class weights file not found',
+                      'tools/prepare_dataset.py')
+    assert no_outputs(work_dir)
+
+
 def test_train_tool_full_disk_at_checkpoint_leaves_no_partial_checkpoint(files, tmp_path):
     """The tiny model's checkpoint (weights + Adam state, ~6 MB) does not fit under a 1 MB file
     limit: the save fails, the error names the checkpoint, and no file is left under its name."""

@@ -3,8 +3,9 @@
 
     python tools/prepare_dataset.py SRC --out-dir OUT [--patch-size 512] [--split-mode scene|patch] [--seed 0]
 
-Writes OUT/img_dir/{train,val,test}, OUT/ann_dir/{...}, OUT/scenes, OUT/summary.json and
-OUT/class_distribution.png (see ``vnseg/data/prepare.py``). Bad inputs are listed at the end and
+Writes OUT/img_dir/{train,val,test}, OUT/ann_dir/{...}, OUT/scenes, OUT/summary.json,
+OUT/class_weights.json (the recipe's CE class weights) and OUT/class_distribution.png (see
+``vnseg/data/prepare.py``). Bad inputs are listed at the end and
 make the exit status 1; ``--strict`` stops at the first one.
 """
 import argparse

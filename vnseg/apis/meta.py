@@ -117,12 +117,14 @@ def init_model_with_meta(orig, config, checkpoint: Optional[str] = None, device:
     :func:`vnseg.apis.model_loading.load_weights` (a missing, unexpected or mis-shaped key is an
     error naming both files, where mmseg would only warn and keep random weights).
     """
+    from vnseg.data.class_weights import drop_class_weight_marker
     from .model_loading import load_config, load_weights, read_checkpoint
     if isinstance(config, (str, Path)):
         config = load_config(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
         cfg_options = None
+    drop_class_weight_marker(config.model)  # the recipe's training-loss weights: not for a model to predict with
     ckpt = None
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)  # clear errors for unusable files, before building

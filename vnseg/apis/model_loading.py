@@ -300,11 +300,12 @@ def inference_config(config, cfg_options: Optional[dict] = None):
     """A copy of ``config`` (path or ``Config``) ready to build an inference model.
 
     Overrides are merged; pretrained-weight references are dropped (the checkpoint defines the
-    model: no downloads); a ``test_pipeline`` is taken from the test dataloader when the config
+    model: no downloads), and so is the recipe's class-weights file (training only); a ``test_pipeline`` is taken from the test dataloader when the config
     has none.
     """
     import copy
 
+    from vnseg.data.class_weights import drop_class_weight_marker
     from vnseg.pretrained import disable_pretrained
     if isinstance(config, (str, os.PathLike)):
         cfg = load_config(config, cfg_options)
@@ -313,6 +314,7 @@ def inference_config(config, cfg_options: Optional[dict] = None):
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
     disable_pretrained(cfg.model)
+    drop_class_weight_marker(cfg.model)  # the recipe's training-loss weights (vnseg.data.class_weights)
     if cfg.get('test_pipeline') is None and cfg.get('test_dataloader') is not None:
         cfg.test_pipeline = copy.deepcopy(cfg.test_dataloader.dataset.pipeline)
     return cfg

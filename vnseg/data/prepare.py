@@ -7,6 +7,7 @@ Output (what :class:`vnseg.datasets.VNDroneDataset` reads)::
     OUT/scenes/img/<scene>.png, OUT/scenes/ann/<scene>.png                 whole scenes (image, mask)
     OUT/scenes/{train,val,test}.txt                                        scene ids per split (scene mode)
     OUT/summary.json                                                       counts, shares, failures
+    OUT/class_weights.json                                                 CE class weights (train split)
     OUT/class_distribution.png                                             bar chart
 
 Stages: 1. convert every scene (one at a time, memory bounded by one scene) to ``OUT/scenes`` and
@@ -34,6 +35,7 @@ from PIL import Image
 
 from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
 from vnseg.data.augment import augment_variants
+from vnseg.data.class_weights import write_class_weights
 from vnseg.data.color_mask import ColorTable
 from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, atomic_write_text, write_json,
                            write_mask_png, write_rgb_png)
@@ -313,5 +315,6 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         write_class_distribution(out / 'class_distribution.png',
                                  {s: splits_summary[s]['class_shares'] for s in SPLITS if splits_summary[s]['patches']},
                                  title=f'Class pixel shares per split ({split_mode} split, {patch_size}px patches)')
+    write_class_weights(out, summary)
     write_json(out / 'summary.json', summary)
     return summary

@@ -15,6 +15,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 
+from vnseg.data.class_weights import drop_class_weight_marker
 from vnseg.pretrained import disable_pretrained
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
@@ -181,6 +182,7 @@ class DistillSegmentor(EncoderDecoder):
         ckpt = read_checkpoint(checkpoint)  # an unusable file fails before the teacher is built
         cfg = load_teacher_model_cfg(self.teacher_config)
         disable_pretrained(cfg)  # its weights come from the checkpoint: no downloads
+        drop_class_weight_marker(cfg)  # and it is never trained here
         teacher = MODELS.build(cfg)
         config_name = (self.teacher_config if isinstance(self.teacher_config, (str, os.PathLike))
                        else getattr(self.teacher_config, 'filename', None) or 'teacher_config')
