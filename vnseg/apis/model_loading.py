@@ -300,8 +300,8 @@ def inference_config(config, cfg_options: Optional[dict] = None):
     """A copy of ``config`` (path or ``Config``) ready to build an inference model.
 
     Overrides are merged; pretrained-weight references are dropped (the checkpoint defines the
-    model: no downloads), and so is the recipe's class-weights file (training only); a ``test_pipeline`` is taken from the test dataloader when the config
-    has none.
+    model: no downloads), and so is the recipe's class-weights file (training only); a
+    ``test_pipeline`` is taken from the test dataloader when the config has none.
     """
     import copy
 
