@@ -31,8 +31,6 @@ from typing import Iterator, List, Mapping, Optional, Sequence
 from vnseg.data.io import DataError, PathLike, write_json
 
 CLASS_WEIGHTS_FILE = 'class_weights.json'
-#: the recipe's ``class_weight``: the prepared dataset's file, relative to the train data root
-PREPARED_CLASS_WEIGHTS = '{data_root}/' + CLASS_WEIGHTS_FILE
 
 
 def class_weights_from_pixels(pixels: Sequence[float]) -> List[float]:
