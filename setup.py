@@ -1,3 +1,9 @@
+"""vnseg's packaging: a light core (whole-scene mapping with ONNX models) and the training stack as an extra.
+
+    pip install .            vnseg map model.onnx mosaic.tif out/  (numpy, rasterio, onnxruntime...; no torch)
+    pip install '.[train]'   + the OpenMMLab stack: prepare, train, test, export...  (make setup does this,
+                              building mmcv 2.1.0 from source first: tools/setup_env.sh)
+"""
 from setuptools import find_packages, setup
 
 
@@ -14,9 +20,11 @@ setup(
     long_description_content_type='text/markdown',
     packages=find_packages(include=['vnseg', 'vnseg.*']),
     python_requires='>=3.9',
-    install_requires=read_requirements('requirements/runtime.txt'),
+    install_requires=read_requirements('requirements/deploy.txt'),
     extras_require={
+        'train': read_requirements('requirements/runtime.txt'),
         'tests': read_requirements('requirements/tests.txt'),
         'optional': read_requirements('requirements/optional.txt'),
     },
+    entry_points={'console_scripts': ['vnseg = vnseg.commands:main']},
 )

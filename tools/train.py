@@ -1,86 +1,11 @@
 """Train a segmentor from a config, the MMEngine way.
 
-    python tools/train.py configs/upernet_convnext_t_vn.py [--work-dir DIR] [--resume [CKPT]]
-                          [--amp] [--no-pretrained] [--cfg-options k=v ...] [--launcher pytorch]
-
-Outputs (checkpoints, logs, ``vis_data/scalars.json``) go to ``--work-dir``, else the config's
-``work_dir``, else ``work_dirs/<config name>``. ``--resume`` with no path continues from the
-latest checkpoint in the work dir (the one ``last_checkpoint`` names).
-
-Checkpoints are written atomically (``AtomicCheckpointHook``): a run killed at any moment keeps its
-previous checkpoint loadable and ``--resume`` working. A user's mistake (missing config, a
-``--resume`` file that is not a checkpoint of this model, an unwritable work dir, a full disk)
-ends in one line ``error: <file>: <problem>``.
+A thin caller of :mod:`vnseg.commands.train` (also ``vnseg train``): see its docstring
+or ``--help``.
 """
 import sys
 
-
-def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
-    from vnseg.runner_utils import add_runner_args, parse_runner_args
-
-    parser = ArgumentParser(description='Train a vnseg / mmseg segmentor')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
-    parser.add_argument(
-        '--resume', nargs='?', const='auto', default=None, metavar='CKPT',
-        help='resume from CKPT, or from the latest checkpoint in the work dir if no CKPT is given')
-    parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision (CUDA only)')
-    parser.add_argument(
-        '--no-pretrained', action='store_true',
-        help='do not load/download pretrained backbone weights (same as VNSEG_NO_PRETRAINED=1)')
-    add_runner_args(parser, 'override config settings, e.g. train_cfg.max_iters=1000')
-    return parse_runner_args(parser, argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-
-    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
-    from vnseg.apis.model_loading import load_weights, read_checkpoint
-    from vnseg.cli import OptionError, check_output_dir
-    from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
-    from vnseg.data.class_weights import resolve_class_weights
-    from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
-    from vnseg.runner_utils import (build_runner, load_tool_config, shutdown_distributed,
-                                    use_atomic_checkpoints)
-
-    cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
-    check_output_dir(cfg.work_dir, '--work-dir')
-    # the recipe's CE class weights: OUT/class_weights.json of the prepared data, as numbers in the
-    # run's dumped config (its checkpoints then never need the training data)
-    resolve_class_weights(cfg, config_name=args.config)
-    use_atomic_checkpoints(cfg)
-    resume_from = None
-    if args.resume not in (None, 'auto'):
-        resume_from = read_checkpoint(args.resume)  # an unusable file fails before any set-up
-    if args.no_pretrained or pretrained_disabled_by_env():
-        disable_pretrained(cfg.model)
-
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-
-    if args.resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif args.resume is not None:
-        cfg.resume = True
-        cfg.load_from = args.resume
-
-    try:
-        adapt_cfg_to_device(cfg, amp_requested=args.amp)
-    except AmpNeedsCudaError as exc:
-        raise OptionError('--amp', str(exc).replace('--amp ', '', 1)) from None
-
-    runner = build_runner(cfg)
-    if resume_from is not None:
-        # mmengine resumes non-strictly: a checkpoint of another model would leave random weights
-        load_weights(runner.model, resume_from, config=args.config, checkpoint_name=args.resume)
-    runner.train()
-    shutdown_distributed()
-
+from vnseg.commands.train import main, parse_args  # noqa: F401  (the tool's interface)
 
 if __name__ == '__main__':
     from vnseg.cli import run_tool

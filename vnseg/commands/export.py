@@ -1,0 +1,131 @@
+"""Export a trained segmentor to ONNX for ONNX Runtime and the QGIS Deepness plugin.
+
+    python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx [--tile 512]
+        [--resolution-cm N] [--overlap-pct 25] [--parity-image IMG ...] [--min-agreement 0.995]
+        [--cfg-options k=v ...]
+
+Writes ``model.onnx`` (input ``image`` float32 (N, 3, T, T) RGB in [0, 1]; output ``probabilities``
+(N, C, T, T); normalisation inside; dynamic batch) with Deepness' metadata and vnseg's, and
+``model.model_card.md`` / ``.json`` beside it. At export the graph is run by ONNX Runtime on real
+tiles (``--parity-image``, default: the config's test images) and compared with PyTorch: the share of
+pixels whose class agrees and the largest score difference are printed, and the export fails (nothing
+is written) when the agreement is below ``--min-agreement``.
+
+Run the exported model on whole scenes without torch: ``tools/infer_large_image.py --onnx model.onnx IMAGE``.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
+
+
+def parse_args(argv=None):
+    from mmengine.config import DictAction
+    p = argparse.ArgumentParser(description='Export a segmentor to ONNX (Deepness metadata, parity check)')
+    p.add_argument('config', help='model config (.py)')
+    p.add_argument('checkpoint', help='trained weights (.pth)')
+    p.add_argument('--out', required=True, help='output .onnx file')
+    p.add_argument('--tile', type=int, default=512, help='tile side in pixels (default 512)')
+    p.add_argument('--overlap-pct', type=int, default=25,
+                   help="tile overlap suggested to Deepness, percent of the tile (default 25, = vnseg's tile/4)")
+    p.add_argument('--resolution-cm', type=float, default=None,
+                   help='ground resolution the model was trained at, cm per pixel (Deepness rescales the map to it)')
+    p.add_argument('--parity-image', nargs='+', default=None,
+                   help="images whose tiles check the export (default: the config's test images)")
+    p.add_argument('--parity-tiles', type=int, default=8, help='tiles compared at export (default 8)')
+    p.add_argument('--min-agreement', type=float, default=0.995,
+                   help='minimum share of pixels whose class agrees with PyTorch (default 0.995)')
+    p.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18)')
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
+    return p.parse_args(argv)
+
+
+def _test_images(cfg, limit=4):
+    """A few images of the config's test (else val) split."""
+    for key in ('test_dataloader', 'val_dataloader'):
+        ds = (cfg.get(key) or {}).get('dataset') or {}
+        root, prefix = ds.get('data_root'), (ds.get('data_prefix') or {}).get('img_path')
+        if root is None or prefix is None:
+            continue
+        folder = Path(root) / prefix
+        if folder.is_dir():
+            found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if found:
+                return found[:limit]
+    return []
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from vnseg.apis.model_loading import inference_config, load_model
+    from vnseg.classes import CLASSES, CLASSES_VI
+    from vnseg.data.io import atomic_output
+    from vnseg.deploy.model_card import build_model_card, load_test_metrics, write_model_card
+    from vnseg.deploy.onnx_export import check_parity, deepness_metadata, embed_metadata, export_onnx, parity_tiles
+    from vnseg.geo.raster_io import ImageReadError
+    from vnseg.version import __version__
+    out = Path(args.out)
+    if out.suffix.lower() != '.onnx':
+        print(f'error: {out}: the output must end in .onnx', file=sys.stderr)
+        return 2
+    if args.tile < 32 or args.tile % 32:
+        print(f'error: --tile {args.tile}: use a multiple of 32 (the backbones downsample by 32)', file=sys.stderr)
+        return 2
+    for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
+        if not Path(path).is_file():
+            print(f'error: {path}: {what} not found', file=sys.stderr)
+            return 2
+    cfg = inference_config(args.config, args.cfg_options)
+    images = [Path(p) for p in args.parity_image] if args.parity_image else _test_images(cfg)
+    if not images:
+        print(f"error: {args.config}: the config's test images were not found; give real tiles for the "
+              'parity check with --parity-image IMAGE', file=sys.stderr)
+        return 2
+    try:
+        rgb, valid = parity_tiles(images, args.tile, args.parity_tiles)
+    except (ImageReadError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    model = load_model(cfg, args.checkpoint, device='cpu')
+    meta = getattr(model, 'dataset_meta', None) or {}
+    classes = list(meta.get('classes') or CLASSES)
+    palette = [list(map(int, c)) for c in (meta.get('palette') or [])] or None
+    metrics = load_test_metrics(args.checkpoint)
+    min_agreement = args.min_agreement
+    with atomic_output(out) as tmp:
+        facts = export_onnx(model, tmp, tile=args.tile, opset=args.opset)
+        parity = check_parity(model, tmp, rgb, valid)
+        print(f"parity on {parity['tiles']} real {args.tile}px tiles ({parity['pixels']} px) from "
+              f"{', '.join(p.name for p in images[:3])}: class agreement {100 * parity['agreement']:.3f} %, "
+              f"max |d log p| {parity['max_abs_logprob_diff']:.2e} (p >= 1e-4), "
+              f"max |d p| {parity['max_abs_prob_diff']:.2e}  [{facts['exporter']} exporter, opset {facts['opset']}]")
+        if parity['agreement'] < min_agreement:
+            print(f"error: {out}: ONNX Runtime agrees with PyTorch on only {100 * parity['agreement']:.2f} % of "
+                  f'pixels (< {100 * min_agreement:.2f} %); nothing written', file=sys.stderr)
+            raise SystemExit(3)
+        vn = dict(format=1, vnseg_version=__version__, classes=classes,
+                  classes_vi=[CLASSES_VI[CLASSES.index(c)] if c in CLASSES else None for c in classes],
+                  palette=palette, fill_rgb01=facts['fill_rgb01'],
+                  input='image: float32 (N, 3, H, W) RGB in [0, 1]; normalisation inside the graph',
+                  output='probabilities: float32 (N, C, H, W), softmax over C',
+                  config=str(args.config), checkpoint=Path(args.checkpoint).name,
+                  ground_resolution_cm=args.resolution_cm, test_metrics=metrics and
+                  {k: v for k, v in metrics.items() if k in ('aAcc', 'mIoU', 'mAcc') or k.startswith('IoU.')},
+                  parity=parity, exporter=facts['exporter'], opset=facts['opset'])
+        metadata = deepness_metadata(classes, args.tile, args.overlap_pct, args.resolution_cm)
+        metadata['vnseg'] = vn
+        embed_metadata(tmp, metadata, doc_string=f'vnseg segmentation model from {Path(args.config).name}')
+    card = build_model_card(cfg, args.checkpoint, model=model, metrics=metrics, resolution_cm=args.resolution_cm,
+                            config_path=args.config,
+                            extra=dict(export=dict(onnx=out.name, tile=args.tile, opset=facts['opset'],
+                                                   exporter=facts['exporter'], parity=parity)))
+    md, js = write_model_card(card, out.with_suffix(''))
+    print(f'ONNX model: {out} ({out.stat().st_size / 2 ** 20:.1f} MiB)')
+    print(f'model card: {md}, {js}')
+    if args.resolution_cm is None:
+        print('note: no --resolution-cm given: Deepness will not know the ground resolution the model was '
+              'trained at', file=sys.stderr)
+    return 0
+

@@ -1,0 +1,270 @@
+"""Segment whole orthomosaics (GeoTIFF / JPEG / PNG of any size) into GIS-ready outputs.
+
+    python tools/infer_large_image.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out-dir DIR
+    python tools/infer_large_image.py --onnx model.onnx IMAGE [IMAGE ...] --out-dir DIR
+    python tools/infer_large_image.py CONFIG IMAGE [IMAGE ...] --random-weights --out-dir DIR  (smoke tests)
+        [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
+        [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
+        [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
+
+``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
+install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
+rasterio, shapely, tqdm, onnxruntime; no torch, no OpenMMLab). Several processes: tools/dist_infer.sh.
+
+Writes into DIR (STEM = image file name without suffix):
+    STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
+    STEM_confidence.tif     probability of the predicted class in % (uint8 0-100, 255 = nodata, same grid, COG)
+    STEM_preview.png        colour overlay preview (downsampled)
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
+    STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
+    STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
+    STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
+
+Every finished strip of windows is kept in DIR/.STEM.parts until the rasters are written: after a
+crash or a kill, the same command with ``--resume`` continues where it stopped and gives the same
+result; outputs that a finished run already wrote are not rewritten.
+
+The checkpoint must fit the config's model exactly; an untrained model runs only with
+``--random-weights`` (and no CHECKPOINT). A user's mistake (missing or unusable file, wrong
+checkpoint, bad option value, unwritable output folder, full disk) ends in one line
+``error: <file>: <problem>`` and a non-zero exit status, without partial outputs; with several
+images, a bad image is reported and the others go on.
+"""
+import argparse
+import os
+import sys
+from pathlib import Path
+
+#: Words a user may type for "no checkpoint"; refused with a pointer to --random-weights.
+_NO_CHECKPOINT_WORDS = ('none', 'null', '-', 'random')
+
+
+def _dict_action():
+    """MMEngine's ``--cfg-options`` parser when MMEngine is installed (the ONNX path runs without it)."""
+    try:
+        from mmengine.config import DictAction
+        return DictAction
+    except ImportError:
+        return None
+
+
+def parse_args(argv=None):
+    from vnseg.cli import ArgumentParser, non_negative_float, non_negative_int, positive_int
+    p = ArgumentParser(description='Whole-scene inference: class map and confidence GeoTIFFs, polygons, '
+                                            'area table')
+    p.add_argument('inputs', nargs='+', metavar='MODEL IMAGE',
+                   help='MODEL.onnx IMAGE [IMAGE ...], or CONFIG CHECKPOINT IMAGE [IMAGE ...]; without '
+                        '--out-dir the last one is the output folder (e.g. model.onnx mosaic.tif out/)')
+    p.add_argument('--onnx', default=None, help='exported ONNX model: run on ONNX Runtime (no CONFIG/CHECKPOINT)')
+    p.add_argument('--random-weights', action='store_true',
+                   help='run an UNTRAINED model built from CONFIG (smoke tests): CONFIG IMAGE [IMAGE ...]')
+    p.add_argument('--out-dir', default=None, help='output folder (or the last positional argument)')
+    p.add_argument('--tile', type=positive_int, default=None,
+                   help="window side in pixels (default 512; an ONNX model's exported tile)")
+    p.add_argument('--overlap', type=non_negative_int, default=None,
+                   help='window overlap in pixels (default tile/4)')
+    p.add_argument('--batch-size', type=positive_int, default=4, help='windows per forward pass (default 4)')
+    p.add_argument('--blend', choices=['gaussian', 'mean'], default='gaussian',
+                   help='merge overlapping logits with gaussian weights (default) or a plain mean')
+    p.add_argument('--tta-flip', action='store_true', help='add horizontal-flip test-time augmentation')
+    p.add_argument('--device', default=None, help='cpu, cuda, cuda:N (default: cuda:0 if available)')
+    p.add_argument('--classes', nargs='+', default=None,
+                   help='classes to polygonise, names or ids (default: all but background)')
+    p.add_argument('--min-area', type=non_negative_float, default=None,
+                   help='drop polygons smaller than this, m^2 (pixels without georeferencing); default 1 m^2 / 16 px')
+    p.add_argument('--simplify', type=non_negative_float, default=None,
+                   help='polygon simplification tolerance in m (pixels without georeferencing); default half a pixel')
+    p.add_argument('--no-polygons', action='store_true', help='skip the GeoJSON polygons')
+    p.add_argument('--no-preview', action='store_true', help='skip the preview PNG')
+    p.add_argument('--preview-size', type=positive_int, default=2048,
+                   help='longer side of the preview in pixels')
+    p.add_argument('--resume', action='store_true',
+                   help='continue an interrupted run in OUT_DIR (same image, model and settings)')
+    p.add_argument('--no-progress', action='store_true', help='no progress bar')
+    p.add_argument('--quiet', dest='no_progress', action='store_true', help=argparse.SUPPRESS)  # former name
+    action = _dict_action()
+    p.add_argument('--cfg-options', nargs='+', action=action, help='override config settings',
+                   **({} if action else {'default': None}))
+    p.add_argument('--lang', choices=['en', 'vi'], default='en',
+                   help='class names in layers, tables, styles and the report: English or Vietnamese')
+    p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
+    p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
+    p.add_argument('--no-report', action='store_true', help='skip the HTML report')
+    p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                   help='job launcher (tools/dist_infer.sh passes pytorch)')
+    p.add_argument('--local-rank', '--local_rank', type=int, default=0,
+                   help='process rank on this node, passed by torch.distributed.launch (torchrun sets LOCAL_RANK)')
+    args = p.parse_args(argv)
+    _positional_model_and_out_dir(p, args)
+    if args.zones and not args.zone_field:
+        p.error('--zones needs --zone-field (the attribute naming each zone)')
+    if args.onnx:
+        args.config = args.checkpoint = None
+        args.images = args.inputs
+        if args.cfg_options:
+            p.error('--cfg-options applies to a CONFIG, not to an ONNX model')
+        if args.random_weights:
+            p.error('--random-weights builds a model from a CONFIG; an ONNX model has its weights')
+    elif args.random_weights:
+        if len(args.inputs) < 2:
+            p.error('expected CONFIG IMAGE [IMAGE ...] with --random-weights')
+        given = [x for x in args.inputs[1:] if x.lower().endswith(('.pth', '.pt', '.ckpt'))]
+        if given:
+            p.error(f'--random-weights: a CHECKPOINT ({given[0]}) was given too; give one or the other')
+        args.config, args.checkpoint, args.images = args.inputs[0], None, args.inputs[1:]
+    else:
+        if len(args.inputs) == 2:
+            p.error(f'{args.inputs[0]}: no CHECKPOINT given: the model would predict with random '
+                    'weights. Give the trained checkpoint (.pth), or --random-weights to run an '
+                    'untrained model on purpose')
+        if len(args.inputs) < 3:
+            p.error('expected CONFIG CHECKPOINT IMAGE [IMAGE ...] (or --onnx MODEL IMAGE ...)')
+        args.config, args.checkpoint, args.images = args.inputs[0], args.inputs[1], args.inputs[2:]
+    return args
+
+
+def _positional_model_and_out_dir(parser, args):
+    """``MODEL.onnx IMAGE ... OUT_DIR``: a first ``.onnx`` input is the model, the last input the folder.
+
+    Sets ``args.onnx`` and ``args.out_dir`` from the positional inputs when the options are not given;
+    an existing file as the last input (an image, not a folder) is refused rather than overwritten.
+    """
+    if args.onnx is None and args.inputs[0].lower().endswith('.onnx'):
+        args.onnx, args.inputs = args.inputs[0], args.inputs[1:]
+    if args.out_dir is None:
+        if len(args.inputs) < 2:
+            parser.error('expected IMAGE [IMAGE ...] OUT_DIR (or --out-dir DIR)')
+        if os.path.isfile(args.inputs[-1]):
+            parser.error(f'{args.inputs[-1]}: is a file; the last input is the output folder '
+                         '(or give --out-dir DIR)')
+        args.out_dir, args.inputs = args.inputs[-1], args.inputs[:-1]
+    if not args.inputs:
+        parser.error('expected at least one IMAGE')
+
+
+def check_args(args):
+    """Refuse what cannot give a right result before any work (:class:`vnseg.cli.OptionError`)."""
+    from vnseg.cli import OptionError, check_output_dir
+    if args.checkpoint is not None and args.checkpoint.lower() in _NO_CHECKPOINT_WORDS \
+            and not Path(args.checkpoint).exists():
+        raise OptionError(args.checkpoint, 'is not a checkpoint file; to run an untrained model on '
+                                           'purpose, leave CHECKPOINT out and pass --random-weights')
+    if args.overlap is not None and args.tile is not None and args.overlap >= args.tile:
+        raise OptionError('--overlap', f'{args.overlap} px must be smaller than the tile '
+                                       f'({args.tile} px)')
+    check_output_dir(args.out_dir)
+
+
+def _print_result(image, res):
+    a = res.areas
+    unit = a['area_unit']
+    print(f"\n{Path(image).name}: {a['width']}x{a['height']} px, CRS {a['crs'] or 'none'}, "
+          f"{res.tiles_run}/{res.tiles_total} tiles run, {res.seconds:.1f} s")
+    print(f"areas ({a['area_method']}): {a['note']}")
+    head = f"{'id':>3} {'class':<12} {'pixels':>12}" + (f" {'m2':>14} {'ha':>10}" if unit == 'm2' else '') \
+        + f" {'% valid':>8}" + (f" {'conf %':>7}" if 'mean_confidence_pct' in a['classes'][0] else '')
+    print(head)
+    for r in a['classes']:
+        line = f"{r['class_id']:>3} {r['class']:<12} {r['pixels']:>12}"
+        if unit == 'm2':
+            line += f" {r['area_m2']:>14.2f} {r['area_ha']:>10.4f}"
+        line += f" {r['share_valid_pct']:>8.2f}"
+        if r.get('mean_confidence_pct') is not None:
+            line += f" {r['mean_confidence_pct']:>7.1f}"
+        print(line)
+    print(f'class map : {res.class_map}')
+    print(f'confidence: {res.confidence}')
+    if res.preview:
+        print(f'preview   : {res.preview}')
+    for name, path in res.polygons.items():
+        st = res.polygon_stats.get(name)
+        unit_txt = 'm2' if unit == 'm2' else 'px'
+        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons; {st['dropped_small']} below min area, "
+                                       f"{st.get('dropped_area', 0):.2f} {unit_txt} not in the layers)"
+                                       if st else ' (kept from the finished run)'))
+    print(f'areas     : {res.areas_csv}, {res.areas_json}')
+    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
+        if path:
+            print(f'{label:<10}: {path}')
+
+
+def _distributed(launcher):
+    """``(rank, world, barrier)``; initialises the process group for a launcher (MMEngine's init_dist,
+    gloo without CUDA -- vnseg.compat)."""
+    if launcher == 'none':
+        return 0, 1, None
+    import torch
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
+    from mmengine.dist import get_dist_info, init_dist
+    init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
+    rank, world = get_dist_info()
+    return rank, world, torch.distributed.barrier
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    check_args(args)
+    from vnseg.apis.distributed import infer_images
+    from vnseg.apis.strip_store import ResumeMismatch
+    from vnseg.cli import EXIT_USER_ERROR, describe_user_error
+    from vnseg.geo.raster_io import ImageReadError
+    if args.onnx:
+        model, ckpt = args.onnx, None
+        tile = args.tile
+        if tile is None:
+            from vnseg.apis.tile_models import OnnxTileModel
+            try:
+                tile = OnnxTileModel(args.onnx).tile or 512
+            except (FileNotFoundError, ValueError) as err:
+                print(f'error: {err}', file=sys.stderr)
+                return EXIT_USER_ERROR
+    else:
+        model, ckpt = args.config, args.checkpoint
+        tile = args.tile or 512
+        if args.overlap is not None and args.overlap >= tile:
+            from vnseg.cli import OptionError
+            raise OptionError('--overlap', f'{args.overlap} px must be smaller than the tile ({tile} px)')
+    rank, world, barrier = _distributed(args.launcher)
+    device = args.device
+    if device is None and world > 1 and not args.onnx:
+        import torch
+        device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else 'cpu'
+    failed = []
+
+    expected = (ImageReadError, FileNotFoundError, ValueError, ResumeMismatch)
+
+    def report(image, err):
+        """A bad image is reported and the batch goes on; anything else is a bug and propagates."""
+        line = describe_user_error(err) or (str(err) if isinstance(err, expected) else None)
+        if line is None:
+            raise err
+        failed.append(image)
+        print(f'error: {line}', file=sys.stderr)
+
+    try:  # an unusable model, zone file or option stops the run here, in one line
+        results = infer_images(
+            model, ckpt, args.images, args.out_dir, rank=rank, world=world, barrier=barrier, resume=args.resume,
+            on_error=report,
+            tile=tile, overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
+            tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
+            min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
+            write_polygons=not args.no_polygons, preview=not args.no_preview,
+            preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
+            lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
+            report=not args.no_report, random_weights=args.random_weights)
+    except expected as err:
+        print(f'error: {describe_user_error(err) or err}', file=sys.stderr)
+        return EXIT_USER_ERROR
+    for image, res in results:
+        _print_result(image, res)
+    if failed:
+        if len(args.images) > 1:
+            print(f'\n{len(failed)} of {len(args.images)} images failed: ' + ', '.join(map(str, failed)),
+                  file=sys.stderr)
+        return EXIT_USER_ERROR
+    return 0
+
