@@ -1,8 +1,8 @@
 """Export a trained segmentor to ONNX for ONNX Runtime and the QGIS Deepness plugin.
 
     python tools/deployment/export_onnx.py CONFIG CHECKPOINT --out model.onnx [--tile 512]
-        [--resolution-cm N] [--overlap-pct 25] [--parity-image IMG ...] [--min-agreement 0.995]
-        [--cfg-options k=v ...]
+        [--resolution-cm N] [--threshold P] [--overlap-pct 25] [--parity-image IMG ...]
+        [--min-agreement 0.995] [--cfg-options k=v ...]
 
 Writes ``model.onnx`` (input ``image`` float32 (N, 3, T, T) RGB in [0, 1]; output ``probabilities``
 (N, C, T, T); normalisation inside; dynamic batch) with Deepness' metadata and vnseg's, and
@@ -10,6 +10,12 @@ Writes ``model.onnx`` (input ``image`` float32 (N, 3, T, T) RGB in [0, 1]; outpu
 tiles (``--parity-image``, default: the config's test images) and compared with PyTorch: the share of
 pixels whose class agrees and the largest score difference are printed, and the export fails (nothing
 is written) when the agreement is below ``--min-agreement``.
+
+Deepness' ``resolution`` (cm/px) is the ground resolution the model was trained at: by default the
+checkpoint's ``meta['gsd_cm']`` (recorded at training from the prepared data's ``summary.json``,
+:mod:`vnseg.data.gsd`); ``--resolution-cm`` overrides it. ``seg_thresh`` is 0 (no threshold: Deepness
+takes the plain argmax, as vnseg does) unless ``--threshold P`` asks for one
+(:func:`vnseg.deploy.onnx_export.deepness_metadata`).
 
 Run the exported model on whole scenes without torch: ``tools/infer_large_image.py --onnx model.onnx IMAGE``.
 """
@@ -31,7 +37,11 @@ def parse_args(argv=None):
     p.add_argument('--overlap-pct', type=int, default=25,
                    help="tile overlap suggested to Deepness, percent of the tile (default 25, = vnseg's tile/4)")
     p.add_argument('--resolution-cm', type=float, default=None,
-                   help='ground resolution the model was trained at, cm per pixel (Deepness rescales the map to it)')
+                   help='ground resolution the model was trained at, cm per pixel (Deepness rescales the map to '
+                        "it); default: the checkpoint's training GSD (meta gsd_cm), when recorded")
+    p.add_argument('--threshold', type=_probability, default=None, metavar='P',
+                   help='Deepness seg_thresh: class probabilities below P become 0 before the argmax '
+                        '(default: none for a softmax model, 0.5 for a one-channel sigmoid model)')
     p.add_argument('--parity-image', nargs='+', default=None,
                    help="images whose tiles check the export (default: the config's test images)")
     p.add_argument('--parity-tiles', type=int, default=8, help='tiles compared at export (default 8)')
@@ -40,6 +50,28 @@ def parse_args(argv=None):
     p.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return p.parse_args(argv)
+
+
+def _probability(text):
+    """argparse type: a probability threshold in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f'must be in [0, 1), got {text}')
+    return value
+
+
+def resolve_resolution_cm(option_cm, checkpoint) -> tuple:
+    """``(cm/px or None, where it came from)``: ``--resolution-cm`` when given, else the checkpoint's
+    recorded training GSD (``meta['gsd_cm']``), else unknown."""
+    from vnseg.data.gsd import GSD_META_KEY, valid_gsd_cm
+    from vnseg.deploy.model_card import checkpoint_meta
+    if option_cm is not None:
+        return float(option_cm), '--resolution-cm'
+    gsd = valid_gsd_cm(checkpoint_meta(checkpoint).get(GSD_META_KEY))
+    return (gsd, f"checkpoint meta['{GSD_META_KEY}']") if gsd is not None else (None, None)
 
 
 def _test_images(cfg, limit=4):
@@ -70,6 +102,9 @@ def main(argv=None):
     if out.suffix.lower() != '.onnx':
         print(f'error: {out}: the output must end in .onnx', file=sys.stderr)
         return 2
+    if args.resolution_cm is not None and not args.resolution_cm > 0:
+        print(f'error: --resolution-cm: must be > 0 cm per pixel, got {args.resolution_cm}', file=sys.stderr)
+        return 2
     if args.tile < 32 or args.tile % 32:
         print(f'error: --tile {args.tile}: use a multiple of 32 (the backbones downsample by 32)', file=sys.stderr)
         return 2
@@ -93,6 +128,9 @@ def main(argv=None):
     classes = list(meta.get('classes') or CLASSES)
     palette = [list(map(int, c)) for c in (meta.get('palette') or [])] or None
     metrics = load_test_metrics(args.checkpoint)
+    resolution_cm, resolution_from = resolve_resolution_cm(args.resolution_cm, args.checkpoint)
+    head = getattr(model, 'decode_head', None)
+    binary = int(getattr(model, 'out_channels', 0) or getattr(head, 'num_classes', 0)) == 1
     min_agreement = args.min_agreement
     with atomic_output(out) as tmp:
         facts = export_onnx(model, tmp, tile=args.tile, opset=args.opset)
@@ -111,21 +149,26 @@ def main(argv=None):
                   input='image: float32 (N, 3, H, W) RGB in [0, 1]; normalisation inside the graph',
                   output='probabilities: float32 (N, C, H, W), softmax over C',
                   config=str(args.config), checkpoint=Path(args.checkpoint).name,
-                  ground_resolution_cm=args.resolution_cm, test_metrics=metrics and
+                  ground_resolution_cm=resolution_cm, ground_resolution_from=resolution_from,
+                  test_metrics=metrics and
                   {k: v for k, v in metrics.items() if k in ('aAcc', 'mIoU', 'mAcc') or k.startswith('IoU.')},
                   parity=parity, exporter=facts['exporter'], opset=facts['opset'])
-        metadata = deepness_metadata(classes, args.tile, args.overlap_pct, args.resolution_cm)
+        metadata = deepness_metadata(classes, args.tile, args.overlap_pct, resolution_cm,
+                                     seg_thresh=args.threshold, binary=binary)
         metadata['vnseg'] = vn
         embed_metadata(tmp, metadata, doc_string=f'vnseg segmentation model from {Path(args.config).name}')
-    card = build_model_card(cfg, args.checkpoint, model=model, metrics=metrics, resolution_cm=args.resolution_cm,
+    card = build_model_card(cfg, args.checkpoint, model=model, metrics=metrics, resolution_cm=resolution_cm,
                             config_path=args.config,
                             extra=dict(export=dict(onnx=out.name, tile=args.tile, opset=facts['opset'],
                                                    exporter=facts['exporter'], parity=parity)))
     md, js = write_model_card(card, out.with_suffix(''))
     print(f'ONNX model: {out} ({out.stat().st_size / 2 ** 20:.1f} MiB)')
     print(f'model card: {md}, {js}')
-    if args.resolution_cm is None:
-        print('note: no --resolution-cm given: Deepness will not know the ground resolution the model was '
-              'trained at', file=sys.stderr)
+    thresh = metadata['seg_thresh']
+    print('Deepness: resolution ' + (f'{resolution_cm:g} cm/px (from {resolution_from})' if resolution_cm else
+                                     'unknown') + f', seg_thresh {thresh:g}' + (' (none)' if thresh == 0 else ''))
+    if resolution_cm is None:
+        print('note: the checkpoint records no training GSD and no --resolution-cm was given: Deepness will '
+              'not know the ground resolution the model was trained at (it assumes 3 cm/px)', file=sys.stderr)
     return 0
 

@@ -2,7 +2,8 @@
 
 A card holds the classes (English and Vietnamese names, palette), a summary of the training data
 (from ``tools/prepare_dataset.py``'s ``summary.json`` when it can be found from the config's data
-root), the ground resolution (cm per pixel, when known), the config and architecture, the training
+root), the ground resolution (cm per pixel: the given value, else the training GSD recorded in the
+checkpoint's ``meta['gsd_cm']``, see :mod:`vnseg.data.gsd`), the config and architecture, the training
 iterations/epochs recorded in the checkpoint, the test metrics (``tools/test.py``) and the parameter
 count. Written by ``tools/test.py`` into the work dir and by ``tools/deployment/export_onnx.py``
 beside every exported model.
@@ -54,7 +55,8 @@ def _data_summary(path: Path) -> dict:
     params = doc.get('params') or {}
     return dict(summary_file=str(path), source=doc.get('src'), scenes=doc.get('num_scenes'), splits=splits,
                 patch_size=params.get('patch_size'), split_mode=params.get('split_mode'),
-                train_class_shares=(doc.get('splits') or {}).get('train', {}).get('class_shares'))
+                train_class_shares=(doc.get('splits') or {}).get('train', {}).get('class_shares'),
+                gsd=doc.get('gsd'))
 
 
 def checkpoint_meta(checkpoint) -> dict:
@@ -109,12 +111,16 @@ def build_model_card(cfg, checkpoint=None, model=None, metrics: Optional[dict] =
         model: the built model (for the parameter count and ``dataset_meta``).
         metrics: test metrics (``tools/test.py``'s dict); default: ``metrics_test.json`` next to the
             checkpoint when it names it.
-        resolution_cm: ground resolution the model was trained at, cm per pixel (None = unknown).
+        resolution_cm: ground resolution the model was trained at, cm per pixel (None: the
+            checkpoint's recorded training GSD, ``meta['gsd_cm']``, else unknown).
         config_path: the config file.
         extra: more top-level entries (e.g. an export's settings and parity).
     """
     from vnseg.version import __version__
+    from vnseg.data.gsd import GSD_META_KEY, valid_gsd_cm
     meta = checkpoint_meta(checkpoint) if checkpoint else {}
+    if resolution_cm is None:
+        resolution_cm = valid_gsd_cm(meta.get(GSD_META_KEY))
     ds_meta = (getattr(model, 'dataset_meta', None) or meta.get('dataset_meta') or {})
     classes = list(ds_meta.get('classes') or CLASSES)
     palette = [list(map(int, c)) for c in (ds_meta.get('palette') or PALETTE)]
@@ -184,6 +190,8 @@ def render_markdown(card: dict) -> str:
     if d:
         lines.append(f"- data: {d.get('scenes')} scenes from `{d.get('source')}`, {d.get('patch_size')} px patches, "
                      f"{d.get('split_mode')} split ({d['summary_file']})")
+        if (d.get('gsd') or {}).get('note'):
+            lines.append(f"- data ground resolution: {d['gsd']['note']}")
         for name, s in (d.get('splits') or {}).items():
             lines.append(f"  - {name}: {s.get('scenes')} scenes, {s.get('patches')} patches"
                          + (f", {s['augmented']} augmented" if s.get('augmented') else ''))

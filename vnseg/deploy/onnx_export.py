@@ -9,10 +9,11 @@ dimension is dynamic, the tile size fixed.
 
 Metadata (``metadata_props``, every value JSON-encoded as Deepness reads it): Deepness' keys
 ``model_type``, ``class_names``, ``resolution`` (cm/px, when known), ``tiles_size`` (and the older
-``tile_size``), ``tiles_overlap`` (%), ``seg_thresh``, ``standardization_mean``,
-``standardization_std``; and ``vnseg``: class names in English and Vietnamese, palette, the colour
-that normalises to 0 (used for nodata pixels), the source config/checkpoint, test metrics and the
-parity figures measured at export.
+``tile_size``), ``tiles_overlap`` (%), ``seg_thresh`` (0 = no threshold, see :func:`deepness_metadata`),
+``standardization_mean``, ``standardization_std``; and ``vnseg``: class names in English and
+Vietnamese, palette, the colour that normalises to 0 (used for nodata pixels), the source
+config/checkpoint, the ground resolution and where it came from, test metrics and the parity figures
+measured at export.
 """
 from __future__ import annotations
 
@@ -235,8 +236,24 @@ def _logsumexp(x: np.ndarray) -> np.ndarray:
 
 
 def deepness_metadata(classes: Sequence[str], tile: int, overlap_pct: int = 25,
-                      resolution_cm: Optional[float] = None, seg_thresh: float = 0.5) -> dict:
-    """Deepness' metadata keys (values not yet JSON-encoded)."""
+                      resolution_cm: Optional[float] = None, seg_thresh: Optional[float] = None,
+                      binary: bool = False) -> dict:
+    """Deepness' metadata keys (values not yet JSON-encoded).
+
+    ``seg_thresh``: Deepness zeroes every class probability below it *before* its argmax, so with
+    a softmax over 5 classes a threshold of 0.5 turns every pixel whose best class is under 50 %
+    into background. None (default) writes ``0``: Deepness then unticks its "Apply class probability
+    threshold" box (a missing key would leave the box ticked at Deepness' own default of 0.5) and
+    takes the plain argmax, as vnseg does. A one-channel sigmoid model (``binary``) needs a
+    threshold (Deepness marks every non-zero pixel as the class): default 0.5 there.
+
+    ``resolution_cm``: ground resolution the model was trained at (cm/px); Deepness resamples the
+    map to it. None leaves the key out (Deepness then keeps its own default, 3 cm/px).
+    """
+    if seg_thresh is None:
+        seg_thresh = 0.5 if binary else 0.0
+    if not 0.0 <= float(seg_thresh) < 1.0:
+        raise ValueError(f'seg_thresh must be in [0, 1), got {seg_thresh}')
     meta = dict(model_type='Segmentor', class_names={str(i): n for i, n in enumerate(classes)},
                 tiles_size=int(tile), tile_size=int(tile), tiles_overlap=int(overlap_pct),
                 seg_thresh=float(seg_thresh), standardization_mean=[0.0, 0.0, 0.0],
