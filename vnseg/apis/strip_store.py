@@ -4,6 +4,8 @@ Every finished strip of a scene (:class:`vnseg.apis.sliding.Strip`) is written a
 to its own small file ``strip_NNNNNN.tif`` in a hidden folder next to the outputs
 (``OUT/.STEM.parts/``): band 1 = class indices, band 2 = confidence (uint8 %, 255 = nodata), deflate.
 A ``manifest.json`` records what the strips were computed from (image, model, window settings).
+The folder is created with the first finished strip: a run that fails (or is killed) before any
+strip is done -- a truncated or unreadable image, a bad model -- leaves no hidden folder behind.
 
 * A run killed at any moment (even SIGKILL) leaves complete strip files only; ``--resume`` runs the
   missing strips (with their context, see :mod:`vnseg.apis.sliding`) and gives the same bytes.
@@ -68,6 +70,7 @@ class StripStore:
 
         ``resume=False`` discards any previous store. ``resume=True`` keeps a store whose manifest
         equals this run's and raises :class:`ResumeMismatch` (naming the differences) otherwise.
+        Nothing is created here: the folder and its manifest come with the first strip (:meth:`write`).
         """
         if self.exists() and resume:
             old = json.loads(self.manifest_path.read_text())
@@ -79,10 +82,16 @@ class StripStore:
             return len(self.done(int(self.manifest['strips'])))
         if self.folder.exists():
             shutil.rmtree(self.folder)
-        self.folder.mkdir(parents=True)
+        return 0
+
+    def _ensure(self):
+        """Create the folder and its manifest (atomically) unless they exist; several processes
+        filling one store may all call it (they write the same manifest)."""
+        if self.manifest_path.is_file():
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_output(self.manifest_path) as tmp:
             tmp.write_text(json.dumps(self.manifest, indent=1))
-        return 0
 
     def remove(self):
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -94,6 +103,7 @@ class StripStore:
         h, w = classes.shape
         from vnseg.geo.raster_io import output_write_errors
         with output_write_errors(self.part(index)), warnings.catch_warnings():
+            self._ensure()
             warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
             with atomic_output(self.part(index)) as tmp:
                 with rasterio.open(tmp, 'w', driver='GTiff', width=w, height=h, count=2, dtype='uint8',
