@@ -21,6 +21,14 @@ User mistakes recognised (:func:`describe_user_error`):
 * ``OSError`` naming a file (missing, unreadable, a folder where a file is expected, no space
   left, read-only file system, file too large), e.g. an unwritable output folder or a full disk;
 * GDAL/rasterio I/O errors (their message names the file).
+
+Third-party warnings: the libraries under vnseg warn their own developers (mmseg's ``build_loss``
+would be deprecated soon, ``avg_non_ignore``, mmengine's and torch's deprecations); a vnseg user can do
+nothing about them. :func:`quiet_third_party_warnings` hides the ``DeprecationWarning``,
+``PendingDeprecationWarning``, ``FutureWarning`` and ``UserWarning`` those packages raise. Only the
+command-line entry points call it (the ``if __name__ == '__main__'`` blocks of ``tools/*.py`` and the
+``vnseg`` console command), never an import: tests and library users keep seeing every warning.
+vnseg's own warnings (e.g. a grayscale image converted) are still shown.
 """
 from __future__ import annotations
 
@@ -31,7 +39,7 @@ import sys
 from typing import Callable, Optional, Sequence
 
 __all__ = ['UserError', 'OptionError', 'ArgumentParser', 'describe_user_error', 'run_tool', 'EXIT_USER_ERROR',
-           'EXIT_USAGE']
+           'EXIT_USAGE', 'quiet_third_party_warnings', 'THIRD_PARTY_MODULES']
 
 #: Exit status of a tool stopped by a user's mistake (a file, a checkpoint, an output folder).
 EXIT_USER_ERROR = 1
@@ -59,6 +67,32 @@ _PROBLEMS = {
     errno.EROFS: 'read-only file system',
     errno.EIO: 'input/output error',
 }
+
+
+#: Packages whose warnings :func:`quiet_third_party_warnings` hides (and their submodules).
+THIRD_PARTY_MODULES = ('mmseg', 'mmengine', 'mmcv', 'mmpretrain', 'torch', 'torchvision')
+
+#: Set to 1 to see the third-party warnings at the command line too.
+SHOW_WARNINGS_ENV = 'VNSEG_SHOW_WARNINGS'
+
+
+def quiet_third_party_warnings(modules: Sequence[str] = THIRD_PARTY_MODULES) -> bool:
+    """Hide deprecation and user warnings raised from ``modules`` (``warnings`` filters, this process).
+
+    A warning counts as raised from a module when Python attributes it to that module (the frame
+    ``stacklevel`` points at: mmseg's ``warnings.warn(...)`` in ``mmseg/models/builder.py`` is
+    ``mmseg.models.builder``). Does nothing, and returns False, when the user chose warning filters
+    (``python -W ...``, ``PYTHONWARNINGS``) or set ``VNSEG_SHOW_WARNINGS=1``; returns True when the
+    filters were installed.
+    """
+    import re
+    import warnings
+    if sys.warnoptions or os.environ.get(SHOW_WARNINGS_ENV, '').strip() not in ('', '0'):
+        return False
+    pattern = r'(%s)(\.|$)' % '|'.join(re.escape(m) for m in modules)
+    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
+        warnings.filterwarnings('ignore', category=category, module=pattern)
+    return True
 
 
 class UserError(ValueError):

@@ -49,7 +49,9 @@ def _usage() -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``vnseg COMMAND ...``; returns the exit status (the console entry point exits with it)."""
-    from vnseg.cli import EXIT_USAGE, run_tool
+    from vnseg.cli import EXIT_USAGE, quiet_third_party_warnings, run_tool
+    if argv is None:  # the command line (console script, python -m vnseg): libraries' deprecations hidden
+        quiet_third_party_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ('-h', '--help', 'help'):
         sys.stdout.write(_usage())
