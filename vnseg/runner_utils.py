@@ -53,6 +53,22 @@ def use_atomic_checkpoints(cfg):
     return False
 
 
+def record_training_gsd(cfg, gsd_cm=None):
+    """Add vnseg's ``GsdMetaHook`` to the config's ``custom_hooks`` (once): every checkpoint then
+    records the training data's ground resolution, ``meta['gsd_cm']`` (cm/px, from the prepared
+    data's ``summary.json``; :mod:`vnseg.data.gsd`). A hook the config already has is kept (with
+    ``gsd_cm`` given, its value is set). Returns the hook's config dict."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    hook = next((h for h in hooks if h.get('type') in ('GsdMetaHook', 'mmseg.GsdMetaHook')), None)
+    if hook is None:
+        hook = dict(type='GsdMetaHook')
+        hooks.append(hook)
+    if gsd_cm is not None:
+        hook['gsd_cm'] = float(gsd_cm)
+    cfg.custom_hooks = hooks
+    return hook
+
+
 def build_runner(cfg):
     """mmengine's Runner, or the registered runner the config names in ``runner_type``."""
     from mmengine.registry import RUNNERS

@@ -1,11 +1,14 @@
 """Scenes (labelme/AnyLabeling JSON, or image + mask) -> train-ready patches in mmseg's layout.
 
     python tools/prepare_dataset.py SRC --out-dir OUT [--patch-size 512] [--split-mode scene|patch] [--seed 0]
+        [--gsd-cm N]
 
 Writes OUT/img_dir/{train,val,test}, OUT/ann_dir/{...}, OUT/scenes, OUT/summary.json,
 OUT/class_weights.json (the recipe's CE class weights) and OUT/class_distribution.png (see
 ``vnseg/data/prepare.py``). Bad inputs are listed at the end and
-make the exit status 1; ``--strict`` stops at the first one.
+make the exit status 1; ``--strict`` stops at the first one. Each scene's ground resolution (GSD) comes
+from its GeoTIFF's georeferencing, else from ``--gsd-cm``; the summary's training GSD (median of the
+train scenes) goes into the trained checkpoints and the ONNX export (:mod:`vnseg.data.gsd`).
 """
 import argparse
 import sys
@@ -46,6 +49,9 @@ def build_parser():
                         'are colours, grey masks indices, palette masks colours with --color-table else indices)')
     add_annotation_args(p)
     add_batch_args(p)
+    p.add_argument('--gsd-cm', type=float, default=None, metavar='N',
+                   help='ground resolution of scenes without georeferencing (plain PNG/JPEG), cm per pixel; '
+                        'georeferenced scenes use their own')
     p.add_argument('--no-chart', dest='chart', action='store_false',
                    help='skip class_distribution.png (no matplotlib needed)')
     return p
@@ -66,7 +72,7 @@ def main(argv=None):
             background_threshold=threshold, edge=args.edge, label_map=args.labels,
             color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
             line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
-            strict=args.strict, progress=not args.no_progress, chart=args.chart)
+            strict=args.strict, progress=not args.no_progress, chart=args.chart, gsd_cm=args.gsd_cm)
     for w in caught:
         print(f'warning: {w.message}', file=sys.stderr)
     splits = summary['splits']
@@ -75,6 +81,7 @@ def main(argv=None):
         + f"; +{splits['train']['augmented']} augmented; "
           f"{summary['skipped_patches']['background']} background patch(es) dropped; "
           f"summary: {Path(args.out_dir) / 'summary.json'}")
+    print(f"ground resolution: {summary['gsd']['note']}")
     if summary['skipped_files']:
         print(f"{len(summary['skipped_files'])} non-annotation JSON file(s) skipped")
     if summary['failures']:

@@ -43,7 +43,7 @@ def main(argv=None):
     from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
     from vnseg.data.class_weights import resolve_class_weights
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
-    from vnseg.runner_utils import (build_runner, load_tool_config, shutdown_distributed,
+    from vnseg.runner_utils import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
                                     use_atomic_checkpoints)
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
@@ -52,6 +52,7 @@ def main(argv=None):
     # run's dumped config (its checkpoints then never need the training data)
     resolve_class_weights(cfg, config_name=args.config)
     use_atomic_checkpoints(cfg)
+    record_training_gsd(cfg)  # checkpoints carry meta['gsd_cm'], the training data's ground resolution
     resume_from = None
     if args.resume not in (None, 'auto'):
         resume_from = read_checkpoint(args.resume)  # an unusable file fails before any set-up

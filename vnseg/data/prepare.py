@@ -6,7 +6,7 @@ Output (what :class:`vnseg.datasets.VNDroneDataset` reads)::
     OUT/ann_dir/{train,val,test}/<same stem>.png                           palette class masks
     OUT/scenes/img/<scene>.png, OUT/scenes/ann/<scene>.png                 whole scenes (image, mask)
     OUT/scenes/{train,val,test}.txt                                        scene ids per split (scene mode)
-    OUT/summary.json                                                       counts, shares, failures
+    OUT/summary.json                                                       counts, shares, GSD, failures
     OUT/class_weights.json                                                 CE class weights (train split)
     OUT/class_distribution.png                                             bar chart
 
@@ -19,6 +19,13 @@ Bad inputs (malformed JSON, missing/unreadable/16-bit/oversized image, size mism
 ``imagePath``, scene smaller than a patch, unknown label...) are recorded as failures naming the
 file and the batch continues (``strict=True`` raises the first one). Grayscale and RGBA images are
 converted with a warning (transparent pixels -> ignore); 16-bit images are rejected.
+
+Ground resolution (GSD, cm/px; :mod:`vnseg.data.gsd`): each scene's comes from its image's
+georeferencing (GeoTIFF with a CRS: measured on the ground at the scene centre, geographic CRSs
+converted there), else from ``gsd_cm`` (``--gsd-cm``, for plain PNG/JPEG scenes), else it is unknown
+(None); georeferencing wins over ``gsd_cm``. ``summary['gsd']`` holds the dataset's training GSD, the
+median of the train scenes' (with their range and a warning when they differ by more than x1.25):
+training records it in the checkpoints (``meta['gsd_cm']``) and exports write it for Deepness.
 
 Deterministic for a seed; every file is written atomically; re-running rewrites identical files.
 """
@@ -37,6 +44,7 @@ from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
 from vnseg.data.augment import augment_variants
 from vnseg.data.class_weights import write_class_weights
 from vnseg.data.color_mask import ColorTable
+from vnseg.data.gsd import dataset_gsd, raster_gsd_cm, valid_gsd_cm
 from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, atomic_write_text, write_json,
                            write_mask_png, write_rgb_png)
 from vnseg.data.label_map import LabelMap, LabelMapError
@@ -112,13 +120,23 @@ def _qa_totals(infos) -> dict:
     return dict(totals)
 
 
+def _scene_gsd(image_path, gsd_cm: Optional[float]) -> tuple:
+    """``(cm/px or None, source)`` of one scene: its image's georeferencing, else ``gsd_cm``."""
+    measured = raster_gsd_cm(image_path) if image_path is not None else None
+    if measured is not None:
+        return round(measured, 4), 'georeferencing'
+    if gsd_cm is not None:
+        return float(gsd_cm), '--gsd-cm'
+    return None, None
+
+
 def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = None,
                     split_mode: str = 'scene', ratios: Sequence[float] = DEFAULT_RATIOS, seed: int = 0,
                     num_augment: int = 1, background_threshold: Optional[float] = 1.0,
                     edge: str = 'shift', label_map=None, color_table=None, mask_format: str = 'auto',
                     pixel_origin: str = 'corner', line_width: float = 10.0, point_radius: float = 5.0,
                     max_pixels: int = DEFAULT_MAX_PIXELS, strict: bool = False, progress: bool = True,
-                    chart: bool = True) -> dict:
+                    chart: bool = True, gsd_cm: Optional[float] = None) -> dict:
     """Build ``OUT`` from the scenes in ``SRC`` (see the module docstring for the layout).
 
     Args:
@@ -144,6 +162,8 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
         strict: raise the first bad input instead of recording it and continuing.
         progress: tqdm bars.
         chart: write ``class_distribution.png``.
+        gsd_cm: ground resolution (cm/px) of the scenes whose image has no georeferencing (None:
+            unknown); georeferenced scenes use their own.
 
     Returns:
         The summary dict (also written to ``OUT/summary.json``); ``summary['failures']`` lists the
@@ -161,6 +181,8 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
     stride = stride or patch_size
     if patch_size <= 0 or stride <= 0:
         raise PrepareError(f'patch_size and stride must be positive, got {patch_size}, {stride}')
+    if gsd_cm is not None and valid_gsd_cm(gsd_cm) is None:
+        raise PrepareError(f'--gsd-cm: must be a number > 0 (cm per pixel), got {gsd_cm}')
     try:
         label_map = LabelMap.from_spec(label_map)
         table = None if color_table is None else ColorTable.from_spec(color_table)
@@ -205,6 +227,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
             continue
         if loaded.image_path is not None:
             used_images.add(Path(loaded.image_path).resolve())
+        gsd, gsd_from = _scene_gsd(loaded.image_path, gsd_cm)
         for note in loaded.warnings:
             warnings.warn(note)
         kept = [(win.y, win.x) for win in windows
@@ -217,7 +240,7 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
             'mask': None if scene.mask_path is None else str(scene.mask_path.relative_to(src.resolve())),
             'size': [h, w], 'windows': len(windows), 'patches': len(kept),
             'dropped_background': len(windows) - len(kept), 'warnings': loaded.warnings, 'qa': loaded.qa,
-            'class_pixels': class_pixel_counts(loaded.mask),
+            'class_pixels': class_pixel_counts(loaded.mask), 'gsd_cm': gsd, 'gsd_source': gsd_from,
         }
         del loaded
 
@@ -296,11 +319,13 @@ def prepare_dataset(src, out, *, patch_size: int = 512, stride: Optional[int] = 
             'seed': seed, 'augment': num_augment > 0, 'num_augment': num_augment,
             'background_threshold': background_threshold, 'edge': edge, 'mask_format': mask_format,
             'pixel_origin': pixel_origin, 'line_width': line_width, 'point_radius': point_radius,
-            'max_pixels': max_pixels, 'label_map': label_map.as_dict(),
+            'max_pixels': max_pixels, 'label_map': label_map.as_dict(), 'gsd_cm': gsd_cm,
             'color_table': None if table is None else {'#%02X%02X%02X' % c: v for c, v in sorted(table.colors.items())},
         },
         'classes': list(CLASSES), 'ignore_index': IGNORE_INDEX,
         'splits': splits_summary,
+        'gsd': dataset_gsd({sid: info['gsd_cm'] for sid, info in scene_info.items()},
+                           {sid: info.get('split', 'train') for sid, info in scene_info.items()}),
         'num_scenes': len(scene_info),
         'scenes': [scene_info[k] for k in sorted(scene_info)],
         'skipped_patches': {'background': sum(s['dropped_background'] for s in scene_info.values())},

@@ -1,4 +1,4 @@
 """Training-loop components registered into mmseg's registries (hooks)."""
-from .hooks import AtomicCheckpointHook
+from .hooks import AtomicCheckpointHook, ClassWeightsHook
 
-__all__ = ['AtomicCheckpointHook']
+__all__ = ['AtomicCheckpointHook', 'GsdMetaHook', 'ClassWeightsHook']
