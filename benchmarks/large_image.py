@@ -78,7 +78,7 @@ def child(args):
     import torch
     if args.threads:
         torch.set_num_threads(args.threads)
-    import vnseg.apis  # noqa: F401  (dataset meta fix for init_model)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes: init_model loads strictly, classes from the config)
     from mmseg.apis import init_model
     torch.manual_seed(0)
     model = init_model(args.config, args.checkpoint, device=args.device)

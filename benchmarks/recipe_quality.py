@@ -180,9 +180,10 @@ def _patches(cfg, data):
 
 
 def _no_class_weights(cfg, data):
-    from vnseg.data.class_weights import drop_class_weight_marker
-    if not drop_class_weight_marker(cfg.model):
-        raise BenchmarkError("the recipe has no class_weight='{data_root}/class_weights.json' to remove")
+    hooks = cfg.get('custom_hooks', [])
+    cfg.custom_hooks = [h for h in hooks if h['type'] != 'ClassWeightsHook']
+    if len(cfg.custom_hooks) == len(hooks):
+        raise BenchmarkError('the recipe has no ClassWeightsHook (class weights of the CE) to remove')
 
 
 def _kd(cfg, data):
@@ -219,10 +220,11 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     The schedule (scheduler begin/end/milestones, EMA momentum) is rescaled by
     ``iters / cfg.train_cfg.max_iters``; every ``crop_size`` of the train pipeline and the model's
     padding size become ``crop``; the runner validates and tests nothing (the benchmark scores the
-    whole scenes itself) and keeps only the last checkpoint. The recipe's class weights are read
-    from ``data_root``'s ``class_weights.json`` into the config (as ``tools/train.py`` does).
+    whole scenes itself) and keeps only the last checkpoint. The recipe's class weights
+    (``ClassWeightsHook``: ``data_root``'s ``class_weights.json``, read when training starts) are
+    checked now, as ``tools/train.py`` does.
     """
-    from vnseg.data.class_weights import resolve_class_weights
+    from vnseg.data.class_weights import training_class_weights
     from vnseg.data.io import DataError
     ratio = iters / cfg.train_cfg.max_iters
     scheds = cfg.get('param_scheduler') or []
@@ -265,7 +267,7 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     cfg.work_dir = str(work_dir)
     cfg.load_from, cfg.resume = None, False
     try:
-        resolve_class_weights(cfg)
+        training_class_weights(cfg)
     except DataError as e:
         raise BenchmarkError(str(e)) from e
     return cfg

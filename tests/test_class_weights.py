@@ -8,10 +8,14 @@ import torch
 import vnseg.mmseg_ext  # noqa: F401  (registrations)
 from mmengine.config import Config
 
-from vnseg.data.class_weights import (CLASS_WEIGHTS_FILE, class_weights_from_pixels, class_weights_from_summary,
-                                      drop_class_weight_marker, read_class_weights, resolve_class_weights,
+from mmseg.models.losses import CrossEntropyLoss
+
+from vnseg.data.class_weights import (CLASS_WEIGHTS_FILE, class_weight_hooks, class_weights_from_pixels,
+                                      class_weights_from_summary, read_class_weights, training_class_weights,
                                       write_class_weights)
+from vnseg.engine.hooks import ClassWeightsHook
 from vnseg.data.io import DataError
+from vnseg.pretrained import disable_pretrained
 from vnseg.data.prepare import prepare_dataset
 from synthetic_scenes import generate_scenes
 
@@ -78,31 +82,102 @@ def test_prepare_writes_the_weights_of_its_train_split(tmp_path):
     assert len(weights) == 5 and weights[0] == min(weights)  # the background is the commonest class
 
 
-def test_recipe_trains_with_the_file_and_predicts_without_it(tmp_path):
-    (tmp_path / CLASS_WEIGHTS_FILE).write_text('[0.5, 1, 1.5, 2, 1]')
+def _recipe(data_root=None):
     cfg = Config.fromfile(RECIPE)
-    assert _ce(cfg).class_weight == '{data_root}/class_weights.json'
-    cfg.train_dataloader.dataset.data_root = str(tmp_path)
-    assert resolve_class_weights(cfg) == [0.5, 1.0, 1.5, 2.0, 1.0]
-    assert _ce(cfg).class_weight == [0.5, 1.0, 1.5, 2.0, 1.0]
-    assert resolve_class_weights(cfg) is None  # resolved once: numbers stay numbers
+    if data_root is not None:
+        cfg.train_dataloader.dataset.data_root = str(data_root)
+    return cfg
+
+
+def test_recipe_model_config_holds_no_file_and_builds_without_the_data():
+    """The weights are the training data's: the model config has none, a hook applies them."""
     from mmseg.registry import MODELS
-    from vnseg.pretrained import disable_pretrained
+    cfg = _recipe('/no/such/data')
+    assert 'class_weight' not in _ce(cfg)
+    assert class_weight_hooks(cfg) == [dict(type='ClassWeightsHook', file=CLASS_WEIGHTS_FILE)]
     disable_pretrained(cfg.model)
-    ce = [m for m in MODELS.build(cfg.model).decode_head.loss_decode if type(m).__name__ == 'CrossEntropyLoss'][0]
-    assert ce.class_weight == [0.5, 1.0, 1.5, 2.0, 1.0]  # what mmseg's loss multiplies with
+    ce, = [m for m in MODELS.build(cfg.model).decode_head.loss_decode if isinstance(m, CrossEntropyLoss)]
+    assert ce.class_weight is None  # until a training run starts
 
-    # training from data without the file: one error naming it
-    cfg = Config.fromfile(RECIPE)
-    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'elsewhere')
+
+def test_training_class_weights_checks_the_file_the_hook_will_read(tmp_path):
+    (tmp_path / CLASS_WEIGHTS_FILE).write_text('[0.5, 1, 1.5, 2, 1]')
+    cfg = _recipe(tmp_path)
+    assert training_class_weights(cfg) == [0.5, 1.0, 1.5, 2.0, 1.0]
+    assert 'class_weight' not in _ce(cfg)  # checked, nothing changed
+    # through a dataset wrapper, and with the file named relative to the data root
+    cfg.train_dataloader.dataset = dict(type='RepeatDataset', times=2, dataset=cfg.train_dataloader.dataset)
+    (tmp_path / 'w.json').write_text('[1, 1, 1, 1, 4]')
+    class_weight_hooks(cfg)[0]['file'] = 'w.json'
+    assert training_class_weights(cfg) == [1.0, 1.0, 1.0, 1.0, 4.0]
+
     with pytest.raises(DataError, match='class weights file not found') as info:
-        resolve_class_weights(cfg)
+        training_class_weights(_recipe(tmp_path / 'elsewhere'))
     assert str(tmp_path / 'elsewhere' / CLASS_WEIGHTS_FILE) in str(info.value)
+    cfg = _recipe()
+    cfg.train_dataloader.dataset.pop('data_root', None)
+    with pytest.raises(DataError, match='my.py: ClassWeightsHook reads its file from train_dataloader'):
+        training_class_weights(cfg, config_name='my.py')
+    cfg = _recipe(tmp_path)
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'ClassWeightsHook']
+    assert training_class_weights(cfg) is None  # unweighted training needs no file
 
-    # a model to predict with never needs the training data
-    from vnseg.apis import load_model
-    model = load_model(RECIPE, random_weights=True, device='cpu')
-    assert model(torch.zeros(1, 3, 64, 64), mode='tensor').shape == (1, 5, 16, 16)
-    cfg = Config.fromfile(RECIPE)
-    assert drop_class_weight_marker(cfg.model) == 1 and 'class_weight' not in _ce(cfg)
-    assert drop_class_weight_marker(cfg.model) == 0
+
+def _ce_module(model):
+    ce, = [m for m in model.decode_head.loss_decode if isinstance(m, CrossEntropyLoss)]
+    return ce
+
+
+def test_hook_weights_the_cross_entropy_when_training_starts(tmp_path):
+    """ClassWeightsHook in a real Runner of the recipe: at before_train the CE gets the file's weights,
+    and the loss is exactly mmseg's weighted CE with those weights in the config (fix 7 normaliser)."""
+    from mmengine.runner import Runner
+    (tmp_path / CLASS_WEIGHTS_FILE).write_text('[0.5, 1, 1.5, 2, 1]')
+    cfg = _recipe(tmp_path)
+    cfg.work_dir = str(tmp_path / 'work')
+    disable_pretrained(cfg.model)  # no download
+    runner = Runner.from_cfg(cfg)
+    hook, = [h for h in runner.hooks if isinstance(h, ClassWeightsHook)]
+    ce = _ce_module(runner.model)
+    assert ce.class_weight is None
+    hook.before_train(runner)
+    assert ce.class_weight == [0.5, 1.0, 1.5, 2.0, 1.0]
+
+    # the same loss as a CrossEntropyLoss with the weights in its config: mmseg's own
+    from mmseg.registry import MODELS
+    configured = MODELS.build(dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0,
+                                   class_weight=[0.5, 1.0, 1.5, 2.0, 1.0]))
+    logits = torch.zeros(1, 5, 1, 3)
+    logits[0, 0, 0, 0] = 2.0  # pixel 0: label 0, p = e^2 / (e^2 + 4); pixel 1: label 3, p = 1/5; pixel 2 ignored
+    label = torch.tensor([[[0, 3, 255]]])
+    ours, theirs = ce(logits, label, ignore_index=255), configured(logits, label, ignore_index=255)
+    nll0, nll3 = -math.log(math.exp(2) / (math.exp(2) + 4)), math.log(5)
+    # weighted mean over the valid pixels, +1 per ignored pixel in the normaliser (avg_non_ignore off)
+    assert ours.item() == pytest.approx((0.5 * nll0 + 2.0 * nll3) / (0.5 + 2.0 + 1), rel=1e-6)
+    assert ours.item() == theirs.item()
+
+    # the run says which weights it trained with: every checkpoint's meta
+    checkpoint = dict(meta=dict(seed=0))
+    hook.before_save_checkpoint(runner, checkpoint)
+    assert checkpoint['meta'] == dict(seed=0, class_weights=dict(
+        file=str(tmp_path / CLASS_WEIGHTS_FILE), head='decode_head', weights=[0.5, 1.0, 1.5, 2.0, 1.0]))
+    hook.before_train(runner)  # again (a second train() call): the same weights, no error
+    assert ce.class_weight == [0.5, 1.0, 1.5, 2.0, 1.0]
+
+
+def test_hook_errors_name_the_file_or_the_config(tmp_path):
+    from mmengine.runner import Runner
+    cfg = _recipe(tmp_path / 'elsewhere')
+    cfg.work_dir = str(tmp_path / 'work')
+    disable_pretrained(cfg.model)
+    runner = Runner.from_cfg(cfg)
+    hook, = [h for h in runner.hooks if isinstance(h, ClassWeightsHook)]
+    with pytest.raises(DataError, match='class weights file not found') as info:
+        hook.before_train(runner)  # a runner built without vnseg's tools: still one clear error
+    assert str(tmp_path / 'elsewhere' / CLASS_WEIGHTS_FILE) in str(info.value)
+    # weights in the config too: one or the other
+    (tmp_path / 'elsewhere').mkdir()
+    (tmp_path / 'elsewhere' / CLASS_WEIGHTS_FILE).write_text('[1, 1, 1, 1, 1]')
+    _ce_module(runner.model).class_weight = [2.0] * 5
+    with pytest.raises(DataError, match='class_weight=.* in the config too; give one or the other'):
+        hook.before_train(runner)

@@ -17,6 +17,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.registry import TRANSFORMS
 
+from vnseg.data.class_weights import training_class_weights
 from vnseg.data.prepare import prepare_dataset
 from synthetic_scenes import generate_scenes
 from vnseg.pretrained import disable_pretrained
@@ -122,7 +123,9 @@ def test_fit_budget_rescales_the_schedule_and_ema(tmp_path):
     (tmp_path / 'class_weights.json').write_text('[0.5, 1, 1, 1.5, 1]')
     cfg = load('configs/segformer_b0_recipe_vn.py')
     benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=3, data_root=tmp_path, work_dir='/w')
-    assert cfg.model.decode_head.loss_decode[0].class_weight == [0.5, 1, 1, 1.5, 1]  # the data's, as numbers
+    # the data's weights, read by ClassWeightsHook when training starts: checked, the model config untouched
+    assert training_class_weights(cfg) == [0.5, 1, 1, 1.5, 1]
+    assert 'class_weight' not in cfg.model.decode_head.loss_decode[0]
     warm, poly = cfg.param_scheduler
     assert (warm.begin, warm.end, poly.begin, poly.end) == (0, 38, 38, 750)  # 1000/20000 of 750 = 37.5
     ema, = [h for h in cfg.custom_hooks if h.type == 'EMAHook']
@@ -177,9 +180,11 @@ def test_loss_lr_and_crop_ablations_change_one_thing():
     assert types(apply('vnseg-photometric')) == types(apply('vnseg'))[:-1] + ['PhotoMetricDistortion', 'PackSegInputs']
     with pytest.raises(benchmark().BenchmarkError, match='already has PhotoMetricDistortion'):
         apply('vnseg-photometric-photometric')
-    assert apply('vnseg').model.decode_head.loss_decode[0].class_weight == '{data_root}/class_weights.json'
-    assert 'class_weight' not in apply('vnseg-no_class_weights').model.decode_head.loss_decode[0]
-    with pytest.raises(benchmark().BenchmarkError, match='no class_weight'):
+    hooks = lambda cfg: [h['type'] for h in cfg.custom_hooks]  # noqa: E731
+    assert hooks(apply('vnseg')) == ['EMAHook', 'ClassWeightsHook']
+    assert hooks(apply('vnseg-no_class_weights')) == ['EMAHook']
+    assert 'class_weight' not in apply('vnseg').model.decode_head.loss_decode[0]
+    with pytest.raises(benchmark().BenchmarkError, match='no ClassWeightsHook'):
         apply('vnseg-no_class_weights-no_class_weights')
     assert apply('vnseg').whole_scene_inference.tta_flip is False
     assert apply('vnseg-tta').whole_scene_inference == dict(tile=512, overlap=128, tta_flip=True)
@@ -234,6 +239,10 @@ def test_recipe_config_trains_through_the_runner(path, scenes_root, tmp_path):
     ckpt = torch.load(tmp_path / 'iter_2.pth', map_location='cpu', weights_only=False)
     loss = runner.message_hub.get_scalar('train/loss').current()
     assert np.isfinite(loss) and loss > 0
+    # trained with the prepared data's class weights (ClassWeightsHook), and the checkpoint says so
+    weights = json.loads((scenes_root / 'class_weights.json').read_text())
+    ce, = [m for m in runner.model.decode_head.loss_decode if type(m).__name__ == 'CrossEntropyLoss']
+    assert ce.class_weight == weights and ckpt['meta']['class_weights']['weights'] == weights
     if any(h.type == 'EMAHook' for h in cfg.get('custom_hooks', [])):
         assert 'ema_state_dict' in ckpt  # the checkpoint's weights are the EMA, the raw ones kept
         model = benchmark().load_raw_weights(runner.model, tmp_path / 'iter_2.pth')

@@ -3,8 +3,13 @@
 The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
 released before torch 2.6 and numpy 2. Every fix vnseg needs lives here, is small, idempotent and
 covered by ``tests/test_compat.py`` with a check that fails without it. :func:`apply` runs the
-import-time fixes (1-3, 5-7) once; it is called by :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``,
-the tools and :mod:`vnseg.apis` import), never by ``import vnseg``, which stays free of torch.
+import-time fixes that need nothing of vnseg's models (1, 2, 6, 7) once; it is called by
+:mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``, the tools and :mod:`vnseg.apis` import), never
+by ``import vnseg``, which stays free of torch. Fixes 3 and 5 route mmseg's loaders through vnseg's
+own loading code, so they live with it, one layer up: :func:`vnseg.dataset_meta.patch_inference_dataset_meta`
+and :func:`vnseg.checkpoints.route_checkpoint_loading`, applied by :mod:`vnseg.mmseg_ext` right after
+:func:`apply`. This module imports nothing of vnseg above :mod:`vnseg.data.io` and
+:mod:`vnseg.config_tree` (``tests/test_import_graph.py``).
 :func:`adapt_cfg_to_device` is the config-level part (fix 4), called by ``tools/train.py`` and
 ``tools/test.py``.
 
@@ -30,7 +35,7 @@ Import-time fixes
    class names and palette from the checkpoint only: without them (bare state_dict, ``weights=None``)
    the inferencer falls back to Cityscapes' 19 classes and ``init_model`` sets none (or raises
    ``KeyError`` on a checkpoint without ``meta``). Both now fall back to the config's dataset
-   (``VNDroneDataset`` -> vnseg's 5 classes); the logic is in :mod:`vnseg.apis.meta`. The function
+   (``VNDroneDataset`` -> vnseg's 5 classes); the logic and the patch are in :mod:`vnseg.dataset_meta`. The function
    object ``mmseg.apis.init_model`` itself is patched (its code now calls vnseg's), so a reference
    taken by ``from mmseg.apis import init_model`` before the fixes ran is fixed too.
 
@@ -38,8 +43,9 @@ Import-time fixes
    ``torch.load``: a missing, empty, text, truncated or code-carrying file ends in a traceback
    (for the last, one about ``weights_only`` that no user can act on). mmengine's local loader
    (``load_from``, ``resume``, ``_load_checkpoint``, ``MMSegInferencer``) is routed through
-   :func:`vnseg.apis.model_loading.read_checkpoint`, whose errors name the file and say what is
-   wrong; :func:`weights_only_refusal` recognises torch's refusal of a pickled object.
+   :func:`vnseg.checkpoints.read_checkpoint` (:func:`vnseg.checkpoints.route_checkpoint_loading`),
+   whose errors name the file and say what is wrong; :func:`weights_only_refusal` (here) recognises
+   torch's refusal of a pickled object.
 6. **Checkpoints written in place.** mmengine's ``LocalBackend.put`` opens the final file and
    writes into it, so a kill during a save leaves a truncated checkpoint under its final name.
    It now writes a hidden temporary file next to it, fsyncs it and renames it over the final
@@ -75,14 +81,12 @@ _APPLIED = False
 
 
 def apply():
-    """Apply the import-time fixes (1-3, 5-7) once (idempotent)."""
+    """Apply the import-time fixes 1, 2, 6 and 7 once (idempotent; 3 and 5: see the module's doc)."""
     global _APPLIED
     if _APPLIED:
         return
     allow_mmengine_checkpoint_globals()
     patch_init_dist_for_cpu()
-    patch_inference_dataset_meta()
-    route_checkpoint_loading()
     patch_atomic_local_writes()
     patch_class_weighted_cross_entropy()
     _APPLIED = True
@@ -171,7 +175,7 @@ def _other_accelerator():
 
 
 # ----------------------------------------------------------------------------------------------
-# 3. dataset_meta of models built by mmseg's inference APIs
+# patching a function object in place (fixes 3 and 7)
 # ----------------------------------------------------------------------------------------------
 def replace_function_code(func, replacement, marker):
     """Give the function object ``func`` the code of ``replacement`` in place, so that every reference
@@ -190,45 +194,8 @@ def replace_function_code(func, replacement, marker):
     return original
 
 
-#: mmseg's own ``init_model``, as a separate function object (set by :func:`patch_inference_dataset_meta`).
-STOCK_INIT_MODEL = None
-
-
-def _init_model_with_vnseg_meta(config, checkpoint=None, device='cuda:0', cfg_options=None):
-    # Runs as the code of mmseg's ``init_model`` function object, whose globals are those of
-    # ``mmseg.apis.inference``: it may use only names it imports itself.
-    from vnseg.apis.meta import init_model_with_meta
-    from vnseg.compat import STOCK_INIT_MODEL
-    return init_model_with_meta(STOCK_INIT_MODEL, config, checkpoint, device, cfg_options)
-
-
-def patch_inference_dataset_meta():
-    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.apis.meta`.
-
-    ``init_model`` is patched in place: mmseg's function object keeps its identity and gets the code
-    of :func:`_init_model_with_vnseg_meta`, which calls a copy of the original (:data:`STOCK_INIT_MODEL`).
-    ``MMSegInferencer._load_weights_to_model`` is a method, looked up on the class at call time.
-    """
-    global STOCK_INIT_MODEL
-    import mmseg.apis.inference as inference
-    from mmseg.apis.mmseg_inferencer import MMSegInferencer
-
-    original = replace_function_code(inference.init_model, _init_model_with_vnseg_meta, '_vnseg_meta')
-    if original is None:
-        return
-    STOCK_INIT_MODEL = original
-
-    stock_load = MMSegInferencer._load_weights_to_model
-
-    def _load_weights_to_model(self, model, checkpoint, cfg):
-        from vnseg.apis.meta import load_weights_with_meta
-        return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
-
-    MMSegInferencer._load_weights_to_model = _load_weights_to_model
-
-
 # ----------------------------------------------------------------------------------------------
-# 5. checkpoint files that cannot be used
+# 5. checkpoint files that cannot be used: torch's refusals (the routing: vnseg.checkpoints)
 # ----------------------------------------------------------------------------------------------
 _REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
 _REFUSED_CLASS = re.compile(r"but got <class '([\w.]+)'>")
@@ -247,34 +214,6 @@ def weights_only_refusal(exc: BaseException):
     if 'refusing getattr' in text:
         return 'getattr'
     return 'an object of a kind weights never hold'
-
-
-def route_checkpoint_loading():
-    """mmengine's loader of local checkpoint files -> :func:`vnseg.apis.model_loading.read_checkpoint`;
-    ``MMSegInferencer`` remembers the file it was given, to name it in errors."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    from mmseg.apis.mmseg_inferencer import MMSegInferencer
-
-    current = CheckpointLoader._schemes.get('')
-    if getattr(current, '_vnseg_checked', False):
-        return
-
-    def load_from_local(filename, map_location=None):
-        from vnseg.apis.model_loading import read_checkpoint
-        return read_checkpoint(filename, map_location=map_location)
-
-    load_from_local._vnseg_checked = True
-    load_from_local.__wrapped__ = current
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
-
-    stock_init_model = MMSegInferencer._init_model
-
-    def _init_model(self, cfg, weights, device='cpu'):
-        self._vnseg_weights = weights
-        return stock_init_model(self, cfg, weights, device)
-
-    _init_model.__wrapped__ = stock_init_model
-    MMSegInferencer._init_model = _init_model
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,19 +1,28 @@
 """Everything vnseg adds to mmseg, applied by one import: ``import vnseg.mmseg_ext``.
 
 1. :func:`vnseg.compat.apply` -- the stack's compatibility fixes for today's torch and numpy;
-2. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
+2. mmseg's loaders routed through vnseg's strict ones: mmengine's reader of local checkpoint files
+   (:func:`vnseg.checkpoints.route_checkpoint_loading`, fix 5) and the class names and palette of
+   ``mmseg.apis.init_model`` / ``MMSegInferencer`` (:func:`vnseg.dataset_meta.patch_inference_dataset_meta`,
+   fix 3);
+3. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
    losses (:mod:`vnseg.models`), metric (:mod:`vnseg.evaluation`) and training hooks
-   (:mod:`vnseg.engine`: ``AtomicCheckpointHook``) into mmseg's registries (scope ``mmseg``).
+   (:mod:`vnseg.engine`: ``AtomicCheckpointHook``, ``ClassWeightsHook``) into mmseg's registries
+   (scope ``mmseg``).
 
 Configs load it with ``custom_imports = dict(imports=['vnseg.mmseg_ext'], allow_failed_imports=False)``
 (``configs/_base_/default_runtime.py``); the tools and :mod:`vnseg.apis` import it. Importing it again,
 or in any order relative to mmseg's own modules, changes nothing: the fixes are idempotent and patch
 the functions mmseg calls, not names that another module may already have imported.
+Layer: above everything it applies or registers, below :mod:`vnseg.apis` and the commands; it imports
+nothing of :mod:`vnseg.apis`.
 """
-from vnseg import compat
+from vnseg import checkpoints, compat, dataset_meta
 
 compat.apply()
+checkpoints.route_checkpoint_loading()
+dataset_meta.patch_inference_dataset_meta()
 
 from vnseg import datasets, engine, evaluation, models  # noqa: E402  (registration, after the fixes)
 
-__all__ = ['compat', 'datasets', 'engine', 'evaluation', 'models']
+__all__ = ['checkpoints', 'compat', 'dataset_meta', 'datasets', 'engine', 'evaluation', 'models']

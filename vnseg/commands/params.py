@@ -54,12 +54,10 @@ def build_model(cfg):
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    from vnseg.data.class_weights import drop_class_weight_marker
     from vnseg.pretrained import disable_pretrained
 
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     disable_pretrained(cfg.model)
-    drop_class_weight_marker(cfg.model)
     model = revert_sync_batchnorm(MODELS.build(cfg.model))
     return model.eval()
 

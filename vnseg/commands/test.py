@@ -74,7 +74,6 @@ def main(argv=None):
     from vnseg.apis.model_loading import load_weights, read_checkpoint
     from vnseg.cli import check_output_dir
     from vnseg.compat import adapt_cfg_to_device
-    from vnseg.data.class_weights import drop_class_weight_marker
     from vnseg.reports.metrics_file import save_metrics
     from vnseg.pretrained import disable_pretrained
     from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
@@ -88,7 +87,6 @@ def main(argv=None):
     # The checkpoint holds every weight: never fetch backbone initialisations for testing. It is
     # loaded strictly below, not through load_from (mmengine would only warn about a mismatch).
     disable_pretrained(cfg.model)
-    drop_class_weight_marker(cfg.model)  # training-loss weights: testing never reads them
     cfg.load_from = None
 
     if args.show or args.show_dir:

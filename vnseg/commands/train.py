@@ -41,16 +41,16 @@ def main(argv=None):
     from vnseg.apis.model_loading import load_weights, read_checkpoint
     from vnseg.cli import OptionError, check_output_dir
     from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
-    from vnseg.data.class_weights import resolve_class_weights
+    from vnseg.data.class_weights import training_class_weights
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
     from vnseg.runner_utils import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
                                     use_atomic_checkpoints)
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     check_output_dir(cfg.work_dir, '--work-dir')
-    # the recipe's CE class weights: OUT/class_weights.json of the prepared data, as numbers in the
-    # run's dumped config (its checkpoints then never need the training data)
-    resolve_class_weights(cfg, config_name=args.config)
+    # the recipe's CE class weights (OUT/class_weights.json of the prepared data): ClassWeightsHook
+    # reads them when training starts; a missing or bad file fails here, before anything is written
+    training_class_weights(cfg, config_name=args.config)
     use_atomic_checkpoints(cfg)
     record_training_gsd(cfg)  # checkpoints carry meta['gsd_cm'], the training data's ground resolution
     resume_from = None

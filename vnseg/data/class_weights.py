@@ -5,32 +5,34 @@
 scaled to mean 1 -- rare classes (water, trees) weigh more, the background less. Users may edit
 the file; it is read when training starts.
 
-vnseg's recipe asks for it with a marker in its cross-entropy loss::
+vnseg's recipe asks for it with a training hook, not in the model::
 
-    dict(type='CrossEntropyLoss', ..., class_weight='{data_root}/class_weights.json')
+    custom_hooks = [..., dict(type='ClassWeightsHook', file='class_weights.json')]
 
-mmseg would read that string as a file name, so every config that builds a model goes through
-this module first:
+:class:`vnseg.engine.hooks.ClassWeightsHook` (built by mmengine's Runner for training only) reads
+``<train_dataloader.dataset.data_root>/<file>`` when training starts and sets it as the
+``class_weight`` of the decode head's ``CrossEntropyLoss``. The model config holds no file name, so a
+recipe config builds a model anywhere a config is accepted (``MMSegInferencer``, ``init_model``,
+``tools/test.py``, the benchmarks and analysis tools) without the training data. Before a run sets
+anything up, ``tools/train.py`` and the benchmark check the file with :func:`training_class_weights`
+(the same path, the same reader), so a missing or malformed file is one error line naming it.
 
-* training (``tools/train.py``, the benchmark): :func:`resolve_class_weights` puts the file's
-  weights into the config (the run's dumped config then holds the numbers, not the path), or
-  fails with one line naming the missing or bad file;
-* inference, tests, parameter counts, a distillation teacher: :func:`drop_class_weight_marker`
-  removes the marker -- the weights only scale the training loss, predictions never depend on
-  them, and a trained model must not need its training data.
-
-No torch and no mmengine: configs are used through their mapping interface.
+No torch and no mmengine here: configs are used through their mapping interface.
 """
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import Iterator, List, Mapping, Optional, Sequence
+from typing import List, Mapping, Optional, Sequence
 
 from vnseg.data.io import DataError, PathLike, write_json
 
 CLASS_WEIGHTS_FILE = 'class_weights.json'
+#: The registered name of the training hook that applies the file (:mod:`vnseg.engine.hooks`).
+HOOK_TYPE = 'ClassWeightsHook'
+#: The head whose cross-entropy the hook weights by default.
+DEFAULT_HEAD = 'decode_head'
 
 
 def class_weights_from_pixels(pixels: Sequence[float]) -> List[float]:
@@ -75,7 +77,7 @@ def read_class_weights(path: PathLike, num_classes: int) -> List[float]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, 'class weights file not found: prepare the data with tools/prepare_dataset.py '
-                              '(it writes it), or set the loss class_weight to None')
+                              '(it writes it), or remove ClassWeightsHook from custom_hooks to train unweighted')
     try:
         weights = json.loads(path.read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -88,54 +90,49 @@ def read_class_weights(path: PathLike, num_classes: int) -> List[float]:
     return [float(w) for w in weights]
 
 
-def _marked_losses(node, num_classes=None) -> Iterator[tuple]:
-    """(loss dict, num_classes of its head) for every loss under ``node`` with the marker."""
-    if isinstance(node, Mapping):
-        num_classes = node.get('num_classes', num_classes)
-        if isinstance(node.get('class_weight'), str) and '{data_root}' in node['class_weight']:
-            yield node, num_classes
-        for value in node.values():
-            yield from _marked_losses(value, num_classes)
-    elif isinstance(node, (list, tuple)):
-        for value in node:
-            yield from _marked_losses(value, num_classes)
-
-
-def _train_data_root(cfg) -> Optional[str]:
+def train_data_root(cfg) -> Optional[str]:
+    """``data_root`` of a config's train dataset (through RepeatDataset and other wrappers), or None."""
     dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
     while 'data_root' not in dataset and isinstance(dataset.get('dataset'), Mapping):
-        dataset = dataset['dataset']  # RepeatDataset and other wrappers
+        dataset = dataset['dataset']
     return dataset.get('data_root')
 
 
-def resolve_class_weights(cfg, config_name: str = 'config') -> Optional[List[float]]:
-    """Replace the marker in every loss of ``cfg.model`` by the weights of the train data root's
-    ``class_weights.json`` (in place, for training). Returns the weights, or None without a marker.
+def class_weights_path(data_root: PathLike, file: PathLike = CLASS_WEIGHTS_FILE) -> Path:
+    """The class-weights file of the train data: ``data_root/file`` (``file`` itself when absolute)."""
+    return Path(data_root) / file
 
-    Raises :class:`DataError` naming the file when it is missing or malformed, or naming the
-    config when it has no train data root.
+
+def class_weight_hooks(cfg) -> List[Mapping]:
+    """The ``ClassWeightsHook`` entries of a config's ``custom_hooks``."""
+    found = []
+    for hook in cfg.get('custom_hooks') or []:
+        kind = hook.get('type') if isinstance(hook, Mapping) else None
+        name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
+        if name.split('.')[-1] == HOOK_TYPE:
+            found.append(hook)
+    return found
+
+
+def training_class_weights(cfg, config_name: str = 'config') -> Optional[List[float]]:
+    """The weights ``ClassWeightsHook`` will give the cross-entropy when ``cfg`` trains, read and
+    checked now (nothing is changed); None when the config has no such hook.
+
+    Raises :class:`DataError` naming the file when it is missing or malformed, or naming the config
+    when it has no train data root or no ``num_classes`` in the weighted head.
     """
-    marked = list(_marked_losses(cfg['model']))
-    if not marked:
+    hooks = class_weight_hooks(cfg)
+    if not hooks:
         return None
-    data_root = _train_data_root(cfg)
+    if len(hooks) > 1:
+        raise DataError(config_name, f'custom_hooks has {len(hooks)} {HOOK_TYPE} entries; give one')
+    hook = hooks[0]
+    head = hook.get('head', DEFAULT_HEAD)
+    num_classes = ((cfg.get('model') or {}).get(head) or {}).get('num_classes')
+    if not isinstance(num_classes, int):
+        raise DataError(config_name, f'{HOOK_TYPE} weights model.{head}, which has no num_classes')
+    data_root = train_data_root(cfg)
     if not data_root:
-        raise DataError(config_name, f'class_weight {marked[0][0]["class_weight"]!r} needs '
-                                     'train_dataloader.dataset.data_root')
-    weights = None
-    for loss, num_classes in marked:
-        path = loss['class_weight'].replace('{data_root}', str(data_root))
-        if num_classes is None:
-            raise DataError(config_name, f'class_weight {loss["class_weight"]!r} outside a head with num_classes')
-        weights = read_class_weights(path, num_classes)
-        loss['class_weight'] = weights
-    return weights
-
-
-def drop_class_weight_marker(model_cfg) -> int:
-    """Remove the marker from every loss of a ``model`` config (in place; for models that are
-    not trained from it). Returns how many losses had it."""
-    marked = list(_marked_losses(model_cfg))
-    for loss, _ in marked:
-        del loss['class_weight']
-    return len(marked)
+        raise DataError(config_name, f'{HOOK_TYPE} reads its file from train_dataloader.dataset.data_root, '
+                                     'which is not set')
+    return read_class_weights(class_weights_path(data_root, hook.get('file', CLASS_WEIGHTS_FILE)), num_classes)

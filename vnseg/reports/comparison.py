@@ -96,11 +96,9 @@ def count_parameters(cfg):
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    from vnseg.data.class_weights import drop_class_weight_marker
     from vnseg.pretrained import disable_pretrained
     model_cfg = copy.deepcopy(cfg.model)
     disable_pretrained(model_cfg)
-    drop_class_weight_marker(model_cfg)
     if str(model_cfg.get('type', '')) == 'DistillSegmentor':
         # vnseg's DistillSegmentor *is* its student (an EncoderDecoder built from the same
         # arguments; the teacher is not a submodule): build the student alone, so counting

@@ -1,0 +1,166 @@
+"""vnseg has no import circle: the graph of its modules' imports of one another is acyclic.
+
+Every ``import``/``from ... import`` statement of every module under ``vnseg/`` counts, at any depth
+(inside functions and methods too: a function-level import still makes its module depend on the
+other one, it only delays the import). An edge goes from a module to the vnseg module it names:
+``from vnseg.apis import meta`` names the module ``vnseg.apis.meta`` when such a file exists, else
+the package ``vnseg.apis``; relative imports are resolved against the importing module's package.
+Importing a submodule also runs its packages' ``__init__`` (``vnseg.apis.meta`` -> ``vnseg.apis``),
+so those edges count too. Pure ``ast``: nothing is imported.
+"""
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def module_names(root: Path, package: str = 'vnseg') -> dict:
+    """``{dotted module name: file}`` of every ``.py`` file of ``package`` below ``root``."""
+    names = {}
+    for path in sorted((root / package).rglob('*.py')):
+        parts = list(path.relative_to(root).with_suffix('').parts)
+        if parts[-1] == '__init__':
+            parts = parts[:-1]
+        names['.'.join(parts)] = path
+    return names
+
+
+def _is_package(name: str, modules: dict) -> bool:
+    return modules[name].name == '__init__.py'
+
+
+def imported_modules(name: str, source: str, modules: dict) -> set:
+    """The modules of ``modules`` that the module ``name`` (with code ``source``) imports anywhere."""
+    package = name if _is_package(name, modules) else name.rpartition('.')[0]
+    found = set()
+
+    def add(target):
+        # the deepest existing module of ``target`` (a name imported from a module is not one)
+        while target and target not in modules:
+            target = target.rpartition('.')[0]
+        if target:
+            found.add(target)
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split('.')
+                base = base[:len(base) - (node.level - 1)]
+                origin = '.'.join(base + ([node.module] if node.module else []))
+            else:
+                origin = node.module or ''
+            add(origin)
+            for alias in node.names:
+                if f'{origin}.{alias.name}' in modules:
+                    found.add(f'{origin}.{alias.name}')
+    found.discard(name)
+    return found
+
+
+def import_graph(root: Path = REPO, package: str = 'vnseg') -> dict:
+    """``{module: set of vnseg modules it imports}``, parent packages of each import included."""
+    modules = module_names(root, package)
+    graph = {}
+    for name, path in modules.items():
+        targets = imported_modules(name, path.read_text(encoding='utf-8'), modules)
+        for target in list(targets):  # importing a.b.c runs a/__init__ and a/b/__init__ first
+            parts = target.split('.')
+            targets.update('.'.join(parts[:i]) for i in range(1, len(parts)))
+        targets -= {name}
+        targets -= {p for p in _parents(name)}  # a package's own __init__ already runs before it
+        graph[name] = targets
+    return graph
+
+
+def _parents(name: str):
+    parts = name.split('.')
+    return ['.'.join(parts[:i]) for i in range(1, len(parts))]
+
+
+def find_cycle(graph: dict):
+    """One cycle of ``graph`` as a list ``[a, b, ..., a]``, or None when it is acyclic."""
+    state = {}  # 1: on the current path, 2: done
+    path = []
+
+    def visit(node):
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state:
+                cycle = visit(nxt)
+                if cycle:
+                    return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            cycle = visit(node)
+            if cycle:
+                return cycle
+    return None
+
+
+def test_vnseg_has_no_import_circle():
+    graph = import_graph()
+    assert len(graph) > 50 and 'vnseg.compat' in graph and 'vnseg.apis.model_loading' in graph
+    cycle = find_cycle(graph)
+    assert cycle is None, 'import circle: ' + ' -> '.join(cycle)
+
+
+def _write(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_the_check_finds_a_circle_through_a_function_level_import(tmp_path):
+    _write(tmp_path, {
+        'pkg/__init__.py': '',
+        'pkg/low.py': 'def f():\n    from pkg.high import g\n    return g\n',
+        'pkg/high.py': 'from . import low\n',
+        'pkg/other.py': 'import os\nfrom pkg.low import f\n',
+    })
+    graph = import_graph(tmp_path, 'pkg')
+    assert graph['pkg.high'] == {'pkg.low'} and graph['pkg.low'] == {'pkg.high'}
+    assert graph['pkg.other'] == {'pkg.low'}
+    assert find_cycle(graph) == ['pkg.high', 'pkg.low', 'pkg.high']
+
+
+def test_the_check_counts_parent_packages_and_relative_imports(tmp_path):
+    _write(tmp_path, {
+        'pkg/__init__.py': '',
+        'pkg/ext.py': 'from .sub.meta import x\n',
+        'pkg/sub/__init__.py': 'def fixes():\n    import pkg.ext\n',
+        'pkg/sub/meta.py': 'x = 1\n',
+    })
+    graph = import_graph(tmp_path, 'pkg')
+    assert graph['pkg.ext'] == {'pkg.sub.meta', 'pkg.sub'}
+    assert graph['pkg.sub'] == {'pkg.ext'}
+    assert find_cycle(graph) == ['pkg.ext', 'pkg.sub', 'pkg.ext']
+    _write(tmp_path, {'pkg/sub/__init__.py': ''})
+    assert find_cycle(import_graph(tmp_path, 'pkg')) is None
+
+
+@pytest.mark.parametrize('source, expected', [
+    ('from . import b', {'pkg.a.b'}),
+    ('from .b import thing', {'pkg.a.b'}),
+    ('from .. import c', {'pkg.c'}),
+    ('from ..c import name', {'pkg.c'}),
+    ('import pkg.a.b as alias', {'pkg.a.b'}),
+    ('from pkg.a import missing_name', {'pkg.a'}),
+])
+def test_imports_are_resolved_to_modules(tmp_path, source, expected):
+    _write(tmp_path, {'pkg/__init__.py': '', 'pkg/a/__init__.py': '', 'pkg/a/b.py': '', 'pkg/c.py': '',
+                      'pkg/a/user.py': source + '\n'})
+    modules = module_names(tmp_path, 'pkg')
+    assert imported_modules('pkg.a.user', source, modules) == expected
