@@ -67,9 +67,11 @@ def grid_gsd_cm(crs, transform, width: int, height: int) -> Optional[float]:
     from rasterio.warp import transform as warp_transform
     cx, cy, half = width / 2.0, height / 2.0, 0.5
     pts = [(cx - half, cy), (cx + half, cy), (cx, cy - half), (cx, cy + half)]
-    xs, ys = zip(*(transform * p for p in pts))
+    t = transform
+    xs = [t.a * c + t.b * r + t.c for c, r in pts]
+    ys = [t.d * c + t.e * r + t.f for c, r in pts]
     try:
-        lon, lat = warp_transform(crs, 'EPSG:4326', list(xs), list(ys))
+        lon, lat = warp_transform(crs, 'EPSG:4326', xs, ys)
         sx = _ground_side_m(lon[0:2], lat[0:2])
         sy = _ground_side_m(lon[2:4], lat[2:4])
         if not (math.isfinite(sx) and math.isfinite(sy)) or sx <= 0 or sy <= 0:

@@ -175,7 +175,7 @@ def render_markdown(card: dict) -> str:
              + (f" (+ auxiliary {a['auxiliary_head']})" if a.get('auxiliary_head') else ''),
              f"- parameters: {_fmt(m.get('parameters') and round(m['parameters'] / 1e6, 2))} M",
              f"- training crop: {m.get('crop_size') or 'unknown'} px",
-             f"- ground resolution: {_fmt(card.get('ground_resolution_cm'), 1)} cm/px", '',
+             f"- ground resolution: {_fmt(card.get('ground_resolution_cm'), 2)} cm/px", '',
              '## Classes', '', '| id | class | tiếng Việt | colour |', '|---:|---|---|---|']
     for c in card['classes']:
         col = c['color']
