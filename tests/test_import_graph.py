@@ -152,9 +152,9 @@ def test_the_check_counts_parent_packages_and_relative_imports(tmp_path):
 
 
 @pytest.mark.parametrize('source, expected', [
-    ('from . import b', {'pkg.a.b'}),
+    ('from . import b', {'pkg.a', 'pkg.a.b'}),  # (its package's __init__ runs too)
     ('from .b import thing', {'pkg.a.b'}),
-    ('from .. import c', {'pkg.c'}),
+    ('from .. import c', {'pkg', 'pkg.c'}),
     ('from ..c import name', {'pkg.c'}),
     ('import pkg.a.b as alias', {'pkg.a.b'}),
     ('from pkg.a import missing_name', {'pkg.a'}),

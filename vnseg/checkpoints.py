@@ -25,7 +25,6 @@ import errno
 import os
 import pickle
 import zipfile
-from pathlib import Path
 from typing import Mapping, Optional, Union
 
 from vnseg.data.io import DataError

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from vnseg.checkpoints import (CheckpointError, ConfigError, PathLike, UnsafeCheckpointError,  # noqa: F401
+from vnseg.checkpoints import (CheckpointError, ConfigError, PathLike, UnsafeCheckpointError,
                                WeightsMismatchError, _config_name, check_checkpoint_file,
                                checkpoint_state_dict, compare_state_dict, load_config, load_weights,
                                read_checkpoint)
