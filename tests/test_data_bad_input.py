@@ -111,9 +111,7 @@ def test_strict_stops_at_the_first_bad_file(bad_src, tmp_path):
 
 
 def test_tool_exits_non_zero_and_prints_failures(bad_src, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('prepare_tool', REPO / 'tools' / 'prepare_dataset.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = importlib.import_module('vnseg.commands.prepare')
     argv = [str(bad_src), '--out-dir', str(tmp_path / 'out'), '--patch-size', '64', '--no-progress', '--no-chart']
     assert tool.main(argv) == 1
     err = capsys.readouterr().err
@@ -132,9 +130,7 @@ def test_decompression_bomb_is_refused_without_decoding(tmp_path):
 
 
 def test_json_to_mask_tool_lists_bad_files(bad_src, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('j2m_tool', REPO / 'tools' / 'json_to_mask.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = importlib.import_module('vnseg.commands.masks')
     assert tool.main([str(bad_src), '-o', str(tmp_path / 'masks'), '--no-progress']) == 1
     err = capsys.readouterr().err
     assert 'b_malformed.json' in err and 'l_unknown_label.json' in err

@@ -245,9 +245,7 @@ def test_image_and_mask_pairs(tmp_path):
 
 
 def test_prepare_tool_exit_status(scenes_dir, tmp_path, capsys):
-    spec = importlib.util.spec_from_file_location('prepare_tool', REPO / 'tools' / 'prepare_dataset.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = importlib.import_module('vnseg.commands.prepare')
     argv = [str(scenes_dir), '--patch-size', '64', '--no-progress', '--no-chart']
     assert tool.main(argv + ['--out-dir', str(tmp_path / 'out')]) == 0
     assert '6 scene(s)' in capsys.readouterr().out

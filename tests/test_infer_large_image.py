@@ -107,10 +107,7 @@ def test_geotiff_georeferencing_nodata_layout_and_areas(tiny_model, tmp_path, na
 
 
 def _load_cli(repo_root):
-    spec = importlib.util.spec_from_file_location('infer_large_image_cli',
-                                                  repo_root / 'tools' / 'infer_large_image.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module('vnseg.commands.map')
     return mod
 
 

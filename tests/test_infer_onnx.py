@@ -1,6 +1,5 @@
 """Whole-scene inference on ONNX Runtime: the same outputs as the PyTorch path, in a process where torch,
 torchvision, mmengine, mmcv, mmseg and mmpretrain cannot be imported (the light deployment install)."""
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,7 +9,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from conftest import require_shared_data
+from tiny_onnx import export_tiny_onnx, kampala_crop
 
 ort = pytest.importorskip('onnxruntime')
 pytest.importorskip('onnx')
@@ -44,36 +43,12 @@ NO_TORCH = textwrap.dedent('''
 
 
 @pytest.fixture(scope='module')
-def exported(repo_root, tmp_path_factory):
+def exported(tmp_path_factory):
     """The tiny demo SegFormer (seeded random weights) as checkpoint + ONNX, and a real 560 x 400 crop of
     the Kampala mosaic with a transparent corner."""
-    import torch
-    from rasterio.windows import Window
-    from vnseg.apis.model_loading import inference_config, load_model
     tmp = tmp_path_factory.mktemp('onnx')
-    src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
-    crop = tmp / 'kampala crop.tif'
-    with rasterio.open(src_path) as src:
-        win = Window(1100, 700, 560, 400)
-        rgb = src.read([1, 2, 3], window=win)
-        prof = dict(driver='GTiff', width=560, height=400, count=4, dtype='uint8', crs=src.crs,
-                    transform=src.window_transform(win))
-    alpha = np.full((1, 400, 560), 255, np.uint8)
-    alpha[:, :90, :130] = 0
-    with rasterio.open(crop, 'w', **prof) as dst:
-        dst.write(np.concatenate([rgb, alpha]))
-        dst.colorinterp = [rasterio.enums.ColorInterp.red, rasterio.enums.ColorInterp.green,
-                           rasterio.enums.ColorInterp.blue, rasterio.enums.ColorInterp.alpha]
-    torch.manual_seed(0)
-    ckpt = tmp / 'tiny.pth'
-    model = load_model(inference_config(str(repo_root / CFG)), None, device='cpu', random_weights=True)
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
-    spec = importlib.util.spec_from_file_location('export_tool', repo_root / 'tools' / 'deployment' / 'export_onnx.py')
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    onnx_path = tmp / 'tiny.onnx'
-    assert tool.main([str(repo_root / CFG), str(ckpt), '--out', str(onnx_path), '--tile', str(TILE),
-                      '--parity-image', str(crop)]) == 0
+    crop = kampala_crop(tmp / 'kampala crop.tif')
+    ckpt, onnx_path = export_tiny_onnx(tmp, crop, tile=TILE)
     return ckpt, onnx_path, crop
 
 

@@ -1,24 +1,12 @@
 """tools/analysis_tools/param_table.py: our parameter counts within 10% of the study's, the table."""
-import importlib.util
+import importlib
 import os.path as osp
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
-
-
-def load_tool():
-    path = osp.join(REPO, 'tools', 'analysis_tools', 'param_table.py')
-    spec = importlib.util.spec_from_file_location('param_table', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-pt = load_tool()
+pt = importlib.import_module('vnseg.commands.params')
 
 
 def test_every_study_config_is_listed_and_exists():

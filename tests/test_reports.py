@@ -15,11 +15,13 @@ from vnseg.reports import comparison, logs, metrics_file, plots
 REPO = Path(__file__).resolve().parents[1]
 
 
+COMMAND_OF_TOOL = {'compare_runs': 'report', 'training_curves': 'curves', 'confusion_matrix': 'confusion',
+                   'iou_bar': 'iou_bar'}
+
+
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / 'analysis_tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of a tool's code (``tools/<name>.py`` is a thin caller of its ``main``)."""
+    return importlib.import_module(f'vnseg.commands.{COMMAND_OF_TOOL[name]}')
 
 
 def _metrics(iou, miou, **extra):

@@ -19,11 +19,12 @@ N_TEST = 3
 SIZE = 32
 
 
+COMMAND_OF_TOOL = {'confusion_matrix': 'confusion', 'prediction_grid': 'grid'}
+
+
 def _tool(name):
-    spec = importlib.util.spec_from_file_location(name, REPO / 'tools' / 'analysis_tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The module of a tool's code (``tools/<name>.py`` is a thin caller of its ``main``)."""
+    return importlib.import_module(f'vnseg.commands.{COMMAND_OF_TOOL[name]}')
 
 
 def _png(path):

@@ -5,7 +5,7 @@ or ``--help``.
 """
 import sys
 
-from vnseg.commands.strip_teacher import main  # noqa: F401  (the tool's interface)
+from vnseg.commands.strip_teacher import main
 
 if __name__ == '__main__':
     from vnseg.cli import quiet_third_party_warnings, run_tool

@@ -43,6 +43,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from vnseg.cli import EXIT_USER_ERROR
     args = parse_args(argv)
     from vnseg.geo.change import compare_class_maps
     try:
@@ -52,7 +53,7 @@ def main(argv=None):
                                polygons=not args.no_polygons, figure=not args.no_figure)
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     unit = s['area_unit']
     print(f"{Path(args.before).name} -> {Path(args.after).name}: {s['compared_pixels']:,} pixels compared"
           f"{' (AFTER reprojected onto BEFORE grid)' if s['after_reprojected'] else ''}")

@@ -15,7 +15,6 @@ Examples:
   python tools/analysis_tools/confusion_matrix.py configs/x.py work_dirs/x/iter_40000.pth --out-dir figs
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 

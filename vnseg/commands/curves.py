@@ -6,7 +6,6 @@ Example:
       --loss-keys loss decode.loss_ce --val-keys mIoU IoU.road
 """
 import argparse
-import sys
 
 
 def parse_args(argv=None):

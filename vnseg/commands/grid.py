@@ -12,7 +12,6 @@ Example:
       --model B2-distilled configs/b2_kd.py work_dirs/b2_kd/best.pth --num 4 --out grid.png
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 

@@ -6,7 +6,6 @@ Example:
   python tools/analysis_tools/iou_bar.py work_dirs/a work_dirs/b --names A B --out iou.png
 """
 import argparse
-import sys
 
 
 def parse_args(argv=None):

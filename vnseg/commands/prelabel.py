@@ -39,6 +39,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
+    from vnseg.cli import EXIT_USER_ERROR
     args = parse_args(argv)
     from vnseg.apis.prelabel import predict_to_labelme
     try:
@@ -48,7 +49,7 @@ def main(argv=None):
                                  batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     print(f'{len(res.jsons)} labelme JSON file(s) in {args.out_dir}')
     if res.review_queue:
         print(f'review queue: {res.review_queue} (most uncertain first)')

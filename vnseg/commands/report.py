@@ -7,7 +7,6 @@ Example:
       --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
 """
 import argparse
-import sys
 
 
 def parse_args(argv=None):

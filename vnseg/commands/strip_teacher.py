@@ -24,7 +24,6 @@ written out, so the result loads safely everywhere. The output is written atomic
 """
 import io
 import os.path as osp
-import sys
 from collections import OrderedDict
 
 TEACHER_PREFIXES = ('teacher.', 'distiller.teacher.')
