@@ -16,7 +16,6 @@ bases: 3 scales x horizontal flip) through its ``tta_model``. A user's mistake (
 wrong or unsafe checkpoint, unwritable folder) ends in one line ``error: <file>: <problem>``.
 """
 import os.path as osp
-import sys
 import time
 
 

@@ -12,7 +12,6 @@ previous checkpoint loadable and ``--resume`` working. A user's mistake (missing
 ``--resume`` file that is not a checkpoint of this model, an unwritable work dir, a full disk)
 ends in one line ``error: <file>: <problem>``.
 """
-import sys
 
 
 def parse_args(argv=None):
