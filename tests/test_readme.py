@@ -1,7 +1,8 @@
 """The README is a short guide whose commands work, and the docs' links lead somewhere.
 
-* every ``vnseg SUBCOMMAND``, ``python PATH.py`` and ``make TARGET`` that a shell code block of README.md names
-  exists and answers (``--help`` exits 0 with a usage line; ``make -n TARGET`` exits 0);
+* every ``vnseg SUBCOMMAND``, ``python PATH.py`` and ``make TARGET`` that a shell code block of README.md or
+  docs/*.md runs exists and answers (``--help`` exits 0 with a usage line; ``make -n TARGET`` exits 0), and the
+  README runs the main ones;
 * every relative link (and image) in README.md and docs/*.md points to an existing file, and a ``#fragment``
   to a heading of that file;
 * README.md stays under 250 lines (measurements live in docs/, with their commands).
@@ -23,10 +24,10 @@ MAX_README_LINES = 250
 SHELL_LANGUAGES = {'', 'bash', 'sh', 'shell', 'console'}
 
 _FENCE = re.compile(r'^```([\w+-]*)[ \t]*\n(.*?)^```[ \t]*$', re.M | re.S)
-_START = r'(?:^|(?<=[\s;&|(]))'  # a command starts a line or follows a separator
-_VNSEG = re.compile(_START + r'vnseg\s+([a-z][\w-]*)')
-_PYTHON = re.compile(_START + r'python3?\s+((?:[\w.-]+/)*[\w.-]+\.py)(?=\s|$)')
-_MAKE = re.compile(_START + r'make\s+([a-z][\w-]*)')
+_SEPARATORS = re.compile(r'&&|\|\||[;|()]')
+_PREFIXES = {'do', 'then', 'else', 'time', 'exec'}  # words before a command that are not the command
+_ASSIGNMENT = re.compile(r'^[A-Za-z_]\w*=')
+_WORD = re.compile(r'^[a-z][\w-]*$')
 _LINK = re.compile(r'!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
 _HEADING = re.compile(r'^(#{1,6})\s+(.*?)\s*#*\s*$', re.M)
 
@@ -49,14 +50,42 @@ def shell_commands(text):
     return lines
 
 
-def named_commands(text):
-    """``(vnseg subcommands, python scripts, make targets)`` named in the text's shell code blocks."""
-    subs, scripts, targets = set(), set(), set()
+def _calls(text):
+    """``(command, args)`` of every command that the text's shell code blocks run (``python -m vnseg`` -> vnseg)."""
     for line in shell_commands(text):
-        subs.update(_VNSEG.findall(line))
-        scripts.update(_PYTHON.findall(line))
-        targets.update(_MAKE.findall(line))
+        for segment in _SEPARATORS.split(line):
+            words = segment.split()
+            while words and (words[0] in _PREFIXES or _ASSIGNMENT.match(words[0])):
+                words.pop(0)  # `OMP_NUM_THREADS=1 python ...`, `for ...; do vnseg ...`
+            if len(words) < 2:
+                continue
+            cmd, args = os.path.basename(words[0]), words[1:]
+            if cmd in ('python', 'python3') and args[:2] == ['-m', 'vnseg']:
+                cmd, args = 'vnseg', args[2:]
+            yield cmd, args
+
+
+def named_commands(text):
+    """``(vnseg subcommands, python scripts, make targets)`` that the text's shell code blocks run."""
+    subs, scripts, targets = set(), set(), set()
+    for cmd, args in _calls(text):
+        if cmd == 'vnseg' and args and _WORD.match(args[0]):
+            subs.add(args[0])
+        elif cmd in ('python', 'python3') and args[0].endswith('.py'):
+            scripts.add(args[0])
+        elif cmd == 'make':
+            targets.update(a for a in args if _WORD.match(a))
     return sorted(subs), sorted(scripts), sorted(targets)
+
+
+def vnseg_options(text):
+    """``{subcommand: {'--option', ...}}``: the long options that the text's ``vnseg`` commands pass."""
+    options = {}
+    for cmd, args in _calls(text):
+        if cmd == 'vnseg' and args and _WORD.match(args[0]):
+            found = {a.split('=')[0] for a in args[1:] if re.match(r'^--[a-z][\w-]*', a)}
+            options.setdefault(args[0], set()).update(found)
+    return options
 
 
 def heading_anchors(text):
@@ -89,7 +118,13 @@ def broken_links(path):
 
 
 README_TEXT = README.read_text(encoding='utf-8')
-SUBCOMMANDS, SCRIPTS, TARGETS = named_commands(README_TEXT)
+# the commands named by the README (which must name the main ones) and by the docs pages
+NAMED = [named_commands(p.read_text(encoding='utf-8')) for p in DOC_FILES]
+SUBCOMMANDS, SCRIPTS, TARGETS = (sorted(set().union(*kind)) for kind in zip(*NAMED))
+OPTIONS = {}
+for _page in DOC_FILES:
+    for _sub, _found in vnseg_options(_page.read_text(encoding='utf-8')).items():
+        OPTIONS.setdefault(_sub, set()).update(_found)
 
 
 def _run(args, timeout=180):
@@ -106,8 +141,9 @@ Text naming vnseg fake-prose and `python tools/not_in_a_block.py`.
 make demo   # and make commented-out
 VNSEG_CUDA=1 make setup
 vnseg map model.onnx mosaic.tif out/   # vnseg commented
-OMP_NUM_THREADS=1 python benchmarks/recipe_quality.py --train-src a \\
-    --seed 0 && python -m vnseg train cfg.py
+OMP_NUM_THREADS=1 python benchmarks/recipe_quality.py --recipes stock vnseg vnseg-kd \\
+    --seed 0 && .venv/bin/python -m vnseg train cfg.py
+for t in 1 2; do vnseg prepare "scenes $t" --out-dir d; done
 pip install vnseg-not-a-command
 ```
 
@@ -118,11 +154,12 @@ vnseg_python = "vnseg test"
 '''
 
 
-def test_parser_finds_commands_in_shell_blocks_only():
+def test_parser_finds_the_commands_that_shell_blocks_run():
     subs, scripts, targets = named_commands(SAMPLE)
-    assert subs == ['map', 'train']
+    assert subs == ['map', 'prepare', 'train']
     assert scripts == ['benchmarks/recipe_quality.py']
     assert targets == ['demo', 'setup']
+    assert vnseg_options(SAMPLE) == {'map': set(), 'prepare': {'--out-dir'}, 'train': set()}
 
 
 def test_link_checker_flags_missing_files_and_headings(tmp_path):
@@ -146,22 +183,26 @@ def test_readme_is_short():
 
 def test_readme_names_the_main_commands():
     # guards the parametrised tests below: a README (or parser) that names nothing would test nothing
-    assert {'map', 'prepare', 'train', 'test', 'export'} <= set(SUBCOMMANDS)
-    assert {'demo', 'test'} <= set(TARGETS)
+    subs, _, targets = named_commands(README_TEXT)
+    assert {'map', 'prepare', 'train', 'test', 'export'} <= set(subs)
+    assert {'demo', 'test'} <= set(targets)
 
 
 @pytest.mark.parametrize('sub', SUBCOMMANDS)
 def test_vnseg_subcommand_exists_and_helps(sub):
     from vnseg.commands import COMMANDS
-    assert sub in COMMANDS, f'README names `vnseg {sub}`, which is not a command ({", ".join(COMMANDS)})'
+    assert sub in COMMANDS, f'the docs name `vnseg {sub}`, which is not a command ({", ".join(COMMANDS)})'
     res = _run([sys.executable, '-m', 'vnseg', sub, '--help'])
     assert res.returncode == 0, res.stderr[-2000:]
     assert f'usage: vnseg {sub}' in res.stdout
+    helped = set(re.findall(r'--[a-z][\w-]*', res.stdout))
+    unknown = sorted(OPTIONS.get(sub, set()) - helped)
+    assert not unknown, f'the docs pass {unknown} to `vnseg {sub}`, which its --help does not list'
 
 
 @pytest.mark.parametrize('script', SCRIPTS)
 def test_python_script_exists_and_helps(script):
-    assert (ROOT / script).is_file(), f'README names `python {script}`, which does not exist'
+    assert (ROOT / script).is_file(), f'the docs name `python {script}`, which does not exist'
     res = _run([sys.executable, script, '--help'])
     assert res.returncode == 0, res.stderr[-2000:]
     assert 'usage:' in res.stdout
