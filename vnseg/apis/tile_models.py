@@ -149,12 +149,17 @@ class OnnxTileModel:
         self._fill = np.asarray(fill, np.float32).reshape(1, 3, 1, 1)
         self.name = self.path.name
 
-    def predict(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    def graph_input(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        """``float32 (n, 3, tile, tile)``: what the graph is fed for ``rgb`` uint8 ``(n, 3, tile, tile)``
+        and ``valid`` bool ``(n, tile, tile)`` -- RGB / 255, nodata pixels set to the fill colour, then
+        ``(x - standardization_mean) / standardization_std`` as Deepness does (int8 calibration uses it)."""
         x = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
         if not valid.all():
             x = np.where(valid[:, None], x, self._fill)
-        x = ((x - self._mean) / self._std).astype(np.float32)
-        prob = self.session.run(None, {self.input_name: x})[0]
+        return ((x - self._mean) / self._std).astype(np.float32)
+
+    def predict(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        prob = self.session.run(None, {self.input_name: self.graph_input(rgb, valid)})[0]
         if prob.shape[1] == 1:   # binary model: probability of the positive class -> logit
             p = np.clip(prob, _MIN_PROB, 1 - 1e-7)
             return np.log(p / (1 - p)).astype(np.float32)

@@ -17,6 +17,13 @@ checkpoint's ``meta['gsd_cm']`` (recorded at training from the prepared data's `
 takes the plain argmax, as vnseg does) unless ``--threshold P`` asks for one
 (:func:`vnseg.deploy.onnx_export.deepness_metadata`).
 
+With ``--int8 --calib-images IMG [IMG ...]`` it also writes ``model.int8.onnx`` beside ``model.onnx``: the
+same graph statically quantised by ONNX Runtime (QDQ, uint8 activations, int8 per-channel weights; Conv and
+MatMul in int8, the rest float32; :mod:`vnseg.deploy.quantize`), calibrated on tiles of the given images, with
+the same metadata (plus ``vnseg.int8``: settings and agreement). Its predicted classes are compared with the
+fp32 graph's on the parity tiles; below ``--min-int8-agreement`` (default 0.98) the export fails with exit
+status 3 and writes nothing (neither file).
+
 Run the exported model on whole scenes without torch: ``tools/infer_large_image.py --onnx model.onnx IMAGE``.
 """
 import argparse
@@ -48,6 +55,16 @@ def parse_args(argv=None):
     p.add_argument('--min-agreement', type=float, default=0.995,
                    help='minimum share of pixels whose class agrees with PyTorch (default 0.995)')
     p.add_argument('--opset', type=int, default=18, help='ONNX opset (default 18)')
+    p.add_argument('--int8', action='store_true',
+                   help='also write OUT with .int8.onnx (model.onnx -> model.int8.onnx): ONNX Runtime static int8 '
+                        'quantisation calibrated on --calib-images, checked against the fp32 model')
+    p.add_argument('--calib-images', nargs='+', default=None, metavar='IMG',
+                   help='real images (GeoTIFF/PNG/JPEG) whose tiles calibrate the int8 activation ranges (with --int8)')
+    p.add_argument('--calib-tiles', type=int, default=16,
+                   help='calibration tiles, spread evenly over the --calib-images (default 16)')
+    p.add_argument('--min-int8-agreement', type=float, default=0.98,
+                   help='minimum share of parity-tile pixels whose class the int8 model gives as the fp32 one '
+                        '(0..1, default 0.98); below it nothing is written, exit status 3')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return p.parse_args(argv)
 
@@ -89,6 +106,20 @@ def _test_images(cfg, limit=4):
     return []
 
 
+def _int8_option_problem(args):
+    """``'<option>: <problem>'`` when the int8 options cannot work, else None."""
+    if not args.calib_images:
+        return '--int8: give real images for the calibration with --calib-images IMG [IMG ...]'
+    if not 0 <= args.min_int8_agreement <= 1:
+        return f'--min-int8-agreement {args.min_int8_agreement}: use a share between 0 and 1 (e.g. 0.98)'
+    if args.calib_tiles < 1:
+        return f'--calib-tiles {args.calib_tiles}: use at least 1'
+    for path in args.calib_images:
+        if not Path(path).is_file():
+            return f'{path}: calibration image not found'
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     from vnseg.apis.model_loading import inference_config, load_model
@@ -108,6 +139,13 @@ def main(argv=None):
     if args.tile < 32 or args.tile % 32:
         print(f'error: --tile {args.tile}: use a multiple of 32 (the backbones downsample by 32)', file=sys.stderr)
         return 2
+    if args.int8:
+        from vnseg.deploy.quantize import int8_path_for
+        int8_out = int8_path_for(out)
+        problem = _int8_option_problem(args)
+        if problem:
+            print(f'error: {problem}', file=sys.stderr)
+            return 2
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
         if not Path(path).is_file():
             print(f'error: {path}: {what} not found', file=sys.stderr)
@@ -123,6 +161,13 @@ def main(argv=None):
     except (ImageReadError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 2
+    if args.int8:
+        from vnseg.deploy.quantize import Int8AgreementError, calibration_tiles, quantize_checked
+        try:
+            calib_rgb, calib_valid = calibration_tiles(args.calib_images, args.tile, args.calib_tiles)
+        except (ImageReadError, ValueError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 2
     model = load_model(cfg, args.checkpoint, device='cpu')
     meta = getattr(model, 'dataset_meta', None) or {}
     classes = list(meta.get('classes') or CLASSES)
@@ -157,12 +202,31 @@ def main(argv=None):
                                      seg_thresh=args.threshold, binary=binary)
         metadata['vnseg'] = vn
         embed_metadata(tmp, metadata, doc_string=f'vnseg segmentation model from {Path(args.config).name}')
+        if args.int8:
+            with atomic_output(int8_out) as tmp8:
+                try:
+                    int8 = quantize_checked(tmp, tmp8, calib_rgb, calib_valid, rgb, valid, args.min_int8_agreement,
+                                            name=int8_out)
+                except Int8AgreementError as err:
+                    print(f'error: {err}', file=sys.stderr)
+                    raise SystemExit(3)
+                int8.update(calibration_images=[Path(p).name for p in args.calib_images])
+                embed_metadata(tmp8, dict(metadata, vnseg=dict(vn, int8=int8)),
+                               doc_string=f'vnseg segmentation model from {Path(args.config).name}, int8')
+                a = int8['agreement']
+                print(f"int8: class agreement with fp32 {100 * a['agreement']:.3f} % on {a['tiles']} parity tiles "
+                      f"({a['pixels']} px), max |d p| {a['max_abs_prob_diff']:.2e}; calibrated on "
+                      f"{int8['calibration_tiles']} tiles of {len(args.calib_images)} image(s); {int8['format']}, "
+                      f"{'/'.join(int8['op_types'])} in int8")
     card = build_model_card(cfg, args.checkpoint, model=model, metrics=metrics, resolution_cm=resolution_cm,
                             config_path=args.config,
                             extra=dict(export=dict(onnx=out.name, tile=args.tile, opset=facts['opset'],
-                                                   exporter=facts['exporter'], parity=parity)))
+                                                   exporter=facts['exporter'], parity=parity,
+                                                   int8=int8_out.name if args.int8 else None)))
     md, js = write_model_card(card, out.with_suffix(''))
     print(f'ONNX model: {out} ({out.stat().st_size / 2 ** 20:.1f} MiB)')
+    if args.int8:
+        print(f'int8 ONNX model: {int8_out} ({int8_out.stat().st_size / 2 ** 20:.1f} MiB)')
     print(f'model card: {md}, {js}')
     thresh = metadata['seg_thresh']
     print('Deepness: resolution ' + (f'{resolution_cm:g} cm/px (from {resolution_from})' if resolution_cm else

@@ -1,0 +1,256 @@
+"""int8 ONNX for mapping: static quantisation of an exported tile model, calibrated on real tiles.
+
+An fp32 graph written by :func:`vnseg.deploy.onnx_export.export_onnx` (input ``image`` float32
+``(N, 3, T, T)`` RGB in [0, 1], output ``probabilities`` float32 ``(N, C, T, T)``) becomes an int8 graph
+with the same input, output and metadata, by ONNX Runtime's own tools
+(``onnxruntime.quantization.quant_pre_process`` then ``quantize_static``):
+
+* calibration: activation ranges (MinMax) measured on real tiles, fed exactly as
+  :class:`vnseg.apis.tile_models.OnnxTileModel` feeds the graph (RGB / 255, nodata = the fill colour,
+  Deepness' standardisation) -- :class:`TileCalibrationReader`;
+* format: QDQ (QuantizeLinear / DequantizeLinear pairs that ONNX Runtime's CPU provider fuses into
+  integer kernels), activations uint8 (asymmetric), weights int8 per output channel (symmetric): the
+  U8S8 combination that ONNX Runtime runs on x86's 8-bit dot-product instructions (AVX-512 VNNI,
+  AVX-VNNI; AVX2 without VNNI runs it too, with the saturation caveat that ``reduce_range`` addresses);
+* what stays float32: only ``Conv`` and ``MatMul`` are quantised (:data:`DEFAULT_OP_TYPES`: the
+  patch embeddings, the attention and MLP projections, the depthwise convolutions and the decode
+  head); LayerNorm, GELU (Erf), Softmax, Resize and the elementwise ops keep float32 between a
+  DequantizeLinear and the next QuantizeLinear, and the graph's output (softmax probabilities) is
+  float32, so that no 1/255 probability steps create ties between classes.
+
+:func:`int8_agreement` runs the fp32 and the int8 graph on the same real tiles and gives the share of
+valid pixels whose predicted class agrees (:func:`class_agreement`); ``vnseg export --int8`` refuses
+the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+from onnxruntime.quantization import CalibrationDataReader
+
+from vnseg.cli import UserError
+
+__all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'TileCalibrationReader', 'Int8AgreementError',
+           'calibration_tiles', 'class_agreement', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
+           'int8_path_for', 'quantized_op_counts']
+
+#: Default minimum share of valid pixels whose class the int8 graph must give as the fp32 graph does.
+DEFAULT_MIN_AGREEMENT = 0.98
+#: Operator types quantised by default (the others keep float32).
+DEFAULT_OP_TYPES = ('Conv', 'MatMul')
+#: Operators that only exist in a quantised graph (QDQ pairs, or the integer kernels of QOperator format).
+QUANT_OPS = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger')
+
+
+def int8_path_for(fp32_path) -> Path:
+    """``model.onnx`` -> ``model.int8.onnx`` (same folder)."""
+    p = Path(fp32_path)
+    return p.with_name(p.stem + '.int8' + p.suffix)
+
+
+class Int8AgreementError(UserError):
+    """The int8 graph gives the fp32 graph's class on too few pixels; ``facts`` = :func:`int8_agreement`'s."""
+
+    def __init__(self, path, facts: dict, min_agreement: float):
+        self.facts, self.min_agreement = facts, float(min_agreement)
+        super().__init__(path, f"the int8 model agrees with the fp32 model on only {100 * facts['agreement']:.2f} "
+                               f"% of {facts['pixels']} pixels of {facts['tiles']} real tiles "
+                               f'(< {100 * min_agreement:.2f} %, --min-int8-agreement); nothing written')
+
+
+def calibration_tiles(images: Sequence, tile: int, max_tiles: int = 16, min_valid: float = 0.5) -> tuple:
+    """Up to ``max_tiles`` real ``tile x tile`` windows spread over ``images`` for calibration.
+
+    Each image gets an equal share of the tiles, taken at evenly spaced positions of its window grid
+    (no overlap; cells counted row by row), so that one corner of a mosaic does not fill the sample;
+    windows with less than ``min_valid`` valid pixels are replaced by others spread the same way.
+    Returns ``(rgb uint8 (n, 3, tile, tile), valid bool (n, tile, tile))``, images smaller than the tile
+    padded with invalid pixels.
+
+    Raises ValueError when no window qualifies; unreadable images raise ``ImageReadError``.
+    """
+    from vnseg.apis.sliding import StripGrid
+    from vnseg.geo.raster_io import SourceImage
+    images = list(images)
+    share = -(-max_tiles // max(len(images), 1))
+    rgbs, valids = [], []
+    for path in images:
+        with SourceImage(path) as src:
+            grid = StripGrid.of(src.height, src.width, tile, 0)
+            cells = [(y, x) for y in grid.ys for x in grid.xs]
+            order = []   # ``share`` evenly spaced cells first, then finer spreads (replacing nodata windows)
+            for k in (share, 2 * share, 4 * share, len(cells)):
+                spread = np.linspace(0, len(cells) - 1, min(len(cells), k)).round().astype(int)
+                order += [int(i) for i in spread if int(i) not in order]
+            taken = 0
+            for i in order:
+                if taken >= share or len(rgbs) >= max_tiles:
+                    break
+                y, x = cells[i]
+                valid = np.zeros((tile, tile), bool)
+                valid[:grid.th, :grid.tw] = src.read_valid(y, x, grid.th, grid.tw)
+                if valid.mean() < min_valid:
+                    continue
+                rgb = np.zeros((3, tile, tile), np.uint8)
+                rgb[:, :grid.th, :grid.tw] = src.read_rgb(y, x, grid.th, grid.tw)
+                rgbs.append(rgb)
+                valids.append(valid)
+                taken += 1
+    if not rgbs:
+        raise ValueError(f'{images[0] if images else "--calib-images"}: no calibration tile with at least '
+                         f'{100 * min_valid:.0f} % valid pixels')
+    return np.stack(rgbs), np.stack(valids)
+
+
+class TileCalibrationReader(CalibrationDataReader):
+    """ONNX Runtime's calibration data reader over real tiles, ``batch_size`` tiles per feed.
+
+    Args:
+        tile_model: the fp32 :class:`~vnseg.apis.tile_models.OnnxTileModel` (its ``graph_input``
+            preprocessing and input name are used, so calibration sees what mapping feeds).
+        rgb: uint8 ``(n, 3, T, T)`` RGB tiles; ``valid``: bool ``(n, T, T)`` (False = nodata / padding).
+        batch_size: tiles per calibration run (memory: every intermediate tensor of one batch).
+    """
+
+    def __init__(self, tile_model, rgb: np.ndarray, valid: np.ndarray, batch_size: int = 1):
+        if len(rgb) == 0:
+            raise ValueError('no calibration tiles')
+        self._feeds = [{tile_model.input_name: tile_model.graph_input(rgb[b:b + batch_size],
+                                                                        valid[b:b + batch_size])}
+                       for b in range(0, len(rgb), batch_size)]
+        self._it = iter(self._feeds)
+
+    def __len__(self) -> int:
+        return len(self._feeds)
+
+    def get_next(self) -> Optional[dict]:
+        """The next ``{input_name: float32 (b, 3, T, T)}`` feed, None when all were given."""
+        return next(self._it, None)
+
+    def rewind(self):
+        self._it = iter(self._feeds)
+
+
+def class_agreement(scores_a: np.ndarray, scores_b: np.ndarray, valid: np.ndarray) -> tuple:
+    """``(agreeing, counted)`` pixel counts: valid pixels whose class (argmax over C, first class on ties,
+    :func:`vnseg.apis.sliding.classify`) is the same in both.
+
+    ``scores_a``, ``scores_b``: float ``(n, C, H, W)`` (logits or log-probabilities); ``valid``: bool
+    ``(n, H, W)``.
+    """
+    from vnseg.apis.sliding import classify
+    if scores_a.shape != scores_b.shape or scores_a.shape[:1] + scores_a.shape[2:] != valid.shape:
+        raise ValueError(f'shapes differ: {scores_a.shape}, {scores_b.shape}, valid {valid.shape}')
+    agree = total = 0
+    for a, b, v in zip(scores_a, scores_b, valid):
+        agree += int((classify(a) == classify(b))[v].sum())
+        total += int(v.sum())
+    return agree, total
+
+
+def int8_agreement(fp32_model, int8_model, rgb: np.ndarray, valid: np.ndarray, batch_size: int = 2) -> dict:
+    """Run two tile models (fp32 and int8 :class:`~vnseg.apis.tile_models.OnnxTileModel`) on the same tiles.
+
+    Returns ``agreement`` (share of valid pixels with the same class, 0..1), ``pixels`` (valid pixels
+    counted), ``tiles``, ``max_abs_prob_diff`` and ``mean_abs_prob_diff`` (class probabilities, 0..1).
+    """
+    agree = total = 0
+    max_p, sum_p, n_p = 0.0, 0.0, 0
+    for b in range(0, len(rgb), batch_size):
+        r, v = rgb[b:b + batch_size], valid[b:b + batch_size]
+        la, lb = fp32_model.predict(r, v), int8_model.predict(r, v)
+        a, t = class_agreement(la, lb, v)
+        agree, total = agree + a, total + t
+        dp = np.abs(np.exp(la) - np.exp(lb))[np.broadcast_to(v[:, None], la.shape)]
+        if dp.size:
+            max_p, sum_p, n_p = max(max_p, float(dp.max())), sum_p + float(dp.sum(dtype=np.float64)), n_p + dp.size
+    return dict(agreement=agree / max(total, 1), pixels=total, tiles=int(len(rgb)), max_abs_prob_diff=max_p,
+                mean_abs_prob_diff=sum_p / max(n_p, 1))
+
+
+def quantized_op_counts(onnx_path) -> dict:
+    """``{op_type: count}`` of the quantisation operators (:data:`QUANT_OPS`) in a graph."""
+    import onnx
+    counts = {}
+    for node in onnx.load(str(onnx_path)).graph.node:
+        if node.op_type in QUANT_OPS:
+            counts[node.op_type] = counts.get(node.op_type, 0) + 1
+    return counts
+
+
+def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
+                        op_types: Sequence[str] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
+                        per_channel: bool = True, reduce_range: bool = False, quant_format: str = 'QDQ',
+                        preprocess: bool = True) -> dict:
+    """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
+    temporary name, see :func:`vnseg.data.io.atomic_output`), calibrated on the real tiles ``rgb`` uint8
+    ``(n, 3, T, T)`` / ``valid`` bool ``(n, T, T)``, with the fp32 file's metadata (``metadata_props``,
+    doc string) copied unchanged.
+
+    Args:
+        op_types: operator types to quantise (``op_types_to_quantize``); others keep float32.
+        nodes_to_exclude: node names kept float32 (``nodes_to_exclude``).
+        per_channel: one weight scale per output channel (else one per tensor).
+        reduce_range: 7-bit weights, for x86 CPUs without VNNI whose U8S8 kernels can saturate.
+        quant_format: ``'QDQ'`` or ``'QOperator'``.
+        preprocess: run ``quant_pre_process`` (shape inference and ONNX Runtime's basic graph fusions) first.
+
+    Returns the settings used (JSON-able): format, types, per_channel, op_types, nodes_to_exclude,
+    calibration tiles/pixels, and the quantisation operators of the result (:func:`quantized_op_counts`).
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from vnseg.apis.tile_models import OnnxTileModel
+    fp32_path, out_path = Path(fp32_path), Path(out_path)
+    fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
+    reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
+                                   batch_size=batch_size)
+    excluded = sorted(set(nodes_to_exclude))
+    with tempfile.TemporaryDirectory(prefix='vnseg_int8_') as work:
+        source = fp32_path
+        if preprocess:
+            source = Path(work) / 'prepared.onnx'
+            quant_pre_process(str(fp32_path), str(source), skip_symbolic_shape=True)
+        quantize_static(str(source), str(out_path), reader, quant_format=fmt, op_types_to_quantize=list(op_types),
+                        nodes_to_exclude=excluded, per_channel=per_channel, reduce_range=reduce_range,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
+    src, model = onnx.load(str(fp32_path)), onnx.load(str(out_path))
+    del model.metadata_props[:]
+    for entry in src.metadata_props:
+        model.metadata_props.add().CopyFrom(entry)
+    model.doc_string, model.producer_name = src.doc_string, src.producer_name
+    onnx.save(model, str(out_path))
+    return dict(format=quant_format, activations='uint8 (asymmetric, per tensor)',
+                weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}"
+                        f"{', 7-bit range' if reduce_range else ''})",
+                calibration='MinMax', op_types=list(op_types), nodes_to_exclude=excluded,
+                preprocess=bool(preprocess), calibration_tiles=int(len(rgb)),
+                calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
+
+
+def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np.ndarray, check_rgb: np.ndarray,
+                     check_valid: np.ndarray, min_agreement: float = DEFAULT_MIN_AGREEMENT, name=None,
+                     **settings) -> dict:
+    """:func:`quantize_tile_model` to ``out_path`` (a temporary name) calibrated on the ``calib_*`` tiles, then
+    :func:`int8_agreement` of fp32 and int8 on the ``check_*`` tiles (uint8 ``(n, 3, T, T)``, bool ``(n, T, T)``).
+
+    Returns the settings and ``agreement`` facts (JSON-able). Raises :class:`Int8AgreementError` (naming
+    ``name``, default ``out_path``) when the agreement is below ``min_agreement`` (0..1): the caller's
+    atomic output then leaves nothing behind.
+    """
+    from vnseg.apis.tile_models import OnnxTileModel
+    facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, **settings)
+    fp32 = OnnxTileModel(fp32_path, providers=['CPUExecutionProvider'])
+    int8 = OnnxTileModel(out_path, providers=['CPUExecutionProvider'])
+    agreement = int8_agreement(fp32, int8, check_rgb, check_valid)
+    facts.update(agreement=agreement, min_agreement=float(min_agreement))
+    if agreement['agreement'] < min_agreement:
+        raise Int8AgreementError(name or out_path, agreement, min_agreement)
+    return facts
