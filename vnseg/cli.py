@@ -72,6 +72,11 @@ _PROBLEMS = {
 #: Packages whose warnings :func:`quiet_third_party_warnings` hides (and their submodules).
 THIRD_PARTY_MODULES = ('mmseg', 'mmengine', 'mmcv', 'mmpretrain', 'torch', 'torchvision')
 
+#: Warnings raised on the libraries' behalf but attributed elsewhere (by their message): setuptools'
+#: notice when mmengine (``mmengine.utils.package_utils``) imports ``pkg_resources``, which Python
+#: attributes to ``importlib``.
+THIRD_PARTY_MESSAGES = (r'pkg_resources is deprecated as an API',)
+
 #: Set to 1 to see the third-party warnings at the command line too.
 SHOW_WARNINGS_ENV = 'VNSEG_SHOW_WARNINGS'
 
@@ -92,6 +97,8 @@ def quiet_third_party_warnings(modules: Sequence[str] = THIRD_PARTY_MODULES) -> 
     pattern = r'(%s)(\.|$)' % '|'.join(re.escape(m) for m in modules)
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
         warnings.filterwarnings('ignore', category=category, module=pattern)
+    for message in THIRD_PARTY_MESSAGES:
+        warnings.filterwarnings('ignore', message=message, category=UserWarning)
     return True
 
 
