@@ -24,8 +24,9 @@ User mistakes recognised (:func:`describe_user_error`):
 
 Third-party warnings: the libraries under vnseg warn their own developers (mmseg's ``build_loss``
 would be deprecated soon, ``avg_non_ignore``, mmengine's and torch's deprecations); a vnseg user can do
-nothing about them. :func:`quiet_third_party_warnings` hides the ``DeprecationWarning``,
-``PendingDeprecationWarning``, ``FutureWarning`` and ``UserWarning`` those packages raise. Only the
+nothing about them. :func:`quiet_third_party_warnings` hides the warnings those packages raise
+(deprecations, ``UserWarning`` s, torch's ``TracerWarning`` s at ONNX export), all but
+``RuntimeWarning`` (numerical trouble stays visible). Only the
 command-line entry points call it (the ``if __name__ == '__main__'`` blocks of ``tools/*.py`` and the
 ``vnseg`` console command), never an import: tests and library users keep seeing every warning.
 vnseg's own warnings (e.g. a grayscale image converted) are still shown.
@@ -82,7 +83,7 @@ SHOW_WARNINGS_ENV = 'VNSEG_SHOW_WARNINGS'
 
 
 def quiet_third_party_warnings(modules: Sequence[str] = THIRD_PARTY_MODULES) -> bool:
-    """Hide deprecation and user warnings raised from ``modules`` (``warnings`` filters, this process).
+    """Hide the warnings but ``RuntimeWarning`` raised from ``modules`` (``warnings`` filters, this process).
 
     A warning counts as raised from a module when Python attributes it to that module (the frame
     ``stacklevel`` points at: mmseg's ``warnings.warn(...)`` in ``mmseg/models/builder.py`` is
@@ -95,8 +96,8 @@ def quiet_third_party_warnings(modules: Sequence[str] = THIRD_PARTY_MODULES) -> 
     if sys.warnoptions or os.environ.get(SHOW_WARNINGS_ENV, '').strip() not in ('', '0'):
         return False
     pattern = r'(%s)(\.|$)' % '|'.join(re.escape(m) for m in modules)
-    for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning, UserWarning):
-        warnings.filterwarnings('ignore', category=category, module=pattern)
+    warnings.filterwarnings('ignore', category=Warning, module=pattern)
+    warnings.filterwarnings('default', category=RuntimeWarning, module=pattern)  # (checked first) kept
     for message in THIRD_PARTY_MESSAGES:
         warnings.filterwarnings('ignore', message=message, category=UserWarning)
     return True
