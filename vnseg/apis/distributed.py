@@ -77,7 +77,7 @@ def infer_images(model_or_config, checkpoint, images: Sequence, out_dir, rank: i
         return results
     if barrier is None:
         raise ValueError('cutting images into bands needs a barrier (torch.distributed.barrier)')
-    window_opts = {k: kwargs.pop(k) for k in ('batch_size', 'blend', 'tta_flip') if k in kwargs}
+    window_opts = {k: kwargs.pop(k) for k in ('batch_size', 'blend', 'tta_flip', 'match_gsd') if k in kwargs}
     progress = kwargs.pop('progress', True) and rank == 0
     polygon_classes = kwargs.pop('polygon_classes', None)
     write_polygons = kwargs.pop('write_polygons', True)

@@ -28,6 +28,9 @@ The model is a *tile model* (:mod:`vnseg.apis.tile_models`): an mmseg segmentor 
 exported ONNX file (ONNX Runtime; then neither torch nor OpenMMLab is imported). The sliding-window
 loop (:mod:`vnseg.apis.sliding`) is the same numpy code for both.
 
+With ``match_gsd`` the image is read resampled to the ground resolution the model was trained at and
+the class map is mapped back onto the image's grid (:mod:`vnseg.apis.gsd_match`).
+
 Memory is bounded by one strip of tiles (``C x tile x width`` float32 scores plus the strip's
 pixels), whatever the image height; the width enters linearly. Every finished strip is stored at once
 (:mod:`vnseg.apis.strip_store`), so a killed run continues with ``resume=True`` and gives the same
@@ -49,6 +52,7 @@ from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import SourceImage, write_preview
 from .model_loading import load_model
 from .sliding import TiledSegmenter, default_overlap
+from .gsd_match import GsdMatch, gsd_tags
 from .strip_store import StripStore
 
 __all__ = ['infer_large_image', 'LargeImageResult', 'load_model', 'build_tile_model', 'Scene', 'open_scene',
@@ -204,12 +208,15 @@ class Scene:
     """
 
     def __init__(self, tile_model, source: SourceImage, out_dir, tile: int, overlap: int, batch_size: int,
-                 blend: str, tta_flip: bool, model_identity: dict, weights_name: str = ''):
+                 blend: str, tta_flip: bool, model_identity: dict, weights_name: str = '', match_gsd: bool = False):
         self.source = source
         self.tile_model = tile_model
         self.seg = TiledSegmenter(tile_model, tile=tile, overlap=overlap, batch_size=batch_size, blend=blend,
                                   tta_flip=tta_flip, nodata=IGNORE_INDEX)
-        self.grid = self.seg.grid(source.height, source.width)
+        # what the windows read: the source, or the source resampled to the model's GSD (--match-gsd)
+        self.match = GsdMatch.of(tile_model, source) if match_gsd else None
+        self.read_source = self.match.reader(source) if self.match is not None else source
+        self.grid = self.seg.grid(self.read_source.height, self.read_source.width)
         classes = list(getattr(tile_model, 'classes', None) or CLASSES)
         palette = [list(map(int, c)) for c in (getattr(tile_model, 'palette', None) or PALETTE)]
         if self.seg.num_classes > len(classes):
@@ -219,12 +226,14 @@ class Scene:
         self.classes, self.palette = classes, palette
         self.paths = ScenePaths.of(out_dir, source.path)
         self.tags = dict(SOURCE_IMAGE=source.path.name, TILE=str(tile), OVERLAP=str(overlap), BLEND=blend,
-                         TTA_FLIP=str(bool(tta_flip)), CHECKPOINT=weights_name)
+                         TTA_FLIP=str(bool(tta_flip)), CHECKPOINT=weights_name, **gsd_tags(self.match))
         st = source.path.stat()
         manifest = dict(image=dict(path=str(source.path.resolve()), bytes=st.st_size, mtime_ns=st.st_mtime_ns,
                                    width=source.width, height=source.height),
                         model=model_identity, tile=tile, overlap=overlap, batch_size=batch_size, blend=blend,
                         tta_flip=bool(tta_flip), strips=len(self.grid), classes=classes)
+        if self.match is not None:
+            manifest['gsd'] = self.match.describe()
         self.store = StripStore(self.paths.parts, manifest)
         self.model_identity, self.weights_name = model_identity, weights_name
         self.tiles_run = 0
@@ -250,7 +259,7 @@ class Scene:
             else:
                 ranges.append([i, i + 1])
         for a, b in ranges:
-            for strip in self.seg.iter_strips(self.source, a, b, progress=progress):
+            for strip in self.seg.iter_strips(self.read_source, a, b, progress=progress):
                 self.store.write(strip.index, strip.classes, strip.confidence)
                 self.strips_run += 1
             self.tiles_run += self.seg.tiles_run
@@ -258,9 +267,11 @@ class Scene:
 
     def assemble(self):
         """Class map and confidence COGs from the store (existing ones are kept), then drop the store."""
+        read = self.read_source
         self.store.assemble(self.grid.ys, self.source.width, self.source.height, self.source.crs,
                             self.source.transform, self.paths.class_map, self.paths.confidence,
-                            self.classes, self.palette, nodata=IGNORE_INDEX, tags=self.tags)
+                            self.classes, self.palette, nodata=IGNORE_INDEX, tags=self.tags,
+                            grid_size=None if read is self.source else (read.width, read.height))
         self.store.remove()
 
 
@@ -274,7 +285,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                       cfg_options: Optional[dict] = None, gdal_cache_mb: int = 256,
                       resume: bool = False, lang: str = 'en', zones=None, zone_field: Optional[str] = None,
                       gpkg: bool = True, report: bool = True,
-                      random_weights: bool = False) -> LargeImageResult:
+                      random_weights: bool = False, match_gsd: bool = False) -> LargeImageResult:
     """Segment a whole image of any size by streamed tiles and write georeferenced results.
 
     Args:
@@ -312,6 +323,9 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         gpkg: write ``STEM.gpkg`` (styled layers) with the polygons.
         report: write ``STEM_report.html``.
         random_weights: run an untrained model built from the config, on purpose (smoke tests).
+        match_gsd: read the image resampled to the model's training GSD (checkpoint ``meta['gsd_cm']``
+            or ONNX ``resolution``) and map the result back onto the image's grid; areas are measured
+            on the image's grid (:mod:`vnseg.apis.gsd_match`).
 
     Returns:
         :class:`LargeImageResult` (paths, area table, tile counts, time).
@@ -321,6 +335,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             message names the file).
         vnseg.apis.strip_store.ResumeMismatch: ``resume`` with a stored run of other settings.
         vnseg.geo.zones.ZoneError: an unusable zone file (named in the message).
+        vnseg.apis.gsd_match.GsdError: ``match_gsd`` with a model or an image without a known GSD.
         ValueError: an unknown class or language.
         vnseg.apis.model_loading.CheckpointError (and its subclasses), ConfigError,
             MissingWeightsError: see :func:`load_model`.
@@ -336,7 +351,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
             if zones is not None:  # a bad zone file fails before hours of inference
                 zones = _load_zones(zones, zone_field, source)
             scene = open_scene(model_or_config, checkpoint, source, out_dir, tile, overlap, batch_size, blend,
-                               tta_flip, device, cfg_options, random_weights=random_weights)
+                               tta_flip, device, cfg_options, random_weights=random_weights, match_gsd=match_gsd)
             polygon_ids = _class_ids(polygon_classes, scene.classes) if write_polygons else []
             # outputs of a run whose rasters were finished are its own: a resume keeps them
             keep = resume and scene.finished()
@@ -360,7 +375,7 @@ def _load_zones(zones, zone_field, source: SourceImage):
 
 def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: int, overlap: int,
                batch_size: int = 4, blend: str = 'gaussian', tta_flip: bool = False, device=None,
-               cfg_options=None, random_weights: bool = False) -> Scene:
+               cfg_options=None, random_weights: bool = False, match_gsd: bool = False) -> Scene:
     """A :class:`Scene` for ``source`` with the tile model of ``model_or_config`` (see
     :func:`build_tile_model`)."""
     tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile,
@@ -372,7 +387,8 @@ def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: 
     return Scene(tile_model, source, out_dir, tile, overlap, batch_size, blend, tta_flip,
                  _model_identity(tile_model),
                  Path(weights).name if weights else
-                 ('random weights' if random_weights or getattr(tile_model, 'random_weights', False) else ''))
+                 ('random weights' if random_weights or getattr(tile_model, 'random_weights', False) else ''),
+                 match_gsd=match_gsd)
 
 
 def segment_scene(scene: Scene, resume: bool = False, progress: bool = True) -> Dict[str, float]:
@@ -449,6 +465,8 @@ def postprocess_scene(scene: Scene, polygon_ids: Sequence[int], min_polygon_area
     extra = dict(image=str(source.path), class_map=paths.class_map.name, tile=scene.seg.tile,
                  overlap=scene.seg.overlap, blend=scene.seg.blend, tta_flip=bool(scene.seg.tta_flip),
                  tiles_total=scene.tiles_total, tiles_run=scene.tiles_run)
+    if scene.match is not None:
+        extra['match_gsd'] = scene.match.describe()
     ident = scene.model_identity
     model = ident.get('config') or (Path(ident['onnx']['path']).name if isinstance(ident.get('onnx'), dict)
                                     else ident.get('name') or 'model given in memory')
@@ -459,6 +477,10 @@ def postprocess_scene(scene: Scene, polygon_ids: Sequence[int], min_polygon_area
               'windows': f'{scene.seg.tile} px, overlap {scene.seg.overlap}, blend {scene.seg.blend}, '
                          f'flip TTA {bool(scene.seg.tta_flip)}',
               'windows run': f'{scene.tiles_run} of {scene.tiles_total}'}
+    if scene.match is not None:
+        m = scene.match
+        inputs['ground resolution'] = (f'image {m.image_cm:.2f} cm/px, model {m.model_cm:.2f} cm/px: segmented on a '
+                                       f'{m.width} x {m.height} grid, mapped back to the image grid')
     if zones is not None:
         inputs['zones'] = f'{zones.path} ({len(zones.names)} zones)'
     t = time.perf_counter()

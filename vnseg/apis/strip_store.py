@@ -12,7 +12,9 @@ strip is done -- a truncated or unreadable image, a bad model -- leaves no hidde
 * Several processes can fill one store, each its own row band of strips (``tools/dist_infer.sh``).
 * :meth:`StripStore.assemble` stacks the strips with a GDAL VRT and lets GDAL's COG driver write
   the final class map and confidence map (512 x 512 deflate tiles, overviews) block by block, then
-  renames them onto their final names; the store is removed after both are in place.
+  renames them onto their final names; the store is removed after both are in place. Strips computed
+  on another grid over the same extent (``--match-gsd``, :mod:`vnseg.apis.gsd_match`) are mapped
+  onto the output grid by a second VRT (nearest neighbour) on the way.
 """
 from __future__ import annotations
 
@@ -114,18 +116,26 @@ class StripStore:
     # -- assembly -----------------------------------------------------------------------------------
     def assemble(self, row_starts: Sequence[int], width: int, height: int, crs, transform, class_path,
                  confidence_path, classes: Sequence[str], palette, nodata: int = 255,
-                 tags: Optional[dict] = None) -> None:
-        """Write the class map and the confidence map COGs from the stored strips.
+                 tags: Optional[dict] = None, grid_size: Optional[Sequence[int]] = None) -> None:
+        """Write the class map and the confidence map COGs (``width x height``, ``crs``, ``transform``)
+        from the stored strips.
 
         ``row_starts[i]`` is strip ``i``'s first row (its last row is the next start - 1, or the
-        image's bottom). Outputs that already exist are left untouched (a resumed run never rewrites a
-        finished output). Raises ValueError when a strip is missing.
+        grid's bottom). ``grid_size``: ``(width, height)`` of the grid the strips were computed on
+        when it is not the output's (same extent, another resolution): it is resampled onto the
+        output grid with nearest neighbour. Outputs that already exist are left untouched (a resumed
+        run never rewrites a finished output). Raises ValueError when a strip is missing.
         """
+        out_size = (int(width), int(height))
+        width, height = out_size if grid_size is None else (int(grid_size[0]), int(grid_size[1]))
+        resample = (width, height) != out_size
         n = len(row_starts)
         missing = sorted(set(range(n)) - self.done(n))
         if missing:
             raise ValueError(f'{self.folder}: {len(missing)} of {n} strips are missing (first: {missing[0]})')
         spans = [(row_starts[i], (row_starts[i + 1] if i + 1 < n else height) - row_starts[i]) for i in range(n)]
+        strips = [(os.path.basename(self.part(i)), (0, 0, width, rows), (0, row0, width, rows))
+                  for i, (row0, rows) in enumerate(spans)]
         all_tags = {'CLASSES': json.dumps(list(classes)), 'NODATA_MEANING': 'no prediction (nodata input)'}
         all_tags.update(tags or {})
         cmap = {i: tuple(int(v) for v in rgb) + (255,) for i, rgb in enumerate(palette)}
@@ -141,15 +151,25 @@ class StripStore:
             vrt = self.folder / f'band{band}.vrt'
             import rasterio
             with output_write_errors(path), warnings.catch_warnings():
-                vrt.write_text(_vrt_xml(width, height, crs, transform, spans, band, nodata, description,
-                                        band_tags, colours, self.part))
+                if resample:  # strips on their own grid, then that grid onto the output's
+                    grid_vrt = self.folder / f'band{band}_grid.vrt'
+                    grid_vrt.write_text(_vrt_xml(width, height, None, None, strips, band, nodata, description,
+                                                 {}, None))
+                    vrt.write_text(_vrt_xml(*out_size, crs, transform,
+                                            [(grid_vrt.name, (0, 0, width, height), (0, 0) + out_size)], 1,
+                                            nodata, description, band_tags, colours))
+                else:
+                    vrt.write_text(_vrt_xml(width, height, crs, transform, strips, band, nodata, description,
+                                            band_tags, colours))
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 with atomic_output(path) as tmp:
                     _to_cog(vrt, tmp, 512)
 
 
-def _vrt_xml(width, height, crs, transform, spans, band, nodata, description, tags, colours, part) -> str:
-    """A GDAL VRT that stacks band ``band`` of the strip files into one ``width x height`` raster."""
+def _vrt_xml(width, height, crs, transform, sources, band, nodata, description, tags, colours) -> str:
+    """A GDAL VRT: one ``width x height`` byte band made of band ``band`` of ``sources``
+    (``(file name relative to the VRT, (x, y, w, h) source rectangle, (x, y, w, h) destination
+    rectangle)``; a destination of another size than its source is resampled, nearest neighbour)."""
     out = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
     if crs is not None:
         out.append(f'  <SRS>{escape(crs.to_wkt())}</SRS>')
@@ -171,12 +191,12 @@ def _vrt_xml(width, height, crs, transform, spans, band, nodata, description, ta
         out.append('    </ColorTable>')
     else:
         out.append('    <ColorInterp>Gray</ColorInterp>')
-    for i, (row0, rows) in enumerate(spans):
-        out.append('    <SimpleSource>')
-        out.append(f'      <SourceFilename relativeToVRT="1">{escape(os.path.basename(part(i)))}</SourceFilename>')
+    for name, src, dst in sources:
+        out.append('    <SimpleSource resampling="nearest">')
+        out.append(f'      <SourceFilename relativeToVRT="1">{escape(name)}</SourceFilename>')
         out.append(f'      <SourceBand>{band}</SourceBand>')
-        out.append(f'      <SrcRect xOff="0" yOff="0" xSize="{width}" ySize="{rows}"/>')
-        out.append(f'      <DstRect xOff="0" yOff="{row0}" xSize="{width}" ySize="{rows}"/>')
+        out.append('      <SrcRect xOff="%d" yOff="%d" xSize="%d" ySize="%d"/>' % tuple(src))
+        out.append('      <DstRect xOff="%d" yOff="%d" xSize="%d" ySize="%d"/>' % tuple(dst))
         out.append('    </SimpleSource>')
     out.append('  </VRTRasterBand>')
     out.append('</VRTDataset>')

@@ -6,7 +6,7 @@
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
-        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
 
 ``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
 install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
@@ -22,6 +22,12 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
     STEM_zones.csv          class areas (ha, %) per zone (with --zones)
     STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
+
+``--match-gsd`` segments each image at the ground resolution the model was trained at (the
+checkpoint's ``meta['gsd_cm']``, or the ONNX model's ``resolution``): the image is read resampled to
+it, window by window, and the class map is mapped back onto the image's grid, where the areas are
+measured. A model or an image without a known ground resolution is an error
+(:mod:`vnseg.apis.gsd_match`).
 
 Every finished strip of windows is kept in DIR/.STEM.parts until the rasters are written: after a
 crash or a kill, the same command with ``--resume`` continues where it stopped and gives the same
@@ -94,6 +100,9 @@ def parse_args(argv=None):
     p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
     p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
     p.add_argument('--no-report', action='store_true', help='skip the HTML report')
+    p.add_argument('--match-gsd', action='store_true',
+                   help="resample each image to the model's training ground resolution (cm/px, from the "
+                        'checkpoint or the ONNX metadata) for segmentation; outputs stay on the image grid')
     p.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
                    help='job launcher (tools/dist_infer.sh passes pytorch)')
     p.add_argument('--local-rank', '--local_rank', type=int, default=0,
@@ -164,6 +173,10 @@ def _print_result(image, res):
     unit = a['area_unit']
     print(f"\n{Path(image).name}: {a['width']}x{a['height']} px, CRS {a['crs'] or 'none'}, "
           f"{res.tiles_run}/{res.tiles_total} tiles run, {res.seconds:.1f} s")
+    m = a.get('match_gsd')
+    if m:
+        print(f"ground resolution: image {m['image_cm']:.2f} cm/px, model {m['model_cm']:.2f} cm/px: segmented on "
+              f"{m['model_grid'][0]}x{m['model_grid'][1]} px, mapped back to the image grid (--match-gsd)")
     print(f"areas ({a['area_method']}): {a['note']}")
     head = f"{'id':>3} {'class':<12} {'pixels':>12}" + (f" {'m2':>14} {'ha':>10}" if unit == 'm2' else '') \
         + f" {'% valid':>8}" + (f" {'conf %':>7}" if 'mean_confidence_pct' in a['classes'][0] else '')
@@ -255,7 +268,7 @@ def main(argv=None):
             write_polygons=not args.no_polygons, preview=not args.no_preview,
             preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
             lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
-            report=not args.no_report, random_weights=args.random_weights)
+            report=not args.no_report, random_weights=args.random_weights, match_gsd=args.match_gsd)
     except expected as err:
         print(f'error: {describe_user_error(err) or err}', file=sys.stderr)
         return EXIT_USER_ERROR
