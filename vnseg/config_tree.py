@@ -1,6 +1,7 @@
 """The one recursive walk over a nested config, shared by every function that searches or edits one
-(:mod:`vnseg.compat`, :mod:`vnseg.pretrained`, :mod:`vnseg.reports.comparison`). No imports: it works on
-plain dicts and lists as well as mmengine ``Config``/``ConfigDict`` objects.
+(:mod:`vnseg.compat`, :mod:`vnseg.pretrained`, :mod:`vnseg.reports.comparison`), and where a config's
+train data lives (:func:`train_data_roots`). No imports: it works on plain dicts and lists as well as
+mmengine ``Config``/``ConfigDict`` objects.
 """
 
 
@@ -19,3 +20,20 @@ def walk_config(node):
     elif isinstance(node, (list, tuple)):
         for item in node:
             yield from walk_config(item)
+
+
+def train_data_roots(cfg) -> list:
+    """The ``data_root`` values of a config's train dataset, in order, without repeats.
+
+    Dataset wrappers are followed: ``dataset`` (``RepeatDataset``, ``ClassBalancedDataset``) and
+    ``datasets`` (``ConcatDataset``, e.g. ``vnseg train --all-scenes``). Empty when none is set.
+    """
+    roots, todo = [], [(cfg.get('train_dataloader') or {}).get('dataset')]
+    while todo:
+        dataset = todo.pop(0)
+        if not hasattr(dataset, 'get'):
+            continue
+        if dataset.get('data_root'):
+            roots.append(str(dataset['data_root']))
+        todo += [dataset.get('dataset')] + list(dataset.get('datasets') or [])
+    return list(dict.fromkeys(roots))

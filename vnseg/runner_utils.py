@@ -69,6 +69,35 @@ def record_training_gsd(cfg, gsd_cm=None):
     return hook
 
 
+def train_on_all_scenes(cfg):
+    """Train on every labelled scene: the train and val splits of the config's data, one dataset.
+
+    For the last training of a user once a recipe is chosen on validation: the same budget (iterations,
+    batch) and pipeline, the val split's scenes added to the train split (mmengine's ``ConcatDataset`` of
+    the train dataset and a copy of it pointing at the val split's ``data_root``, ``data_prefix`` and
+    ``ann_file``). Validation during training still runs on the val split, which the model now sees:
+    its scores are no longer a held-out measure. Returns the new train dataset config.
+    """
+    import copy
+
+    def innermost(dataset):  # through RepeatDataset and the like, to the dataset that reads files
+        while 'dataset' in dataset and 'data_prefix' not in dataset:
+            dataset = dataset['dataset']
+        return dataset
+
+    train = cfg.train_dataloader.dataset
+    val = (cfg.get('val_dataloader') or {}).get('dataset')
+    if not val:
+        raise ValueError('--all-scenes: the config has no val_dataloader.dataset to add to the train split')
+    extra = copy.deepcopy(train)
+    source, target = innermost(val), innermost(extra)
+    for key in ('data_root', 'data_prefix', 'ann_file'):
+        if key in source:
+            target[key] = copy.deepcopy(source[key])
+    cfg.train_dataloader.dataset = dict(type='ConcatDataset', datasets=[train, extra])
+    return cfg.train_dataloader.dataset
+
+
 def build_runner(cfg):
     """mmengine's Runner, or the registered runner the config names in ``runner_type``."""
     from mmengine.registry import RUNNERS

@@ -1,7 +1,10 @@
 """Train a segmentor from a config, the MMEngine way.
 
     python tools/train.py configs/upernet_convnext_t_vn.py [--work-dir DIR] [--resume [CKPT]]
-                          [--amp] [--no-pretrained] [--cfg-options k=v ...] [--launcher pytorch]
+                          [--amp] [--no-pretrained] [--all-scenes] [--cfg-options k=v ...] [--launcher pytorch]
+
+``--all-scenes`` trains on the train and val splits together (every labelled scene) at the config's
+budget: a user's last training, once the recipe was chosen on validation.
 
 Outputs (checkpoints, logs, ``vis_data/scalars.json``) go to ``--work-dir``, else the config's
 ``work_dir``, else ``work_dirs/<config name>``. ``--resume`` with no path continues from the
@@ -29,6 +32,10 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-pretrained', action='store_true',
         help='do not load/download pretrained backbone weights (same as VNSEG_NO_PRETRAINED=1)')
+    parser.add_argument(
+        '--all-scenes', action='store_true',
+        help="train on the train AND val splits (every labelled scene), the config's budget: the last "
+             'training once a recipe is chosen on validation (validation scores then see trained scenes)')
     add_runner_args(parser, 'override config settings, e.g. train_cfg.max_iters=1000')
     return parse_runner_args(parser, argv)
 
@@ -43,10 +50,15 @@ def main(argv=None):
     from vnseg.data.class_weights import training_class_weights
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
     from vnseg.runner_utils import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
-                                    use_atomic_checkpoints)
+                                    train_on_all_scenes, use_atomic_checkpoints)
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     check_output_dir(cfg.work_dir, '--work-dir')
+    if args.all_scenes:
+        try:
+            train_on_all_scenes(cfg)
+        except ValueError as exc:
+            raise OptionError('--all-scenes', str(exc).split(': ', 1)[-1]) from None
     # the recipe's CE class weights (OUT/class_weights.json of the prepared data): ClassWeightsHook
     # reads them when training starts; a missing or bad file fails here, before anything is written
     training_class_weights(cfg, config_name=args.config)

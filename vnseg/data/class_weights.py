@@ -91,11 +91,11 @@ def read_class_weights(path: PathLike, num_classes: int) -> List[float]:
 
 
 def train_data_root(cfg) -> Optional[str]:
-    """``data_root`` of a config's train dataset (through RepeatDataset and other wrappers), or None."""
-    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
-    while 'data_root' not in dataset and isinstance(dataset.get('dataset'), Mapping):
-        dataset = dataset['dataset']
-    return dataset.get('data_root')
+    """``data_root`` of a config's train dataset (the first one, through RepeatDataset, ConcatDataset and
+    other wrappers), or None: the class weights are those of the prepared data there."""
+    from vnseg.config_tree import train_data_roots
+    roots = train_data_roots(cfg)
+    return roots[0] if roots else None
 
 
 def class_weights_path(data_root: PathLike, file: PathLike = CLASS_WEIGHTS_FILE) -> Path:

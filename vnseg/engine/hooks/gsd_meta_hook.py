@@ -5,21 +5,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
+from vnseg.config_tree import train_data_roots
 from vnseg.data.gsd import GSD_META_KEY, find_summary, summary_train_gsd_cm, valid_gsd_cm
-
-
-def _train_data_roots(cfg) -> list:
-    """``data_root`` values of the train dataset (wrappers such as RepeatDataset / ConcatDataset
-    unwrapped), in order."""
-    roots, todo = [], [((cfg.get('train_dataloader') or {}).get('dataset'))]
-    while todo:
-        ds = todo.pop(0)
-        if not ds:
-            continue
-        if ds.get('data_root'):
-            roots.append(str(ds['data_root']))
-        todo += [ds.get('dataset')] + list(ds.get('datasets') or [])
-    return list(dict.fromkeys(roots))
 
 
 @HOOKS.register_module()
@@ -54,7 +41,7 @@ class GsdMetaHook(Hook):
             return self.gsd_cm
         self._resolved = True
         found = {}
-        for root in _train_data_roots(cfg):
+        for root in train_data_roots(cfg):
             path = find_summary(root)
             if path is None:
                 continue
