@@ -3,7 +3,7 @@
 
     python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--val-src DIR] [--color-table NAME|JSON]
         [--iters 750] [--batch-size 8] [--crop 256] [--seed 0] [--recipes stock vnseg ...]
-        [--work-dir DIR] [--device cpu|cuda] [--no-test]
+        [--work-dir DIR] [--device cpu|cuda] [--no-test] [--final]
 
 1. Data: ``--train-src`` and ``--test-src`` are source folders of ``tools/prepare_dataset.py`` (JSON
    scenes or image + mask pairs), prepared by ``vnseg.data.prepare.prepare_dataset`` with
@@ -23,7 +23,11 @@
 
 Recipes (``--recipes``):
 
-* ``stock`` -- mmseg's SegFormer recipe (``benchmarks/configs/segformer_b0_stock_mmseg.py``);
+* ``stock`` -- mmseg's SegFormer recipe (``benchmarks/configs/segformer_b0_stock_mmseg.py``): its
+  x10 decode-head learning rate and no decay on norms, as written for ImageNet fine-tuning;
+* ``stock-plain`` -- the plain mmseg config a user writes in ten minutes (``..._stock_plain.py``: no
+  per-parameter multipliers, a 100-iteration warm-up at 750 iterations), and its learning-rate sweep
+  ``stock-plain-lr2e-4``, ``stock-plain-lr1e-3``; ``stock-all`` runs these four reference rows;
 * ``vnseg`` -- vnseg's recipe (``configs/segformer_b0_recipe_vn.py``);
 * ``study`` -- the study's recipe (``configs/segformer_b0_vn.py``: fixed patches, Adam 1e-3);
 * ``vnseg-<change>[-<change>...]`` -- vnseg's recipe without/with one change, for ablations:
@@ -45,7 +49,10 @@ prepared datasets; ``data/{train_all,val}`` with ``--val-src``: use another ``--
 ``<recipe>_s<seed>_i<iters>_b<batch>_c<crop>/`` (config, train log, checkpoint, predictions,
 ``result.json``; a finished run with the same config and data is reused,
 a trained checkpoint is re-scored) and ``results.json`` (this invocation's rows). The last line is
-``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y>`` (test scenes) when both recipes ran.
+``RESULT vnseg_mIoU=<x> stock_mIoU=<y> delta=<x-y> reference=<name>`` (test scenes) when ``vnseg`` and a
+reference row ran: ``y`` is the test mIoU of the reference row that scored best on VALIDATION. ``--final``
+also trains ``vnseg`` on the train and val scenes together (``vnseg train --all-scenes``), scored on the
+test scenes only: ``FINAL vnseg_all_scenes_mIoU=<x> vnseg_mIoU=<y> delta=<x-y>``.
 
 Cost: one 750 x 8 x 256^2 SegFormer-B0 run is ~12 min on 2 idle CPU cores, seconds on a GPU
 (``--device cuda``). On a CPU shared with other jobs, ``OMP_NUM_THREADS=1`` avoids the
@@ -66,9 +73,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 RECIPES = {
     'stock': 'benchmarks/configs/segformer_b0_stock_mmseg.py',
+    'stock-plain': 'benchmarks/configs/segformer_b0_stock_plain.py',
+    'stock-plain-lr2e-4': 'benchmarks/configs/segformer_b0_stock_plain_lr2e-4.py',
+    'stock-plain-lr1e-3': 'benchmarks/configs/segformer_b0_stock_plain_lr1e-3.py',
     'vnseg': 'configs/segformer_b0_recipe_vn.py',
     'study': 'configs/segformer_b0_vn.py',
 }
+#: plain mmseg rows that vnseg's recipe is compared with (``--recipes stock-all`` runs them all): the
+#: RESULT line takes the one that scored best on VALIDATION
+REFERENCES = ('stock', 'stock-plain', 'stock-plain-lr2e-4', 'stock-plain-lr1e-3')
 TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's protocol)
 SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
@@ -202,8 +215,24 @@ CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'n
            'patches': _patches, 'no_class_weights': _no_class_weights, 'kd': _kd}
 
 
+def expand_recipes(names):
+    """``--recipes`` with ``stock-all`` replaced by every reference row (order kept, no repeats)."""
+    out = []
+    for name in names:
+        out += list(REFERENCES) if name == 'stock-all' else [name]
+    return list(dict.fromkeys(out))
+
+
+def best_reference(results, split='val'):
+    """The reference row (``REFERENCES``) with the highest ``split`` mIoU among ``results``, or None."""
+    rows = [r for r in results if r['recipe'] in REFERENCES and split in r['scores']]
+    return max(rows, key=lambda r: r['scores'][split]['mIoU'], default=None)
+
+
 def parse_recipe(name):
     """``'vnseg-no_ema'`` -> (config path, [change functions]); raises BenchmarkError if unknown."""
+    if name in RECIPES:
+        return REPO / RECIPES[name], []
     base, *changes = name.split('-')
     if base not in RECIPES:
         raise BenchmarkError(f'unknown recipe {name!r}: choose from {sorted(RECIPES)} (+ "-<change>")')
@@ -329,7 +358,8 @@ def prepare_data(args, work):
         val_root = work / 'data' / 'val'
         prepare(args.val_src, val_root, crop=args.crop, color_table=args.color_table,
                 ratios=(0.0, 1.0, 0.0), augment=False)
-    data = dict(summary=summary, train_root=train_root.resolve(), val_scenes=scene_list(val_root, 'val'))
+    data = dict(summary=summary, train_root=train_root.resolve(), val_root=val_root.resolve(),
+                val_scenes=scene_list(val_root, 'val'))
     fp = [(train_root / 'summary.json').read_text()]
     data['train_fingerprint'] = hashlib.sha1(fp[0].encode()).hexdigest()
     if args.val_src:
@@ -395,15 +425,29 @@ def load_raw_weights(model, checkpoint):
 
 
 # -- one recipe ----------------------------------------------------------------------------------
-def run_recipe(name, args, data):
-    """Train (or reuse) and score one recipe; returns its result dict."""
+def train_on_val_scenes_too(cfg, data):
+    """The final model's data: the benchmark's val scenes added to its train scenes (``--final``), with
+    ``vnseg train --all-scenes``'s own function (the benchmark's configs validate nothing)."""
+    from vnseg.runner_utils import train_on_all_scenes
+    cfg.val_dataloader = dict(dataset=dict(data_root=str(data['val_root']), ann_file='scenes/val.txt'))
+    train_on_all_scenes(cfg)
+    cfg.val_dataloader = None
+
+
+def run_recipe(name, args, data, final=False):
+    """Train (or reuse) and score one recipe; returns its result dict.
+
+    ``final``: trained on the train AND val scenes (``--final``), scored on the test scenes only.
+    """
     import torch
     from mmengine.config import Config
     import vnseg.mmseg_ext  # noqa: F401  (registrations: the config's transforms and losses)
     from vnseg.apis import load_model
 
     config_path, changes = parse_recipe(name)
-    run_dir = Path(args.work_dir) / f'{name}_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}'
+    label = f'{name} [final]' if final else name
+    run_dir = Path(args.work_dir) / (f"{name}{'_final' if final else ''}"
+                                     f'_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}')
     cfg = Config.fromfile(str(config_path))
     for change in changes:
         change(cfg, data)
@@ -411,17 +455,19 @@ def run_recipe(name, args, data):
     tta_flip = bool(inference.get('tta_flip', False))
     fit_budget(cfg, iters=args.iters, batch_size=args.batch_size, crop=args.crop, seed=args.seed,
                data_root=data['train_root'], work_dir=run_dir)
+    if final:
+        train_on_val_scenes_too(cfg, data)
     text = cfg.pretty_text
     def digest(data_key):
         return hashlib.sha1((text + data[data_key] + f'tta={tta_flip}').encode()).hexdigest()[:16]
     # the trained model depends on the config and the train data only; its scores also on the test data
     train_fingerprint, fingerprint = digest('train_fingerprint'), digest('fingerprint')
     result_path = run_dir / 'result.json'
-    splits = ['val'] + ([] if args.no_test else ['test'])
+    splits = ['test'] if final else ['val'] + ([] if args.no_test else ['test'])
     if result_path.is_file():
         old = json.loads(result_path.read_text())
         if old.get('fingerprint') == fingerprint and all(s in old['scores'] for s in splits):
-            print(f'[{name}] reusing {result_path}', flush=True)
+            print(f'[{label}] reusing {result_path}', flush=True)
             return old
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = run_dir / f'iter_{args.iters}.pth'
@@ -434,7 +480,7 @@ def run_recipe(name, args, data):
         if args.device == 'cpu':
             env['CUDA_VISIBLE_DEVICES'] = ''
         log = run_dir / 'train.log'
-        print(f'[{name}] training {args.iters} iterations x {args.batch_size} x {args.crop}^2, seed {args.seed} '
+        print(f'[{label}] training {args.iters} iterations x {args.batch_size} x {args.crop}^2, seed {args.seed} '
               f'(log: {log})', flush=True)
         t0 = time.perf_counter()
         with open(log, 'w') as f:
@@ -458,17 +504,19 @@ def run_recipe(name, args, data):
         iou, miou = iou_table(conf)
         scores[split] = dict(mIoU=round(miou, 2), IoU=[round(float(v), 2) for v in iou],
                              confusion=conf.tolist(), seconds=round(time.perf_counter() - t0, 1))
-        print(f'[{name}] {split}: mIoU {miou:.2f}', flush=True)
+        print(f'[{label}] {split}: mIoU {miou:.2f}', flush=True)
     # free ablations on the validation scenes: the same run with the other TTA / without the EMA
-    conf = score_scenes(model, data['val_scenes'], run_dir / f'pred_val_tta{int(not tta_flip)}', not tta_flip, device)
-    extra['no TTA' if tta_flip else 'flip TTA'] = _val_entry(conf)
-    if has_ema and not args.skip_raw:
-        raw = load_raw_weights(model, checkpoint)
-        conf = score_scenes(raw, data['val_scenes'], run_dir / 'pred_val_raw', tta_flip, device)
-        extra['raw weights'] = _val_entry(conf)
+    if not final:  # (the final model trained on the val scenes)
+        conf = score_scenes(model, data['val_scenes'], run_dir / f'pred_val_tta{int(not tta_flip)}', not tta_flip,
+                            device)
+        extra['no TTA' if tta_flip else 'flip TTA'] = _val_entry(conf)
+        if has_ema and not args.skip_raw:
+            raw = load_raw_weights(model, checkpoint)
+            conf = score_scenes(raw, data['val_scenes'], run_dir / 'pred_val_raw', tta_flip, device)
+            extra['raw weights'] = _val_entry(conf)
     del model
     torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    result = dict(recipe=name, seed=args.seed, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
+    result = dict(recipe=label, seed=args.seed, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
                   config=str(config_path.relative_to(REPO)), fingerprint=fingerprint, tta_flip=tta_flip,
                   train_seconds=trained['train_seconds'], scores=scores, extra=extra)
     result_path.write_text(json.dumps(result, indent=1))
@@ -515,7 +563,11 @@ def build_parser():
     p.add_argument('--crop', type=int, default=256, help='crop side, pixels (default 256)')
     p.add_argument('--seed', type=int, default=0, help='training seed (the data split is fixed)')
     p.add_argument('--recipes', nargs='+', default=['stock', 'vnseg'], metavar='RECIPE',
-                   help='stock, vnseg, study, or vnseg-<change>... (default: stock vnseg)')
+                   help='stock, stock-plain, stock-plain-lr2e-4, stock-plain-lr1e-3, stock-all (every reference '
+                        'row), vnseg, study, or vnseg-<change>... (default: stock vnseg)')
+    p.add_argument('--final', action='store_true',
+                   help='also train vnseg on the train AND val scenes (as `vnseg train --all-scenes`) and report '
+                        'its test mIoU beside the one trained on the train scenes')
     p.add_argument('--work-dir', default='work_dirs/recipe_quality')
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--no-test', action='store_true',
@@ -528,6 +580,7 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    args.recipes = expand_recipes(args.recipes)
     try:
         if not args.no_test and not args.test_src:
             raise BenchmarkError('--test-src is required (or --no-test to score the validation scenes only)')
@@ -535,6 +588,9 @@ def main(argv=None):
             raise BenchmarkError('--iters, --batch-size and --crop must be positive')
         for name in args.recipes:
             parse_recipe(name)
+        if args.final and (args.no_test or 'vnseg' not in args.recipes):
+            raise BenchmarkError('--final reports a test score beside the vnseg row: needs --recipes vnseg and '
+                                 'the test scenes')
         if args.device == 'cuda':
             import torch
             if not torch.cuda.is_available():
@@ -544,6 +600,8 @@ def main(argv=None):
         results = []
         for name in args.recipes:
             results.append(run_recipe(name, args, data))
+        if args.final:
+            results.append(run_recipe('vnseg', args, data, final=True))
     except BenchmarkError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
@@ -561,10 +619,14 @@ def main(argv=None):
     if 'vnseg-kd' in by_name and 'vnseg' in by_name:
         x, y = by_name['vnseg-kd']['scores'][split]['mIoU'], by_name['vnseg']['scores'][split]['mIoU']
         print(f'KD ({split}) student_kd_mIoU={x:.2f} student_mIoU={y:.2f} delta={x - y:.2f}')
-    if 'stock' in by_name and 'vnseg' in by_name:
-        x, y = by_name['vnseg']['scores'][split]['mIoU'], by_name['stock']['scores'][split]['mIoU']
+    if 'vnseg [final]' in by_name:
+        x, y = by_name['vnseg [final]']['scores']['test']['mIoU'], by_name['vnseg']['scores']['test']['mIoU']
+        print(f'FINAL vnseg_all_scenes_mIoU={x:.2f} vnseg_mIoU={y:.2f} delta={x - y:.2f}')
+    reference = best_reference(results)  # chosen on validation, never on the test scenes
+    if reference is not None and 'vnseg' in by_name:
+        x, y = by_name['vnseg']['scores'][split]['mIoU'], reference['scores'][split]['mIoU']
         tag = 'VAL' if args.no_test else 'RESULT'
-        print(f'{tag} vnseg_mIoU={x:.2f} stock_mIoU={y:.2f} delta={x - y:.2f}')
+        print(f"{tag} vnseg_mIoU={x:.2f} stock_mIoU={y:.2f} delta={x - y:.2f} reference={reference['recipe']}")
     return 0
 
 

@@ -153,6 +153,46 @@ def test_recipe_names():
         benchmark().parse_recipe('mine')
 
 
+def test_reference_rows_are_plain_mmseg_configs():
+    """stock-plain: stock mmseg without per-parameter multipliers, a 100-iteration warm-up at 750 iterations;
+    its sweep changes the learning rate only; stock-all runs the four reference rows."""
+    bench = benchmark()
+    assert bench.expand_recipes(['stock-all', 'vnseg', 'stock']) == list(bench.REFERENCES) + ['vnseg']
+    stock = load('benchmarks/configs/segformer_b0_stock_mmseg.py')
+    plain = load('benchmarks/configs/segformer_b0_stock_plain.py')
+    assert bench.parse_recipe('stock-plain-lr2e-4') == (REPO / bench.RECIPES['stock-plain-lr2e-4'], [])
+    assert 'paramwise_cfg' in stock.optim_wrapper and 'paramwise_cfg' not in plain.optim_wrapper
+    assert plain.optim_wrapper.optimizer == stock.optim_wrapper.optimizer  # AdamW 6e-4, decay 0.01
+    assert plain.train_pipeline == stock.train_pipeline and plain.model == stock.model
+    bench.fit_budget(plain, iters=750, batch_size=8, crop=256, seed=0, data_root='/d', work_dir='/w')
+    assert [(s.type, s.begin, s.end) for s in plain.param_scheduler] == [('LinearLR', 0, 100), ('PolyLR', 100, 750)]
+    for name, lr in (('stock-plain-lr2e-4', 2e-4), ('stock-plain-lr1e-3', 1e-3)):
+        cfg = load(bench.RECIPES[name])
+        assert cfg.optim_wrapper.optimizer.lr == lr and 'paramwise_cfg' not in cfg.optim_wrapper
+        cfg.optim_wrapper.optimizer.lr = plain.optim_wrapper.optimizer.lr
+        assert cfg.optim_wrapper == plain.optim_wrapper
+
+
+def test_result_compares_with_the_reference_best_on_validation():
+    def row(name, val, test):
+        return dict(recipe=name, scores=dict(val=dict(mIoU=val), test=dict(mIoU=test)))
+    results = [row('stock', 50.0, 41.0), row('stock-plain', 55.0, 44.0), row('stock-plain-lr1e-3', 54.0, 47.0),
+               row('vnseg', 60.0, 50.0), row('vnseg-no_ema', 61.0, 49.0)]
+    assert benchmark().best_reference(results)['recipe'] == 'stock-plain'  # best on val, not on test
+    assert benchmark().best_reference(results[3:]) is None
+
+
+def test_final_row_trains_on_the_val_scenes_too(tmp_path):
+    cfg = load('configs/segformer_b0_recipe_vn.py')
+    (tmp_path / 'class_weights.json').write_text('[1, 1, 1, 1, 1]')
+    benchmark().fit_budget(cfg, iters=750, batch_size=8, crop=256, seed=0, data_root=tmp_path, work_dir='/w')
+    benchmark().train_on_val_scenes_too(cfg, dict(val_root=tmp_path / 'val'))
+    train, extra = cfg.train_dataloader.dataset.datasets
+    assert (train.data_root, train.ann_file) == (str(tmp_path), 'scenes/train.txt')
+    assert (extra.data_root, extra.ann_file) == (str(tmp_path / 'val'), 'scenes/val.txt')
+    assert extra.pipeline == train.pipeline and cfg.val_dataloader is None
+
+
 def test_loss_lr_and_crop_ablations_change_one_thing():
     def apply(name):
         path, changes = benchmark().parse_recipe(name)
