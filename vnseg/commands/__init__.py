@@ -35,6 +35,8 @@ COMMANDS = {
     'params': ('params', 'tools/analysis_tools/param_table.py', "parameters and GFLOPs beside the study's"),
     'strip-teacher': ('strip_teacher', 'tools/model_converters/strip_teacher.py',
                       'student-only checkpoint of a distillation run'),
+    'teacher-labels': ('teacher_labels', 'tools/teacher_labels.py',
+                       "a teacher's soft labels of a dataset's train scenes + unlabelled images (cache)"),
 }
 
 

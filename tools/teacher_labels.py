@@ -1,0 +1,13 @@
+"""Cache a teacher's soft labels (class probabilities) of a dataset's scenes for distillation.
+
+A thin caller of :mod:`vnseg.commands.teacher_labels` (also ``vnseg teacher-labels``): see its
+docstring or ``--help``.
+"""
+import sys
+
+from vnseg.commands.teacher_labels import main  # noqa: F401  (the tool's interface)
+
+if __name__ == '__main__':
+    from vnseg.cli import quiet_third_party_warnings, run_tool
+    quiet_third_party_warnings()  # the libraries' deprecation notices are not for users
+    sys.exit(run_tool(main))
