@@ -9,8 +9,9 @@ fixes and registrations to mmseg before they build a model: among them, ``mmseg.
 
 :func:`load_model` (:mod:`vnseg.apis.model_loading`) is how every vnseg tool turns a config and a
 checkpoint into a model: weights are loaded strictly (``mmseg.apis.init_model`` and
-``MMSegInferencer`` too, through ``vnseg.compat``), unusable checkpoint files are clear errors, random
-weights only on request.
+``MMSegInferencer`` too, patched by ``vnseg.mmseg_ext`` with :mod:`vnseg.checkpoints` and
+:mod:`vnseg.dataset_meta`, which sit below this package), unusable checkpoint files are clear errors,
+random weights only on request.
 """
 import importlib
 
