@@ -36,6 +36,10 @@ def parse_args(argv=None):
         '--all-scenes', action='store_true',
         help="train on the train AND val splits (every labelled scene), the config's budget: the last "
              'training once a recipe is chosen on validation (validation scores then see trained scenes)')
+    parser.add_argument(
+        '--no-cpu-speedups', action='store_true',
+        help="without CUDA, none of vnseg's CPU speed-ups of training (the config's cpu_speedups: "
+             'channels_last, bf16, compile, threads, workers; vnseg.engine.cpu_speedups); no effect on a GPU')
     add_runner_args(parser, 'override config settings, e.g. train_cfg.max_iters=1000')
     return parse_runner_args(parser, argv)
 
@@ -48,6 +52,7 @@ def main(argv=None):
     from vnseg.cli import OptionError, check_output_dir
     from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
     from vnseg.data.class_weights import training_class_weights
+    from vnseg.engine.cpu_speedups import apply_cpu_speedups
     from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
     from vnseg.runner_utils import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
                                     train_on_all_scenes, use_atomic_checkpoints)
@@ -85,6 +90,7 @@ def main(argv=None):
         adapt_cfg_to_device(cfg, amp_requested=args.amp)
     except AmpNeedsCudaError as exc:
         raise OptionError('--amp', str(exc).replace('--amp ', '', 1)) from None
+    apply_cpu_speedups(cfg, enabled=not args.no_cpu_speedups)  # CPU only; changes nothing with CUDA
 
     runner = build_runner(cfg)
     if resume_from is not None:

@@ -1,4 +1,6 @@
-"""Training-loop components registered into mmseg's registries (hooks)."""
-from .hooks import AtomicCheckpointHook, ClassWeightsHook, GsdMetaHook
+"""Training-loop components registered into mmseg's and mmengine's registries (hooks, optimizer
+wrappers), and vnseg's CPU speed-ups of training (:mod:`vnseg.engine.cpu_speedups`)."""
+from .hooks import AtomicCheckpointHook, ChannelsLastHook, ClassWeightsHook, GsdMetaHook
+from .optim import CpuAmpOptimWrapper
 
-__all__ = ['AtomicCheckpointHook', 'GsdMetaHook', 'ClassWeightsHook']
+__all__ = ['AtomicCheckpointHook', 'ChannelsLastHook', 'GsdMetaHook', 'ClassWeightsHook', 'CpuAmpOptimWrapper']

@@ -1,5 +1,6 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .channels_last_hook import ChannelsLastHook
 from .gsd_meta_hook import GsdMetaHook
 from .class_weights_hook import ClassWeightsHook
 
-__all__ = ['AtomicCheckpointHook', 'GsdMetaHook', 'ClassWeightsHook']
+__all__ = ['AtomicCheckpointHook', 'ChannelsLastHook', 'GsdMetaHook', 'ClassWeightsHook']
