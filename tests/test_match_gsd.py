@@ -135,3 +135,17 @@ def test_unknown_gsd_is_one_error_line(scenes, tmp_path, capsys):
                   'a geotransform, e.g. a GeoTIFF); run without --match-gsd', err
     for out in ('o1', 'o2'):
         assert not (tmp_path / out).exists() or not any((tmp_path / out).iterdir())
+
+
+def test_resampled_windows_read_the_same_pixels_as_one_read(scenes):
+    """Each window is resampled by GDAL from a floating-point source window: overlapping windows of the
+    sliding grid see exactly the pixels of one read of the whole model grid (no seams)."""
+    from vnseg.apis.gsd_match import ResampledSource
+    from vnseg.geo.raster_io import SourceImage
+    with SourceImage(scenes[1]) as src:
+        grid = ResampledSource(src, W, H)
+        assert (grid.width, grid.height, grid.sx, grid.sy) == (W, H, 0.5, 0.5)
+        whole, valid = grid.read_rgb(0, 0, H, W), grid.read_valid(0, 0, H, W)
+        assert valid.all()
+        for y, x, h, w in ((96, 96, 128, 128), (1, 3, 50, 77), (200, 301, 100, 100)):
+            np.testing.assert_array_equal(grid.read_rgb(y, x, h, w), whole[:, y:y + h, x:x + w])
