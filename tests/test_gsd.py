@@ -222,3 +222,27 @@ def test_deepness_threshold_rules():
     assert deepness_metadata(['a', 'b'], 64, resolution_cm=7.46, seg_thresh=0.25)['seg_thresh'] == 0.25
     with pytest.raises(ValueError):
         deepness_metadata(['a', 'b'], 64, seg_thresh=1.0)
+
+
+def test_gsd_hook_reads_the_train_summaries(tmp_path):
+    """Wrapped datasets are unwrapped; summaries that agree within 1 % give their median, others none."""
+    from mmengine import Config
+
+    from vnseg.engine.hooks import GsdMetaHook
+    for name, gsd in (('a', 5.0), ('b', 5.02), ('c', 8.0)):
+        root = tmp_path / name
+        (root / 'img_dir').mkdir(parents=True)
+        (root / 'summary.json').write_text(json.dumps({'gsd': dataset_gsd({'s': gsd}, {})}))
+
+    def cfg(*names):
+        ds = [dict(type='VNDroneDataset', data_root=str(tmp_path / n)) for n in names]
+        return Config(dict(train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2, dataset=dict(
+            type='ConcatDataset', datasets=ds)))))
+    assert GsdMetaHook().resolve(cfg('a')) == 5.0
+    assert GsdMetaHook().resolve(cfg('a', 'b')) in (5.0, 5.02)
+    hook = GsdMetaHook()
+    assert hook.resolve(cfg('a', 'c')) is None and 'disagree' in hook.source
+    assert GsdMetaHook(gsd_cm=3.0).resolve(cfg('c')) == 3.0
+    assert GsdMetaHook().resolve(Config(dict(train_dataloader=dict(dataset=dict(data_root=str(tmp_path)))))) is None
+    with pytest.raises(ValueError):
+        GsdMetaHook(gsd_cm=0)
