@@ -51,9 +51,13 @@ def model_gsd_cm(tile_model) -> tuple:
         return valid_gsd_cm(metadata.get('resolution')), "the ONNX metadata 'resolution'"
     checkpoint = getattr(tile_model, 'checkpoint', None)
     if checkpoint is not None:
-        from .model_loading import read_checkpoint
-        meta = read_checkpoint(checkpoint).get('meta') or {}
-        return valid_gsd_cm(meta.get(GSD_META_KEY)), f"the checkpoint's meta['{GSD_META_KEY}']"
+        cached = getattr(tile_model, '_checkpoint_gsd', None)
+        if cached is None or cached[0] != checkpoint:   # read once per model, not once per image
+            from .model_loading import read_checkpoint
+            meta = read_checkpoint(checkpoint).get('meta') or {}
+            cached = (checkpoint, valid_gsd_cm(meta.get(GSD_META_KEY)))
+            tile_model._checkpoint_gsd = cached
+        return cached[1], f"the checkpoint's meta['{GSD_META_KEY}']"
     return None, None
 
 
