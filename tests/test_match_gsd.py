@@ -149,3 +149,26 @@ def test_resampled_windows_read_the_same_pixels_as_one_read(scenes):
         assert valid.all()
         for y, x, h, w in ((96, 96, 128, 128), (1, 3, 50, 77), (200, 301, 100, 100)):
             np.testing.assert_array_equal(grid.read_rgb(y, x, h, w), whole[:, y:y + h, x:x + w])
+
+
+def test_two_processes_with_match_gsd_equal_one(scenes, runs, tmp_path):
+    """tools/dist_infer.sh (torchrun, 2 CPU processes, gloo) cuts the 2x scene's model grid into row bands:
+    the same class map, byte for byte, as the single-process --match-gsd run."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    x1, x2, ckpt, _ = scenes
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1',
+               PYTHON=sys.executable, PORT=str(port), PYTHONPATH=str(REPO))
+    out = subprocess.run(['bash', str(REPO / 'tools' / 'dist_infer.sh'), CFG, str(ckpt), '2', str(x2),
+                          '--out-dir', str(tmp_path), *MAP_OPTS, '--device', 'cpu', '--match-gsd'],
+                         env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    with rasterio.open(tmp_path / 'x2_classes.tif') as ds:
+        np.testing.assert_array_equal(ds.read(1), runs['matched'][0])
+        assert ds.tags()['MODEL_GRID'] == f'{W}x{H}'
+    assert not (tmp_path / '.x2.parts').exists()
