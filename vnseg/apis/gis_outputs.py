@@ -7,7 +7,7 @@ chosen language (:data:`vnseg.classes.CLASS_NAMES`); file names keep the canonic
 Outputs (``STEM`` = image file name without suffix):
 
 * ``STEM_areas.csv`` / ``.json`` -- per class pixels, m^2, ha, share, mean confidence (%).
-* ``STEM_classes.qml`` -- QGIS paletted style of the class map (colours + names);
+* ``STEM_classes.qml`` -- QGIS paletted style of the class map (colours + names; background transparent);
   ``STEM_confidence.qml`` -- red-to-green ramp for the confidence raster.
 * ``STEM.gpkg`` -- one polygon layer per class in the image's CRS, QGIS styles in ``layer_styles``.
 * ``STEM_<class>.geojson`` (+ ``.qml``) -- RFC 7946 (WGS84 lon/lat) when georeferenced.
@@ -74,7 +74,9 @@ def write_gis_outputs(out_dir: Path, stem: str, class_map: Path, confidence: Opt
     out['areas_csv'], out['areas_json'] = csv_path, json_path
     styles = [out_dir / f'{stem}_classes.qml']
     if not keep(styles[0]):
-        write_qml(styles[0], paletted_raster_qml(range(len(names)), names, palette[:len(names)]))
+        background = [i for i, c in enumerate(classes) if c == 'background']  # the orthophoto shows through
+        write_qml(styles[0], paletted_raster_qml(range(len(names)), names, palette[:len(names)],
+                                                 transparent=background))
     if confidence is not None:
         styles.append(Path(confidence).with_suffix('.qml'))
         if not keep(styles[-1]):

@@ -9,6 +9,8 @@
 * :class:`GeoPackageWriter` -- one file, one polygon layer per class (or per change category), in the
   grid's CRS (no reprojection: areas and shapes stay exact), written in batches with pyogrio; the
   file is assembled under a temporary name and renamed when :meth:`GeoPackageWriter.close` succeeds.
+  It is a GeoPackage 1.2 file (:data:`GPKG_VERSION`): the GDAL that pyogrio bundles would write 1.4,
+  which the GDAL of older QGIS installs (3.6 under QGIS 3.22) opens with a warning per access.
 
 Geometries handed to ``add`` are shapely polygons in the grid's output coordinates
 (``georef.transform`` applied).
@@ -25,9 +27,14 @@ import numpy as np
 
 from vnseg.data.io import partial_path
 
-__all__ = ['GeoJSONWriter', 'GeoPackageWriter', 'to_lonlat', 'lonlat_decimals']
+__all__ = ['GeoJSONWriter', 'GeoPackageWriter', 'to_lonlat', 'lonlat_decimals', 'GPKG_VERSION']
 
 _BATCH = 2000
+
+#: GeoPackage version written (GDAL's ``VERSION`` creation option). 1.2 is what GDAL 3.6 (QGIS 3.22's)
+#: writes itself (``PRAGMA user_version`` 10200; it knows 1.0-1.3); on the 1.4 files that pyogrio's newer
+#: GDAL writes by default it warns "user_version=10400 (v1.4.0) may only be partially supported".
+GPKG_VERSION = '1.2'
 
 
 def lonlat_decimals(georef, metres_per_unit: float = 1.0) -> int:
@@ -168,9 +175,10 @@ class _GpkgLayer:
                 columns.append(np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64))
         wkb = shapely.to_wkb(np.asarray(self._geoms, dtype=object)) if self._geoms else np.array([], dtype=object)
         crs = self.owner.georef.crs.to_wkt() if self.owner.georef.crs is not None else None
+        append = self._created or self.owner._exists
         write(str(self.owner.tmp_path), wkb, columns, list(self.fields), layer=self.name, driver='GPKG',
-              geometry_type='Polygon', crs=crs, append=self._created or self.owner._exists,
-              promote_to_multi=False)
+              geometry_type='Polygon', crs=crs, append=append, promote_to_multi=False,
+              dataset_options=None if append else {'VERSION': GPKG_VERSION})
         self.owner._exists = True
         self._created = True
         self.count += len(self._geoms)

@@ -10,8 +10,11 @@ QGIS applies a style without any click when
 
 Rasters get a *paletted* renderer (one colour and label per class value; the label is the class name
 in the chosen language) or, for the confidence raster, a red-to-green *pseudocolour* ramp over
-0..100 %. Polygon layers get a single fill in the class colour, half transparent, with the class
-name as the legend entry (a one-category categorized renderer on ``class_id``).
+0..100 %. In the class map's style the background class is transparent (its legend entry stays, with
+alpha 0: set its opacity in the layer's symbology to paint it), so the orthophoto under the class map
+shows through everywhere the model found nothing. Polygon layers get a single fill in the class
+colour, half transparent, with the class name as the legend entry (a one-category categorized
+renderer on ``class_id``).
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def _hex(rgb) -> str:
 
 
 def paletted_raster_qml(values: Sequence[int], labels: Sequence[str], colours: Sequence[Sequence[int]],
-                        opacity: float = 1.0) -> str:
+                        opacity: float = 1.0, transparent: Sequence[int] = ()) -> str:
     """QML of a paletted (unique values) renderer for band 1.
 
     Args:
@@ -40,9 +43,13 @@ def paletted_raster_qml(values: Sequence[int], labels: Sequence[str], colours: S
         labels: legend text per value.
         colours: RGB (0-255) per value.
         opacity: layer opacity 0..1.
+        transparent: values drawn fully transparent (alpha 0; e.g. the background class, so that the
+            orthophoto shows through); they keep their colour and legend entry.
     """
+    hidden = {int(v) for v in transparent}
     entries = '\n'.join(
-        f'        <paletteEntry value="{int(v)}" color="{_hex(c)}" alpha="255" label={quoteattr(str(lab))}/>'
+        f'        <paletteEntry value="{int(v)}" color="{_hex(c)}" alpha="{0 if int(v) in hidden else 255}" '
+        f'label={quoteattr(str(lab))}/>'
         for v, lab, c in zip(values, labels, colours))
     return (_HEAD + f'<qgis version="{_VERSION}" styleCategories="AllStyleCategories">\n'
             '  <pipe>\n'
