@@ -18,10 +18,11 @@ takes the plain argmax, as vnseg does) unless ``--threshold P`` asks for one
 (:func:`vnseg.deploy.onnx_export.deepness_metadata`).
 
 With ``--int8 --calib-images IMG [IMG ...]`` it also writes ``model.int8.onnx`` beside ``model.onnx``: the
-same graph statically quantised by ONNX Runtime (QDQ, uint8 activations, int8 per-channel weights; Conv and
-MatMul in int8, the rest float32; :mod:`vnseg.deploy.quantize`), calibrated on tiles of the given images, with
-the same metadata (plus ``vnseg.int8``: settings and agreement). Its predicted classes are compared with the
-fp32 graph's on the parity tiles; below ``--min-int8-agreement`` (default 0.98) the export fails with exit
+same graph statically quantised by ONNX Runtime (QDQ, uint8 activations, int8 per-channel weights; the
+convolutions and the decode head in int8, normalisation, attention scores and the output in float32;
+:mod:`vnseg.deploy.quantize`), calibrated on ``--calib-tiles`` tiles of the given images, with the same
+metadata (plus ``vnseg.int8``: settings and agreement). Its predicted classes are compared with the fp32
+graph's on the parity tiles; below ``--min-int8-agreement`` (default 0.98) the export fails with exit
 status 3 and writes nothing (neither file).
 
 Run the exported model on whole scenes without torch: ``tools/infer_large_image.py --onnx model.onnx IMAGE``.

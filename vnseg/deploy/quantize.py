@@ -12,11 +12,15 @@ with the same input, output and metadata, by ONNX Runtime's own tools
   integer kernels), activations uint8 (asymmetric), weights int8 per output channel (symmetric): the
   U8S8 combination that ONNX Runtime runs on x86's 8-bit dot-product instructions (AVX-512 VNNI,
   AVX-VNNI; AVX2 without VNNI runs it too, with the saturation caveat that ``reduce_range`` addresses);
-* what stays float32: only ``Conv`` and ``MatMul`` are quantised (:data:`DEFAULT_OP_TYPES`: the
-  patch embeddings, the attention and MLP projections, the depthwise convolutions and the decode
-  head); LayerNorm, GELU (Erf), Softmax, Resize and the elementwise ops keep float32 between a
-  DequantizeLinear and the next QuantizeLinear, and the graph's output (softmax probabilities) is
-  float32, so that no 1/255 probability steps create ties between classes.
+* what is int8 (:data:`DEFAULT_OP_TYPES`): every ``Conv`` (patch embeddings, the attention's spatial
+  reduction, the MixFFN's 1x1 and depthwise 3x3 convolutions, the decode head's projections and fusion),
+  the decode head's ``Resize`` and ``Concat`` (so that its 4 x 256-channel maps at 1/4 resolution move
+  as bytes, not floats: the fusion's largest tensors), and ``MatMul`` with a constant operand;
+* what stays float32: LayerNorm, GELU, the attention's score and context products and their softmax
+  (:func:`activation_matmuls`; quantised, ONNX Runtime runs them as QLinearMatMul / QLinearSoftmax,
+  slower than float32 and less exact), the elementwise ops, and the tail (:func:`tail_nodes`: the
+  classifier conv, the logits' upsampling, the output softmax), so that logits are never rounded to
+  8 bits and the graph's output is float32 probabilities with no 1/255 steps to create class ties.
 
 :func:`int8_agreement` runs the fp32 and the int8 graph on the same real tiles and gives the share of
 valid pixels whose predicted class agrees (:func:`class_agreement`); ``vnseg export --int8`` refuses
@@ -35,12 +39,12 @@ from vnseg.cli import UserError
 
 __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'TileCalibrationReader', 'Int8AgreementError',
            'calibration_tiles', 'class_agreement', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
-           'int8_path_for', 'quantized_op_counts']
+           'int8_path_for', 'quantized_op_counts', 'tail_nodes', 'activation_matmuls']
 
 #: Default minimum share of valid pixels whose class the int8 graph must give as the fp32 graph does.
 DEFAULT_MIN_AGREEMENT = 0.98
-#: Operator types quantised by default (the others keep float32).
-DEFAULT_OP_TYPES = ('Conv', 'MatMul')
+#: Operator types quantised by default (the others keep float32; see the module's docstring).
+DEFAULT_OP_TYPES = ('Conv', 'MatMul', 'Relu', 'Resize', 'Concat')
 #: Operators that only exist in a quantised graph (QDQ pairs, or the integer kernels of QOperator format).
 QUANT_OPS = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger')
 
@@ -181,10 +185,31 @@ def quantized_op_counts(onnx_path) -> dict:
     return counts
 
 
+def tail_nodes(onnx_path) -> list:
+    """Names of the graph's last ``Conv`` (the classifier producing the logits) and of every node after it in
+    the (topologically sorted) graph: the logits' upsampling and the softmax. Kept float32, so that the
+    logits are never rounded to 8 bits (a step of 1/255 of their range creates ties between classes)."""
+    import onnx
+    nodes = list(onnx.load(str(onnx_path)).graph.node)
+    last = max((i for i, n in enumerate(nodes) if n.op_type == 'Conv'), default=len(nodes))
+    return [n.name for n in nodes[last:] if n.name]
+
+
+def activation_matmuls(onnx_path) -> list:
+    """Names of the ``MatMul`` nodes neither of whose operands is a constant (an initializer or a
+    ``Constant`` node): in a transformer, attention's scores ``Q K^T`` and context ``softmax(.) V``."""
+    import onnx
+    graph = onnx.load(str(onnx_path)).graph
+    constants = {i.name for i in graph.initializer}
+    constants |= {o for n in graph.node if n.op_type == 'Constant' for o in n.output}
+    return [n.name for n in graph.node if n.op_type == 'MatMul' and not any(i in constants for i in n.input)]
+
+
 def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
                         op_types: Sequence[str] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
                         per_channel: bool = True, reduce_range: bool = False, quant_format: str = 'QDQ',
-                        preprocess: bool = True) -> dict:
+                        preprocess: bool = True, matmul_const_b_only: bool = True, tail_fp32: bool = True,
+                        extra_options: Optional[dict] = None) -> dict:
     """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
     temporary name, see :func:`vnseg.data.io.atomic_output`), calibrated on the real tiles ``rgb`` uint8
     ``(n, 3, T, T)`` / ``valid`` bool ``(n, T, T)``, with the fp32 file's metadata (``metadata_props``,
@@ -197,6 +222,12 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
         reduce_range: 7-bit weights, for x86 CPUs without VNNI whose U8S8 kernels can saturate.
         quant_format: ``'QDQ'`` or ``'QOperator'``.
         preprocess: run ``quant_pre_process`` (shape inference and ONNX Runtime's basic graph fusions) first.
+        matmul_const_b_only: quantise only the MatMuls with a constant (weight) operand: the attention's
+            projections, not its score and context products (:func:`activation_matmuls` are excluded by
+            name: ``quantize_static``'s ``MatMulConstBOnly`` option does not apply to the QDQ format).
+        tail_fp32: keep the classifier (the graph's last Conv) and everything after it in float32
+            (:func:`tail_nodes`: the logits' upsampling and the softmax).
+        extra_options: more of ``quantize_static``'s ``extra_options``.
 
     Returns the settings used (JSON-able): format, types, per_channel, op_types, nodes_to_exclude,
     calibration tiles/pixels, and the quantisation operators of the result (:func:`quantized_op_counts`).
@@ -210,17 +241,20 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
     reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
                                    batch_size=batch_size)
-    excluded = sorted(set(nodes_to_exclude))
     with tempfile.TemporaryDirectory(prefix='vnseg_int8_') as work:
         source = fp32_path
         if preprocess:
             source = Path(work) / 'prepared.onnx'
             quant_pre_process(str(fp32_path), str(source), skip_symbolic_shape=True)
+        excluded = set(nodes_to_exclude) | (set(tail_nodes(source)) if tail_fp32 else set())
+        excluded = sorted(excluded | (set(activation_matmuls(source)) if matmul_const_b_only else set()))
+        options = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(matmul_const_b_only),
+                       **(extra_options or {}))
         quantize_static(str(source), str(out_path), reader, quant_format=fmt, op_types_to_quantize=list(op_types),
                         nodes_to_exclude=excluded, per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        extra_options=dict(ActivationSymmetric=False, WeightSymmetric=True))
+                        extra_options=options)
     src, model = onnx.load(str(fp32_path)), onnx.load(str(out_path))
     del model.metadata_props[:]
     for entry in src.metadata_props:
@@ -231,6 +265,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                 weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}"
                         f"{', 7-bit range' if reduce_range else ''})",
                 calibration='MinMax', op_types=list(op_types), nodes_to_exclude=excluded,
+                matmul_const_b_only=bool(matmul_const_b_only),
                 preprocess=bool(preprocess), calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
 
