@@ -2,6 +2,7 @@
 
     python benchmarks/onnx_runtime.py [--config configs/segformer_b0_vn.py] [--checkpoint CKPT]
         [--tile 512] [--tiles 16] [--batch-size 4] [--threads 2] [--rounds 3] [--scene 1536x1024]
+        [--no-int8] [--calib-images IMG ...] [--calib-tiles 8]
 
 The model (random weights from a fixed seed unless ``--checkpoint``) is exported with
 ``tools/deployment/export_onnx.py``'s code path. Then:
@@ -11,6 +12,11 @@ The model (random weights from a fixed seed unless ``--checkpoint``) is exported
   and ``OnnxTileModel.predict`` (ONNX Runtime, all graph optimisations), ``--rounds`` alternating
   rounds after a warm-up, with the same number of threads; throughput (tiles/s), the ratio ORT/PyTorch
   (target >= 1.3x) and the pixel agreement of the predicted classes;
+* int8: the ONNX graph quantised by ``vnseg.deploy.quantize`` (ONNX Runtime static quantisation, what
+  ``vnseg export --int8`` writes), calibrated on ``--calib-tiles`` tiles of ``--calib-images`` (default:
+  the mosaic's outer columns, left and right of the timed crop: tiles the timed ones do not include),
+  timed in the same alternating rounds; its row gives tiles/s, the ratio to fp32 ONNX Runtime (target
+  >= 1.8x) and the pixel agreement with fp32 ONNX Runtime on the timed tiles (target >= 98 %);
 * whole scene: ``infer_large_image`` on a ``--scene`` crop of the mosaic with each backend (same tile,
   overlap, batch): seconds, ratio and class-map agreement.
 """
@@ -36,7 +42,17 @@ def parse_args(argv=None):
     p.add_argument('--rounds', type=int, default=3)
     p.add_argument('--scene', default='1536x1024', help='whole-scene crop WxH (0 to skip)')
     p.add_argument('--image', default=str(KAMPALA))
+    p.add_argument('--no-int8', dest='int8', action='store_false', help='skip the int8 row')
+    p.add_argument('--calib-images', nargs='+', default=None,
+                   help="int8 calibration images (default: the mosaic's columns left and right of the timed crop)")
+    p.add_argument('--calib-tiles', type=int, default=8, help='int8 calibration tiles (default 8)')
     return p.parse_args(argv)
+
+
+def image_width(path: Path) -> int:
+    import rasterio
+    with rasterio.open(path) as src:
+        return src.width
 
 
 def _scene_image(path: Path, image: Path, w: int, h: int):
@@ -55,6 +71,28 @@ def _scene_image(path: Path, image: Path, w: int, h: int):
     with rasterio.open(path, 'w', **prof) as dst:
         dst.write(data)
     return path
+
+
+def _calibration_images(tmp: Path, image: Path, crop_w: int, tile: int):
+    """The mosaic's columns left and right of the centred ``crop_w`` crop (``_scene_image``), as two GeoTIFFs
+    (none when the mosaic is absent or the crop covers it all)."""
+    import rasterio
+    from rasterio.windows import Window
+    if not image.exists():
+        return []
+    out = []
+    with rasterio.open(image) as src:
+        x0 = max(0, (src.width - crop_w) // 2)
+        for name, col, width in (('left', 0, x0), ('right', x0 + min(crop_w, src.width), src.width - x0 - crop_w)):
+            if width < tile // 2:
+                continue
+            win = Window(col, 0, width, src.height)
+            prof = dict(driver='GTiff', width=width, height=src.height, count=3, dtype='uint8', crs=src.crs,
+                        transform=src.window_transform(win))
+            with rasterio.open(tmp / f'calib_{name}.tif', 'w', **prof) as dst:
+                dst.write(src.read([1, 2, 3], window=win))
+            out.append(tmp / f'calib_{name}.tif')
+    return out
 
 
 def main(argv=None):
@@ -87,27 +125,49 @@ def main(argv=None):
             out.append(m.predict(rgb[b:b + args.batch_size], valid[b:b + args.batch_size]))
         return np.concatenate(out)
 
-    run(torch_model), run(ort_model)   # warm-up
-    times = {'pytorch': [], 'onnxruntime': []}
+    models = {'pytorch': torch_model, 'onnxruntime': ort_model}
+    if args.int8:
+        from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+        calib = args.calib_images or _calibration_images(tmp, Path(args.image), image_width(image), args.tile)
+        if calib:
+            calib_rgb, calib_valid = calibration_tiles(calib, args.tile, args.calib_tiles)
+        else:   # no mosaic: seeded noise, like the timed tiles
+            print('note: no calibration images; int8 calibrated on the timed tiles')
+            calib_rgb, calib_valid = rgb[:args.calib_tiles], valid[:args.calib_tiles]
+        t = time.perf_counter()
+        int8 = quantize_tile_model(onnx_path, tmp / 'model.int8.onnx', calib_rgb, calib_valid)
+        quant_s = time.perf_counter() - t
+        models['onnxruntime int8'] = OnnxTileModel(tmp / 'model.int8.onnx', providers=['CPUExecutionProvider'],
+                                                   threads=args.threads)
+    for m in models.values():   # warm-up
+        run(m)
+    times = {k: [] for k in models}
+    classes = {}
     for _ in range(args.rounds):
-        for name, m in (('pytorch', torch_model), ('onnxruntime', ort_model)):
+        for name, m in models.items():
             t = time.perf_counter()
             scores = run(m)
             times[name].append(time.perf_counter() - t)
-            if name == 'pytorch':
-                ct = np.stack([classify(s) for s in scores])
-            else:
-                co = np.stack([classify(s) for s in scores])
+            classes[name] = np.stack([classify(s) for s in scores])
     best = {k: min(v) for k, v in times.items()}
+    ct, co = classes['pytorch'], classes['onnxruntime']
     agree = float((ct == co).mean())
     parity = check_parity(model, onnx_path, rgb[:4], valid[:4])
     print(f'model {Path(args.config).name}, tile {args.tile}, {len(rgb)} real tiles, batch {args.batch_size}, '
           f'{args.threads} threads, {args.rounds} alternating rounds (best); export {export_s:.1f} s '
           f'({facts["exporter"]})')
-    print(f"{'runtime':<12} {'s/round':>9} {'tiles/s':>9}")
-    for k in ('pytorch', 'onnxruntime'):
-        print(f'{k:<12} {best[k]:>9.3f} {len(rgb) / best[k]:>9.2f}')
+    print(f"{'runtime':<17} {'s/round':>9} {'tiles/s':>9} {'vs fp32 ORT':>12} {'agreement with fp32 ORT':>24}")
+    for k in models:
+        ratio = f"{best['onnxruntime'] / best[k]:.2f}x"
+        agree_k = f"{100 * float((classes[k] == co).mean()):.3f} %"
+        print(f'{k:<17} {best[k]:>9.3f} {len(rgb) / best[k]:>9.2f} {ratio:>12} {agree_k:>24}')
     print(f"throughput ratio ORT/PyTorch: {best['pytorch'] / best['onnxruntime']:.2f}x (target >= 1.3x)")
+    if args.int8:
+        print(f"throughput ratio int8/fp32 ORT: {best['onnxruntime'] / best['onnxruntime int8']:.2f}x "
+              '(target >= 1.8x); '
+              f"class agreement with fp32 ORT {100 * float((classes['onnxruntime int8'] == co).mean()):.3f} % "
+              f"(target >= 98 %); quantised in {quant_s:.1f} s on {int8['calibration_tiles']} calibration tiles "
+              f"({int8['format']}, {'/'.join(int8['op_types'])} in int8, {int8['quant_ops']})")
     print(f'tile pixel agreement: {100 * agree:.3f} %; max |d log p| {parity["max_abs_logprob_diff"]:.2e}, '
           f'max |d p| {parity["max_abs_prob_diff"]:.2e}')
     if w and h:
