@@ -5,7 +5,7 @@ docstring or ``--help``.
 """
 import sys
 
-from vnseg.commands.teacher_labels import main  # noqa: F401  (the tool's interface)
+from vnseg.commands.teacher_labels import main
 
 if __name__ == '__main__':
     from vnseg.cli import quiet_third_party_warnings, run_tool

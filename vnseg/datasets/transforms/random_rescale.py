@@ -17,7 +17,8 @@ class RandomRescale(BaseTransform):
 
     Required keys: ``img``; optional ``gt_seg_map`` and the other ``seg_fields``.
     Modified keys: ``img``, ``img_shape``, ``scale``, ``scale_factor`` and the ``seg_fields``
-    (nearest-neighbour, so class indices and the ignore value stay exact).
+    (nearest-neighbour, so class indices and the ignore value stay exact), except those also listed
+    in ``soft_seg_fields`` (soft labels, e.g. cached teacher probabilities ``(H, W, C)``): bilinear.
 
     Args:
         ratio_range: (min, max) of the uniform factor, e.g. ``(0.5, 2.0)``.
@@ -40,8 +41,10 @@ class RandomRescale(BaseTransform):
         h, w = results['img'].shape[:2]
         new_w, new_h = max(1, int(round(w * ratio))), max(1, int(round(h * ratio)))
         results['img'] = mmcv.imresize(results['img'], (new_w, new_h), interpolation=self.interpolation)
+        soft = set(results.get('soft_seg_fields', []))
         for key in results.get('seg_fields', []):
-            results[key] = mmcv.imresize(results[key], (new_w, new_h), interpolation='nearest')
+            results[key] = mmcv.imresize(results[key], (new_w, new_h),
+                                         interpolation='bilinear' if key in soft else 'nearest')
         results['img_shape'] = (new_h, new_w)
         results['scale'] = (new_w, new_h)
         results['scale_factor'] = (new_w / w, new_h / h)

@@ -1,0 +1,251 @@
+"""Distillation from cached teacher soft labels (issue 23 items 2, 3): the soft labels go through the
+recipe's augmentation aligned with image and mask, the segmentor's KD term against them, a few
+iterations of training through mmengine's Runner, and the two configs.
+
+The teacher is ``teacher_cache_data.ColourTeacher`` over scenes whose colours are their labels, so
+its cached probabilities are one-hot of the mask: wherever the soft labels are aligned with the
+mask, their argmax IS the mask.
+"""
+import copy
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import PixelData
+from mmseg.registry import DATASETS, MODELS, TRANSFORMS
+from mmseg.structures import SegDataSample
+
+import vnseg.mmseg_ext  # noqa: F401  (registrations)
+from conftest import REPO
+from teacher_cache_data import ColourTeacher, prepared_colour_dataset, unlabelled_folder
+from vnseg.apis.teacher_labels import cache_teacher_labels
+from vnseg.data.teacher_cache import CacheMismatch, use_teacher_cache
+from vnseg.pretrained import disable_pretrained
+
+pytestmark = pytest.mark.usefixtures('one_torch_thread')
+
+KD_CONFIGS = ['configs/segformer_b0_kd_cached_recipe_vn.py', 'configs/pspnet_r18_kd_cached_recipe_vn.py']
+CROP = 40
+
+
+@pytest.fixture(scope='module')
+def cached(tmp_path_factory):
+    """A prepared colour dataset, an unlabelled folder, and the colour teacher's cache of both."""
+    tmp = tmp_path_factory.mktemp('kd_cached')
+    data = prepared_colour_dataset(tmp, n=4)
+    flights = unlabelled_folder(tmp / 'flights', n=2)
+    (tmp / 'teacher.py').write_text('# the colour teacher\n')
+    (tmp / 'teacher.pth').write_bytes(b'colour teacher weights')
+    report = cache_teacher_labels([(tmp / 'teacher.py', tmp / 'teacher.pth')], data, [flights], tmp / 'cache',
+                                  tile=48, overlap=16, tile_models=[ColourTeacher()], progress=False)
+    assert len(report.written) == 4 and not report.failed  # 2 train scenes + 2 unlabelled images
+    return dict(data=data, flights=flights, cache=tmp / 'cache')
+
+
+def kd_config(cached, path=KD_CONFIGS[0], ratio_range=None, crop=CROP):
+    cfg = Config.fromfile(str(REPO / path))
+    # the loader in kd_pipeline and in both datasets' copies of it, and the unlabelled dataset
+    assert use_teacher_cache(cfg, cached["cache"]) == 4
+    labelled, unlabelled = cfg.train_dataloader.dataset.datasets
+    labelled.data_root = str(cached['data'])
+    for dataset in (labelled, unlabelled):
+        for t in dataset.pipeline:
+            if 'crop_size' in t:
+                t['crop_size'] = (crop, crop)
+            if ratio_range is not None and t['type'] == 'RandomRescale':
+                t['ratio_range'] = ratio_range
+    return cfg
+
+
+def _samples(cfg, draws):
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    np.random.seed(0)
+    for _ in range(draws):
+        for i in range(len(dataset)):
+            yield dataset[i]['data_samples']
+
+
+def _interior(gt):
+    """Pixels whose 3 x 3 neighbourhood inside the crop holds one label (class edges, and the crop's
+    border, where the edge may lie just outside, resample differently)."""
+    g = np.pad(gt.astype(np.int16), 1, constant_values=-1)
+    same = np.ones_like(gt, bool)
+    for dy in range(3):
+        for dx in range(3):
+            same &= g[dy:dy + gt.shape[0], dx:dx + gt.shape[1]] == gt
+    return same
+
+
+def test_soft_labels_follow_crop_and_every_flip_exactly(cached):
+    """At the scenes' own scale, the argmax of the soft labels equals the mask at EVERY pixel after
+    RandomCrop and each flip (horizontal, vertical, diagonal)."""
+    directions, labelled_samples = set(), 0
+    for sample in _samples(kd_config(cached, ratio_range=(1.0, 1.0)), draws=12):
+        soft, gt = sample.gt_soft_seg.data, sample.gt_sem_seg.data[0]
+        assert soft.dtype == torch.uint8 and soft.shape == (5, CROP, CROP) == (5,) + tuple(gt.shape)
+        directions.add(sample.flip_direction)
+        if (gt != 255).any():
+            labelled_samples += 1
+            assert torch.equal(soft.argmax(0), gt.long())   # one-hot teacher: argmax = mask, everywhere
+            assert set(soft.unique().tolist()) <= {0, 255}
+        else:  # an unlabelled flight: all-ignore mask, the teacher everywhere
+            assert (soft.sum(0) >= 254).all()
+    assert directions == {None, 'horizontal', 'vertical', 'diagonal'}
+    assert labelled_samples == 24
+
+
+def test_soft_labels_follow_the_recipes_rescale_bilinearly(cached):
+    """With the recipe's RandomRescale (0.5-2x) the soft labels are resized bilinearly (blended values at
+    class edges, still summing to ~255) and stay aligned: argmax = mask on every interior pixel."""
+    blended = 0
+    for sample in _samples(kd_config(cached), draws=6):
+        soft, gt = sample.gt_soft_seg.data, sample.gt_sem_seg.data[0].numpy()
+        labelled = gt != 255
+        if not labelled.any():
+            continue
+        inner = _interior(gt) & labelled
+        assert inner.sum() > 0.5 * labelled.sum()
+        assert np.array_equal(soft.argmax(0).numpy()[inner], gt[inner])
+        assert (soft.int().sum(0) - 255).abs().max() <= 3      # rounding of 5 bilinear bands
+        blended += int(((soft > 0) & (soft < 255)).any(0).sum())
+    assert blended > 0  # nearest-neighbour resizing would leave only 0 and 255
+
+
+def test_an_image_the_cache_does_not_hold_is_refused(cached, tmp_path):
+    from PIL import Image
+    image = np.asarray(Image.open(cached['flights'] / 'flight_0.png')).copy()
+    image[0, 0] = 0  # one pixel edited: other data
+    Image.fromarray(image).save(tmp_path / 'flight_0.png')
+    init_default_scope('mmseg')
+    load = TRANSFORMS.build(dict(type='LoadTeacherProbs', cache_dir=str(cached['cache'])))
+    ok = load(dict(img_path=str(cached['flights'] / 'flight_0.png'), img=image))
+    assert ok['gt_soft_seg'].shape == image.shape[:2] + (5,)
+    with pytest.raises(CacheMismatch, match='flight_0.png: the teacher-label cache .* holds no soft labels'):
+        load(dict(img_path=str(tmp_path / 'flight_0.png'), img=image))
+
+
+# -- the KD term -----------------------------------------------------------------------------------
+def _segmentor(**kwargs):
+    cfg = Config.fromfile(str(REPO / 'configs/segformer_tiny_demo_vn.py')).model
+    cfg.update(type='CachedDistillSegmentor', **kwargs)
+    init_default_scope('mmseg')
+    return MODELS.build(cfg)
+
+
+def _sample(gt, soft):
+    s = SegDataSample()
+    s.gt_sem_seg = PixelData(data=torch.as_tensor(gt, dtype=torch.int64)[None])
+    s.set_data(dict(gt_soft_seg=PixelData(data=torch.as_tensor(soft, dtype=torch.uint8))))
+    return s
+
+
+def test_teacher_targets_by_hand():
+    """4 x 4 input -> 2 x 2 logits. Soft labels 4 x 2 (zero-padded on the right to the batch's 4 x 4):
+    block (0, 0) = 2 x 2 pixels of p = (0.5, 0.3, 0.2, 0, 0) x 255 unlabelled; block (1, 0) labelled,
+    p = (0, 0.8, 0.2, 0, 0); blocks (., 1) are padding: no teacher."""
+    model = _segmentor(min_confidence=0.6)
+    soft = np.zeros((5, 4, 2), np.uint8)
+    soft[:, :2] = np.array([128, 76, 51, 0, 0])[:, None, None]   # sums to 255
+    soft[:, 2:] = np.array([0, 204, 51, 0, 0])[:, None, None]
+    gt = np.full((4, 4), 255)
+    gt[2:, :2] = 1
+    log_p, label = model.teacher_targets([_sample(gt, soft)], (4, 4), (2, 2))
+    assert log_p.shape == (1, 5, 2, 2) and label.shape == (1, 1, 2, 2)
+    # unlabelled and max p = 128/255 < 0.6: out; labelled: in, whatever its confidence; padding: out
+    assert label[0, 0].tolist() == [[255, 255], [0, 255]]
+    assert torch.allclose(log_p[0, :, 1, 0].exp(), torch.tensor([0.5 / 255, 204 / 255, 51 / 255, 0.5 / 255, 0.5 / 255]))
+    _, label = _segmentor(min_confidence=0.0).teacher_targets([_sample(gt, soft)], (4, 4), (2, 2))
+    assert label[0, 0].tolist() == [[0, 255], [0, 255]]
+
+
+def test_an_all_ignored_crop_gives_finite_losses_and_a_kd_gradient():
+    """An unlabelled crop (mask all 255): cross-entropy and ClassDiceLoss are 0 (no NaN), the KD term
+    alone drives the gradient."""
+    torch.manual_seed(0)
+    cfg = Config.fromfile(str(REPO / 'configs/segformer_b0_kd_cached_recipe_vn.py'))
+    model = _segmentor(decode_head=dict(cfg.model.decode_head, in_channels=[16, 32, 80, 128], channels=64,
+                                        norm_cfg=dict(type='BN', requires_grad=True)))
+    soft = np.zeros((5, 32, 32), np.uint8)
+    soft[3] = 255  # the teacher says: tree
+    inputs = torch.randn(2, 3, 32, 32)
+    losses = model.loss(inputs, [_sample(np.full((32, 32), 255), soft) for _ in range(2)])
+    assert losses['decode.loss_ce'].item() == 0 and losses['decode.loss_class_dice'].item() == 0
+    assert losses['loss_kd'].item() > 0
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads) and any(g.abs().sum() > 0 for g in grads)
+
+
+# -- training --------------------------------------------------------------------------------------
+def test_training_from_the_cache_lowers_the_loss(cached, tmp_path):
+    """30 iterations of the SegFormer KD config (a tiny MiT) through mmengine's Runner on the cache's
+    2 labelled scenes and 2 unlabelled images: no teacher is built, and the KD loss falls."""
+    from mmengine.runner import Runner
+    torch.manual_seed(0)
+    cfg = kd_config(cached, crop=48)
+    disable_pretrained(cfg.model)
+    cfg.model.backbone.update(embed_dims=16, num_layers=[1, 1, 1, 1], drop_path_rate=0.0)
+    cfg.model.decode_head.update(in_channels=[16, 32, 80, 128], channels=64)
+    cfg.model.data_preprocessor.size = (48, 48)
+    iters = 30
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
+    cfg.param_scheduler = []
+    cfg.optim_wrapper.optimizer.lr = 3e-3
+    cfg.custom_hooks = [h for h in cfg.custom_hooks if h.type != 'EMAHook']
+    for key in ('val_dataloader', 'val_cfg', 'val_evaluator', 'test_dataloader', 'test_cfg', 'test_evaluator'):
+        cfg[key] = None
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters)
+    cfg.default_hooks.logger = dict(type='LoggerHook', interval=1, log_metric_by_epoch=False)
+    cfg.default_hooks.visualization = dict(type='SegVisualizationHook')
+    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.work_dir = str(tmp_path)
+    runner = Runner.from_cfg(cfg)
+    assert type(runner.model).__name__ == 'CachedDistillSegmentor' and not hasattr(runner.model, 'teacher')
+    kd = []
+    runner.register_hook(_recorder(kd), priority='LOWEST')
+    runner.train()
+    assert len(kd) == iters and all(np.isfinite(kd))
+    assert np.mean(kd[-5:]) < 0.7 * np.mean(kd[:5]), kd
+    # the student's checkpoint loads strictly into the plain recipe config's model
+    from vnseg.checkpoints import load_weights, read_checkpoint
+    plain = Config.fromfile(str(REPO / 'configs/segformer_b0_recipe_vn.py')).model
+    disable_pretrained(plain)
+    plain.backbone.update(cfg.model.backbone)
+    plain.decode_head.update(in_channels=[16, 32, 80, 128], channels=64)
+    load_weights(MODELS.build(plain), read_checkpoint(tmp_path / f'iter_{iters}.pth'))
+
+
+def _recorder(out):
+    """An mmengine hook appending ``loss_kd`` of every training iteration to ``out``."""
+    from mmengine.hooks import Hook
+
+    class Record(Hook):
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            out.append(float(outputs['loss_kd']))
+    return Record()
+
+
+# -- configs ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize('path', KD_CONFIGS)
+def test_kd_cached_configs_are_the_recipe_plus_the_cache(path):
+    text = (REPO / path).read_text()
+    assert len(text.splitlines()) < 30 and 'vnseg teacher-labels' in text
+    cfg = Config.fromfile(str(REPO / path))
+    recipe = Config.fromfile(str(REPO / path.replace('_kd_cached_recipe_vn', '_recipe_vn')))
+    assert cfg.model.type == 'CachedDistillSegmentor' and cfg.model.distill_loss.type == 'PixelKDLoss'
+    assert cfg.model.decode_head == recipe.model.decode_head and cfg.model.backbone == recipe.model.backbone
+    assert cfg.optim_wrapper == recipe.optim_wrapper and cfg.custom_hooks == recipe.custom_hooks
+    types = [t.type for t in cfg.train_dataloader.dataset.datasets[0].pipeline]
+    assert types == ['LoadImageFromFile', 'LoadAnnotationsOrIgnore', 'LoadTeacherProbs', 'RandomRescale',
+                     'RandomCrop', 'RandomFlipSegFields', 'PackSegInputsWithSoftLabels']
+    model_cfg = copy.deepcopy(cfg.model)
+    disable_pretrained(model_cfg)
+    init_default_scope('mmseg')
+    model = MODELS.build(model_cfg)  # builds without any cache or teacher
+    plain = copy.deepcopy(recipe.model)
+    disable_pretrained(plain)
+    assert set(model.state_dict()) == set(MODELS.build(plain).state_dict())
