@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 CUDA_VENV ?= .venv-cuda
 CUDA_TEST_ARCH = $(or $(TORCH_CUDA_ARCH_LIST),$(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1),9.0)
 
-.PHONY: setup lint test demo clean-demo test-cuda-build FORCE
+.PHONY: setup lint test test-clients demo clean-demo test-cuda-build FORCE
 
 setup: $(STAMP)
 
@@ -30,8 +30,16 @@ FORCE:
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# The suite; tests/clients/ are not collected here (pytest.ini norecursedirs), they are `test-clients`.
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# Client tests (tests/clients/): vnseg's outputs opened in QGIS 3.22 and its ONNX export run by the Deepness
+# plugin (../shared/clients/deepness). tools/setup_clients.sh installs QGIS (apt, as root) and the plugin's
+# requirements into the system python first; without root they skip (fail under CI=true).
+test-clients: setup
+	bash tools/setup_clients.sh
+	$(PY) -m pytest tests/clients $(PYTEST_ARGS)
 
 demo: setup
 	$(PY) demo/run_demo.py --work-dir work_dirs/demo

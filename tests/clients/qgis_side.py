@@ -1,0 +1,284 @@
+"""The QGIS side of the client tests: run under the system python of a QGIS install, not the project venv.
+
+    QT_QPA_PLATFORM=offscreen /usr/bin/python3 tests/clients/qgis_side.py COMMAND ARGS.json
+
+It imports only QGIS (``qgis.core``, ``qgis.gui``), GDAL's python bindings, numpy and, for ``deepness``,
+the Deepness plugin from its source folder (put on ``sys.path``, never copied). It measures and reports;
+the assertions are the pytest side's (tests/clients/test_clients.py), which knows vnseg's classes and
+palette. The result is one JSON line on stdout, prefixed with :data:`MARK` (QGIS prints its own lines).
+
+Commands (ARGS.json keys):
+
+* ``deepness`` (``model``, ``ortho``, ``deepness_src``, ``out_npy``): Deepness' dock widget as a GUI
+  user drives it -- pick the ortho layer, pick the ONNX file (the plugin loads it with its own model
+  classes), press "Load default parameters" (the model's metadata), process the entire layer -- then
+  its ``MapProcessorSegmentation`` run headless, as the plugin's own tests do. Writes the class map
+  (``uint8 (H, W)``, Deepness' values: class id + 1, 0 = not processed) to ``out_npy``; reports the
+  metadata Deepness read, the parameters the widget produced and the processed extent.
+* ``layers`` (``ortho``, ``classes``, ``confidence``, ``gpkg``, ``gpkg_layers``, ``geojson``, ``png_dir``):
+  opens vnseg's rasters and vector layers as QGIS layers (their default styles applied by QGIS itself),
+  reports renderers, categories, colours, labels, CRSs, feature counts and QGIS' ellipsoidal areas, and
+  renders three PNGs on the ortho's grid (one PNG pixel = one raster pixel).
+* ``gdal`` (``paths``): opens each file with GDAL/OGR (every layer, every feature) and returns the
+  warnings and errors GDAL emitted.
+"""
+import json
+import os
+import sys
+
+MARK = 'VNSEG_CLIENT_RESULT '
+
+
+def _app(gui: bool):
+    os.environ.setdefault('QT_QPA_PLATFORM', 'offscreen')
+    from qgis.core import QgsApplication
+    app = QgsApplication([], gui)
+    QgsApplication.setPrefixPath('/usr', True)
+    app.initQgis()
+    return app
+
+
+def _log_collector():
+    """QGIS message-log entries (tag, level, text) while the returned list lives."""
+    from qgis.core import QgsApplication
+    entries = []
+    QgsApplication.messageLog().messageReceived.connect(
+        lambda msg, tag, level: entries.append([str(tag), int(level), str(msg)]))
+    return entries
+
+
+def _rgba(colour):
+    return [colour.red(), colour.green(), colour.blue(), colour.alpha()]
+
+
+def deepness(args):
+    """Deepness' model loading + map processor on the ortho, with the settings of its widget."""
+    import numpy as np
+    app = _app(gui=True)
+    sys.path.insert(0, args['deepness_src'])
+    from qgis.core import QgsProject, QgsRasterLayer
+    from qgis.gui import QgsMapCanvas
+
+    from deepness.common.processing_overlap import ProcessingOverlapOptions
+    from deepness.common.processing_parameters.map_processing_parameters import ProcessedAreaType
+    from deepness.deepness_dockwidget import DeepnessDockWidget
+    from deepness.processing.map_processor.map_processor_segmentation import MapProcessorSegmentation
+
+    rlayer = QgsRasterLayer(args['ortho'], 'ortho', 'gdal')
+    if not rlayer.isValid():
+        raise RuntimeError(f'QGIS cannot open {args["ortho"]}')
+    QgsProject.instance().addMapLayer(rlayer)
+    dock = DeepnessDockWidget(iface=None)
+    dock.mMapLayerComboBox_inputLayer.setLayer(rlayer)
+    dock.lineEdit_modelPath.setText(args['model'])
+    dock._load_model_and_display_info()               # what "Browse" does once a file is chosen
+    model = dock._model
+    if model is None:
+        raise RuntimeError('Deepness did not load the model: ' + dock.label_modelInfo.text())
+    dock.pushButton_loadDefaultModelParameters.click()  # "Load default parameters" (model metadata)
+    dock.comboBox_processedAreaSelection.setCurrentText(ProcessedAreaType.ENTIRE_LAYER.value)
+    params = dock.get_inference_parameters()
+    overlap = params.processing_overlap
+    report = dict(
+        model_class=type(model).__name__,
+        model_type_metadata=model.get_metadata_model_type(),
+        model_type_selected=dock.comboBox_modelType.currentText(),
+        class_names=model.get_outputs_channel_names(),
+        output_channels=model.get_number_of_output_channels(),
+        outputs_are_sigmoid=[bool(v) for v in model.outputs_are_sigmoid],
+        input_shape=[v if isinstance(v, int) else str(v) for v in model.get_input_shape()],
+        resolution_metadata=model.get_metadata_resolution(),
+        tile_size_metadata=model.get_metadata_tile_size(),
+        tiles_overlap_metadata=model.get_metadata_tiles_overlap(),
+        seg_thresh_metadata=model.get_metadata_segmentation_threshold(),
+        seg_small_segment_metadata=model.get_metadata_segmentation_small_segment(),
+        standardization_mean=[float(v) for v in np.ravel(model.standardization_parameters.mean)],
+        standardization_std=[float(v) for v in np.ravel(model.standardization_parameters.std)],
+        params=dict(
+            resolution_cm_per_px=params.resolution_cm_per_px, tile_size_px=params.tile_size_px,
+            batch_size=params.batch_size, processed_area_type=params.processed_area_type.value,
+            overlap_option=overlap.selected_option.name,
+            overlap_percentage=dock.spinBox_processingTileOverlapPercentage.value()
+            if overlap.selected_option == ProcessingOverlapOptions.OVERLAP_IN_PERCENT else None,
+            overlap_px=params.processing_overlap_px,
+            probability_threshold=params.pixel_classification__probability_threshold,
+            dilate_erode_size=params.postprocessing_dilate_erode_size,
+            model_inputs=params.input_channels_mapping.get_number_of_model_inputs()),
+    )
+    processor = MapProcessorSegmentation(rlayer=rlayer, vlayer_mask=None, map_canvas=QgsMapCanvas(),
+                                         params=params)
+    processor.run()
+    result = processor._processing_result
+    if type(result).__name__ != 'MapProcessingResultSuccess':
+        raise RuntimeError(f'Deepness processing failed: {getattr(result, "message", result)}')
+    img = processor.get_result_img()
+    np.save(args['out_npy'], np.asarray(img[0], dtype=np.uint8))
+    ext = processor.base_extent
+    report.update(result_shape=list(img.shape), message=result.message,
+                  base_extent=[ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()],
+                  units_per_pixel=processor.rlayer_units_per_pixel,
+                  layer_crs=rlayer.crs().authid())
+    del dock, app
+    return report
+
+
+def _render(layers, extent, crs, size, path):
+    """Render ``layers`` (top first) over white to a PNG of ``size`` (width, height) pixels."""
+    from qgis.core import QgsMapRendererSequentialJob, QgsMapSettings
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+    ms = QgsMapSettings()
+    ms.setLayers(layers)
+    ms.setDestinationCrs(crs)
+    ms.setOutputSize(QSize(*size))
+    ms.setExtent(extent)
+    ms.setBackgroundColor(QColor(255, 255, 255))
+    job = QgsMapRendererSequentialJob(ms)
+    job.start()
+    job.waitForFinished()
+    if not job.renderedImage().save(path, 'PNG'):
+        raise RuntimeError(f'cannot write {path}')
+    return dict(path=path, errors=[e.message for e in job.errors()])
+
+
+def _raster(path, name):
+    from qgis.core import QgsRasterLayer
+    lay = QgsRasterLayer(path, name, 'gdal')
+    if not lay.isValid():
+        raise RuntimeError(f'QGIS cannot open {path}: {lay.error().summary()}')
+    prov = lay.dataProvider()
+    info = dict(valid=True, crs=lay.crs().authid(), width=lay.width(), height=lay.height(),
+                renderer=lay.renderer().type(), bands=lay.bandCount(),
+                overviews=sum(1 for p in prov.buildPyramidList() if p.getExists()),
+                nodata=prov.sourceNoDataValue(1) if prov.sourceHasNoDataValue(1) else None)
+    return lay, info
+
+
+def _areas(lay):
+    """Feature count, attribute sums and QGIS' ellipsoidal areas (WGS84, m^2) of a polygon layer."""
+    from qgis.core import QgsDistanceArea, QgsProject
+    da = QgsDistanceArea()
+    da.setSourceCrs(lay.crs(), QgsProject.instance().transformContext())
+    da.setEllipsoid('WGS84')
+    n, qgis_sum, attr_sum, worst = 0, 0.0, 0.0, 0.0
+    names = set()
+    has_area = 'area_m2' in lay.fields().names()
+    for f in lay.getFeatures():
+        a = da.measureArea(f.geometry())
+        n += 1
+        qgis_sum += a
+        names.add(str(f['class']))
+        if has_area:
+            attr = float(f['area_m2'])
+            attr_sum += attr
+            if attr >= 1.0:
+                worst = max(worst, abs(a - attr) / attr)
+    return dict(features=n, qgis_area_m2=qgis_sum, attr_area_m2=attr_sum, worst_feature_rel_diff=worst,
+                class_values=sorted(names))
+
+
+def _vector(uri, name):
+    from qgis.core import QgsVectorLayer
+    lay = QgsVectorLayer(uri, name, 'ogr')
+    if not lay.isValid():
+        raise RuntimeError(f'QGIS cannot open {uri}')
+    r = lay.renderer()  # None for a layer without geometry (QGIS reads an empty GeoJSON so)
+    info = dict(valid=True, crs=lay.crs().authid(), renderer=r.type() if r else None,
+                geometry_type=int(lay.geometryType()))
+    if r is not None and r.type() == 'categorizedSymbol':
+        info['class_attribute'] = r.classAttribute()
+        info['categories'] = [dict(value=c.value(), label=c.label(), rgba=_rgba(c.symbol().color()),
+                                   outline_rgba=_rgba(c.symbol().symbolLayer(0).strokeColor()))
+                              for c in r.categories()]
+    info.update(_areas(lay))
+    return lay, info
+
+
+def layers(args):
+    """vnseg's outputs as QGIS layers: default styles, areas, three renders."""
+    from qgis.core import QgsProject
+    app = _app(gui=False)
+    log = _log_collector()
+    ortho, ortho_info = _raster(args['ortho'], 'ortho')
+    classes, classes_info = _raster(args['classes'], 'classes')
+    r = classes.renderer()
+    if r.type() == 'paletted':
+        classes_info['palette'] = [dict(value=c.value, label=c.label, rgba=_rgba(c.color)) for c in r.classes()]
+    conf, conf_info = _raster(args['confidence'], 'confidence')
+    r = conf.renderer()
+    if r.type() == 'singlebandpseudocolor':
+        fn = r.shader().rasterShaderFunction()
+        conf_info.update(min=r.classificationMin(), max=r.classificationMax(),
+                         ramp_type=int(fn.colorRampType()),
+                         ramp=[dict(value=i.value, rgba=_rgba(i.color), label=i.label) for i in fn.colorRampItemList()])
+    gpkg = {}
+    vlayers = []
+    for name in args['gpkg_layers']:
+        lay, info = _vector(f'{args["gpkg"]}|layername={name}', name)
+        gpkg[name] = info
+        vlayers.append(lay)
+    geojson = {}
+    for path in args.get('geojson', []):
+        geojson[os.path.basename(path)] = _vector(path, os.path.basename(path))[1]
+    for lay in [ortho, classes, conf, *vlayers]:
+        QgsProject.instance().addMapLayer(lay, False)
+    extent, crs, size = ortho.extent(), ortho.crs(), (ortho.width(), ortho.height())
+    png = args['png_dir']
+    renders = dict(
+        classes_over_ortho=_render([classes, ortho], extent, crs, size, os.path.join(png, 'classes_over_ortho.png')),
+        polygons_over_ortho=_render([*vlayers, ortho], extent, crs, size, os.path.join(png, 'polygons_over_ortho.png')),
+        confidence=_render([conf], extent, crs, size, os.path.join(png, 'confidence.png')))
+    report = dict(ortho=ortho_info, classes=classes_info, confidence=conf_info, gpkg=gpkg, geojson=geojson,
+                  renders=renders, log=log, extent=[extent.xMinimum(), extent.yMinimum(), extent.xMaximum(),
+                                                    extent.yMaximum()])
+    QgsProject.instance().removeAllMapLayers()
+    del ortho, classes, conf, vlayers, app
+    return report
+
+
+def gdal(args):
+    """GDAL/OGR warnings and errors while opening and reading every layer and feature of each file."""
+    from osgeo import gdal as gdal_, ogr
+    out = {}
+    for path in args['paths']:
+        messages = []
+
+        def handler(level, number, text, messages=messages):
+            if level >= gdal_.CE_Warning:
+                messages.append([int(level), int(number), str(text)])
+
+        gdal_.PushErrorHandler(handler)
+        try:
+            ds = gdal_.OpenEx(path)
+            counts = {}
+            if ds is not None and ds.GetLayerCount():
+                for i in range(ds.GetLayerCount()):
+                    lay = ds.GetLayer(i)
+                    counts[lay.GetName()] = sum(1 for _ in lay)
+            elif ds is not None:
+                ds.GetRasterBand(1).Checksum()
+            del ds
+            # the same as ogrinfo, a second time (warnings came once per access)
+            ds = ogr.Open(path) if counts else None
+            del ds
+        finally:
+            gdal_.PopErrorHandler()
+        out[path] = dict(messages=messages, layers=counts)
+    return dict(gdal_version=gdal_.__version__, files=out)
+
+
+COMMANDS = dict(deepness=deepness, layers=layers, gdal=gdal)
+
+
+def main(argv):
+    command, args_path = argv
+    with open(args_path, encoding='utf-8') as f:
+        args = json.load(f)
+    result = COMMANDS[command](args)
+    sys.stdout.write(MARK + json.dumps(result) + '\n')
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

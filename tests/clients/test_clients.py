@@ -1,0 +1,370 @@
+"""Client tests (issue 24): vnseg's outputs opened by the real clients they are made for.
+
+* the ONNX export run by the Deepness QGIS plugin (0.6.5, source in ``../shared/clients/deepness``,
+  put on ``sys.path``, never copied): its own model loading and ``MapProcessorSegmentation``, with the
+  settings its widget takes from the model's metadata, on a real ortho; its class map must agree with
+  vnseg's own (``vnseg map`` with the same ONNX model) on >= 97 % of the pixels;
+* the class / confidence COGs, the GeoPackage and the GeoJSON opened in QGIS 3.22 (Debian bookworm):
+  the default styles QGIS applies by itself, QGIS' ellipsoidal areas, and renders whose pixels must
+  carry vnseg's palette where the class map has those classes (the ortho under the background);
+* the GeoPackage read by the GDAL of that QGIS (3.6) without a warning.
+
+The pytest side runs in the project venv and makes vnseg's outputs (a tiny SegFormer trained for a
+minute on tests/tiny_data.py's blocks, exported, mapped); the QGIS side is ``qgis_side.py`` run by the
+QGIS install's python (``VNSEG_QGIS_PYTHON``, default ``/usr/bin/python3``) with an offscreen Qt.
+``make test-clients`` installs that side first (``tools/setup_clients.sh``); without it the tests skip
+with one line, and fail under ``CI=true``. ``VNSEG_CLIENT_IMAGES=DIR`` keeps the rendered PNGs there.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, require_shared_data
+from tiny_data import dataset_cfg_options, make_tiny_dataset
+
+QGIS_PYTHON = os.environ.get('VNSEG_QGIS_PYTHON', '/usr/bin/python3')
+SIDE = Path(__file__).with_name('qgis_side.py')
+MARK = 'VNSEG_CLIENT_RESULT '
+CFG = REPO / 'configs' / 'segformer_tiny_demo_vn.py'
+#: Exported tile (px): Deepness' tile and vnseg's window; overlap 25 % (64 px) for both.
+TILE = 256
+TRAIN_ITERS = 80
+#: The Kampala crop (real drone mosaic, EPSG:3857, 7.4646 cm): column, row, width, height.
+CROP = (1000, 600, 640, 448)
+#: Its ground resolution as a Deepness user types it (the widget keeps 2 decimals), cm/px.
+RESOLUTION_CM = 7.46
+
+
+def _qgis_env(tmp_path=None):
+    """The QGIS python's environment: none of the venv's python variables, offscreen Qt, a private
+    runtime folder (Qt wants one with mode 0700)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'VIRTUAL_ENV'))}
+    env.update(QT_QPA_PLATFORM='offscreen', OMP_NUM_THREADS='1')
+    if tmp_path is not None:
+        runtime = Path(tmp_path) / 'xdg-runtime'
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        env['XDG_RUNTIME_DIR'] = str(runtime)
+    return env
+
+
+def _skip_or_fail(reason):
+    if os.environ.get('CI', '').lower() == 'true':
+        pytest.fail(reason + ' (CI=true: the client tests must run; `make test-clients` installs QGIS as root)')
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope='module')
+def qgis_python():
+    """The QGIS install's python, with Deepness' requirements; skip (fail under CI=true) without it."""
+    probe = 'import qgis.core, qgis.gui, osgeo.gdal, onnxruntime, cv2, numpy'
+    try:
+        out = subprocess.run([QGIS_PYTHON, '-c', probe], env=_qgis_env(), capture_output=True, text=True,
+                             timeout=300)
+        problem = None if out.returncode == 0 else (out.stderr.strip().splitlines() or ['failed'])[-1]
+    except OSError as exc:
+        problem = str(exc)
+    if problem:
+        _skip_or_fail(f'QGIS python {QGIS_PYTHON} cannot import QGIS + Deepness requirements ({problem}); '
+                      'run `make test-clients` as root')
+    return QGIS_PYTHON
+
+
+def run_side(python, command, args, tmp_path, timeout=600):
+    """Run ``qgis_side.py COMMAND`` with ``args`` (JSON) under the QGIS python; its JSON result."""
+    args_path = tmp_path / f'{command}_args.json'
+    args_path.write_text(json.dumps(args), encoding='utf-8')
+    out = subprocess.run([python, str(SIDE), command, str(args_path)], env=_qgis_env(tmp_path), capture_output=True,
+                         text=True, timeout=timeout, cwd=str(tmp_path))
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(MARK)]
+    assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
+    return json.loads(lines[-1][len(MARK):])
+
+
+def _kampala_rgb_crop(path):
+    """A real RGB GeoTIFF cut from the Kampala mosaic at :data:`CROP` (same CRS, same pixel grid)."""
+    import rasterio
+    from rasterio.windows import Window
+    src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')
+    with rasterio.open(src_path) as src:
+        win = Window(*CROP)
+        rgb = src.read([1, 2, 3], window=win)
+        prof = dict(driver='GTiff', width=CROP[2], height=CROP[3], count=3, dtype='uint8', crs=src.crs,
+                    transform=src.window_transform(win), photometric='RGB')
+    with rasterio.open(path, 'w', **prof) as dst:
+        dst.write(rgb)
+    return path
+
+
+def _train_tiny(tmp):
+    """The tiny demo SegFormer trained for :data:`TRAIN_ITERS` iterations on tiny_data's blocks."""
+    data = make_tiny_dataset(tmp / 'tiny', splits=(('train', 16), ('val', 2), ('test', 2)), size=64)
+    work = tmp / 'train'
+    opts = dataset_cfg_options(data, batch_size=4) + [
+        f'train_cfg.max_iters={TRAIN_ITERS}', f'train_cfg.val_interval={TRAIN_ITERS}',
+        f'default_hooks.checkpoint.interval={TRAIN_ITERS}', 'default_hooks.logger.interval=50',
+        f'param_scheduler.0.end={TRAIN_ITERS}', 'randomness.seed=0']
+    env = dict(os.environ, PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='2')
+    env['PYTHONPATH'] = str(REPO) + os.pathsep + env.get('PYTHONPATH', '')
+    out = subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(CFG), '--work-dir', str(work),
+                          '--cfg-options', *opts], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    return work / f'iter_{TRAIN_ITERS}.pth'
+
+
+@pytest.fixture(scope='module')
+def made(tmp_path_factory, qgis_python):
+    """vnseg's side: trained tiny model -> ONNX (Deepness metadata) -> ``vnseg map`` on a Kampala crop.
+
+    Returns a dict of paths: ``onnx``, ``ortho``, ``out`` (English outputs), ``out_vi`` (``--lang vi``).
+    """
+    from vnseg.commands.export import main as export
+    from vnseg.commands.map import main as vnseg_map
+    tmp = tmp_path_factory.mktemp('clients')
+    ortho = _kampala_rgb_crop(tmp / 'kampala_rgb.tif')
+    ckpt = _train_tiny(tmp)
+    onnx_path = tmp / 'tiny.onnx'
+    assert export([str(CFG), str(ckpt), '--out', str(onnx_path), '--tile', str(TILE),
+                   '--resolution-cm', str(RESOLUTION_CM), '--parity-image', str(ortho)]) == 0
+    out, out_vi = tmp / 'map', tmp / 'map_vi'
+    assert vnseg_map([str(onnx_path), str(ortho), str(out), '--no-progress', '--no-report']) == 0
+    assert vnseg_map([str(onnx_path), str(ortho), str(out_vi), '--no-progress', '--no-report', '--no-preview',
+                      '--lang', 'vi']) == 0
+    return dict(tmp=tmp, onnx=onnx_path, ortho=ortho, out=out, out_vi=out_vi, stem='kampala_rgb')
+
+
+def _read(path, band=1):
+    import rasterio
+    with rasterio.open(path) as ds:
+        return ds.read(band), ds.transform, ds.crs
+
+
+def _gpkg_layers(path):
+    """Names of the polygon layers of a GeoPackage (not its ``layer_styles`` table)."""
+    from pyogrio import list_layers
+    return [str(name) for name, geom in list_layers(str(path)) if geom is not None]
+
+
+def _interior(mask, pixels):
+    """``mask`` shrunk by ``pixels`` (pixels whose whole neighbourhood is in the mask)."""
+    from scipy.ndimage import binary_erosion
+    return binary_erosion(mask, structure=np.ones((2 * pixels + 1, 2 * pixels + 1), bool), border_value=0)
+
+
+def test_deepness_runs_the_export_like_vnseg(made, qgis_python, tmp_path):
+    from vnseg.classes import CLASSES
+    deepness_src = require_shared_data('..', 'clients', 'deepness', 'src')
+    npy = tmp_path / 'deepness.npy'
+    rep = run_side(qgis_python, 'deepness', dict(model=str(made['onnx']), ortho=str(made['ortho']),
+                                                 deepness_src=str(deepness_src), out_npy=str(npy)), tmp_path)
+    # what Deepness read from the metadata, and what its widget made of it
+    assert rep['model_class'] == 'Segmentor' and rep['model_type_metadata'] == 'Segmentor'
+    assert rep['model_type_selected'] == 'Segmentor'
+    assert rep['class_names'] == [list(CLASSES)] and rep['output_channels'] == [5]
+    assert rep['outputs_are_sigmoid'] == [False]
+    assert rep['input_shape'][1:] == [3, TILE, TILE]
+    assert rep['resolution_metadata'] == RESOLUTION_CM and rep['tile_size_metadata'] == TILE
+    assert rep['tiles_overlap_metadata'] == 25
+    assert rep['seg_thresh_metadata'] == 0.0  # Deepness then unticks its threshold: the plain argmax
+    assert rep['seg_small_segment_metadata'] == 0  # and unticks its median filter ("remove small areas")
+    assert rep['standardization_mean'] == [0.0] * 3 and rep['standardization_std'] == [1.0] * 3
+    p = rep['params']
+    assert p['resolution_cm_per_px'] == RESOLUTION_CM and p['tile_size_px'] == TILE
+    assert p['overlap_option'] == 'OVERLAP_IN_PERCENT' and p['overlap_percentage'] == 25
+    assert p['overlap_px'] == TILE // 4 and p['probability_threshold'] == 0 and p['dilate_erode_size'] == 0
+    assert p['model_inputs'] == 3 and p['processed_area_type'] == 'Entire layer'
+    print('Deepness settings from the metadata:', json.dumps(p))
+
+    # its class map against vnseg's, pixel centre by pixel centre on the ground
+    ours, transform, crs = _read(made['out'] / f'{made["stem"]}_classes.tif')
+    theirs = np.load(npy).astype(np.int16) - 1  # Deepness writes class id + 1 (0 = not processed)
+    assert rep['layer_crs'] == f'EPSG:{crs.to_epsg()}'
+    x0, _, _, y1 = rep['base_extent']
+    u = rep['units_per_pixel']
+    rows, cols = np.mgrid[0:ours.shape[0], 0:ours.shape[1]]
+    x, y = transform * (cols + 0.5, rows + 0.5)
+    r = np.clip(np.floor((y1 - y) / u).astype(int), 0, theirs.shape[0] - 1)
+    c = np.clip(np.floor((x - x0) / u).astype(int), 0, theirs.shape[1] - 1)
+    theirs_on_ours = theirs[r, c]
+    assert (theirs_on_ours >= 0).all(), 'Deepness left pixels of the ortho unprocessed'
+    valid = ours != 255
+    assert valid.all()
+    agreement = float((theirs_on_ours == ours).mean())
+    shares = np.bincount(ours.ravel(), minlength=5) / ours.size
+    print(f'Deepness vs vnseg class map: {100 * agreement:.2f} % of {ours.size} pixels agree; vnseg class shares '
+          + ', '.join(f'{n} {100 * s:.1f} %' for n, s in zip(CLASSES, shares)))
+    assert (shares >= 0.02).sum() >= 3, f'the tiny model predicts too few classes: {shares}'
+    assert agreement >= 0.97, agreement
+
+
+@pytest.fixture(scope='module')
+def qgis_layers(made, qgis_python, tmp_path_factory):
+    """QGIS' view of vnseg's English outputs (styles, areas, renders), from ``qgis_side.py layers``."""
+    tmp = tmp_path_factory.mktemp('qgis')
+    out, stem = made['out'], made['stem']
+    layers = _gpkg_layers(out / f'{stem}.gpkg')
+    geojson = sorted(str(p) for p in out.glob(f'{stem}_*.geojson'))
+    rep = run_side(qgis_python, 'layers', dict(
+        ortho=str(made['ortho']), classes=str(out / f'{stem}_classes.tif'),
+        confidence=str(out / f'{stem}_confidence.tif'), gpkg=str(out / f'{stem}.gpkg'), gpkg_layers=layers,
+        geojson=geojson, png_dir=str(tmp)), tmp)
+    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, r in rep['renders'].items():
+            shutil.copy(r['path'], Path(keep) / f'clients_{name}.png')
+    return rep
+
+
+def _png(path):
+    from PIL import Image
+    return np.asarray(Image.open(path).convert('RGBA'))
+
+
+def test_qgis_paints_the_class_map_in_the_palette_over_the_ortho(made, qgis_layers):
+    from vnseg.classes import CLASSES, PALETTE
+    rep = qgis_layers
+    cls = rep['classes']
+    assert cls['renderer'] == 'paletted' and cls['crs'] == rep['ortho']['crs']
+    assert [e['value'] for e in cls['palette']] == list(range(5))
+    assert [e['label'] for e in cls['palette']] == list(CLASSES)
+    assert [e['rgba'][:3] for e in cls['palette']] == [list(c) for c in PALETTE]
+    assert [e['rgba'][3] for e in cls['palette']] == [0, 255, 255, 255, 255]  # background transparent
+    assert cls['nodata'] == 255
+    assert rep['renders']['classes_over_ortho']['errors'] == []
+    img = _png(rep['renders']['classes_over_ortho']['path'])
+    classes = _read(made['out'] / f'{made["stem"]}_classes.tif')[0]
+    ortho = np.moveaxis(np.stack([_read(made['ortho'], b)[0] for b in (1, 2, 3)]), 0, -1)
+    assert img.shape[:2] == classes.shape
+    seen = 0
+    for c in range(5):
+        inside = _interior(classes == c, 1)
+        if inside.sum() < 50:
+            continue
+        seen += 1
+        want = ortho[inside] if c == 0 else np.broadcast_to(np.array(PALETTE[c], np.uint8), (inside.sum(), 3))
+        got = img[inside][:, :3]
+        share = float((np.abs(got.astype(int) - want.astype(int)).max(axis=1) <= 1).mean())
+        assert share >= 0.999, (CLASSES[c], share)
+    assert seen >= 3 and (classes == 0).any()
+
+
+def test_qgis_applies_the_geopackage_styles_and_areas(made, qgis_layers):
+    from rasterio.features import rasterize
+    import shapely
+    from pyogrio.raw import read
+    from vnseg.classes import CLASSES, PALETTE
+    rep = qgis_layers
+    gp = rep['gpkg']
+    assert gp, 'no GeoPackage layers'
+    classes, transform, _ = _read(made['out'] / f'{made["stem"]}_classes.tif')
+    ortho = np.moveaxis(np.stack([_read(made['ortho'], b)[0] for b in (1, 2, 3)]), 0, -1).astype(float)
+    img = _png(rep['renders']['polygons_over_ortho']['path'])
+    drawn = np.zeros(classes.shape, np.uint8)
+    for name, info in gp.items():
+        c = CLASSES.index(name)
+        assert info['crs'] == rep['ortho']['crs'] and info['renderer'] == 'categorizedSymbol'
+        assert info['class_attribute'] == 'class_id'
+        assert [(int(k['value']), k['label']) for k in info['categories']] == [(c, name)]
+        assert info['categories'][0]['rgba'] == list(PALETTE[c]) + [150]
+        assert info['class_values'] in ([name], [])
+        # QGIS' ellipsoidal area (WGS84) of every polygon = vnseg's area_m2 (exact pixel areas)
+        assert info['qgis_area_m2'] == pytest.approx(info['attr_area_m2'], rel=1e-4, abs=1e-6)
+        assert info['worst_feature_rel_diff'] < 1e-3, (name, info['worst_feature_rel_diff'])
+        meta, _, geoms, _ = read(str(made['out'] / f'{made["stem"]}.gpkg'), layer=name, read_geometry=True,
+                                 columns=[])
+        assert len(geoms) == info['features']
+        if len(geoms):
+            drawn = np.maximum(drawn, rasterize(((g, c) for g in shapely.from_wkb(geoms)), out_shape=classes.shape,
+                                                transform=transform, dtype=np.uint8))
+    # rendered fills: the palette colour at alpha 150/255 over the ortho, inside the polygons
+    seen = 0
+    for c in range(1, 5):
+        inside = _interior(drawn == c, 3)
+        if inside.sum() < 50:
+            continue
+        seen += 1
+        a = 150 / 255
+        want = a * np.array(PALETTE[c], float) + (1 - a) * ortho[inside]
+        share = float((np.abs(img[inside][:, :3] - want).max(axis=1) <= 2).mean())
+        assert share >= 0.99, (CLASSES[c], share)
+    assert seen >= 2
+    background = _interior(drawn == 0, 3)
+    assert (np.abs(img[background][:, :3] - ortho[background]).max(axis=1) <= 1).mean() >= 0.99
+
+
+def test_qgis_ramps_the_confidence_cog(made, qgis_layers):
+    rep = qgis_layers
+    conf = rep['confidence']
+    assert conf['renderer'] == 'singlebandpseudocolor' and conf['min'] == 0 and conf['max'] == 100
+    stops = [(i['value'], i['rgba'][:3]) for i in conf['ramp']]
+    assert [v for v, _ in stops] == [0, 50, 75, 90, 100]
+    values = _read(made['out'] / f'{made["stem"]}_confidence.tif')[0]
+    img = _png(rep['renders']['confidence']['path'])
+    want = np.stack([np.interp(values, [v for v, _ in stops], [rgb[k] for _, rgb in stops]) for k in range(3)], -1)
+    ok = values != 255
+    assert ok.all() and values.min() < values.max()
+    share = float((np.abs(img[ok][:, :3] - want[ok]).max(axis=1) <= 2).mean())
+    assert share >= 0.99, share
+    assert rep['classes']['bands'] == 1 and rep['confidence']['nodata'] == 255
+
+
+def test_qgis_reads_the_geojson_as_rfc7946_with_its_style(made, qgis_layers):
+    from vnseg.classes import CLASSES, PALETTE
+    rep = qgis_layers
+    assert rep['geojson'], 'no GeoJSON written'
+    styled = 0
+    for fname, info in rep['geojson'].items():
+        doc = json.loads((made['out'] / fname).read_text(encoding='utf-8'))
+        assert 'crs' not in doc and doc['type'] == 'FeatureCollection'
+        name = fname[len(made['stem']) + 1:-len('.geojson')]
+        c = CLASSES.index(name)
+        g = rep['gpkg'][name]
+        assert info['features'] == g['features'] == len(doc['features'])
+        if not doc['features']:  # QGIS reads an empty FeatureCollection as a table without geometry
+            continue
+        styled += 1
+        assert info['crs'] == 'EPSG:4326' and info['renderer'] == 'categorizedSymbol'
+        assert info['categories'][0]['rgba'] == list(PALETTE[c]) + [150]
+        # the same polygons reprojected to lon/lat: QGIS' ellipsoidal areas agree with the GeoPackage's
+        assert info['qgis_area_m2'] == pytest.approx(g['qgis_area_m2'], rel=1e-4)
+    assert styled >= 2
+
+
+def test_gdal_of_qgis_reads_the_geopackage_without_warnings(made, qgis_python, tmp_path):
+    out, stem = made['out'], made['stem']
+    paths = [out / f'{stem}.gpkg', made['out_vi'] / f'{stem}.gpkg', out / f'{stem}_classes.tif',
+             out / f'{stem}_confidence.tif']
+    rep = run_side(qgis_python, 'gdal', dict(paths=[str(p) for p in paths]), tmp_path)
+    assert rep['gdal_version'].startswith('3.')
+    for p in paths:
+        info = rep['files'][str(p)]
+        assert info['messages'] == [], (p.name, info['messages'])
+    layers = rep['files'][str(out / f'{stem}.gpkg')]['layers']
+    assert set(_gpkg_layers(out / f'{stem}.gpkg')) <= set(layers) and 'layer_styles' in layers
+    import sqlite3
+    con = sqlite3.connect(str(out / f'{stem}.gpkg'))
+    try:
+        assert con.execute('PRAGMA user_version').fetchone()[0] == 10200
+    finally:
+        con.close()
+
+
+def test_qgis_shows_vietnamese_names(made, qgis_python, tmp_path):
+    from vnseg.classes import CLASSES_VI
+    out, stem = made['out_vi'], made['stem']
+    layers = _gpkg_layers(out / f'{stem}.gpkg')
+    assert layers and set(layers) <= set(CLASSES_VI[1:])
+    rep = run_side(qgis_python, 'layers', dict(
+        ortho=str(made['ortho']), classes=str(out / f'{stem}_classes.tif'),
+        confidence=str(out / f'{stem}_confidence.tif'), gpkg=str(out / f'{stem}.gpkg'), gpkg_layers=layers,
+        geojson=[], png_dir=str(tmp_path)), tmp_path)
+    assert [e['label'] for e in rep['classes']['palette']] == list(CLASSES_VI)
+    for name, info in rep['gpkg'].items():
+        assert [k['label'] for k in info['categories']] == [name]
+        assert info['class_values'] in ([name], [])
