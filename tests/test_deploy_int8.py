@@ -111,9 +111,14 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     assert [n.op_type for n in tail if n.op_type in ('Conv', 'Resize', 'Softmax')] == ['Conv', 'Resize', 'Softmax']
     assert not any(i in dq_of for n in tail[1:] for i in n.input)   # float32 logits onwards
     assert {'/conv_seg/Conv', '/Resize_4', '/Softmax'} <= set(q['nodes_to_exclude'])
-    attention = [n for n in graph.node if n.op_type == 'MatMul']
-    assert len(attention) == 16 and all(n.name in q['nodes_to_exclude'] for n in attention)
-    assert not any(i in dq_of for n in attention for i in n.input)
+    # the attention's projections (weights sliced from in_proj_weight by shape arithmetic that the fixed
+    # tile makes constant: folded) have int8 weights; its score and context products stay float32
+    assert q['folded_shape_values'] > 0
+    matmuls = [n for n in graph.node if n.op_type == 'MatMul']
+    projections = [n for n in matmuls if dq_of.get(n.input[1]) in int8_inits]
+    scores = [n for n in matmuls if n.name in q['nodes_to_exclude']]
+    assert len(matmuls) == 16 and len(projections) == 8 and len(scores) == 8
+    assert not any(i in dq_of for n in scores for i in n.input)
     # the decode head's upsampling and concatenation run on uint8
     head = [n for n in graph.node if n.op_type in ('Resize', 'Concat') and n.input[0] in dq_of]
     assert len(head) == 5
@@ -222,3 +227,41 @@ def test_int8_option_errors(tiny, tmp_path, capsys, extra, message):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith('error: ') and message in err[0], err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_static_dims_are_folded_and_the_batch_stays_dynamic():
+    """x (N, 3, 4, 5): Shape(x)[3] (= 5) and Shape(x)[1:3] (= [3, 4]) become constants, Shape(x)[0] (the
+    batch) does not; the graph gives the same result for batch 1 and 3."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from vnseg.deploy.static_dims import fold_static_dims
+    c = {k: numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         dict(i3=3, i0=0, s1=[1], e3=[3], ax=[0], a1=[1], w_end=[2]).items()}
+    w = numpy_helper.from_array(np.arange(50, dtype=np.float32).reshape(5, 10), 'w')
+    nodes = [helper.make_node('Shape', ['x'], ['s']),
+             helper.make_node('Gather', ['s', 'i3'], ['d']),         # 5: static
+             helper.make_node('Gather', ['s', 'i0'], ['b']),         # N: dynamic
+             helper.make_node('Slice', ['s', 's1', 'e3'], ['hw']),   # [3, 4]: static
+             helper.make_node('Unsqueeze', ['d', 'ax'], ['d1']),
+             helper.make_node('Unsqueeze', ['b', 'ax'], ['b1']),
+             helper.make_node('Concat', ['b1', 'hw', 'd1'], ['shape'], axis=0),
+             helper.make_node('Reshape', ['x', 'shape'], ['r']),
+             helper.make_node('Slice', ['w', 'w_end', 'd1', 'a1'], ['wd']),  # columns 2..4 of w: a weight slice
+             helper.make_node('MatMul', ['r', 'wd'], ['y'])]
+    graph = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 3, 4, 5])],
+                              [helper.make_tensor_value_info('y', TensorProto.FLOAT, ['N', 3, 4, 3])], [w, *c.values()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])
+    before = model.SerializeToString()
+    assert fold_static_dims(model) == 2
+    names = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    assert names['d'].tolist() == 5 and names['hw'].tolist() == [3, 4] and 'b' not in names
+    assert [n.op_type for n in model.graph.node] == ['Shape', 'Gather', 'Unsqueeze', 'Unsqueeze', 'Concat',
+                                                     'Reshape', 'Slice', 'MatMul']
+    onnx.checker.check_model(model)
+    for n in (1, 3):
+        x = np.random.RandomState(n).rand(n, 3, 4, 5).astype(np.float32)
+        ref = ort.InferenceSession(before, providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        got = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        assert ref.shape == (n, 3, 4, 3)
+        np.testing.assert_array_equal(got, ref)
+        np.testing.assert_allclose(ref, x @ np.arange(50, dtype=np.float32).reshape(5, 10)[:, 2:5], rtol=1e-6)

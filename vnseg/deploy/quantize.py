@@ -221,7 +221,10 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
         per_channel: one weight scale per output channel (else one per tensor).
         reduce_range: 7-bit weights, for x86 CPUs without VNNI whose U8S8 kernels can saturate.
         quant_format: ``'QDQ'`` or ``'QOperator'``.
-        preprocess: run ``quant_pre_process`` (shape inference and ONNX Runtime's basic graph fusions) first.
+        preprocess: first fold the shape values the fixed tile size makes static
+            (:func:`vnseg.deploy.static_dims.fold_static_dims`: the attention's projection weights become
+            constants, hence int8 weights) and run ``quant_pre_process`` (ONNX shape inference, ONNX
+            Runtime's basic graph optimisations: constant folding, fusions).
         matmul_const_b_only: quantise only the MatMuls with a constant (weight) operand: the attention's
             projections, not its score and context products (:func:`activation_matmuls` are excluded by
             name: ``quantize_static``'s ``MatMulConstBOnly`` option does not apply to the QDQ format).
@@ -237,15 +240,20 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.static_dims import fold_static_dims
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
     reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
                                    batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix='vnseg_int8_') as work:
         source = fp32_path
+        folded = 0
         if preprocess:
+            model = onnx.load(str(fp32_path))
+            folded = fold_static_dims(model)
+            onnx.save(model, str(Path(work) / 'folded.onnx'))
             source = Path(work) / 'prepared.onnx'
-            quant_pre_process(str(fp32_path), str(source), skip_symbolic_shape=True)
+            quant_pre_process(str(Path(work) / 'folded.onnx'), str(source), skip_symbolic_shape=True)
         excluded = set(nodes_to_exclude) | (set(tail_nodes(source)) if tail_fp32 else set())
         excluded = sorted(excluded | (set(activation_matmuls(source)) if matmul_const_b_only else set()))
         options = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(matmul_const_b_only),
@@ -266,7 +274,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                         f"{', 7-bit range' if reduce_range else ''})",
                 calibration='MinMax', op_types=list(op_types), nodes_to_exclude=excluded,
                 matmul_const_b_only=bool(matmul_const_b_only),
-                preprocess=bool(preprocess), calibration_tiles=int(len(rgb)),
+                preprocess=bool(preprocess), folded_shape_values=folded, calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
 
 
