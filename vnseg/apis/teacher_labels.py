@@ -152,6 +152,12 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
     sources, images, paths = list_inputs(data_root, unlabelled)
     if not images:
         raise DataError(out_dir, 'nothing to cache: no train scenes and no unlabelled images')
+    inference = dict(tile=tile, overlap=overlap, blend=blend, tta_flip=bool(tta_flip),
+                     ensemble='mean of the teachers\' softmax probabilities',
+                     encoding='uint8 round(255 p) per class, band c + 1 = class c; 0 in every band = no prediction')
+    # another teacher's, other settings' or other data's cache: refused before any model is built
+    TeacherCache.new(out_dir, identities, inference, None, [], sources, images).check_against_disk(
+        ('teachers', 'inference', 'sources', 'images', 'fingerprint'))
     if tile_models is None:
         from .large_image import build_tile_model
         tile_models = [build_tile_model(c, k, device=device, tile=tile) for c, k in teachers]
@@ -162,11 +168,9 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
     num_classes = classes.pop()
     names = list(getattr(tile_models[0], 'classes', None)
                  or (CLASSES if num_classes == len(CLASSES) else [f'class_{i}' for i in range(num_classes)]))
-    inference = dict(tile=tile, overlap=overlap, blend=blend, tta_flip=bool(tta_flip),
-                     ensemble='mean of the teachers\' softmax probabilities',
-                     encoding='uint8 round(255 p) per class, band c + 1 = class c; 0 in every band = no prediction')
     cache = TeacherCache.new(out_dir, identities, inference, num_classes, names, sources, images)
     cache.continue_from_disk()
+    cache.remove_stale_partials()  # what a killed run was writing
     segmenters = [TiledSegmenter(m, tile=tile, overlap=overlap, batch_size=batch_size, blend=blend,
                                  tta_flip=tta_flip) for m in tile_models]
     report = CacheReport(cache)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Dict, Optional
@@ -68,8 +69,30 @@ def cache_file_name(group: str, name: str, source_index: int = 0, source_name: s
     return f'unlabelled/{source_index}-{folder}/{name}.tif'
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _differences(old: dict, new: dict) -> list:
     return [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def _describe(old: dict, new: dict, keys: list) -> str:
+    """``'inference.tta_flip: True -> False, ...'``: the differing values (one level into dicts)."""
+    shown = []
+    for k in keys:
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            shown += [f'{k}.{sub}: {a.get(sub)!r} -> {b.get(sub)!r}' for sub in _differences(a, b)]
+        else:
+            shown.append(f'{k}: {a!r} -> {b!r}')
+    return ', '.join(shown[:4])
 
 
 class TeacherCache:
@@ -97,8 +120,9 @@ class TeacherCache:
             images: Dict[str, dict]) -> 'TeacherCache':
         """A cache description for a run (nothing is written)."""
         return cls(folder, dict(format=FORMAT, kind=KIND, teachers=teachers, inference=inference,
-                                num_classes=int(num_classes), classes=list(classes), sources=sources,
-                                images=images, fingerprint=data_fingerprint(images)))
+                                num_classes=None if num_classes is None else int(num_classes),
+                                classes=list(classes), sources=sources, images=images,
+                                fingerprint=data_fingerprint(images)))
 
     def identity(self) -> dict:
         return {k: self.manifest.get(k) for k in self.IDENTITY}
@@ -107,17 +131,17 @@ class TeacherCache:
     def manifest_path(self) -> Path:
         return self.folder / MANIFEST
 
-    def continue_from_disk(self) -> int:
-        """Adopt the finished images of the cache already in the folder, if any; returns how many.
+    def check_against_disk(self, keys=IDENTITY):
+        """The cache already in the folder (None when there is none), after checking that its
+        ``keys`` of the identity equal this one's.
 
         Raises :class:`CacheMismatch` (naming the manifest and what differs) when that cache was
-        made by another teacher, with other settings, or for other data. Images listed as done whose
-        file is gone are computed again.
+        made by another teacher, with other settings, or for other data.
         """
         if not self.manifest_path.is_file():
-            return 0
+            return None
         old = TeacherCache.read(self.folder)
-        diff = _differences(old.identity(), self.identity())
+        diff = [k for k in _differences(old.identity(), self.identity()) if k in keys]
         if diff:
             if 'teachers' in diff:
                 why = ('was made by another teacher: ' + ', '.join(
@@ -128,13 +152,34 @@ class TeacherCache:
                 why = (f"was made for other data (fingerprint {old.manifest.get('fingerprint', '')[:12]}, "
                        f"these images: {self.manifest['fingerprint'][:12]})")
             else:
-                why = 'was made with other settings (' + ', '.join(
-                    f'{k}: {old.manifest.get(k)!r} -> {self.manifest.get(k)!r}' for k in diff[:3]) + ')'
+                why = f'was made with other settings ({_describe(old.manifest, self.manifest, diff)})'
             raise CacheMismatch(self.manifest_path, f'this cache {why}; it is not reused: choose another '
                                 '--out-dir (or delete this one)')
+        return old
+
+    def continue_from_disk(self) -> int:
+        """Adopt the finished images of the cache already in the folder, if any; returns how many.
+
+        Raises :class:`CacheMismatch` as :meth:`check_against_disk` does. Images listed as done
+        whose file is gone are computed again.
+        """
+        old = self.check_against_disk()
+        if old is None:
+            return 0
         done = [k for k in old.manifest['done'] if (self.folder / self.manifest['images'][k]['file']).is_file()]
         self.manifest['done'] = done
         return len(done)
+
+    def remove_stale_partials(self) -> int:
+        """Delete the hidden half-written files (``.NAME.partial-PID.EXT``, :func:`vnseg.data.io.partial_path`)
+        that a killed run left in the cache, those of processes no longer running; returns how many."""
+        n = 0
+        for path in self.folder.rglob('.*.partial-*'):
+            match = re.search(r'\.partial-(\d+)', path.name)
+            if match and not _running(int(match.group(1))):
+                path.unlink(missing_ok=True)
+                n += 1
+        return n
 
     def save(self) -> Path:
         return write_json(self.manifest_path, self.manifest)
