@@ -68,8 +68,8 @@ def _selected(vec: list, node, constants: dict):
 
 def fold_static_dims(model) -> int:
     """Replace, in ``model`` (an ``onnx.ModelProto``, edited in place), the ``Shape`` values whose selected
-    dimensions are static by initializers; returns how many nodes were replaced (Shapes left without a
-    consumer are removed too, not counted)."""
+    dimensions are static by initializers; returns how many nodes were replaced (the nodes and
+    initializers left without a consumer are removed too, not counted)."""
     from onnx import numpy_helper
     graph = model.graph
     dims, constants = _static_dims(model), _constants(graph)
@@ -94,10 +94,24 @@ def fold_static_dims(model) -> int:
     if not replaced:
         return 0
     keep = [n for n in graph.node if not any(o in replaced for o in n.output)]
-    used = {i for n in keep for i in n.input} | {o.name for o in graph.output}
-    keep = [n for n in keep if n.op_type != 'Shape' or n.output[0] in used]
-    del graph.node[:]
-    graph.node.extend(keep)
     for name, value in replaced.items():
         graph.initializer.append(numpy_helper.from_array(value, name))
+    _prune(graph, keep)
     return len(replaced)
+
+
+def _prune(graph, nodes: list):
+    """Set ``graph``'s nodes to ``nodes`` less those whose outputs nothing uses (repeatedly), and drop the
+    initializers nothing uses (the index constants of the folded shape arithmetic)."""
+    outputs = {o.name for o in graph.output}
+    while True:
+        used = {i for n in nodes for i in n.input} | outputs
+        alive = [n for n in nodes if any(o in used for o in n.output)]
+        if len(alive) == len(nodes):
+            break
+        nodes = alive
+    del graph.node[:]
+    graph.node.extend(nodes)
+    unused = [i for i in graph.initializer if i.name not in used]
+    for i in unused:
+        graph.initializer.remove(i)
