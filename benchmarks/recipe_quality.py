@@ -3,7 +3,7 @@
 
     python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--val-src DIR] [--color-table NAME|JSON]
         [--iters 750] [--batch-size 8] [--crop 256] [--seed 0] [--recipes stock vnseg ...]
-        [--work-dir DIR] [--device cpu|cuda] [--no-test] [--final]
+        [--work-dir DIR] [--device cpu|cuda] [--no-test] [--final] [--teacher RUN_DIR [--unlabelled-src DIR]]
 
 1. Data: ``--train-src`` and ``--test-src`` are source folders of ``tools/prepare_dataset.py`` (JSON
    scenes or image + mask pairs), prepared by ``vnseg.data.prepare.prepare_dataset`` with
@@ -39,7 +39,13 @@ Recipes (``--recipes``):
   ``patches`` (offline patches instead of whole scenes), ``no_class_weights`` (CE without the
   prepared data's class weights), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
-  e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``).
+  e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
+* ``kd_cached`` -- the student SegFormer-B0 from scratch at the same budget, distilled from the CACHED soft
+  labels of ``--teacher RUN_DIR`` (``configs/segformer_b0_kd_cached_recipe_vn.py``): the teacher's
+  probabilities of the train scenes and of the images of ``--unlabelled-src DIR`` (unlabelled scenes:
+  the distillation term only) are made once by ``vnseg teacher-labels``' code (flip TTA, tile 512,
+  overlap 128) into ``WORK/teacher_cache/<key>/`` and reused; no teacher runs while the student trains.
+  Its last line is ``RESULT_KD student_mIoU=<x> vnseg_mIoU=<y> delta=<x-y>`` (against ``vnseg``).
 Every model is also scored on the validation scenes with the other flip-TTA setting (row ``[flip TTA]``
 or ``[no TTA]``) and, when trained with an EMA, with its raw weights (``[raw weights]``; not with
 ``--skip-raw``): those ablations cost no extra training.
@@ -78,6 +84,7 @@ RECIPES = {
     'stock-plain-lr1e-3': 'benchmarks/configs/segformer_b0_stock_plain_lr1e-3.py',
     'vnseg': 'configs/segformer_b0_recipe_vn.py',
     'study': 'configs/segformer_b0_vn.py',
+    'kd_cached': 'configs/segformer_b0_kd_cached_recipe_vn.py',
 }
 #: plain mmseg rows that vnseg's recipe is compared with (``--recipes stock-all`` runs them all): the
 #: RESULT line takes the one that scored best on VALIDATION
@@ -209,6 +216,17 @@ def _kd(cfg, data):
     cfg.model.distill_loss = dict(type='PixelKDLoss', temperature=1.0, loss_weight=1.0, align='student')
 
 
+def _use_teacher_cache(cfg, data):
+    """``kd_cached``: every reader of the teacher cache points at the one made for this run (``teacher_cache``)."""
+    from vnseg.data.teacher_cache import use_teacher_cache
+    if data.get('teacher_cache') is None:
+        raise BenchmarkError('recipe "kd_cached" needs --teacher RUN_DIR (a finished run of this benchmark)')
+    use_teacher_cache(cfg, data['teacher_cache'])
+
+
+#: what a base recipe always needs done to its config (its data, not an ablation)
+SETUP = {'kd_cached': [_use_teacher_cache]}
+
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
@@ -232,17 +250,23 @@ def best_reference(results, split='val'):
 def parse_recipe(name):
     """``'vnseg-no_ema'`` -> (config path, [change functions]); raises BenchmarkError if unknown."""
     if name in RECIPES:
-        return REPO / RECIPES[name], []
+        return REPO / RECIPES[name], list(SETUP.get(name, []))
     base, *changes = name.split('-')
     if base not in RECIPES:
         raise BenchmarkError(f'unknown recipe {name!r}: choose from {sorted(RECIPES)} (+ "-<change>")')
     unknown = [c for c in changes if c not in CHANGES]
     if unknown:
         raise BenchmarkError(f'unknown change(s) {unknown} in recipe {name!r}: choose from {sorted(CHANGES)}')
-    return REPO / RECIPES[base], [CHANGES[c] for c in changes]
+    return REPO / RECIPES[base], list(SETUP.get(base, [])) + [CHANGES[c] for c in changes]
 
 
 # -- budget --------------------------------------------------------------------------------------
+def _train_datasets(cfg):
+    """The train dataset configs that read files: the dataset, or each one of a ``ConcatDataset``."""
+    dataset = cfg.train_dataloader.dataset
+    return list(dataset.datasets) if 'datasets' in dataset else [dataset]
+
+
 def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     """Set a parsed recipe config to the benchmark's budget and data, in place.
 
@@ -283,15 +307,18 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
         cfg[key] = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', by_epoch=False, interval=iters, max_keep_ckpts=1)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=25, log_metric_by_epoch=False)
-    for t in _pipeline(cfg):
-        if 'crop_size' in t:
-            t['crop_size'] = (crop, crop)
+    datasets = _train_datasets(cfg)
+    for dataset in datasets:
+        for t in dataset.pipeline:
+            if 'crop_size' in t:
+                t['crop_size'] = (crop, crop)
+        if 'cache_dir' not in dataset:  # (the teacher cache's unlabelled images live where they were found)
+            dataset.data_root = str(data_root)
     cfg.model.data_preprocessor.size = (crop, crop)
     loader = cfg.train_dataloader
     loader.batch_size = batch_size
     loader.num_workers = 2
     loader.persistent_workers = True
-    loader.dataset.data_root = str(data_root)
     cfg.randomness = dict(seed=seed, deterministic=False)
     cfg.work_dir = str(work_dir)
     cfg.load_from, cfg.resume = None, False
@@ -380,6 +407,39 @@ def prepare_data(args, work):
             raise BenchmarkError(f'{args.teacher}: not a finished run folder (config.py + checkpoint)')
     data['fingerprint'] = hashlib.sha1(''.join(fp).encode()).hexdigest()
     return data
+
+
+def make_teacher_cache(args, data, work):
+    """The ``--teacher`` run's soft labels of the train scenes and of ``--unlabelled-src`` (recipe
+    ``kd_cached``): ``work/teacher_cache/<key>``, made by ``vnseg teacher-labels``' code, or continued /
+    reused when it exists (``<key>`` digests the teacher checkpoint, the train data and the folder)."""
+    from vnseg.apis.teacher_labels import cache_teacher_labels
+    from vnseg.data.io import DataError
+    unlabelled = [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
+    key = hashlib.sha1(json.dumps([str(data['teacher_checkpoint']), data['train_fingerprint'], unlabelled])
+                       .encode()).hexdigest()[:12]
+    out = work / 'teacher_cache' / key
+    print(f'[kd_cached] teacher soft labels -> {out}', flush=True)
+    failed = []
+    try:
+        report = cache_teacher_labels(
+            [(data['teacher'] / 'config.py', data['teacher_checkpoint'])], data['train_root'], unlabelled, out,
+            tile=TILE, overlap=OVERLAP, tta_flip=True, device='cpu' if args.device == 'cpu' else 'cuda',
+            progress=False, on_error=lambda image, err: failed.append(f'{image}: {err}'))
+    except DataError as e:
+        raise BenchmarkError(str(e)) from e
+    if failed:
+        raise BenchmarkError(f'{len(failed)} image(s) could not be read for the teacher cache: {failed[0]}')
+    print(f'[kd_cached] {len(report.written)} images written, {len(report.skipped)} reused', flush=True)
+    return out
+
+
+def kd_cached_line(by_name, split):
+    """``RESULT_KD student_mIoU=.. vnseg_mIoU=.. delta=..`` of ``split``, or None without both rows."""
+    if 'kd_cached' not in by_name or 'vnseg' not in by_name:
+        return None
+    x, y = by_name['kd_cached']['scores'][split]['mIoU'], by_name['vnseg']['scores'][split]['mIoU']
+    return f'RESULT_KD student_mIoU={x:.2f} vnseg_mIoU={y:.2f} delta={x - y:.2f}'
 
 
 # -- scoring -------------------------------------------------------------------------------------
@@ -573,7 +633,11 @@ def build_parser():
     p.add_argument('--no-test', action='store_true',
                    help='screening: score the validation scenes only (choose recipes without the test scenes)')
     p.add_argument('--teacher', default=None, metavar='RUN_DIR',
-                   help='for the "kd" change: a finished run folder of this benchmark (config.py + checkpoint)')
+                   help='for the "kd" change and the "kd_cached" recipe: a finished run folder of this benchmark '
+                        '(config.py + checkpoint)')
+    p.add_argument('--unlabelled-src', default=None, metavar='DIR',
+                   help='for "kd_cached": a folder of unlabelled images the student also learns from (the '
+                        "teacher's soft labels only)")
     p.add_argument('--skip-raw', action='store_true', help='do not score EMA runs without their EMA')
     return p
 
@@ -595,8 +659,14 @@ def main(argv=None):
             import torch
             if not torch.cuda.is_available():
                 raise BenchmarkError('--device cuda: no CUDA device is available')
+        if 'kd_cached' in args.recipes and not args.teacher:
+            raise BenchmarkError('recipe "kd_cached" needs --teacher RUN_DIR (a finished run of this benchmark)')
+        if args.unlabelled_src and 'kd_cached' not in args.recipes:
+            raise BenchmarkError('--unlabelled-src is for the kd_cached recipe (--recipes ... kd_cached)')
         work = Path(args.work_dir)
         data = prepare_data(args, work)
+        if 'kd_cached' in args.recipes and data.get('teacher') is not None:
+            data['teacher_cache'] = make_teacher_cache(args, data, work)
         results = []
         for name in args.recipes:
             results.append(run_recipe(name, args, data))
@@ -627,6 +697,9 @@ def main(argv=None):
         x, y = by_name['vnseg']['scores'][split]['mIoU'], reference['scores'][split]['mIoU']
         tag = 'VAL' if args.no_test else 'RESULT'
         print(f"{tag} vnseg_mIoU={x:.2f} stock_mIoU={y:.2f} delta={x - y:.2f} reference={reference['recipe']}")
+    line = kd_cached_line(by_name, split)
+    if line is not None:  # the last line
+        print(line if split == 'test' else line.replace('RESULT_KD', 'VAL_KD'))
     return 0
 
 

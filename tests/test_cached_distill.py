@@ -249,3 +249,64 @@ def test_kd_cached_configs_are_the_recipe_plus_the_cache(path):
     plain = copy.deepcopy(recipe.model)
     disable_pretrained(plain)
     assert set(model.state_dict()) == set(MODELS.build(plain).state_dict())
+
+
+# -- benchmarks/recipe_quality.py: the kd_cached recipe ----------------------------------------------
+def _benchmark():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('recipe_quality', REPO / 'benchmarks' / 'recipe_quality.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_kd_cached_makes_the_teachers_cache_and_trains_the_student(cached, tmp_path):
+    """``--recipes vnseg kd_cached --teacher RUN_DIR --unlabelled-src DIR``: the teacher run's soft labels of
+    the train scenes and the unlabelled images are cached (and reused), the recipe's config reads them at
+    the vnseg row's budget, 2 iterations train, and RESULT_KD compares with the vnseg row."""
+    import argparse
+    from mmengine.runner import Runner
+    bench = _benchmark()
+    path, setup = bench.parse_recipe('kd_cached')
+    assert path == REPO / 'configs/segformer_b0_kd_cached_recipe_vn.py' and len(setup) == 1
+    with pytest.raises(bench.BenchmarkError, match='--teacher'):
+        setup[0](Config.fromfile(str(path)), {})
+    # a finished teacher run: config.py + checkpoint (the tiny SegFormer, random weights)
+    run = tmp_path / 'teacher_run'
+    run.mkdir()
+    teacher_cfg = Config.fromfile(str(REPO / 'configs/segformer_tiny_demo_vn.py'))
+    disable_pretrained(teacher_cfg.model)
+    teacher_cfg.dump(str(run / 'config.py'))
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    torch.save(dict(state_dict=MODELS.build(teacher_cfg.model).state_dict(), meta={}), run / 'iter_1.pth')
+    data = dict(teacher=run, teacher_checkpoint=run / 'iter_1.pth', train_root=cached['data'],
+                train_fingerprint='fp')
+    args = argparse.Namespace(unlabelled_src=str(cached['flights']), device='cpu')
+    cache = bench.make_teacher_cache(args, data, tmp_path / 'work')
+    from vnseg.data.teacher_cache import TeacherCache
+    manifest = TeacherCache.read(cache).manifest
+    assert len(manifest['done']) == 4 and manifest['inference']['tta_flip'] is True
+    assert manifest['teachers'][0]['checkpoint'] == str(run / 'iter_1.pth')
+    assert bench.make_teacher_cache(args, data, tmp_path / 'work') == cache  # reused
+    cfg = Config.fromfile(str(path))
+    setup[0](cfg, dict(data, teacher_cache=cache))
+    disable_pretrained(cfg.model)
+    cfg.model.backbone.update(embed_dims=16, num_layers=[1, 1, 1, 1])
+    cfg.model.decode_head.update(in_channels=[16, 32, 80, 128], channels=64)
+    bench.fit_budget(cfg, iters=2, batch_size=2, crop=48, seed=0, data_root=cached['data'], work_dir=tmp_path / 'kd')
+    labelled, unlabelled = cfg.train_dataloader.dataset.datasets
+    assert labelled.data_root == str(cached['data']) and 'data_root' not in unlabelled
+    for dataset in (labelled, unlabelled):
+        assert [t.crop_size for t in dataset.pipeline if 'crop_size' in t] == [(48, 48)]
+        assert [t.cache_dir for t in dataset.pipeline if t.type == 'LoadTeacherProbs'] == [str(cache)]
+    assert unlabelled.cache_dir == str(cache)
+    cfg.train_dataloader.update(num_workers=0, persistent_workers=False)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert runner.message_hub.get_scalar('train/loss_kd').current() > 0
+    rows = {'kd_cached': dict(scores=dict(test=dict(mIoU=61.25))), 'vnseg': dict(scores=dict(test=dict(mIoU=60.5)))}
+    assert bench.kd_cached_line(rows, 'test') == 'RESULT_KD student_mIoU=61.25 vnseg_mIoU=60.50 delta=0.75'
+    assert bench.kd_cached_line({'vnseg': rows['vnseg']}, 'test') is None
+    with pytest.raises(SystemExit):  # --unlabelled-src is an option of the benchmark
+        bench.build_parser().parse_args(['--train-src', 'x', '--unlabelled-src'])
