@@ -265,3 +265,18 @@ def test_static_dims_are_folded_and_the_batch_stays_dynamic():
         assert ref.shape == (n, 3, 4, 3)
         np.testing.assert_array_equal(got, ref)
         np.testing.assert_allclose(ref, x @ np.arange(50, dtype=np.float32).reshape(5, 10)[:, 2:5], rtol=1e-6)
+
+
+def test_reduce_range_keeps_weights_in_7_bits(exported, tiny, tmp_path):
+    """``--int8-reduce-range`` (CPUs without VNNI): int8 weights within [-64, 64], full range otherwise."""
+    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+    fp32, int8 = exported
+    rgb, valid = calibration_tiles([tiny['calib']], TILE, 2)
+    facts = quantize_tile_model(fp32, tmp_path / 'r.onnx', rgb, valid, reduce_range=True)
+    assert '7-bit' in facts['weights']
+
+    def weight_range(path):
+        inits = onnx.load(str(path)).graph.initializer
+        return max(int(np.abs(onnx.numpy_helper.to_array(i).astype(int)).max()) for i in inits
+                   if i.data_type == onnx.TensorProto.INT8)
+    assert weight_range(int8) == 127 and weight_range(tmp_path / 'r.onnx') <= 64

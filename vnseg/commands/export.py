@@ -66,6 +66,9 @@ def parse_args(argv=None):
     p.add_argument('--min-int8-agreement', type=float, default=0.98,
                    help='minimum share of parity-tile pixels whose class the int8 model gives as the fp32 one '
                         '(0..1, default 0.98); below it nothing is written, exit status 3')
+    p.add_argument('--int8-reduce-range', action='store_true',
+                   help='7-bit int8 weights, for x86 CPUs without VNNI (AVX2 / AVX-512 only), whose uint8 x int8 '
+                        'kernels can saturate; the check at export runs on this CPU and would not see it')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return p.parse_args(argv)
 
@@ -207,7 +210,7 @@ def main(argv=None):
             with atomic_output(int8_out) as tmp8:
                 try:
                     int8 = quantize_checked(tmp, tmp8, calib_rgb, calib_valid, rgb, valid, args.min_int8_agreement,
-                                            name=int8_out)
+                                            name=int8_out, reduce_range=args.int8_reduce_range)
                 except Int8AgreementError as err:
                     print(f'error: {err}', file=sys.stderr)
                     raise SystemExit(3)

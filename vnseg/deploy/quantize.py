@@ -206,7 +206,7 @@ def activation_matmuls(onnx_path) -> list:
 
 
 def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
-                        op_types: Sequence[str] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
+                        op_types: Optional[Sequence[str]] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
                         per_channel: bool = True, reduce_range: bool = False, quant_format: str = 'QDQ',
                         preprocess: bool = True, matmul_const_b_only: bool = True, tail_fp32: bool = True,
                         extra_options: Optional[dict] = None) -> dict:
@@ -216,7 +216,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     doc string) copied unchanged.
 
     Args:
-        op_types: operator types to quantise (``op_types_to_quantize``); others keep float32.
+        op_types: operator types to quantise (``op_types_to_quantize``; None: all that ONNX Runtime can);
+            others keep float32.
         nodes_to_exclude: node names kept float32 (``nodes_to_exclude``).
         per_channel: one weight scale per output channel (else one per tensor).
         reduce_range: 7-bit weights, for x86 CPUs without VNNI whose U8S8 kernels can saturate.
@@ -258,8 +259,9 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
         excluded = sorted(excluded | (set(activation_matmuls(source)) if matmul_const_b_only else set()))
         options = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(matmul_const_b_only),
                        **(extra_options or {}))
-        quantize_static(str(source), str(out_path), reader, quant_format=fmt, op_types_to_quantize=list(op_types),
-                        nodes_to_exclude=excluded, per_channel=per_channel, reduce_range=reduce_range,
+        quantize_static(str(source), str(out_path), reader, quant_format=fmt,
+                        op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded,
+                        per_channel=per_channel, reduce_range=reduce_range,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=options)
@@ -272,7 +274,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     return dict(format=quant_format, activations='uint8 (asymmetric, per tensor)',
                 weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}"
                         f"{', 7-bit range' if reduce_range else ''})",
-                calibration='MinMax', op_types=list(op_types), nodes_to_exclude=excluded,
+                calibration='MinMax', op_types=list(op_types) if op_types else ['(all)'], nodes_to_exclude=excluded,
                 matmul_const_b_only=bool(matmul_const_b_only),
                 preprocess=bool(preprocess), folded_shape_values=folded, calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
