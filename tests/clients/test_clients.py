@@ -76,14 +76,22 @@ def qgis_python():
 
 
 def run_side(python, command, args, tmp_path, timeout=600):
-    """Run ``qgis_side.py COMMAND`` with ``args`` (JSON) under the QGIS python; its JSON result."""
+    """Run ``qgis_side.py COMMAND`` with ``args`` (JSON) under the QGIS python; its JSON result, with the
+    process' stderr under ``'stderr'`` (where QGIS' GDAL prints its warnings)."""
     args_path = tmp_path / f'{command}_args.json'
     args_path.write_text(json.dumps(args), encoding='utf-8')
     out = subprocess.run([python, str(SIDE), command, str(args_path)], env=_qgis_env(tmp_path), capture_output=True,
                          text=True, timeout=timeout, cwd=str(tmp_path))
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith(MARK)]
     assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
-    return json.loads(lines[-1][len(MARK):])
+    result = json.loads(lines[-1][len(MARK):])
+    result['stderr'] = out.stderr
+    return result
+
+
+def gdal_complaints(stderr):
+    """The lines GDAL prints for its warnings and errors (``Warning 1: ...``, ``ERROR 4: ...``)."""
+    return [ln for ln in stderr.splitlines() if ln.startswith(('Warning ', 'ERROR '))]
 
 
 def _kampala_rgb_crop(path):
@@ -235,7 +243,7 @@ def test_qgis_paints_the_class_map_in_the_palette_over_the_ortho(made, qgis_laye
     assert [e['label'] for e in cls['palette']] == list(CLASSES)
     assert [e['rgba'][:3] for e in cls['palette']] == [list(c) for c in PALETTE]
     assert [e['rgba'][3] for e in cls['palette']] == [0, 255, 255, 255, 255]  # background transparent
-    assert cls['nodata'] == 255
+    assert cls['nodata'] == 255 and cls['overviews'] >= 1  # the COG's internal overviews serve QGIS' zoom-out
     assert rep['renders']['classes_over_ortho']['errors'] == []
     img = _png(rep['renders']['classes_over_ortho']['path'])
     classes = _read(made['out'] / f'{made["stem"]}_classes.tif')[0]
@@ -262,6 +270,7 @@ def test_qgis_applies_the_geopackage_styles_and_areas(made, qgis_layers):
     rep = qgis_layers
     gp = rep['gpkg']
     assert gp, 'no GeoPackage layers'
+    assert gdal_complaints(rep['stderr']) == []  # QGIS 3.22's GDAL 3.6 warned on every access to a v1.4 file
     classes, transform, _ = _read(made['out'] / f'{made["stem"]}_classes.tif')
     ortho = np.moveaxis(np.stack([_read(made['ortho'], b)[0] for b in (1, 2, 3)]), 0, -1).astype(float)
     img = _png(rep['renders']['polygons_over_ortho']['path'])
