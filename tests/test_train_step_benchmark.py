@@ -88,7 +88,7 @@ def test_cpu_report_names_the_bf16_flags():
     assert set(report['flags']) >= {'avx512_bf16', 'amx_bf16'} and report['verdict']
 
 
-def test_one_real_step(tmp_path):
+def test_one_real_step(tmp_path, capfd):
     """One iteration of the recipe's SegFormer-B0 through vnseg train, bf16 + channels_last, no workers."""
     b = bench()
     data = b.prepare_data(str(tmp_path), scenes=3, scene_size=96, crop=48)
@@ -101,3 +101,6 @@ def test_one_real_step(tmp_path):
     run = json.loads(result.read_text())
     assert len(run['times']) == 1 and len(run['losses']) == 1 and math.isfinite(run['losses'][0])
     assert run['speedups']['bf16'] is True and run['speedups']['num_workers'] == 0 and run['peak_rss_mib'] > 0
+    log = ''.join(capfd.readouterr())  # vnseg train applied the variant through cpu_speedups
+    for change in ('channels_last (ChannelsLastHook)', 'bf16 autocast', 'train data loader: 0 worker(s)'):
+        assert f'vnseg CPU speed-up: {change}' in log
