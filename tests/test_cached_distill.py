@@ -249,6 +249,14 @@ def test_kd_cached_configs_are_the_recipe_plus_the_cache(path):
     plain = copy.deepcopy(recipe.model)
     disable_pretrained(plain)
     assert set(model.state_dict()) == set(MODELS.build(plain).state_dict())
+    # one loss of the full model (PSPNet's logits at 1/8, SegFormer's at 1/4 of the input): all finite
+    torch.manual_seed(0)
+    gt = np.full((64, 64), 255)
+    gt[:32] = 2
+    soft = np.zeros((5, 64, 64), np.uint8)
+    soft[2] = 255
+    losses = model.loss(torch.randn(2, 3, 64, 64), [_sample(gt, soft), _sample(np.full((64, 64), 255), soft)])
+    assert all(torch.isfinite(v) for v in losses.values()) and losses['loss_kd'] > 0
 
 
 # -- benchmarks/recipe_quality.py: the kd_cached recipe ----------------------------------------------

@@ -23,6 +23,8 @@ class LoadTeacherProbs(BaseTransform):
     vnseg's ``RandomRescale`` and ``RandomFlipSegFields`` transform it with the image) and to
     ``soft_seg_fields`` (so ``RandomRescale`` resizes it bilinearly, not nearest).
 
+    The whole scene's soft labels are read, as the recipe reads the whole image (``C x H x W`` bytes).
+
     Args:
         cache_dir: the cache folder (``--out-dir`` of ``vnseg teacher-labels``).
         key: results key of the soft labels.
