@@ -42,14 +42,17 @@ RESOLUTION_CM = 7.46
 
 
 def _qgis_env(tmp_path=None):
-    """The QGIS python's environment: none of the venv's python variables, offscreen Qt, a private
-    runtime folder (Qt wants one with mode 0700)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'VIRTUAL_ENV'))}
+    """The QGIS python's environment: none of the venv's python variables, offscreen Qt and, under
+    ``tmp_path``, its own home (QGIS' profile and settings: none of the user's are read, none written)
+    and runtime folder (Qt wants one with mode 0700)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(('PYTHON', 'VIRTUAL_ENV', 'XDG_'))}
     env.update(QT_QPA_PLATFORM='offscreen', OMP_NUM_THREADS='1')
     if tmp_path is not None:
-        runtime = Path(tmp_path) / 'xdg-runtime'
-        runtime.mkdir(mode=0o700, exist_ok=True)
-        env['XDG_RUNTIME_DIR'] = str(runtime)
+        home = Path(tmp_path) / 'qgis-home'
+        runtime = home / 'runtime'
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), XDG_CONFIG_HOME=str(home / '.config'),
+                   XDG_DATA_HOME=str(home / '.local' / 'share'), XDG_CACHE_HOME=str(home / '.cache'))
     return env
 
 
