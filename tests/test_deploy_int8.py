@@ -200,6 +200,31 @@ def test_calibration_tiles_spread_over_the_images(tiny):
     np.testing.assert_array_equal(rgb[2], full[:, 3 * TILE:, 3 * TILE:])
 
 
+def test_calibration_tiles_replace_nodata_windows(tiny, tmp_path):
+    """A transparent first window (alpha 0) is replaced: the cells taken are 8 and 15 (the even spread of 3
+    over 16), then 3 (the first of the finer spread 0, 3, 6, ... not yet taken)."""
+    from vnseg.deploy.quantize import calibration_tiles
+    with rasterio.open(tiny['calib']) as ds:
+        rgb = ds.read()
+        prof = dict(driver='GTiff', width=ds.width, height=ds.height, count=4, dtype='uint8', crs=ds.crs,
+                    transform=ds.transform)
+    alpha = np.full((1, 256, 256), 255, np.uint8)
+    alpha[:, :TILE, :TILE] = 0
+    path = tmp_path / 'alpha.tif'
+    ci = rasterio.enums.ColorInterp
+    with rasterio.open(path, 'w', **prof) as dst:
+        dst.write(np.concatenate([rgb, alpha]))
+        dst.colorinterp = [ci.red, ci.green, ci.blue, ci.alpha]
+    got, valid = calibration_tiles([path], TILE, max_tiles=3)
+    assert got.shape == (3, 3, TILE, TILE) and valid.all()
+    np.testing.assert_array_equal(got[0], rgb[:, 2 * TILE:3 * TILE, :TILE])
+    np.testing.assert_array_equal(got[1], rgb[:, 3 * TILE:, 3 * TILE:])
+    np.testing.assert_array_equal(got[2], rgb[:, :TILE, 3 * TILE:])
+    assert calibration_tiles([path], 256)[1].mean() == 15 / 16     # one window, 1/16 nodata: kept
+    with pytest.raises(ValueError, match='alpha.tif: no calibration tile with at least 100 % valid pixels'):
+        calibration_tiles([path], 256, min_valid=1.0)
+
+
 def test_low_agreement_is_refused_and_nothing_is_written(tiny, tmp_path, capsys, one_torch_thread):
     """Calibrated on a flat grey image (not the scene), the int8 graph clips real tiles' values (66 % agreement
     measured); the default threshold (98 %) refuses it: exit status 3, one error line, neither file written."""

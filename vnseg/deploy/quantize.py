@@ -85,10 +85,10 @@ def calibration_tiles(images: Sequence, tile: int, max_tiles: int = 16, min_vali
         with SourceImage(path) as src:
             grid = StripGrid.of(src.height, src.width, tile, 0)
             cells = [(y, x) for y in grid.ys for x in grid.xs]
-            order = []   # ``share`` evenly spaced cells first, then finer spreads (replacing nodata windows)
+            order = {}   # ``share`` evenly spaced cells first, then finer spreads (replacing nodata windows)
             for k in (share, 2 * share, 4 * share, len(cells)):
-                spread = np.linspace(0, len(cells) - 1, min(len(cells), k)).round().astype(int)
-                order += [int(i) for i in spread if int(i) not in order]
+                for i in np.linspace(0, len(cells) - 1, min(len(cells), k)).round().astype(int):
+                    order.setdefault(int(i), None)
             taken = 0
             for i in order:
                 if taken >= share or len(rgbs) >= max_tiles:
