@@ -18,7 +18,8 @@ explicitly, so a default adopted later in the recipe never leaks into another va
   channels_last       ChannelsLastHook (NHWC weights and batch)
   bf16                CpuAmpOptimWrapper: torch.autocast('cpu', bfloat16), fp32 master weights
   channels_last_bf16  both
-  compile             mmengine's ``compile=True`` (torch.compile of train_step, inductor)
+  compile             mmengine's ``compile=True`` (torch.compile of the whole train_step, inductor)
+  compile_model       vnseg's CompileModelHook: torch.compile of the model's forward + losses only
   threads1            torch.set_num_threads(1)
   interop1            torch.set_num_interop_threads(1)
   workers0/1/2        the train data loader's worker processes (the recipe: 4, persistent)
@@ -59,6 +60,7 @@ VARIANTS = {
     'bf16': dict(bf16=True),
     'channels_last_bf16': dict(channels_last=True, bf16=True),
     'compile': dict(compile=True),
+    'compile_model': dict(compile='model'),
     'threads1': dict(threads=1),
     'interop1': dict(interop_threads=1),
     'workers0': dict(num_workers=0),
@@ -349,18 +351,29 @@ def main(argv=None):
     from mmengine.config import Config
     recipe_workers = Config.fromfile(args.config).train_dataloader.get('num_workers', 0)
     names = list(args.variant_keys)
-    runs = []
+    runs, failed = [], {}
     with tempfile.TemporaryDirectory(prefix='train_step_results_') as tmp:
         for rnd in range(args.rounds):
             order = names[rnd % len(names):] + names[:rnd % len(names)]
             for name in order:
+                if name in failed:
+                    continue
                 result = osp.join(tmp, f'{name}-{rnd}.json'.replace('/', '_'))
                 print(f'round {rnd + 1}/{args.rounds}: {name} ...', flush=True)
-                proc = subprocess.run(child_command(args, name, result), cwd=REPO, capture_output=True, text=True,
-                                      timeout=args.run_timeout)
-                if proc.returncode != 0 or not osp.isfile(result):
-                    raise BenchmarkError(f'variant {name} failed (exit {proc.returncode}):\n'
-                                         + (proc.stdout[-2000:] + proc.stderr[-4000:]))
+                try:
+                    proc = subprocess.run(child_command(args, name, result), cwd=REPO, capture_output=True,
+                                          text=True, timeout=args.run_timeout)
+                except subprocess.TimeoutExpired:
+                    proc = None
+                if proc is None or proc.returncode != 0 or not osp.isfile(result):
+                    log = '' if proc is None else proc.stdout[-2000:] + proc.stderr[-6000:]
+                    lines = [ln for ln in log.splitlines() if ln.strip()]
+                    failed[name] = (f'timed out after {args.run_timeout:g} s' if proc is None
+                                    else f'exit {proc.returncode}: {lines[-1] if lines else "no output"}')
+                    print(f'  FAILED ({failed[name]})\n' + '\n'.join(lines[-30:]), flush=True)
+                    if name == 'eager':
+                        raise BenchmarkError(f'the reference variant eager failed: {failed[name]}')
+                    continue
                 with open(result) as f:
                     run = json.load(f)
                 workers = run['speedups'].get('num_workers')
@@ -370,10 +383,12 @@ def main(argv=None):
                 runs.append(run)
     rows = summarize(runs, args)
     print_table(rows, args, machine)
+    for name, why in failed.items():
+        print(f'FAILED variant {name}: {why}')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(args={k: v for k, v in vars(args).items() if k not in ('child', 'result')},
-                           machine=machine, rows=rows, runs=runs), f, indent=1)
+                           machine=machine, rows=rows, runs=runs, failed=failed), f, indent=1)
     return 0
 
 

@@ -17,7 +17,7 @@ from mmengine.registry import OPTIM_WRAPPERS, init_default_scope
 
 from vnseg.cli import UserError
 from vnseg.engine.cpu_speedups import DEFAULT_CPU_SPEEDUPS, apply_cpu_speedups, cpu_speedups_of
-from vnseg.engine.hooks import ChannelsLastHook
+from vnseg.engine.hooks import ChannelsLastHook, CompileModelHook
 from vnseg.engine.optim import CpuAmpOptimWrapper
 
 from conftest import REPO
@@ -165,6 +165,18 @@ def test_channels_last_hook_keeps_the_parameters_and_converts_the_batch():
     assert not torch.equal(model.conv1.weight.detach(), before)  # the optimizer updates them
 
 
+def test_compile_model_hook_compiles_the_forward_only():
+    """backend='eager': TorchDynamo traces the forward (no inductor build in a test); keys unchanged."""
+    model = TinySegModel()
+    keys = list(model.state_dict())
+    wrapper = build_optim_wrapper(model, dict(type='OptimWrapper', optimizer=optimizer_cfg()))
+    CompileModelHook(backend='eager').before_train(_Runner(model))
+    assert model._compiled_call_impl is not None and list(model.state_dict()) == keys
+    before = model.conv1.weight.detach().clone()
+    log = model.train_step(batch(), wrapper)
+    assert math.isfinite(log['loss'].item()) and not torch.equal(model.conv1.weight.detach(), before)
+
+
 def recipe_cfg():
     return Config.fromfile(str(REPO / 'configs' / 'segformer_b0_recipe_vn.py'))
 
@@ -200,6 +212,25 @@ def test_speedups_change_the_config_on_cpu_only():
     assert isinstance(build_optim_wrapper(TinySegModel(), cfg.optim_wrapper), CpuAmpOptimWrapper)
 
 
+def test_compile_is_mmengines_option_or_vnsegs_hook():
+    cfg = recipe_cfg()
+    cfg.cpu_speedups = dict(compile=True)
+    apply_cpu_speedups(cfg, cuda_available=False)
+    assert cfg.compile is True  # mmengine's: torch.compile of the whole train_step
+    cfg = recipe_cfg()
+    cfg.cpu_speedups = dict(compile='model')
+    apply_cpu_speedups(cfg, cuda_available=False)
+    assert 'compile' not in cfg and cfg.custom_hooks[-1] == dict(type='CompileModelHook')
+    cfg = recipe_cfg()
+    cfg.cpu_speedups = dict(compile=dict(target='model', mode='max-autotune'))
+    apply_cpu_speedups(cfg, cuda_available=False)
+    assert cfg.custom_hooks[-1] == dict(type='CompileModelHook', mode='max-autotune')
+    cfg = recipe_cfg()
+    cfg.cpu_speedups = dict(compile=dict(target='train_step', backend='eager'))
+    apply_cpu_speedups(cfg, cuda_available=False)
+    assert cfg.compile == dict(backend='eager')
+
+
 def test_thread_settings_apply_to_this_process():
     cfg = recipe_cfg()
     cfg.cpu_speedups = dict(threads=1)
@@ -214,7 +245,8 @@ def test_thread_settings_apply_to_this_process():
 
 @pytest.mark.parametrize('bad, match', [
     (dict(channel_last=True), 'unknown key'), (dict(threads=0), 'whole number >= 1'),
-    (dict(num_workers=-1), 'whole number >= 0'), (dict(interop_threads='2'), 'whole number')])
+    (dict(num_workers=-1), 'whole number >= 0'), (dict(interop_threads='2'), 'whole number'),
+    (dict(compile='fast'), "False, True, 'model'"), (dict(compile=dict(target='loss')), "target='model'")])
 def test_bad_speedups_are_a_users_mistake_on_every_machine(bad, match):
     cfg = recipe_cfg()
     cfg.cpu_speedups = bad

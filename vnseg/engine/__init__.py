@@ -1,6 +1,7 @@
 """Training-loop components registered into mmseg's and mmengine's registries (hooks, optimizer
 wrappers), and vnseg's CPU speed-ups of training (:mod:`vnseg.engine.cpu_speedups`)."""
-from .hooks import AtomicCheckpointHook, ChannelsLastHook, ClassWeightsHook, GsdMetaHook
+from .hooks import AtomicCheckpointHook, ChannelsLastHook, ClassWeightsHook, CompileModelHook, GsdMetaHook
 from .optim import CpuAmpOptimWrapper
 
-__all__ = ['AtomicCheckpointHook', 'ChannelsLastHook', 'GsdMetaHook', 'ClassWeightsHook', 'CpuAmpOptimWrapper']
+__all__ = ['AtomicCheckpointHook', 'ChannelsLastHook', 'CompileModelHook', 'GsdMetaHook', 'ClassWeightsHook',
+           'CpuAmpOptimWrapper']

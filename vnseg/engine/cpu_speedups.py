@@ -9,8 +9,10 @@ A config asks for them with a ``cpu_speedups`` dict (any subset of :data:`DEFAUL
 - ``bf16``: the plain ``OptimWrapper`` becomes vnseg's ``CpuAmpOptimWrapper`` (``torch.autocast('cpu',
   dtype=torch.bfloat16)`` in the forward, float32 master weights; fast only where ``lscpu`` shows
   ``avx512_bf16`` or ``amx_bf16``);
-- ``compile``: mmengine's ``compile`` option (``torch.compile`` of ``train_step``): True, or the dict of
-  ``torch.compile``'s arguments;
+- ``compile``: True: mmengine's ``compile`` option (``torch.compile`` of the whole ``train_step``; with
+  torch 2.13 TorchDynamo fails in the optimizer step); ``'model'``: vnseg's ``CompileModelHook``
+  (``torch.compile`` of the model's forward and losses, the optimizer step eager); or a dict of
+  ``torch.compile``'s arguments with ``target='model'`` or ``'train_step'``;
 - ``threads`` / ``interop_threads``: ``torch.set_num_threads`` / ``torch.set_num_interop_threads``
   (None: torch's default, one thread per core);
 - ``num_workers``: the train data loader's worker processes (0: load in the training process).
@@ -44,6 +46,11 @@ def cpu_speedups_of(cfg) -> dict:
                                         f'(known: {", ".join(DEFAULT_CPU_SPEEDUPS)})')
     speedups = copy.deepcopy(DEFAULT_CPU_SPEEDUPS)
     speedups.update(asked)
+    compile_ = speedups['compile']
+    if not (isinstance(compile_, (bool, dict)) or compile_ == 'model') or (
+            isinstance(compile_, dict) and compile_.get('target', 'train_step') not in ('model', 'train_step')):
+        raise UserError('cpu_speedups.compile', f"must be False, True, 'model' or a dict of torch.compile's "
+                                                f"arguments with target='model' or 'train_step', got {compile_!r}")
     for key, low in (('threads', 1), ('interop_threads', 1), ('num_workers', 0)):
         value = speedups[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
@@ -77,9 +84,18 @@ def apply_cpu_speedups(cfg, enabled: bool = True, cuda_available: Optional[bool]
             changes.append('bf16 autocast, float32 master weights (CpuAmpOptimWrapper)')
         elif wrapper is not None and wrapper.get('type') != 'CpuAmpOptimWrapper':
             changes.append(f"bf16 not applied: optim_wrapper is {wrapper.get('type')}, not OptimWrapper")
-    if speedups['compile'] and not cfg.get('compile'):
-        cfg.compile = speedups['compile'] if isinstance(speedups['compile'], dict) else True
-        changes.append(f'torch.compile of train_step (compile={cfg.compile})')
+    if speedups['compile']:
+        options = dict(speedups['compile']) if isinstance(speedups['compile'], dict) else {}
+        target = options.pop('target', 'model' if speedups['compile'] == 'model' else 'train_step')
+        if target == 'model':
+            hooks = list(cfg.get('custom_hooks') or [])
+            if not any(h.get('type') in ('CompileModelHook', 'mmseg.CompileModelHook') for h in hooks):
+                hooks.append(dict(type='CompileModelHook', **options))
+                cfg.custom_hooks = hooks
+            changes.append(f'torch.compile of the model forward (CompileModelHook{options or ""})')
+        elif not cfg.get('compile'):
+            cfg.compile = options or True
+            changes.append(f"torch.compile of train_step (mmengine's compile={cfg.compile})")
     if speedups['num_workers'] is not None and cfg.get('train_dataloader') is not None:
         loader = cfg.train_dataloader
         loader.num_workers = speedups['num_workers']
