@@ -112,13 +112,15 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     assert not any(i in dq_of for n in tail[1:] for i in n.input)   # float32 logits onwards
     assert {'/conv_seg/Conv', '/Resize_4', '/Softmax'} <= set(q['nodes_to_exclude'])
     # the attention's projections (weights sliced from in_proj_weight by shape arithmetic that the fixed
-    # tile makes constant: folded) have int8 weights; its score and context products stay float32
-    assert q['folded_shape_values'] > 0
-    matmuls = [n for n in graph.node if n.op_type == 'MatMul']
-    projections = [n for n in matmuls if dq_of.get(n.input[1]) in int8_inits]
-    scores = [n for n in matmuls if n.name in q['nodes_to_exclude']]
-    assert len(matmuls) == 16 and len(projections) == 8 and len(scores) == 8
-    assert not any(i in dq_of for n in scores for i in n.input)
+    # tile makes constant: folded) have int8 weights; its score and context products (ONNX Runtime's
+    # FusedMatMul after its fusions) and the GELU (one fused op) stay float32
+    assert q['folded_shape_values'] > 0 and q['ort_fusions']
+    projections = [n for n in graph.node if n.op_type == 'MatMul']
+    assert len(projections) == 8 and all(dq_of.get(n.input[1]) in int8_inits for n in projections)
+    scores = [n for n in graph.node if n.op_type == 'FusedMatMul']
+    assert len(scores) == 8 and not any(i in dq_of for n in scores for i in n.input)
+    gelu = [n for n in graph.node if n.op_type == 'Gelu']
+    assert len(gelu) == 4 and all(n.input[0] in dq_of for n in gelu)
     # the decode head's upsampling and concatenation run on uint8
     head = [n for n in graph.node if n.op_type in ('Resize', 'Concat') and n.input[0] in dq_of]
     assert len(head) == 5

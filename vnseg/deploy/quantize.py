@@ -205,10 +205,23 @@ def activation_matmuls(onnx_path) -> list:
     return [n.name for n in graph.node if n.op_type == 'MatMul' and not any(i in constants for i in n.input)]
 
 
+def _ort_fusions(src: Path, dst: Path) -> Path:
+    """``src`` with ONNX Runtime's extended graph optimisations (CPU provider) but Conv + activation fusion,
+    saved to ``dst``."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(dst)
+    ort.InferenceSession(str(src), opts, providers=['CPUExecutionProvider'],
+                         disabled_optimizers=['ConvActivationFusion'])
+    return dst
+
+
 def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
                         op_types: Optional[Sequence[str]] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
                         per_channel: bool = True, reduce_range: bool = False, quant_format: str = 'QDQ',
-                        preprocess: bool = True, matmul_const_b_only: bool = True, tail_fp32: bool = True,
+                        preprocess: bool = True, ort_fusions: bool = True, matmul_const_b_only: bool = True,
+                        tail_fp32: bool = True,
                         extra_options: Optional[dict] = None) -> dict:
     """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
     temporary name, see :func:`vnseg.data.io.atomic_output`), calibrated on the real tiles ``rgb`` uint8
@@ -226,6 +239,12 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
             (:func:`vnseg.deploy.static_dims.fold_static_dims`: the attention's projection weights become
             constants, hence int8 weights) and run ``quant_pre_process`` (ONNX shape inference, ONNX
             Runtime's basic graph optimisations: constant folding, fusions).
+        ort_fusions: then apply ONNX Runtime's extended CPU fusions (GELU into one ``Gelu``, MatMul with
+            scale / transpose into ``FusedMatMul``; not Conv + activation, which would hide the convolutions
+            from the quantiser), as a session would at load time: in a QDQ graph ONNX Runtime gives each
+            consumer its own DequantizeLinear first, which breaks the GELU pattern and leaves five float32
+            elementwise ops per MixFFN. The int8 file then holds ``com.microsoft`` contrib ops: ONNX Runtime
+            (CPU, CUDA) runs it, other runtimes may not.
         matmul_const_b_only: quantise only the MatMuls with a constant (weight) operand: the attention's
             projections, not its score and context products (:func:`activation_matmuls` are excluded by
             name: ``quantize_static``'s ``MatMulConstBOnly`` option does not apply to the QDQ format).
@@ -255,6 +274,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
             onnx.save(model, str(Path(work) / 'folded.onnx'))
             source = Path(work) / 'prepared.onnx'
             quant_pre_process(str(Path(work) / 'folded.onnx'), str(source), skip_symbolic_shape=True)
+            if ort_fusions:
+                source = _ort_fusions(source, Path(work) / 'fused.onnx')
         excluded = set(nodes_to_exclude) | (set(tail_nodes(source)) if tail_fp32 else set())
         excluded = sorted(excluded | (set(activation_matmuls(source)) if matmul_const_b_only else set()))
         options = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(matmul_const_b_only),
@@ -276,7 +297,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                         f"{', 7-bit range' if reduce_range else ''})",
                 calibration='MinMax', op_types=list(op_types) if op_types else ['(all)'], nodes_to_exclude=excluded,
                 matmul_const_b_only=bool(matmul_const_b_only),
-                preprocess=bool(preprocess), folded_shape_values=folded, calibration_tiles=int(len(rgb)),
+                preprocess=bool(preprocess), ort_fusions=bool(preprocess and ort_fusions),
+                folded_shape_values=folded, calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
 
 
