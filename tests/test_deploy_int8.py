@@ -114,16 +114,17 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     # the attention's projections (weights sliced from in_proj_weight by shape arithmetic that the fixed
     # tile makes constant: folded) have int8 weights; its score and context products (ONNX Runtime's
     # FusedMatMul after its fusions) and the GELU (one fused op) stay float32
-    assert q['folded_shape_values'] > 0 and q['ort_fusions']
+    assert q['folded_shape_values'] > 0 and q['ort_fusions'] and q['identity_resizes_dropped'] == 1
     projections = [n for n in graph.node if n.op_type == 'MatMul']
     assert len(projections) == 8 and all(dq_of.get(n.input[1]) in int8_inits for n in projections)
     scores = [n for n in graph.node if n.op_type == 'FusedMatMul']
     assert len(scores) == 8 and not any(i in dq_of for n in scores for i in n.input)
     gelu = [n for n in graph.node if n.op_type == 'Gelu']
     assert len(gelu) == 4 and all(n.input[0] in dq_of for n in gelu)
-    # the decode head's upsampling and concatenation run on uint8
+    # the decode head's upsampling (of levels 2-4; level 1's same-size Resize is dropped) and concatenation
+    # take 8-bit input
     head = [n for n in graph.node if n.op_type in ('Resize', 'Concat') and n.input[0] in dq_of]
-    assert len(head) == 5
+    assert sorted(n.name for n in head) == ['/Concat_8', '/Resize_1', '/Resize_2', '/Resize_3']
     from vnseg.deploy.quantize import quantized_op_counts
     assert quantized_op_counts(fp32) == {}
     # per-channel weights: one scale per output channel of the first convolution
@@ -307,3 +308,34 @@ def test_reduce_range_keeps_weights_in_7_bits(exported, tiny, tmp_path):
         return max(int(np.abs(onnx.numpy_helper.to_array(i).astype(int)).max()) for i in inits
                    if i.data_type == onnx.TensorProto.INT8)
     assert weight_range(int8) == 127 and weight_range(tmp_path / 'r.onnx') <= 64
+
+
+def test_same_size_resize_is_dropped():
+    """x (N, 2, 4, 4) resized to its own size (sizes from Shape(x)[0:2] and [4, 4]: the batch stays dynamic)
+    is dropped; the resize to 8 x 8 is kept; same result for batch 1 and 2."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from vnseg.deploy.static_dims import drop_identity_resizes
+    c = [numpy_helper.from_array(np.asarray(v, np.int64), k) for k, v in
+         dict(s0=[0], s2=[2], hw=[4, 4], hw2=[8, 8]).items()]
+    nodes = [helper.make_node('Shape', ['x'], ['s']),
+             helper.make_node('Slice', ['s', 's0', 's2'], ['nc']),
+             helper.make_node('Concat', ['nc', 'hw'], ['same'], axis=0),
+             helper.make_node('Concat', ['nc', 'hw2'], ['double'], axis=0),
+             helper.make_node('Resize', ['x', '', '', 'same'], ['r'], mode='linear'),
+             helper.make_node('Relu', ['r'], ['y']),
+             helper.make_node('Resize', ['y', '', '', 'double'], ['z'], mode='linear')]
+    graph = helper.make_graph(nodes, 'g', [helper.make_tensor_value_info('x', TensorProto.FLOAT, ['N', 2, 4, 4])],
+                              [helper.make_tensor_value_info('z', TensorProto.FLOAT, ['N', 2, 8, 8])], c)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', 18)])
+    before = model.SerializeToString()
+    assert drop_identity_resizes(model) == 1
+    assert [n.op_type for n in model.graph.node] == ['Shape', 'Slice', 'Concat', 'Relu', 'Resize']
+    assert model.graph.node[3].input[0] == 'x'
+    for n in (1, 2):
+        x = np.random.RandomState(n).randn(n, 2, 4, 4).astype(np.float32)
+        ref = ort.InferenceSession(before, providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        got = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        assert got.shape == (n, 2, 8, 8)
+        np.testing.assert_array_equal(got, ref)
+    assert drop_identity_resizes(model) == 0

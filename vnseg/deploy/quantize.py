@@ -237,8 +237,9 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
         quant_format: ``'QDQ'`` or ``'QOperator'``.
         preprocess: first fold the shape values the fixed tile size makes static
             (:func:`vnseg.deploy.static_dims.fold_static_dims`: the attention's projection weights become
-            constants, hence int8 weights) and run ``quant_pre_process`` (ONNX shape inference, ONNX
-            Runtime's basic graph optimisations: constant folding, fusions).
+            constants, hence int8 weights), drop the same-size Resize of the decode head
+            (:func:`~vnseg.deploy.static_dims.drop_identity_resizes`), and run ``quant_pre_process`` (ONNX
+            shape inference, ONNX Runtime's basic graph optimisations: constant folding, fusions).
         ort_fusions: then apply ONNX Runtime's extended CPU fusions (GELU into one ``Gelu``, MatMul with
             scale / transpose into ``FusedMatMul``; not Conv + activation, which would hide the convolutions
             from the quantiser), as a session would at load time: in a QDQ graph ONNX Runtime gives each
@@ -260,17 +261,18 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     from vnseg.apis.tile_models import OnnxTileModel
-    from vnseg.deploy.static_dims import fold_static_dims
+    from vnseg.deploy.static_dims import drop_identity_resizes, fold_static_dims
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
     reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
                                    batch_size=batch_size)
     with tempfile.TemporaryDirectory(prefix='vnseg_int8_') as work:
         source = fp32_path
-        folded = 0
+        folded = dropped = 0
         if preprocess:
             model = onnx.load(str(fp32_path))
             folded = fold_static_dims(model)
+            dropped = drop_identity_resizes(model)
             onnx.save(model, str(Path(work) / 'folded.onnx'))
             source = Path(work) / 'prepared.onnx'
             quant_pre_process(str(Path(work) / 'folded.onnx'), str(source), skip_symbolic_shape=True)
@@ -298,7 +300,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                 calibration='MinMax', op_types=list(op_types) if op_types else ['(all)'], nodes_to_exclude=excluded,
                 matmul_const_b_only=bool(matmul_const_b_only),
                 preprocess=bool(preprocess), ort_fusions=bool(preprocess and ort_fusions),
-                folded_shape_values=folded, calibration_tiles=int(len(rgb)),
+                folded_shape_values=folded, identity_resizes_dropped=dropped, calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
 
 

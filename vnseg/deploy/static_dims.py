@@ -11,12 +11,17 @@ constant indices -- whose selected dimensions are all static (ONNX shape inferen
 initializer. The graph computes exactly the same values for every batch size; a constant-folding pass
 (ONNX Runtime's basic graph optimisations, run by ``quant_pre_process``) then turns the weight slices
 into initializers.
+
+:func:`drop_identity_resizes` removes the ``Resize`` nodes whose output has the input's (static) size --
+mmseg heads resize every level to the first level's size, the first one to its own size: an exact
+identity that still costs a pass over the largest feature map (and, in an int8 graph, a dequantise /
+requantise around it).
 """
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ['fold_static_dims']
+__all__ = ['fold_static_dims', 'drop_identity_resizes']
 
 
 def _attr(node, name, default):
@@ -115,3 +120,30 @@ def _prune(graph, nodes: list):
     unused = [i for i in graph.initializer if i.name not in used]
     for i in unused:
         graph.initializer.remove(i)
+
+
+def drop_identity_resizes(model) -> int:
+    """Remove from ``model`` (edited in place) each ``Resize`` whose input and output shapes are the same and
+    static but for the batch (ONNX shape inference), its consumers reading its input instead; returns how
+    many. (At scale 1 every interpolation mode samples the input's own pixel centres; ``tf_crop_and_resize``,
+    which samples a region, is left alone.)"""
+    graph = model.graph
+    dims = _static_dims(model)
+    outputs = {o.name for o in graph.output}
+    rename = {}
+    for n in graph.node:
+        if n.op_type != 'Resize' or n.output[0] in outputs:
+            continue
+        mode = next((a.s for a in n.attribute if a.name == 'coordinate_transformation_mode'), b'half_pixel')
+        a, b = dims.get(n.input[0]), dims.get(n.output[0])
+        if mode != b'tf_crop_and_resize' and a and b and len(a) == len(b) and a[1:] == b[1:] and None not in a[1:]:
+            rename[n.output[0]] = n.input[0]
+    if not rename:
+        return 0
+    for n in graph.node:
+        for k, i in enumerate(n.input):
+            while i in rename:
+                i = rename[i]
+            n.input[k] = i
+    _prune(graph, [n for n in graph.node if not (n.op_type == 'Resize' and n.output[0] in rename)])
+    return len(rename)
