@@ -1,16 +1,17 @@
 """Segment whole orthomosaics (GeoTIFF / JPEG / PNG of any size) into GIS-ready outputs.
 
-    python tools/infer_large_image.py CONFIG CHECKPOINT IMAGE [IMAGE ...] --out-dir DIR
-    python tools/infer_large_image.py --onnx model.onnx IMAGE [IMAGE ...] --out-dir DIR
-    python tools/infer_large_image.py CONFIG IMAGE [IMAGE ...] --random-weights --out-dir DIR  (smoke tests)
+    vnseg map MODEL.onnx IMAGE [IMAGE ...] OUT_DIR              (= tools/infer_large_image.py)
+    vnseg map CONFIG CHECKPOINT IMAGE [IMAGE ...] OUT_DIR
+    vnseg map CONFIG IMAGE [IMAGE ...] --random-weights --out-dir DIR  (smoke tests)
+        [--out-dir DIR instead of the last argument] [--onnx MODEL]
         [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
 
-``--onnx`` runs an exported model (tools/deployment/export_onnx.py) on ONNX Runtime: only the light
-install is needed (``pip install -r requirements/deploy.txt && pip install --no-deps .``: numpy,
-rasterio, shapely, tqdm, onnxruntime; no torch, no OpenMMLab). Several processes: tools/dist_infer.sh.
+An ONNX model (``vnseg export``) runs on ONNX Runtime: only vnseg's light core is needed
+(``pip install .``: numpy, rasterio, shapely, pyogrio, tqdm, onnxruntime...; no torch, no OpenMMLab).
+Several processes: tools/dist_infer.sh.
 
 Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)

@@ -1,6 +1,6 @@
 """Ground area of raster pixels and per-class area tables.
 
-Decision (documented in the README's inference section): every georeferenced raster gets areas in
+Decision (documented in docs/gis.md): every georeferenced raster gets areas in
 square metres on the WGS84 ellipsoid, whatever its CRS --
 
 * the ground area of one pixel is computed for sample rows (at the middle column) by projecting a

@@ -1,4 +1,4 @@
-# vnseg's training recipe for your own scenes (README "Train on your own scenes"): everything but
+# vnseg's training recipe for your own scenes (README "Train on your scenes", docs/training.md): all but
 # the model. Measured against stock mmseg's SegFormer recipe by benchmarks/recipe_quality.py.
 # A zoo model gets it with (see configs/segformer_b0_recipe_vn.py):
 #   _base_ = ['./_base_/models/<model>.py', './_base_/recipes/vnseg_recipe.py']
@@ -15,12 +15,12 @@ train_pipeline = [
     dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     # mmseg's crop, re-drawn (up to 10 times) while one class covers over 75 % of it. vnseg's
     # ClassAwareRandomCrop (half of the crops centred on water or trees) cost ~2 validation mIoU on
-    # both seeds (README "Measured so far"): it is available, not in the recipe
+    # both seeds (docs/results.md): it is available, not in the recipe
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     # nadir views have no "up": horizontal, vertical and both flips
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical', 'diagonal']),
     # no PhotoMetricDistortion: validated on a held-out tile it cost 1.00 mIoU (mean of two seeds;
-    # README "Measured so far"); `vnseg-photometric` in the benchmark adds it back
+    # docs/results.md); `vnseg-photometric` in the benchmark adds it back
     dict(type='PackSegInputs'),
 ]
 scenes = dict(img_path='scenes/img', seg_map_path='scenes/ann')
@@ -37,7 +37,7 @@ test_dataloader = dict(dataset=dict(data_prefix=scenes, ann_file='scenes/test.tx
 # class's share of the train pixels, mean 1; written by tools/prepare_dataset.py): ClassWeightsHook
 # below reads it from the train data root when training starts (vnseg.engine.hooks; the model config
 # holds no file, so the config builds a model to predict with anywhere, without the data); chosen on
-# a held-out tile, +2.39 mIoU (mean of two seeds; README "Measured so far").
+# a held-out tile, +2.39 mIoU (mean of two seeds; docs/results.md).
 # `vnseg-no_class_weights` in the benchmark removes the hook.
 decode_loss = [
     dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
@@ -72,5 +72,5 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))
 # whole-scene inference (vnseg.apis.infer_large_image / tools/infer_large_image.py). No flip TTA:
-# it gained ~0.6 in-tile but cost ~0.2 on a held-out tile (README "Measured so far")
+# it gained ~0.6 in-tile but cost ~0.2 on a held-out tile (docs/results.md)
 whole_scene_inference = dict(tile=512, overlap=128, tta_flip=False)
