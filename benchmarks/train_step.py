@@ -18,7 +18,8 @@ explicitly, so a default adopted later in the recipe never leaks into another va
   channels_last       ChannelsLastHook (NHWC weights and batch)
   bf16                CpuAmpOptimWrapper: torch.autocast('cpu', bfloat16), fp32 master weights
   channels_last_bf16  both
-  compile             mmengine's ``compile=True`` (torch.compile of the whole train_step, inductor)
+  compile             mmengine's ``compile=True`` (torch.compile of the whole train_step, inductor;
+                      fails with torch 2.13, not in the default list)
   compile_model       vnseg's CompileModelHook: torch.compile of the model's forward + losses only
   threads1            torch.set_num_threads(1)
   interop1            torch.set_num_interop_threads(1)
@@ -32,13 +33,16 @@ iterations, mmengine's IterTimerHook times: data loading included), the ratio to
 step's seconds (torch.compile compiles there), the training process's peak RSS, the loss after all
 iterations and the largest relative deviation of its loss curve from eager's. Same seed -> same
 curve: a variant with eager's data stream (same worker count: the augmentations' random draws depend
-on it) must stay within ``--loss-rtol`` (fp32 variants; threads only reorder sums) or
-``--bf16-loss-rtol`` (bf16 autocast) of eager's curve, else it is marked ``OVER``; other worker counts
-draw other augmentations, their losses are shown but not compared.
+on it) must stay within ``--loss-rtol`` (fp32 variants; threads only reorder sums),
+``--bf16-loss-rtol`` (bf16 autocast) or ``--compile-loss-rtol`` (compiled: inductor draws the dropout and
+drop-path masks with its own RNG) of eager's curve, else it is marked ``OVER``; other worker counts draw
+other augmentations, their losses are shown but not compared. A variant that fails (mmengine's
+``compile`` with torch 2.13: TorchDynamo fails in the optimizer step) is reported with its error line;
+the others go on.
 
 Before the runs it prints what the CPU offers for bf16 (``lscpu``'s ``avx512_bf16`` / ``amx_bf16``
 flags, oneDNN's bf16 support): without them bf16 cannot be fast. Time it alone on an idle machine:
-the numbers of a shared CPU are meaningless. ``--smoke`` proves the script in a minute (tiny sizes,
+the numbers of a shared CPU are meaningless. ``--smoke`` proves the script in minutes (tiny sizes,
 one round, one step; no timing worth reading).
 """
 import argparse
@@ -67,7 +71,7 @@ VARIANTS = {
     'workers1': dict(num_workers=1),
     'workers2': dict(num_workers=2),
 }
-DEFAULT_VARIANTS = list(VARIANTS)
+DEFAULT_VARIANTS = [v for v in VARIANTS if v != 'compile']  # mmengine's compile fails with torch 2.13 (above)
 SMOKE = dict(batch=2, crop=64, steps=1, warmup=1, rounds=1, scenes=3, scene_size=128, budget_iters=20,
              variants=['eager', 'channels_last', 'bf16', 'threads1', 'workers0'])
 
@@ -119,6 +123,8 @@ def parse_args(argv=None):
     p.add_argument('--loss-rtol', type=float, default=0.02,
                    help="fp32 variants' largest relative deviation from eager's loss curve")
     p.add_argument('--bf16-loss-rtol', type=float, default=0.05, help='the same for bf16 variants')
+    p.add_argument('--compile-loss-rtol', type=float, default=0.05,
+                   help="the same for compiled variants (inductor draws dropout masks with its own RNG)")
     p.add_argument('--run-timeout', type=float, default=3600, help='seconds per run before it is stopped')
     p.add_argument('--data-root', default=None,
                    help="a folder `vnseg prepare` wrote (scenes/, class_weights.json) instead of the synthetic scenes")
@@ -294,8 +300,8 @@ def summarize(runs, args):
         rate = statistics.median(rates)
         curve, ref = rs[0]['losses'], eager['losses']
         dev = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(curve, ref)) if curve and ref else float('nan')
-        bf16 = bool(rs[0]['speedups'].get('bf16'))
-        tol = args.bf16_loss_rtol if bf16 else args.loss_rtol
+        bf16, compiled = bool(rs[0]['speedups'].get('bf16')), bool(rs[0]['speedups'].get('compile'))
+        tol = max(args.loss_rtol, args.bf16_loss_rtol if bf16 else 0, args.compile_loss_rtol if compiled else 0)
         same_data = loader_workers[name] == loader_workers['eager']
         check = ('reference' if name == 'eager' else f"{'ok' if dev <= tol else 'OVER'} (tol {tol:g})" if same_data
                  else 'not compared (other worker count: other augmentation draws)')
@@ -368,8 +374,9 @@ def main(argv=None):
                 if proc is None or proc.returncode != 0 or not osp.isfile(result):
                     log = '' if proc is None else proc.stdout[-2000:] + proc.stderr[-6000:]
                     lines = [ln for ln in log.splitlines() if ln.strip()]
+                    errors = [ln for ln in lines if 'Error' in ln and not ln.startswith(' ')] or lines[-1:]
                     failed[name] = (f'timed out after {args.run_timeout:g} s' if proc is None
-                                    else f'exit {proc.returncode}: {lines[-1] if lines else "no output"}')
+                                    else f'exit {proc.returncode}: {errors[-1] if errors else "no output"}')
                     print(f'  FAILED ({failed[name]})\n' + '\n'.join(lines[-30:]), flush=True)
                     if name == 'eager':
                         raise BenchmarkError(f'the reference variant eager failed: {failed[name]}')
