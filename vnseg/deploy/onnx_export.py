@@ -106,7 +106,12 @@ def TileForward(segmentor, tile: int):
             metas = [dict(img_shape=(self.tile, self.tile), pad_shape=(self.tile, self.tile),
                           ori_shape=(self.tile, self.tile))]
             logits = self.segmentor.encode_decode(x, metas)
-            return logits.sigmoid() if self.binary else logits.softmax(dim=1)
+            if self.binary:
+                return logits.sigmoid()
+            # the softmax over classes spelt out: ONNX Runtime's Softmax on axis 1 of (N, C, H, W) is several
+            # times slower than these element-wise ops (~15 % of a SegFormer-B0 tile, fp32 and int8 alike)
+            e = (logits - logits.amax(dim=1, keepdim=True)).exp()
+            return e / e.sum(dim=1, keepdim=True)
 
     return _TileForward().eval()
 
