@@ -37,7 +37,8 @@ Recipes (``--recipes``):
   ``photometric`` (adds mmseg's ``PhotoMetricDistortion``), ``no_ema``, ``tta`` / ``no_tta`` (flip TTA
   in whole-scene inference on / off),
   ``patches`` (offline patches instead of whole scenes), ``no_class_weights`` (CE without the
-  prepared data's class weights), ``kd`` (distilled by vnseg's
+  prepared data's class weights), ``no_cpu_speedups`` (fp32 on a CPU instead of the recipe's bf16
+  autocast), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
 * ``kd_cached`` -- the student SegFormer-B0 from scratch at the same budget, distilled from the CACHED soft
@@ -178,6 +179,12 @@ def _no_ema(cfg, data):
         raise BenchmarkError('the recipe has no EMAHook to remove')
 
 
+def _no_cpu_speedups(cfg, data):
+    if not cfg.get('cpu_speedups'):
+        raise BenchmarkError('the recipe has no cpu_speedups to remove')
+    cfg.cpu_speedups = None  # fp32 eager, as `vnseg train --no-cpu-speedups`
+
+
 def _set_tta(cfg, on):
     inference = dict(cfg.get('whole_scene_inference') or {})
     if bool(inference.get('tta_flip', False)) == on:
@@ -230,7 +237,7 @@ SETUP = {'kd_cached': [_use_teacher_cache]}
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
-           'patches': _patches, 'no_class_weights': _no_class_weights, 'kd': _kd}
+           'patches': _patches, 'no_class_weights': _no_class_weights, 'no_cpu_speedups': _no_cpu_speedups, 'kd': _kd}
 
 
 def expand_recipes(names):
