@@ -79,3 +79,15 @@ def test_map_takes_model_image_and_output_folder_positionally(tmp_path):
     with pytest.raises(SystemExit) as exc:  # an existing file as the output folder would be clobbered
         parse_args(['model.onnx', str(image), str(image)])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize('name', sorted(COMMANDS))
+def test_every_subcommand_usage_error_is_one_line_and_status_2(name, capsys):
+    """An unknown option: ``error: <what>: <problem> (see vnseg NAME --help)``, status 2, nothing else."""
+    import importlib
+    module = importlib.import_module(f'vnseg.commands.{COMMANDS[name][0]}')
+    with pytest.raises(SystemExit) as exc:
+        module.main(['--no-such-option'])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and err.startswith('error: ') and '--help)' in err, err

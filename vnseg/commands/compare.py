@@ -15,14 +15,14 @@ another grid, resolution or CRS: it is reprojected onto BEFORE's grid (nearest).
 Default categories: new_buildings=*>building trees_lost=tree>* water_gained=*>water water_lost=water>*
 (FROM / TO: class names in English or Vietnamese, several joined by '|', or * for any other class).
 """
-import argparse
 import sys
 from pathlib import Path
 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Change between two flights from their class maps')
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description='Change between two flights from their class maps')
     p.add_argument('before', help='class map of the earlier flight (uint8 GeoTIFF)')
     p.add_argument('after', help='class map of the later flight (any grid / CRS)')
     p.add_argument('--out-dir', required=True, help='output folder')

@@ -37,7 +37,8 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    p = argparse.ArgumentParser(description='Export a segmentor to ONNX (Deepness metadata, parity check)')
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description='Export a segmentor to ONNX (Deepness metadata, parity check)')
     p.add_argument('config', help='model config (.py)')
     p.add_argument('checkpoint', help='trained weights (.pth)')
     p.add_argument('--out', required=True, help='output .onnx file')
@@ -131,6 +132,7 @@ def main(argv=None):
     from vnseg.data.io import atomic_output
     from vnseg.deploy.model_card import build_model_card, load_test_metrics, write_model_card
     from vnseg.deploy.onnx_export import check_parity, deepness_metadata, embed_metadata, export_onnx, parity_tiles
+    from vnseg.cli import EXIT_USER_ERROR
     from vnseg.geo.raster_io import ImageReadError
     from vnseg.version import __version__
     out = Path(args.out)
@@ -153,25 +155,25 @@ def main(argv=None):
     for path, what in ((args.config, 'config'), (args.checkpoint, 'checkpoint')):
         if not Path(path).is_file():
             print(f'error: {path}: {what} not found', file=sys.stderr)
-            return 2
+            return EXIT_USER_ERROR
     cfg = inference_config(args.config, args.cfg_options)
     images = [Path(p) for p in args.parity_image] if args.parity_image else _test_images(cfg)
     if not images:
         print(f"error: {args.config}: the config's test images were not found; give real tiles for the "
               'parity check with --parity-image IMAGE', file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     try:
         rgb, valid = parity_tiles(images, args.tile, args.parity_tiles)
     except (ImageReadError, ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
     if args.int8:
         from vnseg.deploy.quantize import Int8AgreementError, calibration_tiles, quantize_checked
         try:
             calib_rgb, calib_valid = calibration_tiles(args.calib_images, args.tile, args.calib_tiles)
         except (ImageReadError, ValueError) as err:
             print(f'error: {err}', file=sys.stderr)
-            return 2
+            return EXIT_USER_ERROR
     model = load_model(cfg, args.checkpoint, device='cpu')
     meta = getattr(model, 'dataset_meta', None) or {}
     classes = list(meta.get('classes') or CLASSES)

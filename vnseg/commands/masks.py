@@ -19,7 +19,8 @@ from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', help='JSON files or folders')
     p.add_argument('-o', '--out-dir', required=True, help='output folder for <stem>.png and qa_report.json')

@@ -13,7 +13,6 @@ included where a config has one; the study's models have none). GFLOPs = mmengin
 ``'tensor'`` mode (backbone + decode head, no post-processing) on a 1x3xHxW input, 512x512 by
 default.
 """
-import argparse
 import os.path as osp
 import sys
 
@@ -120,7 +119,8 @@ def to_markdown(rows, shape=(512, 512)):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    from vnseg.cli import ArgumentParser
+    parser = ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('configs', nargs='*', help='config files (default: every study config)')
     parser.add_argument('--shape', type=int, nargs='+', default=[512, 512],
                         help='input H W (or one size) for GFLOPs, default 512 512')

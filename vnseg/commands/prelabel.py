@@ -13,13 +13,13 @@ Writes into DIR:
 Labels are the class names (--lang); each shape carries its mean confidence in `score` (0..1) and
 `description`. tools/json_to_mask.py converts the JSONs back to masks (>= 99 % identical pixels).
 """
-import argparse
 import sys
 
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description='Model predictions -> labelme / AnyLabeling JSON pre-labels')
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description='Model predictions -> labelme / AnyLabeling JSON pre-labels')
     p.add_argument('config', help='model config (.py)')
     p.add_argument('checkpoint', help='trained checkpoint (.pth)')
     p.add_argument('images', nargs='+', help='images (GeoTIFF / JPEG / PNG, 8-bit)')

@@ -20,7 +20,8 @@ from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split('\n')[1],
+    from vnseg.cli import ArgumentParser
+    p = ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('src', help='source folder of scenes')
     p.add_argument('-o', '--out-dir', required=True, help='output folder (mmseg layout + summary.json)')
