@@ -37,8 +37,8 @@ Recipes (``--recipes``):
   ``photometric`` (adds mmseg's ``PhotoMetricDistortion``), ``no_ema``, ``tta`` / ``no_tta`` (flip TTA
   in whole-scene inference on / off),
   ``patches`` (offline patches instead of whole scenes), ``no_class_weights`` (CE without the
-  prepared data's class weights), ``no_cpu_speedups`` (fp32 on a CPU instead of the recipe's bf16
-  autocast), ``kd`` (distilled by vnseg's
+  prepared data's class weights), ``cpu_bf16`` (bf16 autocast with fp32 master weights on a CPU:
+  ``cpu_speedups = dict(bf16=True)``), ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
 * ``kd_cached`` -- the student SegFormer-B0 from scratch at the same budget, distilled from the CACHED soft
@@ -179,10 +179,10 @@ def _no_ema(cfg, data):
         raise BenchmarkError('the recipe has no EMAHook to remove')
 
 
-def _no_cpu_speedups(cfg, data):
-    if not cfg.get('cpu_speedups'):
-        raise BenchmarkError('the recipe has no cpu_speedups to remove')
-    cfg.cpu_speedups = None  # fp32 eager, as `vnseg train --no-cpu-speedups`
+def _cpu_bf16(cfg, data):
+    if (cfg.get('cpu_speedups') or {}).get('bf16'):
+        raise BenchmarkError('the recipe already trains in bf16 on a CPU')
+    cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, bf16=True)  # CPU only: vnseg train applies it
 
 
 def _set_tta(cfg, on):
@@ -237,7 +237,7 @@ SETUP = {'kd_cached': [_use_teacher_cache]}
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
-           'patches': _patches, 'no_class_weights': _no_class_weights, 'no_cpu_speedups': _no_cpu_speedups, 'kd': _kd}
+           'patches': _patches, 'no_class_weights': _no_class_weights, 'cpu_bf16': _cpu_bf16, 'kd': _kd}
 
 
 def expand_recipes(names):

@@ -181,20 +181,15 @@ def recipe_cfg():
     return Config.fromfile(str(REPO / 'configs' / 'segformer_b0_recipe_vn.py'))
 
 
-def test_the_recipe_trains_in_bf16_on_cpu_only():
-    """The recipe's measured CPU default is bf16 autocast (benchmarks/train_step.py: 1.67x steps/s); the
-    library default is nothing, and GPUs and ``--no-cpu-speedups`` keep fp32."""
+def test_no_speedup_by_default():
+    """Today's training: nothing is on until measured (bf16 was faster but not yet shown to keep the test mIoU)."""
     assert not any(DEFAULT_CPU_SPEEDUPS.values())
     cfg = recipe_cfg()
-    assert cfg.cpu_speedups == dict(bf16=True)
+    assert 'cpu_speedups' not in cfg
     before = cfg.to_dict()
     threads = torch.get_num_threads()
-    assert apply_cpu_speedups(cfg.copy(), cuda_available=True) == []
-    assert apply_cpu_speedups(cfg.copy(), enabled=False, cuda_available=False) == []
+    assert apply_cpu_speedups(cfg, cuda_available=False) == []
     assert cfg.to_dict() == before and torch.get_num_threads() == threads
-    assert len(apply_cpu_speedups(cfg, cuda_available=False)) == 1
-    assert cfg.optim_wrapper.type == 'CpuAmpOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
-    assert cfg.optim_wrapper.paramwise_cfg == before['optim_wrapper']['paramwise_cfg']
 
 
 def test_speedups_change_the_config_on_cpu_only():
