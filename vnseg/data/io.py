@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Union
@@ -84,6 +85,27 @@ def atomic_output(path: PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def open_tiled_geotiff(path: PathLike, width: int, height: int, count: int, crs=None, transform=None,
+                       block: int = 512, **profile):
+    """A new tiled, deflate-compressed uint8 GeoTIFF at ``path``, open for writing (a rasterio dataset).
+
+    ``width`` x ``height`` pixels, ``count`` bands of ``block`` x ``block`` tiles; ``crs`` and ``transform``
+    are written when given (an identity transform is a plain pixel grid: left out), without rasterio's
+    not-georeferenced warning; ``profile`` adds creation options (e.g. ``nodata``, ``interleave``).
+    """
+    import rasterio
+    profile = dict(driver='GTiff', width=int(width), height=int(height), count=int(count), dtype='uint8',
+                   tiled=True, blockxsize=block, blockysize=block, compress='deflate', BIGTIFF='IF_SAFER',
+                   **profile)
+    if crs is not None:
+        profile['crs'] = crs
+    if transform is not None and not transform.is_identity:
+        profile['transform'] = transform
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
+        return rasterio.open(path, 'w', **profile)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:

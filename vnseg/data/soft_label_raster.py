@@ -23,7 +23,7 @@ from typing import Optional
 
 import numpy as np
 
-from vnseg.data.io import DataError, partial_path
+from vnseg.data.io import DataError, open_tiled_geotiff, partial_path
 
 __all__ = ['BLOCK', 'quantise', 'dequantise', 'SoftLabelWriter', 'read_soft_labels', 'soft_label_shape']
 
@@ -54,21 +54,12 @@ class SoftLabelWriter:
 
     def __init__(self, path, num_classes: int, width: int, height: int, crs=None, transform=None,
                  tags: Optional[dict] = None):
-        import rasterio
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = partial_path(self.path)
         self.num_classes, self.width, self.height = int(num_classes), int(width), int(height)
-        profile = dict(driver='GTiff', width=self.width, height=self.height, count=self.num_classes,
-                       dtype='uint8', tiled=True, blockxsize=BLOCK, blockysize=BLOCK, compress='deflate',
-                       interleave='pixel', BIGTIFF='IF_SAFER')
-        if crs is not None:
-            profile['crs'] = crs
-        if transform is not None and not transform.is_identity:
-            profile['transform'] = transform
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
-            self._dst = rasterio.open(self.tmp, 'w', **profile)
+        self._dst = open_tiled_geotiff(self.tmp, self.width, self.height, self.num_classes, crs, transform,
+                                       block=BLOCK, interleave='pixel')
         self._dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()})
         for c in range(self.num_classes):
             self._dst.set_band_description(c + 1, f'probability of class {c} x 255')

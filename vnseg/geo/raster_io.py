@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import DataError, ImageReadError, atomic_output, partial_path
+from vnseg.data.io import DataError, ImageReadError, atomic_output, open_tiled_geotiff, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
@@ -188,20 +188,10 @@ class ClassMapWriter:
 
     def __init__(self, path, width: int, height: int, crs, transform, classes: Sequence[str],
                  palette: Sequence[Sequence[int]], nodata: int = 255, tags: Optional[dict] = None):
-        rasterio = _rasterio()
         self.path = Path(path)
         self.width, self.height = width, height
         self._work = self.path.with_name(f'.{self.path.stem}.work-{os.getpid()}.tif')
-        profile = dict(driver='GTiff', width=width, height=height, count=1, dtype='uint8',
-                       nodata=nodata, tiled=True, blockxsize=self.BLOCK, blockysize=self.BLOCK,
-                       compress='deflate', BIGTIFF='IF_SAFER')
-        if crs is not None:
-            profile['crs'] = crs
-        if transform is not None and not transform.is_identity:
-            profile['transform'] = transform
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
-            self._dst = rasterio.open(self._work, 'w', **profile)
+        self._dst = open_tiled_geotiff(self._work, width, height, 1, crs, transform, block=self.BLOCK, nodata=nodata)
         cmap = {i: tuple(int(v) for v in rgb) + (255,) for i, rgb in enumerate(palette)}
         cmap[nodata] = (0, 0, 0, 0)
         self._dst.write_colormap(1, cmap)
