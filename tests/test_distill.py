@@ -368,11 +368,7 @@ def test_inferencer_on_kd_checkpoint(kd_run):
 
 
 def test_strip_teacher_tool(kd_run, tmp_path):
-    sys.path.insert(0, str(REPO / 'tools' / 'model_converters'))
-    try:
-        import strip_teacher
-    finally:
-        sys.path.pop(0)
+    from vnseg.commands import strip_teacher  # (tools/model_converters/strip_teacher.py calls its main)
     out = strip_teacher.main([str(kd_run['ckpt']), str(tmp_path / 'student.pth')])
     saved = torch.load(tmp_path / 'student.pth', map_location='cpu', weights_only=True)
     assert set(saved) == {'meta', 'state_dict'} and saved['meta']['student_only']

@@ -108,8 +108,11 @@ def TileForward(segmentor, tile: int):
             logits = self.segmentor.encode_decode(x, metas)
             if self.binary:
                 return logits.sigmoid()
-            # the softmax over classes spelt out: ONNX Runtime's Softmax on axis 1 of (N, C, H, W) is several
-            # times slower than these element-wise ops (~15 % of a SegFormer-B0 tile, fp32 and int8 alike)
+            if not torch.onnx.is_in_onnx_export():
+                return logits.softmax(dim=1)
+            # in the ONNX graph the softmax over classes is spelt out: ONNX Runtime's Softmax on axis 1 of
+            # (N, C, H, W) is several times slower than these element-wise ops (~15 % of a SegFormer-B0 tile,
+            # fp32 and int8 alike). PyTorch keeps its own softmax (whose backward a traced graph can train)
             e = (logits - logits.amax(dim=1, keepdim=True)).exp()
             return e / e.sum(dim=1, keepdim=True)
 
