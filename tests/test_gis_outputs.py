@@ -30,12 +30,9 @@ def tiny_ckpt(repo_root, tmp_path_factory):
     return path
 
 
-COMMAND_OF_TOOL = {'json_to_mask': 'masks', 'infer_large_image': 'map', 'predict_to_labelme': 'prelabel'}
-
-
-def _tool(repo_root, name):
-    """The module of a tool's code (``tools/<name>.py`` is a thin caller of its ``main``)."""
-    return importlib.import_module(f'vnseg.commands.{COMMAND_OF_TOOL[name]}')
+def _command(name):
+    """The module ``vnseg.commands.<name>`` (the code of ``vnseg <name>`` and of its ``tools/`` script)."""
+    return importlib.import_module(f'vnseg.commands.{name}')
 
 
 def _zones(path, boxes):
@@ -56,7 +53,7 @@ def test_vietnamese_names_zones_styles_report_on_a_drone_geotiff(repo_root, tiny
     zf = _zones(tmp_path / 'phuong.geojson', {'tây': (w - 0.01, s - 0.01, mid, n + 0.01),
                                               'toàn bộ': (w - 0.01, s - 0.01, e + 0.01, n + 0.01)})
     out = tmp_path / 'out'
-    cli = _tool(repo_root, 'infer_large_image')
+    cli = _command('map')
     rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(out), '--tile', '128',
                    '--overlap', '0', '--min-area', '0', '--no-progress', '--device', 'cpu', '--lang', 'vi',
                    '--zones', str(zf), '--zone-field', 'phuong'])
@@ -102,7 +99,7 @@ def test_vietnamese_names_zones_styles_report_on_a_drone_geotiff(repo_root, tiny
 def test_bad_zone_file_fails_before_inference(repo_root, tiny_ckpt, tmp_path, capsys):
     src = require_shared_data('geotiff', 'webodm_drone_ortho_0.5m_rgba.tif')
     zf = _zones(tmp_path / 'z.geojson', {'a': (0, 0, 1, 1)})
-    cli = _tool(repo_root, 'infer_large_image')
+    cli = _command('map')
     rc = cli.main([str(repo_root / CFG), str(tiny_ckpt), str(src), '--out-dir', str(tmp_path / 'o'), '--no-progress',
                    '--zones', str(zf), '--zone-field', 'commune'])
     err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith('error: ')]
@@ -152,7 +149,7 @@ def test_prelabel_round_trip_and_review_queue(repo_root, tiny_ckpt, tmp_path):
     small = require_shared_data('geotiff', 'webodm_drone_ortho_0.5m_rgba.tif')      # 212 x 212: whole
     big = require_shared_data('geotiff', 'pix4d_bali_drone_ortho_0.35m_rgba.tif')   # 686 x 758: patches
     out = tmp_path / 'prelabels'
-    tool = _tool(repo_root, 'predict_to_labelme')
+    tool = _command('prelabel')
     rc = tool.main([str(repo_root / CFG), str(tiny_ckpt), str(small), str(big), '--out-dir', str(out),
                     '--patch-size', '400', '--tile', '128', '--no-progress', '--device', 'cpu'])
     assert rc == 0
@@ -176,7 +173,7 @@ def test_prelabel_round_trip_and_review_queue(repo_root, tiny_ckpt, tmp_path):
     assert conf == sorted(conf) and [int(r['rank']) for r in queue] == list(range(1, len(queue) + 1))
     # round trip through the existing labelme reader
     masks = tmp_path / 'masks'
-    j2m = _tool(repo_root, 'json_to_mask')
+    j2m = _command('masks')
     whole = out / 'webodm_drone_ortho_0.5m_rgba.json'
     # the whole image lies outside the output folder: allow its folder as the image root
     assert j2m.main([str(whole), '-o', str(masks), '--root', str(small.parent), '--no-progress']) == 0

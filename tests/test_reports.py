@@ -15,13 +15,9 @@ from vnseg.reports import comparison, logs, metrics_file, plots
 REPO = Path(__file__).resolve().parents[1]
 
 
-COMMAND_OF_TOOL = {'compare_runs': 'report', 'training_curves': 'curves', 'confusion_matrix': 'confusion',
-                   'iou_bar': 'iou_bar'}
-
-
-def _tool(name):
-    """The module of a tool's code (``tools/<name>.py`` is a thin caller of its ``main``)."""
-    return importlib.import_module(f'vnseg.commands.{COMMAND_OF_TOOL[name]}')
+def _command(name):
+    """The module ``vnseg.commands.<name>`` (the code of ``vnseg <name>`` and of its ``tools/`` script)."""
+    return importlib.import_module(f'vnseg.commands.{name}')
 
 
 def _metrics(iou, miou, **extra):
@@ -135,7 +131,7 @@ def test_sorting_and_metrics_file_inputs(runs):
 
 
 def test_compare_runs_tool(runs, tmp_path, capsys):
-    _tool('compare_runs').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c',
+    _command('report').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c',
                                                           '--out', str(tmp_path / 't.md')])
     printed = capsys.readouterr().out
     assert printed == (tmp_path / 't.md').read_text()
@@ -195,7 +191,7 @@ def test_history_merges_resumed_runs(run_logs):
 
 def test_training_curves_figure(run_logs, tmp_path, capsys):
     out = tmp_path / 'curves.png'
-    _tool('training_curves').main([str(run_logs), '--out', str(out), '--width', '9',
+    _command('curves').main([str(run_logs), '--out', str(out), '--width', '9',
                                    '--height', '3.5', '--dpi', '80'])
     img = _png(out)
     assert img.shape == (280, 720, 3) and img.std() > 10
@@ -212,11 +208,11 @@ def test_training_curves_without_validation(tmp_path):
 # ---- metrics-only figures --------------------------------------------------------------------
 def test_iou_bar_tool_one_and_several_runs(runs, tmp_path):
     out = tmp_path / 'bar.png'
-    _tool('iou_bar').main([str(runs[0]), '--out', str(out)])
+    _command('iou_bar').main([str(runs[0]), '--out', str(out)])
     img = _png(out)
     assert img.shape == (450, 800, 3) and img.std() > 10
     out2 = tmp_path / 'bar2.png'
-    _tool('iou_bar').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c', '--out', str(out2),
+    _command('iou_bar').main([str(r) for r in runs] + ['--names', 'a', 'b', 'c', '--out', str(out2),
                                                     '--dpi', '50'])
     assert _png(out2).shape == (225, 400, 3)
     assert not np.array_equal(_png(out)[::2, ::2], _png(out2))
@@ -227,7 +223,7 @@ def test_confusion_matrix_tool_from_stored_matrix(tmp_path, capsys):
                      [0, 0, 0, 0, 0]])
     m = _metrics([80.0] * 4 + [math.nan], 80.0, confusion_matrix=conf.tolist())
     metrics_file.save_metrics(m, tmp_path / 'metrics_test.json')
-    _tool('confusion_matrix').main(['--metrics', str(tmp_path), '--out-dir', str(tmp_path / 'cm')])
+    _command('confusion').main(['--metrics', str(tmp_path), '--out-dir', str(tmp_path / 'cm')])
     img = _png(tmp_path / 'cm' / 'confusion_matrix.png')
     assert img.shape == (560, 640, 3) and img.std() > 10
     from vnseg.reports.confusion import load_csv

@@ -19,12 +19,9 @@ N_TEST = 3
 SIZE = 32
 
 
-COMMAND_OF_TOOL = {'confusion_matrix': 'confusion', 'prediction_grid': 'grid'}
-
-
-def _tool(name):
-    """The module of a tool's code (``tools/<name>.py`` is a thin caller of its ``main``)."""
-    return importlib.import_module(f'vnseg.commands.{COMMAND_OF_TOOL[name]}')
+def _command(name):
+    """The module ``vnseg.commands.<name>`` (the code of ``vnseg <name>`` and of its ``tools/`` script)."""
+    return importlib.import_module(f'vnseg.commands.{name}')
 
 
 def _png(path):
@@ -99,7 +96,7 @@ def test_confusion_from_predictions_model_and_metrics_agree(tested, data_root, t
     assert len(names) == N_TEST
     np.testing.assert_array_equal(from_preds, stored)
     # the tool, from config + the same weights: rerunning the model gives the same matrix
-    _tool('confusion_matrix').main([CONFIG, str(work_dir / 'random.pth'), '--out-dir', str(tmp_path),
+    _command('confusion').main([CONFIG, str(work_dir / 'random.pth'), '--out-dir', str(tmp_path),
                                     '--cfg-options', f'test_dataloader.dataset.data_root={data_root}'])
     from_model, classes = confusion.load_csv(tmp_path / 'confusion_matrix.csv')
     assert classes == list(CLASSES)
@@ -110,7 +107,7 @@ def test_confusion_from_predictions_model_and_metrics_agree(tested, data_root, t
 def test_prediction_grid_tool_models_and_saved_predictions(tested, data_root, tmp_path):
     work_dir, _ = tested
     out = tmp_path / 'grid.png'
-    _tool('prediction_grid').main([
+    _command('grid').main([
         '--model', 'random-A', CONFIG, str(work_dir / 'random.pth'), '--model', 'random-B', CONFIG,
         '--pred-dir', 'saved', str(work_dir / 'preds'), '--num', '2', '--seed', '3',
         '--panel-size', '1.5', '--dpi', '60', '--out', str(out), '--random-weights',
