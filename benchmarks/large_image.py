@@ -2,7 +2,7 @@
 
     python benchmarks/large_image.py [--sizes 2048 4096 8192] [--tile 512] [--stride 384]
                                      [--config CFG] [--checkpoint CKPT] [--device cpu|cuda]
-                                     [--batch-size 4] [--blend mean|gaussian] [--threads N]
+                                     [--batch-size N] [--blend mean|gaussian] [--threads N]
                                      [--onnx MODEL.onnx ...]
 
 For each square size the same synthetic RGB GeoTIFF (the Kampala mosaic tiled to size when
@@ -13,8 +13,8 @@ RSS (``resource.getrusage(...).ru_maxrss``) is its own:
 * ``stock``: ``mmseg.apis.inference_model`` with ``test_cfg = dict(mode='slide', crop_size, stride)``
   (whole image and whole logits in memory, one window per forward);
 * ``vnseg``: vnseg's whole-scene inference with PyTorch (``segment_scene`` of
-  :mod:`vnseg.apis.large_image`: strip of windows, ``--batch-size`` windows per forward, stored strips,
-  class-map and confidence COGs written), then the area table (``post``, timed apart);
+  :mod:`vnseg.apis.large_image`: strip of windows, ``--batch-size`` windows per forward (vnseg's
+  default), stored strips, class-map and confidence COGs written), then the area table (``post``, timed apart);
 * ``vnseg-ort NAME``: the same with each ``--onnx`` model through ONNX Runtime (fp32 and, when
   ``vnseg export --int8`` wrote it beside, the int8 sibling), ``--threads`` intra-op threads.
 
@@ -46,7 +46,8 @@ def parse_args(argv=None):
     p.add_argument('--config', default=str(REPO / 'configs' / 'segformer_tiny_demo_vn.py'))
     p.add_argument('--checkpoint', default=None)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--batch-size', type=int, default=4, help='vnseg windows per forward')
+    p.add_argument('--batch-size', type=int, default=None,
+                   help="vnseg windows per forward (default: vnseg's own, 1 for PyTorch on a CPU, else 4)")
     p.add_argument('--blend', default='mean', choices=['mean', 'gaussian'])
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
     p.add_argument('--work-dir', default=None, help='where images/outputs go (default: a temp dir)')
@@ -149,7 +150,9 @@ def child(args):
         from vnseg.apis.large_image import postprocess_scene, segment_scene, Scene
         from vnseg.geo.raster_io import SourceImage
         with SourceImage(args.image) as source:
-            scene = Scene(tile_model, source, args.out, args.tile, args.tile - args.stride, args.batch_size,
+            from vnseg.apis.tile_models import default_batch_size
+            batch = args.batch_size or default_batch_size(tile_model.inner)
+            scene = Scene(tile_model, source, args.out, args.tile, args.tile - args.stride, batch,
                           args.blend, False, identity)
             timings = segment_scene(scene, progress=False)
             if cuda:
@@ -170,7 +173,9 @@ def child(args):
 def run_child(args, method, image, out, onnx_file=None):
     cmd = [sys.executable, __file__, '--child', method, '--image', str(image), '--out', str(out),
            '--config', args.config, '--device', args.device, '--tile', str(args.tile),
-           '--stride', str(args.stride), '--batch-size', str(args.batch_size), '--blend', args.blend]
+           '--stride', str(args.stride), '--blend', args.blend]
+    if args.batch_size:
+        cmd += ['--batch-size', str(args.batch_size)]
     if args.checkpoint:
         cmd += ['--checkpoint', args.checkpoint]
     if args.threads:
@@ -220,7 +225,7 @@ def main(argv=None):
             print(f'error: {f}: ONNX model not found', file=sys.stderr)
             return 1
     print(f'model {Path(args.config).name}, tile {args.tile}, stride {args.stride}, device {args.device}, '
-          f'vnseg batch {args.batch_size}, blend {args.blend}, threads {args.threads or "default"}')
+          f'vnseg batch {args.batch_size or "default"}, blend {args.blend}, threads {args.threads or "default"}')
     rows = []  # one per (size, method)
     for size in args.sizes:
         image = work / f'bench_{size}.tif'

@@ -15,6 +15,13 @@ def _vnseg(*args, cwd=REPO):
                           env=env, timeout=300)
 
 
+def test_help_after_a_subcommand_module_was_imported(capsys):
+    """Importing ``vnseg.commands.map`` binds ``map`` in the package: the help must not use the builtin."""
+    import vnseg.commands.map  # noqa: F401
+    assert main(['--help']) == 0
+    assert '\n  map ' in capsys.readouterr().out
+
+
 def test_help_lists_every_subcommand(capsys):
     assert main(['--help']) == 0
     out = capsys.readouterr().out

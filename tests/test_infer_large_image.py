@@ -233,6 +233,32 @@ def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):
     assert 0.5 < (gauss == ours).mean() < 1.0
 
 
+def test_default_batch_size_is_one_window_for_pytorch_on_cpu(tiny_model, tmp_path):
+    """Without ``batch_size``, PyTorch on a CPU runs one window per forward (ONNX Runtime and GPUs 4), and the
+    class map is the same as with batches of 4."""
+    from vnseg.apis.large_image import open_scene
+    from vnseg.apis.tile_models import TorchTileModel, default_batch_size
+    from vnseg.geo.raster_io import SourceImage
+    src = tmp_path / 'scene.png'
+    rgb = np.random.RandomState(3).randint(0, 255, (200, 260, 3), np.uint8)
+    from PIL import Image
+    Image.fromarray(rgb).save(src)
+    tile_model = TorchTileModel(tiny_model)
+    assert default_batch_size(tile_model) == 1
+
+    class OtherBackend:  # e.g. ONNX Runtime: batches of 4
+        num_classes, device = 5, None
+    assert default_batch_size(OtherBackend()) == 4
+    with SourceImage(src) as source:
+        assert open_scene(tile_model, None, source, tmp_path / 'x', 128, 32).seg.batch_size == 1
+    maps = []
+    for name, kw in (('default', {}), ('batch4', dict(batch_size=4))):
+        res = _run(tiny_model, src, tmp_path / name, tile=128, overlap=32, write_polygons=False, preview=False, **kw)
+        with rasterio.open(res.class_map) as out:
+            maps.append(out.read(1))
+    assert (maps[0] == maps[1]).mean() >= 0.999
+
+
 def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
     from PIL import Image
     rng = np.random.RandomState(3)

@@ -277,7 +277,7 @@ class Scene:
 
 def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str, Path],
                       out_dir: Union[str, Path], tile: int = 512, overlap: Optional[int] = None,
-                      batch_size: int = 4, blend: str = 'gaussian', tta_flip: bool = False,
+                      batch_size: Optional[int] = None, blend: str = 'gaussian', tta_flip: bool = False,
                       device: Optional[str] = None, polygon_classes: Optional[Sequence] = None,
                       min_polygon_area: Optional[float] = None,
                       simplify_tolerance: Optional[float] = None, write_polygons: bool = True,
@@ -298,7 +298,8 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         tile: window side in pixels (an ONNX model's fixed input size wins; a different value is an
             error).
         overlap: pixels shared by neighbouring windows (default ``tile // 4``).
-        batch_size: windows per forward pass.
+        batch_size: windows per forward pass (default: 1 for PyTorch on a CPU, where batching gains no
+            speed and costs memory, else 4; :func:`vnseg.apis.tile_models.default_batch_size`).
         blend: ``'gaussian'`` (smooth weights, seamless) or ``'mean'`` (plain average, = mmseg
             ``slide`` with ``crop_size=(tile, tile)``, ``stride=tile - overlap``).
         tta_flip: add horizontally flipped windows (2x compute).
@@ -374,7 +375,7 @@ def _load_zones(zones, zone_field, source: SourceImage):
 
 
 def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: int, overlap: int,
-               batch_size: int = 4, blend: str = 'gaussian', tta_flip: bool = False, device=None,
+               batch_size: Optional[int] = None, blend: str = 'gaussian', tta_flip: bool = False, device=None,
                cfg_options=None, random_weights: bool = False, match_gsd: bool = False) -> Scene:
     """A :class:`Scene` for ``source`` with the tile model of ``model_or_config`` (see
     :func:`build_tile_model`)."""
@@ -383,6 +384,9 @@ def open_scene(model_or_config, checkpoint, source: SourceImage, out_dir, tile: 
     fixed = getattr(tile_model, 'tile', None)
     if fixed is not None and getattr(tile_model, 'path', None) is not None and fixed != tile:
         raise ValueError(f'{tile_model.path}: the model was exported for {fixed} px tiles, got --tile {tile}')
+    if batch_size is None:
+        from .tile_models import default_batch_size
+        batch_size = default_batch_size(tile_model)
     weights = getattr(tile_model, 'checkpoint', None) or getattr(tile_model, 'path', None)
     return Scene(tile_model, source, out_dir, tile, overlap, batch_size, blend, tta_flip,
                  _model_identity(tile_model),

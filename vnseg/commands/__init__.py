@@ -42,7 +42,7 @@ COMMANDS = {
 
 def _usage() -> str:
     from vnseg.version import __version__
-    width = max(map(len, COMMANDS))
+    width = max(len(name) for name in COMMANDS)  # (not map(): the submodule vnseg.commands.map shadows it here)
     lines = [f'usage: vnseg COMMAND [options]   (vnseg {__version__}; vnseg COMMAND --help for its options)',
              '', 'commands:']
     lines += [f'  {name:<{width}}  {summary}' for name, (_, _, summary) in COMMANDS.items()]

@@ -4,7 +4,7 @@
     vnseg map CONFIG CHECKPOINT IMAGE [IMAGE ...] OUT_DIR
     vnseg map CONFIG IMAGE [IMAGE ...] --random-weights --out-dir DIR  (smoke tests)
         [--out-dir DIR instead of the last argument] [--onnx MODEL]
-        [--tile 512] [--overlap 128] [--batch-size 4] [--blend gaussian|mean] [--tta-flip]
+        [--tile 512] [--overlap 128] [--batch-size N] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
@@ -73,7 +73,9 @@ def parse_args(argv=None):
                    help="window side in pixels (default 512; an ONNX model's exported tile)")
     p.add_argument('--overlap', type=non_negative_int, default=None,
                    help='window overlap in pixels (default tile/4)')
-    p.add_argument('--batch-size', type=positive_int, default=4, help='windows per forward pass (default 4)')
+    p.add_argument('--batch-size', type=positive_int, default=None,
+                   help='windows per forward pass (default: 1 for PyTorch on a CPU, where batching gains '
+                        'nothing, else 4)')
     p.add_argument('--blend', choices=['gaussian', 'mean'], default='gaussian',
                    help='merge overlapping logits with gaussian weights (default) or a plain mean')
     p.add_argument('--tta-flip', action='store_true', help='add horizontal-flip test-time augmentation')
