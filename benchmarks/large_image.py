@@ -28,6 +28,7 @@ then the growth of peak memory from the smallest to the largest size.
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -233,6 +234,8 @@ def main(argv=None):
             make_image(image, size)
         for name, method, onnx_file in methods(args):
             out = work / ('stock_%d.npy' % size if method == 'stock' else f'{_safe(name)}_{size}')
+            if out.is_dir():  # an earlier run's outputs: vnseg keeps finished rasters, which would not be timed
+                shutil.rmtree(out)
             rows.append(dict(size=size, name=name, **run_child(args, method, image, out, onnx_file)))
         stock = _class_map(work, 'stock', size)
         for r in rows:
