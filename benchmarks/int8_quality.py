@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from recipe_quality import iou_table  # (benchmarks/ is the script's folder)
+
 REPO = Path(__file__).resolve().parents[1]
 TILE, OVERLAP = 512, 128  # as benchmarks/recipe_quality.py scores its scenes
 
@@ -63,16 +65,6 @@ def score(model, pairs, out_dir: Path, num_classes: int):
     return conf, maps, time.perf_counter() - t0
 
 
-def iou(conf):
-    """Per-class IoU (%) and their mean over the classes present in truth or prediction."""
-    conf = conf.astype(np.float64)
-    tp = np.diag(conf)
-    union = conf.sum(0) + conf.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        per_class = np.where(union > 0, tp / union, np.nan) * 100
-    return per_class, float(np.nanmean(per_class))
-
-
 def main(argv=None):
     args = parse_args(argv)
     import torch
@@ -107,7 +99,7 @@ def main(argv=None):
     print(f"{'backend':>10} | {'mIoU':>6} | " + ' '.join(f'{c[:9]:>9}' for c in CLASSES)
           + f" | {'seconds':>7} | {'agree w/ PyTorch %':>18}")
     for name, r in rows.items():
-        per_class, miou = iou(r['conf'])
+        per_class, miou = iou_table(r['conf'])
         same = sum(int((r['maps'][k] == ref[k]).sum()) for k in ref)
         total = sum(ref[k].size for k in ref)
         r['mIoU'] = miou
