@@ -37,7 +37,7 @@ def default_batch_size(tile_model) -> int:
 
     On a CPU, PyTorch runs a SegFormer-B0 window in the same time alone or in a batch of 4 (194 vs 192 ms
     per 512 px window on 2 cores, docs/results.md "Whole scenes"), and a batch of 4 raises the peak memory of a
-    2048 px scene from 0.91x to 1.43x stock mmseg's; a GPU (and ONNX Runtime's batched kernels) use batches.
+    2048 px scene from 0.89x to 1.43x stock mmseg's; a GPU (and ONNX Runtime's batched kernels) use batches.
     """
     device = getattr(tile_model, 'device', None)
     return 1 if isinstance(tile_model, TorchTileModel) and getattr(device, 'type', None) == 'cpu' else 4
