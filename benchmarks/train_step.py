@@ -15,6 +15,8 @@ decay, its EMA window), the same seed for all. A variant is a value of the confi
 explicitly, so a default adopted later in the recipe never leaks into another variant:
 
   eager               today: fp32, NCHW, torch's default threads, the recipe's data-loader workers
+  fused_head          SegformerHead built as FusedSegformerHead (fusion conv before the upsampling)
+  fused_head_bf16     both that and bf16
   channels_last       ChannelsLastHook (NHWC weights and batch)
   bf16                CpuAmpOptimWrapper: torch.autocast('cpu', bfloat16), fp32 master weights
   channels_last_bf16  both
@@ -60,6 +62,8 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 #: name -> the cpu_speedups keys it sets (on top of vnseg.engine.cpu_speedups.DEFAULT_CPU_SPEEDUPS)
 VARIANTS = {
     'eager': {},
+    'fused_head': dict(fused_head=True),
+    'fused_head_bf16': dict(fused_head=True, bf16=True),
     'channels_last': dict(channels_last=True),
     'bf16': dict(bf16=True),
     'channels_last_bf16': dict(channels_last=True, bf16=True),

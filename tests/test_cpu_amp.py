@@ -212,6 +212,21 @@ def test_speedups_change_the_config_on_cpu_only():
     assert isinstance(build_optim_wrapper(TinySegModel(), cfg.optim_wrapper), CpuAmpOptimWrapper)
 
 
+def test_fused_head_switches_a_segformer_head_only():
+    cfg = recipe_cfg()
+    assert cfg.model.decode_head.type == 'SegformerHead'
+    cfg.cpu_speedups = dict(fused_head=True)
+    assert apply_cpu_speedups(cfg.copy(), cuda_available=True) == []
+    changes = apply_cpu_speedups(cfg, cuda_available=False)
+    assert len(changes) == 1 and cfg.model.decode_head.type == 'FusedSegformerHead'
+    init_default_scope('mmseg')
+    from mmseg.registry import MODELS
+    from vnseg.models.fused_segformer_head import FusedSegformerHead
+    assert type(MODELS.build(cfg.model.decode_head)) is FusedSegformerHead
+    other = Config(dict(cpu_speedups=dict(fused_head=True), model=dict(decode_head=dict(type='PSPHead'))))
+    assert apply_cpu_speedups(other, cuda_available=False) == [] and other.model.decode_head.type == 'PSPHead'
+
+
 def test_compile_is_mmengines_option_or_vnsegs_hook():
     cfg = recipe_cfg()
     cfg.cpu_speedups = dict(compile=True)

@@ -55,7 +55,8 @@ def test_a_run_is_vnseg_train_with_the_variant_and_the_budget(tmp_path):
     # the first 5 iterations of a 750-iteration training: the recipe's 5 % warm-up, then poly decay
     assert {'param_scheduler.0.end=38', 'param_scheduler.1.begin=38', 'param_scheduler.1.end=750'} <= set(opts)
     assert [o for o in opts if o.startswith('cpu_speedups.')] == [
-        'cpu_speedups.channels_last=True', 'cpu_speedups.bf16=True', 'cpu_speedups.compile=False',
+        'cpu_speedups.fused_head=False', 'cpu_speedups.channels_last=True', 'cpu_speedups.bf16=True',
+        'cpu_speedups.compile=False',
         'cpu_speedups.threads=None', 'cpu_speedups.interop_threads=None', 'cpu_speedups.num_workers=None']
     from vnseg.commands.train import parse_args
     parsed = parse_args(argv)  # the train command accepts them

@@ -49,10 +49,16 @@ class TorchTileModel:
     Args:
         model: mmseg ``EncoderDecoder``-like segmentor in eval mode.
         tile: window side the engine will feed (used for padding metadata only).
+        fuse_head: switch a ``SegformerHead`` to :class:`~vnseg.models.FusedSegformerHead` in place
+            (the same weights and logits up to float rounding, ~1.3x faster windows on a CPU); other
+            heads are left as they are.
     """
 
-    def __init__(self, model, tile: Optional[int] = None):
+    def __init__(self, model, tile: Optional[int] = None, fuse_head: bool = True):
         self.model = model
+        if fuse_head:
+            from vnseg.models.fused_segformer_head import fuse_segformer_head
+            fuse_segformer_head(model)
         self.tile = tile
         head = getattr(model, 'decode_head', None)
         self.num_classes = int(getattr(model, 'out_channels', None) or head.num_classes)

@@ -2,8 +2,12 @@
 
 A config asks for them with a ``cpu_speedups`` dict (any subset of :data:`DEFAULT_CPU_SPEEDUPS`'s keys)::
 
-    cpu_speedups = dict(channels_last=True, bf16=False, compile=False, threads=None, interop_threads=None,
-                        num_workers=None)
+    cpu_speedups = dict(fused_head=True, channels_last=False, bf16=False, compile=False, threads=None,
+                        interop_threads=None, num_workers=None)
+
+- ``fused_head``: a ``SegformerHead`` decode head is built as vnseg's ``FusedSegformerHead`` (the fusion
+  conv applied per stage before the upsampling: the same weights, logits and gradients up to float
+  rounding, much less work in the backward pass; checkpoints load into either head);
 
 - ``channels_last``: vnseg's ``ChannelsLastHook`` (NHWC parameters and input batch; oneDNN convolutions);
 - ``bf16``: the plain ``OptimWrapper`` becomes vnseg's ``CpuAmpOptimWrapper`` (``torch.autocast('cpu',
@@ -28,7 +32,7 @@ import copy
 from typing import List, Optional
 
 #: today's training: no CPU speed-up (a config's ``cpu_speedups`` overrides keys of this)
-DEFAULT_CPU_SPEEDUPS = dict(channels_last=False, bf16=False, compile=False, threads=None,
+DEFAULT_CPU_SPEEDUPS = dict(fused_head=False, channels_last=False, bf16=False, compile=False, threads=None,
                             interop_threads=None, num_workers=None)
 
 _PLAIN_WRAPPERS = ('OptimWrapper', 'mmengine.OptimWrapper')
@@ -70,6 +74,11 @@ def apply_cpu_speedups(cfg, enabled: bool = True, cuda_available: Optional[bool]
     if not enabled or cuda_available:
         return []
     changes = []
+    if speedups['fused_head']:
+        head = (cfg.get('model') or {}).get('decode_head')
+        if isinstance(head, dict) and head.get('type') in ('SegformerHead', 'mmseg.SegformerHead'):
+            head['type'] = 'FusedSegformerHead'
+            changes.append('SegformerHead computed as FusedSegformerHead (the same weights and outputs)')
     if speedups['channels_last']:
         hooks = list(cfg.get('custom_hooks') or [])
         if not any(h.get('type') in ('ChannelsLastHook', 'mmseg.ChannelsLastHook') for h in hooks):

@@ -1,4 +1,5 @@
 """Models, heads and losses registered into mmseg's MODELS registry."""
+from .fused_segformer_head import FusedSegformerHead  # noqa: F401
 from .unet_head import UNetHead  # noqa: F401
 from . import losses, segmentors  # noqa: F401  (PixelKDLoss, DistillSegmentor)
 

@@ -1,0 +1,107 @@
+"""FusedSegformerHead: SegformerHead's logits and gradients from the same weights, the in-place switch."""
+import numpy as np
+import pytest
+import torch
+
+import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
+from mmseg.models.decode_heads.segformer_head import SegformerHead
+from mmseg.registry import MODELS
+from vnseg.models.fused_segformer_head import FusedSegformerHead, fuse_segformer_head
+
+B0 = [32, 64, 160, 256]  # MiT-B0 stage widths, strides 4/8/16/32
+
+
+def features(n=2, h=64, w=64, requires_grad=False):
+    shapes = [(-(-h // s), -(-w // s)) for s in (4, 8, 16, 32)]
+    torch.manual_seed(1)
+    return [torch.randn(n, c, *hw, requires_grad=requires_grad) for c, hw in zip(B0, shapes)]
+
+
+def build(head_type='SegformerHead', **kwargs):
+    cfg = dict(type=head_type, in_channels=B0, in_index=[0, 1, 2, 3], channels=48, num_classes=5,
+               dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False)
+    cfg.update(kwargs)
+    torch.manual_seed(0)
+    head = MODELS.build(cfg)
+    for m in head.modules():  # BN statistics that are not the identity, so that eval mode is tested
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    return head
+
+
+@pytest.mark.parametrize('size', [(64, 64), (70, 50)])  # 50 px: stage sizes 13, 7, 4, 2 (not halves)
+def test_same_logits_as_segformer_head(size):
+    plain = build().eval()
+    fused = build('FusedSegformerHead').eval()
+    fused.load_state_dict(plain.state_dict())  # the same keys: strict load
+    feats = features(2, *size)
+    with torch.no_grad():
+        a, b = plain(feats), fused(feats)
+    assert a.shape == b.shape == (2, 5, -(-size[0] // 4), -(-size[1] // 4))
+    assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(a, torch.zeros_like(a))
+
+
+def test_same_gradients_in_training():
+    plain = build().train()
+    fused = build('FusedSegformerHead').train()
+    fused.load_state_dict(plain.state_dict())
+    grads = []
+    for head in (plain, fused):
+        feats = features(2, 32, 32, requires_grad=True)
+        head(feats).square().mean().backward()
+        grads.append([f.grad for f in feats] + [p.grad for p in head.parameters()])
+    for g_plain, g_fused in zip(*grads):
+        assert torch.allclose(g_plain, g_fused, atol=1e-6, rtol=1e-4)
+
+
+def test_switch_in_place_keeps_weights_and_logits():
+    head = build().eval()
+    segmentor = torch.nn.Module()
+    segmentor.decode_head = head
+    feats = features(1, 64, 64)
+    with torch.no_grad():
+        before = head(feats)
+    weights = {k: v.clone() for k, v in head.state_dict().items()}
+    assert fuse_segformer_head(segmentor) is True
+    assert type(segmentor.decode_head) is FusedSegformerHead and segmentor.decode_head is head
+    with torch.no_grad():
+        after = head(feats)
+    assert torch.allclose(before, after, atol=1e-5, rtol=1e-5)
+    assert all(torch.equal(weights[k], v) for k, v in head.state_dict().items())
+    assert fuse_segformer_head(segmentor) is False  # already fused
+
+
+def test_other_heads_and_modes_are_left_alone():
+    segmentor = torch.nn.Module()
+    segmentor.decode_head = MODELS.build(dict(type='FCNHead', in_channels=8, channels=8, num_classes=5))
+    assert fuse_segformer_head(segmentor) is False
+    segmentor.decode_head = build(interpolate_mode='bicubic')
+    assert fuse_segformer_head(segmentor) is False and type(segmentor.decode_head) is SegformerHead
+    with pytest.raises(ValueError, match='interpolate_mode'):
+        build('FusedSegformerHead', interpolate_mode='bicubic')
+
+
+def test_tile_model_fuses_and_predicts_the_same_classes():
+    from mmengine.registry import init_default_scope
+    from mmseg.models.segmentors import EncoderDecoder
+    from vnseg.apis.tile_models import TorchTileModel
+    cfg = dict(
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                               bgr_to_rgb=True, size=(64, 64)),
+        backbone=dict(type='MixVisionTransformer', in_channels=3, embed_dims=8, num_stages=4, num_layers=[1, 1, 1, 1],
+                      num_heads=[1, 2, 4, 8], patch_sizes=[7, 3, 3, 3], sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3)),
+        decode_head=dict(type='SegformerHead', in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3], channels=16,
+                         num_classes=5, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False))
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='EncoderDecoder', **cfg)).eval()
+    assert isinstance(model, EncoderDecoder)
+    rgb = np.random.default_rng(0).integers(0, 256, (2, 3, 64, 64), dtype=np.uint8)
+    valid = np.ones((2, 64, 64), bool)
+    plain = TorchTileModel(model, tile=64, fuse_head=False).predict(rgb, valid)
+    assert type(model.decode_head) is SegformerHead
+    fused = TorchTileModel(model, tile=64).predict(rgb, valid)
+    assert type(model.decode_head) is FusedSegformerHead
+    np.testing.assert_allclose(plain, fused, atol=1e-5, rtol=1e-5)
