@@ -38,7 +38,9 @@ Recipes (``--recipes``):
   in whole-scene inference on / off),
   ``patches`` (offline patches instead of whole scenes), ``no_class_weights`` (CE without the
   prepared data's class weights), ``cpu_bf16`` (bf16 autocast with fp32 master weights on a CPU:
-  ``cpu_speedups = dict(bf16=True)``), ``kd`` (distilled by vnseg's
+  ``cpu_speedups = dict(bf16=True)``), ``cpu_fused_head`` (the decode head trained as vnseg's
+  ``FusedSegformerHead``, the same model computed in a cheaper order: ``cpu_speedups = dict(fused_head=True)``),
+  ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
 * ``kd_cached`` -- the student SegFormer-B0 from scratch at the same budget, distilled from the CACHED soft
@@ -185,6 +187,12 @@ def _cpu_bf16(cfg, data):
     cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, bf16=True)  # CPU only: vnseg train applies it
 
 
+def _cpu_fused_head(cfg, data):
+    if (cfg.get('cpu_speedups') or {}).get('fused_head'):
+        raise BenchmarkError('the recipe already trains with the fused SegFormer head on a CPU')
+    cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, fused_head=True)  # CPU only: vnseg train applies it
+
+
 def _set_tta(cfg, on):
     inference = dict(cfg.get('whole_scene_inference') or {})
     if bool(inference.get('tta_flip', False)) == on:
@@ -237,7 +245,8 @@ SETUP = {'kd_cached': [_use_teacher_cache]}
 CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'no_head_lr': _no_head_lr,
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
-           'patches': _patches, 'no_class_weights': _no_class_weights, 'cpu_bf16': _cpu_bf16, 'kd': _kd}
+           'patches': _patches, 'no_class_weights': _no_class_weights, 'cpu_bf16': _cpu_bf16,
+           'cpu_fused_head': _cpu_fused_head, 'kd': _kd}
 
 
 def expand_recipes(names):

@@ -90,8 +90,10 @@ def test_tile_model_fuses_and_predicts_the_same_classes():
     cfg = dict(
         data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                bgr_to_rgb=True, size=(64, 64)),
-        backbone=dict(type='MixVisionTransformer', in_channels=3, embed_dims=8, num_stages=4, num_layers=[1, 1, 1, 1],
-                      num_heads=[1, 2, 4, 8], patch_sizes=[7, 3, 3, 3], sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3)),
+        # a tiny MiT: stage widths embed_dims x num_heads = 8, 16, 32, 64
+        backbone=dict(type='MixVisionTransformer', in_channels=3, embed_dims=8, num_stages=4,
+                      num_layers=[1, 1, 1, 1], num_heads=[1, 2, 4, 8], patch_sizes=[7, 3, 3, 3],
+                      sr_ratios=[8, 4, 2, 1], out_indices=(0, 1, 2, 3)),
         decode_head=dict(type='SegformerHead', in_channels=[8, 16, 32, 64], in_index=[0, 1, 2, 3], channels=16,
                          num_classes=5, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False))
     init_default_scope('mmseg')

@@ -216,7 +216,7 @@ def check_parity(segmentor, onnx_path, rgb: np.ndarray, valid: np.ndarray, batch
     """
     from vnseg.apis.sliding import classify
     from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
-    torch_model = TorchTileModel(segmentor)
+    torch_model = TorchTileModel(segmentor, fuse_head=False)  # the model as trained: the reference
     onnx_model = OnnxTileModel(onnx_path, providers=['CPUExecutionProvider'], fill_rgb01=fill_rgb01(segmentor))
     agree = total = 0
     max_lp = max_p = 0.0
