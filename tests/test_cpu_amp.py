@@ -181,14 +181,17 @@ def recipe_cfg():
     return Config.fromfile(str(REPO / 'configs' / 'segformer_b0_recipe_vn.py'))
 
 
-def test_no_speedup_by_default():
-    """Today's training: nothing is on until measured (bf16 was faster but not yet shown to keep the test mIoU)."""
+def test_only_the_fused_head_by_default():
+    """Nothing is on in the mechanism itself; the recipe adopts the measured fused head (bf16 not: its test mIoU)."""
     assert not any(DEFAULT_CPU_SPEEDUPS.values())
     cfg = recipe_cfg()
-    assert 'cpu_speedups' not in cfg
+    assert cfg.cpu_speedups == dict(fused_head=True)
     before = cfg.to_dict()
     threads = torch.get_num_threads()
-    assert apply_cpu_speedups(cfg, cuda_available=False) == []
+    assert apply_cpu_speedups(cfg.copy(), cuda_available=True) == []  # GPU training unchanged
+    assert apply_cpu_speedups(cfg, cuda_available=False) == [
+        'SegformerHead computed as FusedSegformerHead (the same weights and outputs)']
+    before['model']['decode_head']['type'] = 'FusedSegformerHead'
     assert cfg.to_dict() == before and torch.get_num_threads() == threads
 
 
@@ -214,8 +217,7 @@ def test_speedups_change_the_config_on_cpu_only():
 
 def test_fused_head_switches_a_segformer_head_only():
     cfg = recipe_cfg()
-    assert cfg.model.decode_head.type == 'SegformerHead'
-    cfg.cpu_speedups = dict(fused_head=True)
+    assert cfg.model.decode_head.type == 'SegformerHead' and cfg.cpu_speedups == dict(fused_head=True)
     assert apply_cpu_speedups(cfg.copy(), cuda_available=True) == []
     changes = apply_cpu_speedups(cfg, cuda_available=False)
     assert len(changes) == 1 and cfg.model.decode_head.type == 'FusedSegformerHead'
