@@ -3,7 +3,8 @@
 
     python benchmarks/recipe_quality.py --train-src DIR --test-src DIR [--val-src DIR] [--color-table NAME|JSON]
         [--iters 750] [--batch-size 8] [--crop 256] [--seed 0] [--recipes stock vnseg ...]
-        [--work-dir DIR] [--device cpu|cuda] [--no-test] [--final] [--teacher RUN_DIR [--unlabelled-src DIR]]
+        [--work-dir DIR] [--device cpu|cuda] [--no-test] [--final] [--teacher RUN_DIR [RUN_DIR ...]]
+        [--unlabelled-src DIR]
 
 1. Data: ``--train-src`` and ``--test-src`` are source folders of ``tools/prepare_dataset.py`` (JSON
    scenes or image + mask pairs), prepared by ``vnseg.data.prepare.prepare_dataset`` with
@@ -44,11 +45,16 @@ Recipes (``--recipes``):
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
 * ``kd_cached`` -- the student SegFormer-B0 from scratch at the same budget, distilled from the CACHED soft
-  labels of ``--teacher RUN_DIR`` (``configs/segformer_b0_kd_cached_recipe_vn.py``): the teacher's
-  probabilities of the train scenes and of the images of ``--unlabelled-src DIR`` (unlabelled scenes:
-  the distillation term only) are made once by ``vnseg teacher-labels``' code (flip TTA, tile 512,
-  overlap 128) into ``WORK/teacher_cache/<key>/`` and reused; no teacher runs while the student trains.
-  Its last line is ``RESULT_KD student_mIoU=<x> vnseg_mIoU=<y> delta=<x-y>`` (against ``vnseg``).
+  labels of a teacher (``configs/segformer_b0_kd_cached_recipe_vn.py``): the teacher's probabilities of
+  the train scenes and of the images of ``--unlabelled-src DIR`` (unlabelled scenes: the distillation term
+  only; the row is then ``kd_cached_unl``) are made once by ``vnseg teacher-labels``' code (flip TTA, tile
+  512, overlap 128) into ``WORK/teacher_cache/<key>/`` and reused; no teacher runs while the student
+  trains. The teacher: the finished runs of ``--teacher RUN_DIR [RUN_DIR ...]`` (several = an ensemble,
+  the mean of their probabilities), or without ``--teacher`` the recommended one, trained here and reused:
+  the ``vnseg`` recipe at the same budget for the seeds ``TEACHER_SEEDS`` (the ``vnseg`` rows of those
+  seeds), as an ensemble. The teacher is scored like a row (``teacher [...]``: val with and without flip
+  TTA, test) and its cost printed apart from the student's: ``TEACHER ... train_min=<m> cache_min=<c>``.
+  The last line is ``RESULT_KD student_mIoU=<x> vnseg_mIoU=<y> delta=<x-y>`` (against ``vnseg``).
 Every model is also scored on the validation scenes with the other flip-TTA setting (row ``[flip TTA]``
 or ``[no TTA]``) and, when trained with an EMA, with its raw weights (``[raw weights]``; not with
 ``--skip-raw``): those ablations cost no extra training.
@@ -96,6 +102,9 @@ TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's p
 SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
 MIN_WARMUP_STEPS = 5  # a 1-step LinearLR warm-up would leave the lr at start_factor (1e-6) for good
+#: the teacher ``kd_cached`` trains without ``--teacher``: the vnseg recipe at the benchmark's budget for these
+#: seeds, an ensemble of two (chosen on Dubai tile 4, docs/results.md "Cached teachers")
+TEACHER_SEEDS = (0, 1)
 
 
 class BenchmarkError(RuntimeError):
@@ -225,6 +234,9 @@ def _kd(cfg, data):
     teacher = data.get('teacher')
     if teacher is None:
         raise BenchmarkError('recipe change "kd" needs --teacher RUN_DIR (a finished run of this benchmark)')
+    if len(data.get('teachers') or [teacher]) > 1:
+        raise BenchmarkError('recipe change "kd" (online DistillSegmentor) takes one --teacher RUN_DIR, got '
+                             f"{len(data['teachers'])}; an ensemble is for kd_cached")
     cfg.model.type = 'DistillSegmentor'
     cfg.model.teacher_config = str(teacher / 'config.py')
     cfg.model.teacher_checkpoint = str(data['teacher_checkpoint'])
@@ -390,7 +402,8 @@ def prepare_data(args, work):
     choices made on validation face the same shift across tiles as the test scenes.
     Keys: ``summary`` (train summary.json), ``train_root``, ``val_scenes``, ``test_scenes``
     (unless ``--no-test``), ``train_fingerprint`` (train data only), ``fingerprint`` (all data),
-    ``teacher``/``teacher_checkpoint`` (with ``--teacher``).
+    ``teachers`` (``[(run dir, checkpoint)]``) and ``teacher``/``teacher_checkpoint`` (the first one),
+    with ``--teacher``.
     """
     split_ratios = (1.0, 0.0, 0.0) if args.val_src else TRAIN_RATIOS
     train_root = work / 'data' / ('train_all' if args.val_src else 'train')
@@ -416,45 +429,143 @@ def prepare_data(args, work):
     if not data['val_scenes']:
         raise BenchmarkError(f'{args.val_src or args.train_src}: too few scenes for a validation split')
     if args.teacher:
-        from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
-        teacher = Path(args.teacher).resolve()
-        data['teacher'], data['teacher_checkpoint'] = teacher, resolve_teacher_checkpoint(str(teacher))
-        if not (teacher / 'config.py').is_file() or data['teacher_checkpoint'] is None:
-            raise BenchmarkError(f'{args.teacher}: not a finished run folder (config.py + checkpoint)')
+        data['teachers'] = [finished_run(d) for d in args.teacher]
+        data['teacher'], data['teacher_checkpoint'] = data['teachers'][0]
     data['fingerprint'] = hashlib.sha1(''.join(fp).encode()).hexdigest()
     return data
 
 
+def finished_run(run_dir):
+    """``(run dir, checkpoint)`` of a finished run folder (``config.py`` + a checkpoint), or BenchmarkError."""
+    from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
+    run = Path(run_dir).resolve()
+    checkpoint = resolve_teacher_checkpoint(str(run)) if run.is_dir() else None
+    if not (run / 'config.py').is_file() or checkpoint is None:
+        raise BenchmarkError(f'{run_dir}: not a finished run folder (config.py + checkpoint)')
+    return run, Path(checkpoint)
+
+
+def train_recommended_teacher(args, data):
+    """``kd_cached`` without ``--teacher``: the ``vnseg`` recipe at the benchmark's budget for each seed of
+    ``TEACHER_SEEDS`` (trained, or reused when finished: they are the ``vnseg`` rows of those seeds);
+    returns their result dicts and sets ``data['teachers']``."""
+    rows = []
+    for seed in TEACHER_SEEDS:
+        member = argparse.Namespace(**dict(vars(args), seed=seed))
+        rows.append(run_recipe('vnseg', member, data))
+    data['teachers'] = [finished_run(run_dir_of('vnseg', argparse.Namespace(**dict(vars(args), seed=s))))
+                        for s in TEACHER_SEEDS]
+    data['teacher'], data['teacher_checkpoint'] = data['teachers'][0]
+    return rows
+
+
+def teacher_key(args, data):
+    """The digest naming the teacher's cache and score: its checkpoints, the train data, the unlabelled folder."""
+    unlabelled = [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
+    checkpoints = [str(c) for _, c in data['teachers']]
+    return hashlib.sha1(json.dumps([checkpoints if len(checkpoints) > 1 else checkpoints[0],
+                                    data['train_fingerprint'], unlabelled]).encode()).hexdigest()[:12]
+
+
 def make_teacher_cache(args, data, work):
-    """The ``--teacher`` run's soft labels of the train scenes and of ``--unlabelled-src`` (recipe
-    ``kd_cached``): ``work/teacher_cache/<key>``, made by ``vnseg teacher-labels``' code, or continued /
-    reused when it exists (``<key>`` digests the teacher checkpoint, the train data and the folder)."""
+    """The teacher's soft labels (``data['teachers']``, an ensemble when several) of the train scenes and of
+    ``--unlabelled-src`` (recipe ``kd_cached``): ``work/teacher_cache/<key>``, made by ``vnseg teacher-labels``'
+    code, or continued / reused when it exists (``<key>``: :func:`teacher_key`). The minutes it took are
+    kept beside it (``<key>.cost.json``) for the teacher's cost line."""
     from vnseg.apis.teacher_labels import cache_teacher_labels
     from vnseg.data.io import DataError
     unlabelled = [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
-    key = hashlib.sha1(json.dumps([str(data['teacher_checkpoint']), data['train_fingerprint'], unlabelled])
-                       .encode()).hexdigest()[:12]
-    out = work / 'teacher_cache' / key
+    out = work / 'teacher_cache' / teacher_key(args, data)
     print(f'[kd_cached] teacher soft labels -> {out}', flush=True)
     failed = []
+    t0 = time.perf_counter()
     try:
         report = cache_teacher_labels(
-            [(data['teacher'] / 'config.py', data['teacher_checkpoint'])], data['train_root'], unlabelled, out,
-            tile=TILE, overlap=OVERLAP, tta_flip=True, device='cpu' if args.device == 'cpu' else 'cuda',
+            [(run / 'config.py', checkpoint) for run, checkpoint in data['teachers']], data['train_root'],
+            unlabelled, out, tile=TILE, overlap=OVERLAP, tta_flip=True,
+            device='cpu' if args.device == 'cpu' else 'cuda',
             progress=False, on_error=lambda image, err: failed.append(f'{image}: {err}'))
     except DataError as e:
         raise BenchmarkError(str(e)) from e
     if failed:
         raise BenchmarkError(f'{len(failed)} image(s) could not be read for the teacher cache: {failed[0]}')
+    cost = out.parent / f'{out.name}.cost.json'
+    if report.written:  # seconds of the images made now, added to those of an interrupted run
+        spent = json.loads(cost.read_text())['seconds'] if cost.is_file() else 0.0
+        cost.write_text(json.dumps(dict(seconds=round(spent + time.perf_counter() - t0, 1))))
     print(f'[kd_cached] {len(report.written)} images written, {len(report.skipped)} reused', flush=True)
     return out
 
 
+def score_teacher(args, data, work, member_rows=(), tile_models=None):
+    """The teacher's own row: the (ensemble) teacher scored on whole scenes exactly as its cache is made
+    (mean of the members' softmax probabilities, quantised to 8 bits, argmax; flip TTA), val with and
+    without flip, test; reused from ``work/teacher_cache/<key>.score.json``. ``train_seconds``: the
+    members' training (``member_rows``, or their ``trained.json``). ``tile_models``: the members already
+    built as tile models (tests)."""
+    import numpy as np
+    from vnseg.apis.large_image import build_tile_model
+    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.apis.teacher_labels import strip_probabilities
+    from vnseg.classes import NUM_CLASSES
+    from vnseg.geo.raster_io import SourceImage
+    from vnseg.reports.confusion import confusion_from_arrays, read_mask
+    path = work / 'teacher_cache' / f'{teacher_key(args, data)}.score.json'
+    splits = ['val'] + ([] if args.no_test else ['test'])
+    names = ' + '.join(f'{run.name}' for run, _ in data['teachers'])
+    label = f"teacher [{'ensemble: ' if len(data['teachers']) > 1 else ''}{names}]"
+    if path.is_file():
+        old = json.loads(path.read_text())
+        if all(s in old['scores'] for s in splits):
+            return old
+    device = 'cpu' if args.device == 'cpu' else 'cuda'
+    models = tile_models or [build_tile_model(str(run / 'config.py'), str(ckpt), device=device, tile=TILE)
+                             for run, ckpt in data['teachers']]
+
+    def confusion(scenes, flip):
+        segmenters = [TiledSegmenter(m, tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=flip) for m in models]
+        conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+        for image, mask in scenes:
+            gt = read_mask(mask)
+            with SourceImage(image) as source:
+                for row0, q in strip_probabilities(segmenters, source):
+                    conf += confusion_from_arrays(q.argmax(0), gt[row0:row0 + q.shape[1]])
+        return conf
+
+    scores = {}
+    for split in splits:
+        t0 = time.perf_counter()
+        iou, miou = iou_table(confusion(data[f'{split}_scenes'], True))
+        scores[split] = dict(mIoU=round(miou, 2), IoU=[round(float(v), 2) for v in iou],
+                             seconds=round(time.perf_counter() - t0, 1))
+        print(f'[{label}] {split}: mIoU {miou:.2f}', flush=True)
+    members = [r['train_seconds'] for r in member_rows] or [
+        json.loads((run / 'trained.json').read_text())['train_seconds'] if (run / 'trained.json').is_file()
+        else float('nan') for run, _ in data['teachers']]
+    result = dict(recipe=label, seed='-', iters=args.iters, train_seconds=round(float(sum(members)), 1),
+                  tta_flip=True, scores=scores, extra={'no TTA': _val_entry(confusion(data['val_scenes'], False))})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1))
+    return result
+
+
+def teacher_cost_line(teacher, cache):
+    """``TEACHER <label> val_mIoU=.. test_mIoU=.. train_min=.. cache_min=..`` (the teacher's cost, apart from
+    the student's)."""
+    cost = cache.parent / f'{cache.name}.cost.json'
+    cache_min = json.loads(cost.read_text())['seconds'] / 60 if cost.is_file() else float('nan')
+    test = teacher['scores'].get('test', {}).get('mIoU', float('nan'))
+    return (f"TEACHER {teacher['recipe']} val_mIoU={teacher['scores']['val']['mIoU']:.2f} test_mIoU={test:.2f} "
+            f"train_min={teacher['train_seconds'] / 60:.1f} cache_min={cache_min:.1f}")
+
+
 def kd_cached_line(by_name, split):
-    """``RESULT_KD student_mIoU=.. vnseg_mIoU=.. delta=..`` of ``split``, or None without both rows."""
-    if 'kd_cached' not in by_name or 'vnseg' not in by_name:
+    """``RESULT_KD student_mIoU=.. vnseg_mIoU=.. delta=..`` of ``split`` (the student: ``kd_cached`` or
+    ``kd_cached_unl``), or None without a student and the vnseg row."""
+    student = by_name.get('kd_cached_unl') or by_name.get('kd_cached')
+    if student is None or 'vnseg' not in by_name:
         return None
-    x, y = by_name['kd_cached']['scores'][split]['mIoU'], by_name['vnseg']['scores'][split]['mIoU']
+    x, y = student['scores'][split]['mIoU'], by_name['vnseg']['scores'][split]['mIoU']
     return f'RESULT_KD student_mIoU={x:.2f} vnseg_mIoU={y:.2f} delta={x - y:.2f}'
 
 
@@ -510,6 +621,14 @@ def train_on_val_scenes_too(cfg, data):
     cfg.val_dataloader = None
 
 
+def run_dir_of(name, args, final=False):
+    """``WORK/<recipe>[_unl][_final]_s<seed>_i<iters>_b<batch>_c<crop>``: ``_unl`` for ``kd_cached`` with
+    ``--unlabelled-src``."""
+    stem = name + ('_unl' if name == 'kd_cached' and getattr(args, 'unlabelled_src', None) else '')
+    return Path(args.work_dir) / (f"{stem}{'_final' if final else ''}"
+                                  f'_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}')
+
+
 def run_recipe(name, args, data, final=False):
     """Train (or reuse) and score one recipe; returns its result dict.
 
@@ -521,9 +640,9 @@ def run_recipe(name, args, data, final=False):
     from vnseg.apis import load_model
 
     config_path, changes = parse_recipe(name)
-    label = f'{name} [final]' if final else name
-    run_dir = Path(args.work_dir) / (f"{name}{'_final' if final else ''}"
-                                     f'_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}')
+    run_dir = run_dir_of(name, args, final)
+    stem = run_dir.name.split(f'_s{args.seed}_i')[0].replace('_final', '')
+    label = f'{stem} [final]' if final else stem
     cfg = Config.fromfile(str(config_path))
     for change in changes:
         change(cfg, data)
@@ -648,9 +767,10 @@ def build_parser():
     p.add_argument('--device', choices=('cpu', 'cuda'), default='cpu')
     p.add_argument('--no-test', action='store_true',
                    help='screening: score the validation scenes only (choose recipes without the test scenes)')
-    p.add_argument('--teacher', default=None, metavar='RUN_DIR',
-                   help='for the "kd" change and the "kd_cached" recipe: a finished run folder of this benchmark '
-                        '(config.py + checkpoint)')
+    p.add_argument('--teacher', nargs='+', default=None, metavar='RUN_DIR',
+                   help='for the "kd" change (one) and the "kd_cached" recipe (one or several = an ensemble): '
+                        'finished run folders of this benchmark (config.py + checkpoint); kd_cached without it '
+                        'trains the recommended teacher (vnseg at seeds %s, an ensemble)' % (TEACHER_SEEDS,))
     p.add_argument('--unlabelled-src', default=None, metavar='DIR',
                    help='for "kd_cached": a folder of unlabelled images the student also learns from (the '
                         "teacher's soft labels only)")
@@ -675,15 +795,16 @@ def main(argv=None):
             import torch
             if not torch.cuda.is_available():
                 raise BenchmarkError('--device cuda: no CUDA device is available')
-        if 'kd_cached' in args.recipes and not args.teacher:
-            raise BenchmarkError('recipe "kd_cached" needs --teacher RUN_DIR (a finished run of this benchmark)')
         if args.unlabelled_src and 'kd_cached' not in args.recipes:
             raise BenchmarkError('--unlabelled-src is for the kd_cached recipe (--recipes ... kd_cached)')
         work = Path(args.work_dir)
         data = prepare_data(args, work)
-        if 'kd_cached' in args.recipes and data.get('teacher') is not None:
+        teacher = None
+        if 'kd_cached' in args.recipes:
+            members = train_recommended_teacher(args, data) if not args.teacher else []
             data['teacher_cache'] = make_teacher_cache(args, data, work)
-        results = []
+            teacher = score_teacher(args, data, work, members)
+        results = [teacher] if teacher is not None else []
         for name in args.recipes:
             results.append(run_recipe(name, args, data))
         if args.final:
@@ -713,6 +834,8 @@ def main(argv=None):
         x, y = by_name['vnseg']['scores'][split]['mIoU'], reference['scores'][split]['mIoU']
         tag = 'VAL' if args.no_test else 'RESULT'
         print(f"{tag} vnseg_mIoU={x:.2f} stock_mIoU={y:.2f} delta={x - y:.2f} reference={reference['recipe']}")
+    if teacher is not None:
+        print(teacher_cost_line(teacher, data['teacher_cache']))
     line = kd_cached_line(by_name, split)
     if line is not None:  # the last line
         print(line if split == 'test' else line.replace('RESULT_KD', 'VAL_KD'))

@@ -288,8 +288,9 @@ def test_benchmark_kd_cached_makes_the_teachers_cache_and_trains_the_student(cac
     init_default_scope('mmseg')
     torch.manual_seed(0)
     torch.save(dict(state_dict=MODELS.build(teacher_cfg.model).state_dict(), meta={}), run / 'iter_1.pth')
-    data = dict(teacher=run, teacher_checkpoint=run / 'iter_1.pth', train_root=cached['data'],
-                train_fingerprint='fp')
+    (run / 'last_checkpoint').write_text(str(run / 'iter_1.pth'))  # as mmengine leaves it
+    data = dict(teachers=[bench.finished_run(run)], train_root=cached['data'], train_fingerprint='fp')
+    assert data['teachers'] == [(run, run / 'iter_1.pth')]
     args = argparse.Namespace(unlabelled_src=str(cached['flights']), device='cpu')
     cache = bench.make_teacher_cache(args, data, tmp_path / 'work')
     from vnseg.data.teacher_cache import TeacherCache
@@ -318,3 +319,63 @@ def test_benchmark_kd_cached_makes_the_teachers_cache_and_trains_the_student(cac
     assert bench.kd_cached_line({'vnseg': rows['vnseg']}, 'test') is None
     with pytest.raises(SystemExit):  # --unlabelled-src is an option of the benchmark
         bench.build_parser().parse_args(['--train-src', 'x', '--unlabelled-src'])
+
+
+def test_benchmark_teacher_ensemble_is_scored_as_its_cache_is_made(cached, tmp_path):
+    """The teacher's own row: the mean of the members' probabilities, argmax (first class on ties). The colour
+    teacher alone reads every mask exactly (100 mIoU); averaged with a teacher sure of background everywhere,
+    background holds at least half of every pixel's probability, so the ensemble predicts background
+    everywhere: IoU(background) = its share of the pixels, 0 for every other class."""
+    import argparse
+    from vnseg.reports.confusion import read_mask
+    bench = _benchmark()
+
+    class Background(ColourTeacher):
+        def predict(self, rgb, valid):
+            logits = np.zeros((rgb.shape[0], 5, *rgb.shape[2:]), np.float32)
+            logits[:, 0] = 50.0
+            return logits
+
+    scenes = bench.scene_list(cached['data'], 'val')
+    args = argparse.Namespace(no_test=True, device='cpu', unlabelled_src=None, iters=2)
+    one = dict(teachers=[(tmp_path / 'a', tmp_path / 'a.pth')], train_fingerprint='fp', val_scenes=scenes)
+    row = bench.score_teacher(args, one, tmp_path / 'w1', tile_models=[ColourTeacher()])
+    assert row['scores']['val']['mIoU'] == 100.0 and row['extra']['no TTA']['val']['mIoU'] == 100.0
+    assert row['recipe'] == 'teacher [a]' and set(row['scores']) == {'val'}
+    two = dict(one, teachers=[(tmp_path / 'a', tmp_path / 'a.pth'), (tmp_path / 'b', tmp_path / 'b.pth')])
+    row = bench.score_teacher(args, two, tmp_path / 'w2', tile_models=[ColourTeacher(), Background()])
+    masks = np.concatenate([read_mask(m).ravel() for _, m in scenes])
+    # a class in no mask is never predicted either: IoU NaN (left out of the mean)
+    expected = [100.0 * np.mean(masks == 0)] + [0.0 if (masks == c).any() else np.nan for c in range(1, 5)]
+    assert row['recipe'] == 'teacher [ensemble: a + b]'
+    assert np.allclose(row['scores']['val']['IoU'], expected, atol=0.01, equal_nan=True)
+    assert row['scores']['val']['mIoU'] == pytest.approx(np.nanmean(expected), abs=0.01)
+    # reused from its score file; another teacher set or unlabelled folder is another key
+    import json
+    assert json.dumps(bench.score_teacher(args, two, tmp_path / 'w2', tile_models=[])) == json.dumps(row)
+    keys = {bench.teacher_key(args, one), bench.teacher_key(args, two),
+            bench.teacher_key(argparse.Namespace(unlabelled_src=str(cached['flights'])), two)}
+    assert len(keys) == 3
+
+
+def test_benchmark_run_folders_and_teacher_refusals(tmp_path):
+    """kd_cached with --unlabelled-src trains into its own folder (row ``kd_cached_unl``); RESULT_KD takes that
+    student; a folder without a checkpoint is refused by name; the online ``kd`` change takes one teacher."""
+    import argparse
+    bench = _benchmark()
+    args = argparse.Namespace(work_dir=str(tmp_path), seed=1, iters=750, batch_size=8, crop=256, unlabelled_src=None)
+    assert bench.run_dir_of('kd_cached', args).name == 'kd_cached_s1_i750_b8_c256'
+    assert bench.run_dir_of('vnseg', args, final=True).name == 'vnseg_final_s1_i750_b8_c256'
+    args.unlabelled_src = 'flights'
+    assert bench.run_dir_of('kd_cached', args).name == 'kd_cached_unl_s1_i750_b8_c256'
+    assert bench.run_dir_of('vnseg', args).name == 'vnseg_s1_i750_b8_c256'
+    rows = {'kd_cached_unl': dict(scores=dict(test=dict(mIoU=52.0))), 'vnseg': dict(scores=dict(test=dict(mIoU=50.5)))}
+    assert bench.kd_cached_line(rows, 'test') == 'RESULT_KD student_mIoU=52.00 vnseg_mIoU=50.50 delta=1.50'
+    (tmp_path / 'run').mkdir()
+    (tmp_path / 'run' / 'config.py').write_text('')
+    with pytest.raises(bench.BenchmarkError, match='run: not a finished run folder'):
+        bench.finished_run(tmp_path / 'run')
+    two = dict(teacher=tmp_path / 'a', teachers=[(tmp_path / 'a', None), (tmp_path / 'b', None)])
+    with pytest.raises(bench.BenchmarkError, match='takes one --teacher'):
+        bench.CHANGES['kd'](Config(dict(model=dict())), two)
+    assert bench.build_parser().parse_args(['--train-src', 'x', '--teacher', 'a', 'b']).teacher == ['a', 'b']
