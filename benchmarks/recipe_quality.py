@@ -500,9 +500,9 @@ def make_teacher_cache(args, data, work):
 def score_teacher(args, data, work, member_rows=(), tile_models=None):
     """The teacher's own row: the (ensemble) teacher scored on whole scenes exactly as its cache is made
     (mean of the members' softmax probabilities, quantised to 8 bits, argmax; flip TTA), val with and
-    without flip, test; reused from ``work/teacher_cache/<key>.score.json``. ``train_seconds``: the
-    members' training (``member_rows``, or their ``trained.json``). ``tile_models``: the members already
-    built as tile models (tests)."""
+    without flip, test; reused from ``work/teacher_cache/score_<key>.json`` (the teachers and the data).
+    ``train_seconds``: the members' training (``member_rows``, or their ``trained.json``). ``tile_models``:
+    the members already built as tile models (tests)."""
     import numpy as np
     from vnseg.apis.large_image import build_tile_model
     from vnseg.apis.sliding import TiledSegmenter
@@ -510,7 +510,9 @@ def score_teacher(args, data, work, member_rows=(), tile_models=None):
     from vnseg.classes import NUM_CLASSES
     from vnseg.geo.raster_io import SourceImage
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
-    path = work / 'teacher_cache' / f'{teacher_key(args, data)}.score.json'
+    # the score depends on the teachers and the val/test scenes, not on the unlabelled folder of the cache
+    key = hashlib.sha1(json.dumps([[str(c) for _, c in data['teachers']], data['fingerprint']]).encode())
+    path = work / 'teacher_cache' / f'score_{key.hexdigest()[:12]}.json'
     splits = ['val'] + ([] if args.no_test else ['test'])
     names = ' + '.join(f'{run.name}' for run, _ in data['teachers'])
     label = f"teacher [{'ensemble: ' if len(data['teachers']) > 1 else ''}{names}]"

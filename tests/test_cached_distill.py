@@ -127,6 +127,22 @@ def test_an_image_the_cache_does_not_hold_is_refused(cached, tmp_path):
         load(dict(img_path=str(tmp_path / 'flight_0.png'), img=image))
 
 
+
+def test_a_cache_without_unlabelled_images_trains_the_labelled_scenes_only(cached, tmp_path):
+    """A cache made without ``--unlabelled``: the config's unlabelled dataset is empty (not an error), and the
+    concatenated train set is the labelled scenes, each with its soft labels."""
+    (tmp_path / 't.py').write_text('# the colour teacher\n')
+    (tmp_path / 't.pth').write_bytes(b'colour teacher weights')
+    report = cache_teacher_labels([(tmp_path / 't.py', tmp_path / 't.pth')], cached['data'], [], tmp_path / 'cache',
+                                  tile=48, overlap=16, tile_models=[ColourTeacher()], progress=False)
+    assert len(report.written) == 2
+    cfg = kd_config(dict(cached, cache=tmp_path / 'cache'))
+    init_default_scope('mmseg')
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    labelled, unlabelled = dataset.datasets
+    assert len(unlabelled) == 0 and len(dataset) == len(labelled) == 2
+    assert dataset[1]['data_samples'].gt_soft_seg.data.shape[0] == 5
+
 # -- the KD term -----------------------------------------------------------------------------------
 def _segmentor(**kwargs):
     cfg = Config.fromfile(str(REPO / 'configs/segformer_tiny_demo_vn.py')).model
@@ -338,7 +354,8 @@ def test_benchmark_teacher_ensemble_is_scored_as_its_cache_is_made(cached, tmp_p
 
     scenes = bench.scene_list(cached['data'], 'val')
     args = argparse.Namespace(no_test=True, device='cpu', unlabelled_src=None, iters=2)
-    one = dict(teachers=[(tmp_path / 'a', tmp_path / 'a.pth')], train_fingerprint='fp', val_scenes=scenes)
+    one = dict(teachers=[(tmp_path / 'a', tmp_path / 'a.pth')], train_fingerprint='fp', fingerprint='all',
+               val_scenes=scenes)
     row = bench.score_teacher(args, one, tmp_path / 'w1', tile_models=[ColourTeacher()])
     assert row['scores']['val']['mIoU'] == 100.0 and row['extra']['no TTA']['val']['mIoU'] == 100.0
     assert row['recipe'] == 'teacher [a]' and set(row['scores']) == {'val'}

@@ -26,6 +26,9 @@ class TeacherCacheImages(VNDroneDataset):
     def __init__(self, cache_dir, group='unlabelled', **kwargs):
         self.cache_dir = str(cache_dir)
         self.group = group
+        if not TeacherCache.read(self.cache_dir).done_keys(group):
+            # a cache made without unlabelled images: an empty dataset (mmengine cannot serialise an empty list)
+            kwargs['serialize_data'] = False
         super().__init__(**kwargs)
 
     def load_data_list(self):
