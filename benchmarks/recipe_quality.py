@@ -103,7 +103,8 @@ SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
 MIN_WARMUP_STEPS = 5  # a 1-step LinearLR warm-up would leave the lr at start_factor (1e-6) for good
 #: the teacher ``kd_cached`` trains without ``--teacher``: the vnseg recipe at the benchmark's budget for these
-#: seeds, an ensemble of two (chosen on Dubai tile 4, docs/results.md "Cached teachers")
+#: seeds, an ensemble of two (measured on Dubai tile 4 against its members: docs/results.md, "Distillation from a
+#: cached teacher")
 TEACHER_SEEDS = (0, 1)
 
 
