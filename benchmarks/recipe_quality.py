@@ -732,7 +732,9 @@ def _fmt(v):
 
 
 def print_table(results, splits, classes):
-    head = f"{'recipe':<34} {'seed':>4} {'mIoU':>6} " + ' '.join(f'{c[:8]:>8}' for c in classes) + f" {'train min':>9}"
+    width = max([34] + [len(r['recipe']) + 12 for r in results])  # (+ ' [no TTA]' etc.)
+    head = (f"{'recipe':<{width}} {'seed':>4} {'mIoU':>6} " + ' '.join(f'{c[:8]:>8}' for c in classes)
+            + f" {'train min':>9}")
     for split in splits:
         print(f'\n{split} scenes (whole-scene inference, tile {TILE}, overlap {OVERLAP}):')
         print(head)
@@ -744,7 +746,7 @@ def print_table(results, splits, classes):
                 if score is None:
                     continue
                 mins = f'{secs / 60:9.1f}' if secs is not None else f"{'(same)':>9}"
-                print(f"{label:<34} {r['seed']:>4} {_fmt(score['mIoU'])} "
+                print(f"{label:<{width}} {r['seed']:>4} {_fmt(score['mIoU'])} "
                       + ' '.join(f'{_fmt(v):>8}' for v in score['IoU']) + f' {mins}')
 
 
