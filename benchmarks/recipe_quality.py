@@ -450,19 +450,21 @@ def train_recommended_teacher(args, data):
     """``kd_cached`` without ``--teacher``: the ``vnseg`` recipe at the benchmark's budget for each seed of
     ``TEACHER_SEEDS`` (trained, or reused when finished: they are the ``vnseg`` rows of those seeds);
     returns their result dicts and sets ``data['teachers']``."""
-    rows = []
-    for seed in TEACHER_SEEDS:
-        member = argparse.Namespace(**dict(vars(args), seed=seed))
-        rows.append(run_recipe('vnseg', member, data))
-    data['teachers'] = [finished_run(run_dir_of('vnseg', argparse.Namespace(**dict(vars(args), seed=s))))
-                        for s in TEACHER_SEEDS]
+    members = [argparse.Namespace(**dict(vars(args), seed=seed)) for seed in TEACHER_SEEDS]
+    rows = [run_recipe('vnseg', member, data) for member in members]
+    data['teachers'] = [finished_run(run_dir_of('vnseg', member)) for member in members]
     data['teacher'], data['teacher_checkpoint'] = data['teachers'][0]
     return rows
 
 
+def unlabelled_folders(args):
+    """``--unlabelled-src`` as the list of absolute folders the teacher cache takes (empty without it)."""
+    return [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
+
+
 def teacher_key(args, data):
-    """The digest naming the teacher's cache and score: its checkpoints, the train data, the unlabelled folder."""
-    unlabelled = [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
+    """The digest naming the teacher's cache: its checkpoints, the train data, the unlabelled folder."""
+    unlabelled = unlabelled_folders(args)
     checkpoints = [str(c) for _, c in data['teachers']]
     return hashlib.sha1(json.dumps([checkpoints if len(checkpoints) > 1 else checkpoints[0],
                                     data['train_fingerprint'], unlabelled]).encode()).hexdigest()[:12]
@@ -475,7 +477,7 @@ def make_teacher_cache(args, data, work):
     kept beside it (``<key>.cost.json``) for the teacher's cost line."""
     from vnseg.apis.teacher_labels import cache_teacher_labels
     from vnseg.data.io import DataError
-    unlabelled = [str(Path(args.unlabelled_src).resolve())] if args.unlabelled_src else []
+    unlabelled = unlabelled_folders(args)
     out = work / 'teacher_cache' / teacher_key(args, data)
     print(f'[kd_cached] teacher soft labels -> {out}', flush=True)
     failed = []
@@ -624,11 +626,15 @@ def train_on_val_scenes_too(cfg, data):
     cfg.val_dataloader = None
 
 
+def row_name(name, args):
+    """The row (and run folder) name of recipe ``name``: ``kd_cached_unl`` for ``kd_cached`` with
+    ``--unlabelled-src``, else ``name``."""
+    return name + ('_unl' if name == 'kd_cached' and getattr(args, 'unlabelled_src', None) else '')
+
+
 def run_dir_of(name, args, final=False):
-    """``WORK/<recipe>[_unl][_final]_s<seed>_i<iters>_b<batch>_c<crop>``: ``_unl`` for ``kd_cached`` with
-    ``--unlabelled-src``."""
-    stem = name + ('_unl' if name == 'kd_cached' and getattr(args, 'unlabelled_src', None) else '')
-    return Path(args.work_dir) / (f"{stem}{'_final' if final else ''}"
+    """``WORK/<row name>[_final]_s<seed>_i<iters>_b<batch>_c<crop>`` (:func:`row_name`)."""
+    return Path(args.work_dir) / (f"{row_name(name, args)}{'_final' if final else ''}"
                                   f'_s{args.seed}_i{args.iters}_b{args.batch_size}_c{args.crop}')
 
 
@@ -644,8 +650,7 @@ def run_recipe(name, args, data, final=False):
 
     config_path, changes = parse_recipe(name)
     run_dir = run_dir_of(name, args, final)
-    stem = run_dir.name.split(f'_s{args.seed}_i')[0].replace('_final', '')
-    label = f'{stem} [final]' if final else stem
+    label = f'{row_name(name, args)} [final]' if final else row_name(name, args)
     cfg = Config.fromfile(str(config_path))
     for change in changes:
         change(cfg, data)
