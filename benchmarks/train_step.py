@@ -17,6 +17,8 @@ explicitly, so a default adopted later in the recipe never leaks into another va
   eager               today: fp32, NCHW, torch's default threads, the recipe's data-loader workers
   fused_head          SegformerHead built as FusedSegformerHead (fusion conv before the upsampling)
   fused_head_bf16     both that and bf16
+  image_cache         CachedLoadImageFromFile: each scene decoded once per worker (512 MiB each)
+  fused_head_cache    fused head and image cache; fused_head_cache_bf16: and bf16
   channels_last       ChannelsLastHook (NHWC weights and batch)
   bf16                CpuAmpOptimWrapper: torch.autocast('cpu', bfloat16), fp32 master weights
   channels_last_bf16  both
@@ -64,6 +66,9 @@ VARIANTS = {
     'eager': {},
     'fused_head': dict(fused_head=True),
     'fused_head_bf16': dict(fused_head=True, bf16=True),
+    'image_cache': dict(image_cache_mb=512),
+    'fused_head_cache': dict(fused_head=True, image_cache_mb=512),
+    'fused_head_cache_bf16': dict(fused_head=True, image_cache_mb=512, bf16=True),
     'channels_last': dict(channels_last=True),
     'bf16': dict(bf16=True),
     'channels_last_bf16': dict(channels_last=True, bf16=True),

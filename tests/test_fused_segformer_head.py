@@ -11,10 +11,13 @@ from vnseg.models.fused_segformer_head import FusedSegformerHead, fuse_segformer
 B0 = [32, 64, 160, 256]  # MiT-B0 stage widths, strides 4/8/16/32
 
 
-def features(n=2, h=64, w=64, requires_grad=False):
+def features(n=2, h=64, w=64, requires_grad=False, channels_last=False):
+    """Stage maps as MiT gives them with ``channels_last`` (token maps viewed as images), else NCHW."""
     shapes = [(-(-h // s), -(-w // s)) for s in (4, 8, 16, 32)]
     torch.manual_seed(1)
-    return [torch.randn(n, c, *hw, requires_grad=requires_grad) for c, hw in zip(B0, shapes)]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    return [torch.randn(n, c, *hw).contiguous(memory_format=fmt).requires_grad_(requires_grad)
+            for c, hw in zip(B0, shapes)]
 
 
 def build(head_type='SegformerHead', **kwargs):
@@ -30,12 +33,13 @@ def build(head_type='SegformerHead', **kwargs):
     return head
 
 
+@pytest.mark.parametrize('channels_last', [False, True])
 @pytest.mark.parametrize('size', [(64, 64), (70, 50)])  # 50 px: stage sizes 13, 7, 4, 2 (not halves)
-def test_same_logits_as_segformer_head(size):
+def test_same_logits_as_segformer_head(size, channels_last):
     plain = build().eval()
     fused = build('FusedSegformerHead').eval()
     fused.load_state_dict(plain.state_dict())  # the same keys: strict load
-    feats = features(2, *size)
+    feats = features(2, *size, channels_last=channels_last)
     with torch.no_grad():
         a, b = plain(feats), fused(feats)
     assert a.shape == b.shape == (2, 5, -(-size[0] // 4), -(-size[1] // 4))
@@ -43,13 +47,14 @@ def test_same_logits_as_segformer_head(size):
     assert not torch.allclose(a, torch.zeros_like(a))
 
 
-def test_same_gradients_in_training():
+@pytest.mark.parametrize('channels_last', [False, True])
+def test_same_gradients_in_training(channels_last):
     plain = build().train()
     fused = build('FusedSegformerHead').train()
     fused.load_state_dict(plain.state_dict())
     grads = []
     for head in (plain, fused):
-        feats = features(2, 32, 32, requires_grad=True)
+        feats = features(2, 32, 32, requires_grad=True, channels_last=channels_last)
         head(feats).square().mean().backward()
         grads.append([f.grad for f in feats] + [p.grad for p in head.parameters()])
     for g_plain, g_fused in zip(*grads):
@@ -107,3 +112,35 @@ def test_tile_model_fuses_and_predicts_the_same_classes():
     fused = TorchTileModel(model, tile=64).predict(rgb, valid)
     assert type(model.decode_head) is FusedSegformerHead
     np.testing.assert_allclose(plain, fused, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize('layout', ['nchw', 'channels_last'])  # MiT's stage maps are channels-last views
+@pytest.mark.parametrize('align_corners', [False, True])
+@pytest.mark.parametrize('src, dst', [((8, 8), (64, 64)), ((13, 7), (50, 25)), ((1, 3), (4, 9)), ((5, 5), (5, 12))])
+def test_add_bilinear_resized_is_interpolate_plus_add(src, dst, align_corners, layout):
+    from vnseg.models.fused_segformer_head import add_bilinear_resized
+    torch.manual_seed(2)
+    fmt = torch.channels_last if layout == 'channels_last' else torch.contiguous_format
+    y = torch.randn(2, 3, *src).contiguous(memory_format=fmt).requires_grad_()
+    acc = torch.randn(2, 3, *dst).contiguous(memory_format=fmt).requires_grad_()
+    want = acc + torch.nn.functional.interpolate(y, size=dst, mode='bilinear', align_corners=align_corners)
+    got = add_bilinear_resized(acc, y, dst, align_corners)
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)
+    assert got.is_contiguous(memory_format=fmt)
+    alone = add_bilinear_resized(None, y, dst, align_corners)
+    assert torch.allclose(alone, want - acc, atol=1e-5, rtol=1e-5)
+    g = torch.randn(2, 3, *dst)
+    grads_want = torch.autograd.grad(want, (acc, y), g)
+    grads_got = torch.autograd.grad(got, (acc, y), g)
+    for a, b in zip(grads_want, grads_got):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_linear_interpolation_matrix_by_hand():
+    from vnseg.models.fused_segformer_head import linear_interpolation_matrix
+    # 2 -> 4, half-pixel centres: sources -0.25 (clamped to 0), 0.25, 0.75, 1.25 (i1 clamped to 1)
+    m = linear_interpolation_matrix(2, 4, False, torch.zeros(()))
+    assert torch.equal(m, torch.tensor([[1.0, 0.0], [0.75, 0.25], [0.25, 0.75], [0.0, 1.0]]))
+    # 3 -> 5 with corners aligned: sources 0, 0.5, 1, 1.5, 2
+    m = linear_interpolation_matrix(3, 5, True, torch.zeros(()))
+    assert torch.equal(m, torch.tensor([[1, 0, 0], [.5, .5, 0], [0, 1, 0], [0, .5, .5], [0, 0, 1.0]]))

@@ -205,8 +205,8 @@ def test_loss_lr_and_crop_ablations_change_one_thing():
     assert losses(apply('vnseg-ce_only')) == ['CrossEntropyLoss']
     assert losses(apply('vnseg-mmseg_dice')) == ['CrossEntropyLoss', 'DiceLoss']
     assert losses(apply('vnseg-lovasz')) == ['CrossEntropyLoss', 'LovaszLoss']
-    assert apply('vnseg').cpu_speedups == dict(fused_head=True)
-    assert apply('vnseg-cpu_bf16').cpu_speedups == dict(fused_head=True, bf16=True)
+    assert apply('vnseg').cpu_speedups == dict(fused_head=True, image_cache_mb=512)
+    assert apply('vnseg-cpu_bf16').cpu_speedups == dict(fused_head=True, image_cache_mb=512, bf16=True)
     with pytest.raises(benchmark().BenchmarkError, match='fused'):
         apply('vnseg-cpu_fused_head')
     keys = apply('vnseg-no_head_lr').optim_wrapper.paramwise_cfg.custom_keys

@@ -3,7 +3,7 @@
 A config asks for them with a ``cpu_speedups`` dict (any subset of :data:`DEFAULT_CPU_SPEEDUPS`'s keys)::
 
     cpu_speedups = dict(fused_head=True, channels_last=False, bf16=False, compile=False, threads=None,
-                        interop_threads=None, num_workers=None)
+                        interop_threads=None, num_workers=None, image_cache_mb=None)
 
 - ``fused_head``: a ``SegformerHead`` decode head is built as vnseg's ``FusedSegformerHead`` (the fusion
   conv applied per stage before the upsampling: the same weights, logits and gradients up to float
@@ -19,7 +19,10 @@ A config asks for them with a ``cpu_speedups`` dict (any subset of :data:`DEFAUL
   ``torch.compile``'s arguments with ``target='model'`` or ``'train_step'``;
 - ``threads`` / ``interop_threads``: ``torch.set_num_threads`` / ``torch.set_num_interop_threads``
   (None: torch's default, one thread per core);
-- ``num_workers``: the train data loader's worker processes (0: load in the training process).
+- ``num_workers``: the train data loader's worker processes (0: load in the training process);
+- ``image_cache_mb``: the train pipeline's ``LoadImageFromFile`` becomes vnseg's
+  ``CachedLoadImageFromFile`` with this bound (MiB per data-loader process): each scene is decoded once,
+  not once per crop; the same images, so the same data stream (None: off).
 
 :func:`apply_cpu_speedups` applies them; ``vnseg train`` calls it unless ``--no-cpu-speedups``, and it
 changes nothing where CUDA is available (GPU training is unchanged). **Nothing is on by default**:
@@ -33,9 +36,10 @@ from typing import List, Optional
 
 #: today's training: no CPU speed-up (a config's ``cpu_speedups`` overrides keys of this)
 DEFAULT_CPU_SPEEDUPS = dict(fused_head=False, channels_last=False, bf16=False, compile=False, threads=None,
-                            interop_threads=None, num_workers=None)
+                            interop_threads=None, num_workers=None, image_cache_mb=None)
 
 _PLAIN_WRAPPERS = ('OptimWrapper', 'mmengine.OptimWrapper')
+_IMAGE_LOADERS = ('LoadImageFromFile', 'mmseg.LoadImageFromFile', 'mmcv.LoadImageFromFile')
 
 
 def cpu_speedups_of(cfg) -> dict:
@@ -59,7 +63,21 @@ def cpu_speedups_of(cfg) -> dict:
         value = speedups[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise UserError(f'cpu_speedups.{key}', f'must be None or a whole number >= {low}, got {value!r}')
+    cache = speedups['image_cache_mb']
+    if cache is not None and (isinstance(cache, bool) or not isinstance(cache, (int, float)) or not cache > 0):
+        raise UserError('cpu_speedups.image_cache_mb', f'must be None or a number of MiB > 0, got {cache!r}')
     return speedups
+
+
+def _pipelines(dataset):
+    """The pipeline lists of a dataset config and of the datasets it wraps (ConcatDataset, RepeatDataset)."""
+    if not isinstance(dataset, dict):
+        return []
+    found = [dataset['pipeline']] if isinstance(dataset.get('pipeline'), list) else []
+    found += _pipelines(dataset.get('dataset'))
+    for child in dataset.get('datasets') or []:
+        found += _pipelines(child)
+    return found
 
 
 def apply_cpu_speedups(cfg, enabled: bool = True, cuda_available: Optional[bool] = None) -> List[str]:
@@ -112,6 +130,17 @@ def apply_cpu_speedups(cfg, enabled: bool = True, cuda_available: Optional[bool]
         if speedups['num_workers'] == 0:
             loader.pop('prefetch_factor', None)  # torch's DataLoader refuses it without workers
         changes.append(f"train data loader: {speedups['num_workers']} worker(s)")
+    if speedups['image_cache_mb'] is not None and cfg.get('train_dataloader') is not None:
+        cached = 0
+        for pipeline in _pipelines(cfg.train_dataloader.get('dataset')):
+            for step in pipeline:
+                if isinstance(step, dict) and step.get('type') in _IMAGE_LOADERS:
+                    step['type'] = 'CachedLoadImageFromFile'
+                    step['cache_mb'] = speedups['image_cache_mb']
+                    cached += 1
+        if cached:
+            changes.append(f"train images decoded once per data-loader process (CachedLoadImageFromFile, "
+                           f"at most {speedups['image_cache_mb']} MiB each)")
     if speedups['threads'] is not None:
         torch.set_num_threads(speedups['threads'])
         changes.append(f"torch threads: {speedups['threads']}")

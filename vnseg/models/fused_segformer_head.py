@@ -9,10 +9,16 @@ gives the same sum. This head does exactly that, stage by stage, and adds the fo
 grids (strides 8, 16, 32). The stride-4 stage is not resized at all (it is on the target grid already).
 On a CPU this is 60 % of a SegFormer-B0 window's time (``docs/results.md``, "CPU speed").
 
+The bilinear resizes and the sum are done together: a bilinear resize is a product with one small
+interpolation matrix per axis (``(H, h)`` and ``(W, w)``), and the second product adds into the running
+sum (``torch.baddbmm``), so no resized copy of a stage is written and read back (on a CPU the stride-4
+maps are what the memory bandwidth is spent on).
+
 The result equals ``SegformerHead``'s up to float rounding (sums in another order: ~1e-6 relative);
 parameters and state-dict keys are the same, so every SegFormer checkpoint loads into either.
 :func:`fuse_segformer_head` switches a built segmentor's head in place.
 """
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.segformer_head import SegformerHead
@@ -45,10 +51,13 @@ class FusedSegformerHead(SegformerHead):
         for idx, (x, conv) in enumerate(zip(inputs, self.convs)):
             block = weight[:, idx * self.channels:(idx + 1) * self.channels]
             y = F.conv2d(conv(x), block)
-            if y.shape[2:] != size:
-                y = F.interpolate(y, size=size, mode=self.interpolate_mode,
-                                  align_corners=self.align_corners if self.interpolate_mode != 'nearest' else None)
-            out = y if out is None else out + y
+            if y.shape[2:] == size:
+                out = y if out is None else out + y
+            elif self.interpolate_mode == 'bilinear':
+                out = add_bilinear_resized(out, y, size, self.align_corners)
+            else:
+                y = F.interpolate(y, size=size, mode=self.interpolate_mode)
+                out = y if out is None else out + y
         if fusion.conv.bias is not None:
             out = out + fusion.conv.bias.view(1, -1, 1, 1)
         if fusion.with_norm:
@@ -56,6 +65,54 @@ class FusedSegformerHead(SegformerHead):
         if fusion.with_activation:
             out = fusion.activate(out)
         return self.cls_seg(out)
+
+
+def linear_interpolation_matrix(n_in: int, n_out: int, align_corners: bool, like: torch.Tensor) -> torch.Tensor:
+    """The ``(n_out, n_in)`` matrix of a 1-D linear resize, as ``F.interpolate(mode='bilinear')`` samples
+    one axis for an output ``size`` (source index ``(i + 0.5) * n_in / n_out - 0.5`` clamped at 0, or
+    ``i * (n_in - 1) / (n_out - 1)`` with ``align_corners``); each row holds two weights summing to 1.
+    Dtype and device are ``like``'s."""
+    i = torch.arange(n_out, dtype=torch.float64)
+    if align_corners:
+        src = i * ((n_in - 1) / (n_out - 1) if n_out > 1 else 0.0)
+    else:
+        src = ((i + 0.5) * (n_in / n_out) - 0.5).clamp(min=0.0)
+    i0 = src.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    frac = src - i0
+    rows = torch.arange(n_out)
+    matrix = torch.zeros(n_out, n_in, dtype=torch.float64)
+    matrix.index_put_((rows, i0), 1.0 - frac, accumulate=True)
+    matrix.index_put_((rows, i1), frac, accumulate=True)
+    return matrix.to(dtype=like.dtype, device=like.device)
+
+
+def add_bilinear_resized(out, y: torch.Tensor, size, align_corners: bool) -> torch.Tensor:
+    """``out + F.interpolate(y, size, mode='bilinear', align_corners=align_corners)`` (``out`` may be None:
+    the resize alone), as two matrix products, the add fused into the second; equal up to float rounding.
+
+    ``y``: ``(N, C, h, w)``; ``out``: ``(N, C, H, W)`` with ``(H, W) = size``; returns ``(N, C, H, W)``.
+    Channels-last tensors (what MiT's stages give: their token maps viewed as images) are resized in that
+    layout and the result is channels-last; others are resized as contiguous NCHW.
+    """
+    n, c, h, w = y.shape
+    height, width = size
+    across = linear_interpolation_matrix(w, width, align_corners, y)  # (W, w)
+    down = linear_interpolation_matrix(h, height, align_corners, y).expand(n, height, h)  # (N, H, h)
+    last = torch.channels_last
+    if c > 1 and y.is_contiguous(memory_format=last) and (out is None or out.is_contiguous(memory_format=last)):
+        rows = torch.matmul(across, y.permute(0, 2, 3, 1))  # (N, h, W, C): each row resized
+        rows = rows.reshape(n, h, width * c)
+        if out is None:
+            res = torch.bmm(down, rows)
+        else:
+            res = torch.baddbmm(out.permute(0, 2, 3, 1).reshape(n, height, width * c), down, rows)
+        return res.reshape(n, height, width, c).permute(0, 3, 1, 2)
+    rows = torch.matmul(y.reshape(n * c * h, w), across.t()).reshape(n * c, h, width)  # each row resized
+    down = down[:1].expand(n * c, height, h)
+    if out is None:
+        return torch.bmm(down, rows).reshape(n, c, height, width)
+    return torch.baddbmm(out.reshape(n * c, height, width), down, rows).reshape(n, c, height, width)
 
 
 def _check_fusable(head: SegformerHead) -> None:
