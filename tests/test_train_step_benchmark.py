@@ -57,7 +57,8 @@ def test_a_run_is_vnseg_train_with_the_variant_and_the_budget(tmp_path):
     assert [o for o in opts if o.startswith('cpu_speedups.')] == [
         'cpu_speedups.fused_head=False', 'cpu_speedups.channels_last=True', 'cpu_speedups.bf16=True',
         'cpu_speedups.compile=False',
-        'cpu_speedups.threads=None', 'cpu_speedups.interop_threads=None', 'cpu_speedups.num_workers=None']
+        'cpu_speedups.threads=None', 'cpu_speedups.interop_threads=None', 'cpu_speedups.num_workers=None',
+        'cpu_speedups.image_cache_mb=None']
     from vnseg.commands.train import parse_args
     parsed = parse_args(argv)  # the train command accepts them
     assert parsed.cfg_options['cpu_speedups.bf16'] is True and parsed.cfg_options['cpu_speedups.threads'] is None
