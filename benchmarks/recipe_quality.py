@@ -41,6 +41,7 @@ Recipes (``--recipes``):
   prepared data's class weights), ``cpu_bf16`` (bf16 autocast with fp32 master weights on a CPU:
   ``cpu_speedups = dict(bf16=True)``), ``cpu_fused_head`` (the decode head trained as vnseg's
   ``FusedSegformerHead``, the same model computed in a cheaper order: ``cpu_speedups = dict(fused_head=True)``),
+  ``no_cpu_speedups`` (none of the recipe's CPU speed-ups: what ``vnseg train --no-cpu-speedups`` trains),
   ``kd`` (distilled by vnseg's
   ``DistillSegmentor`` from the model of ``--teacher RUN_DIR``, a finished run of this benchmark,
   e.g. ``vnseg`` at a larger ``--iters``; prints ``KD ... delta=`` against ``vnseg``);
@@ -203,6 +204,12 @@ def _cpu_fused_head(cfg, data):
     cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, fused_head=True)  # CPU only: vnseg train applies it
 
 
+def _no_cpu_speedups(cfg, data):
+    if not any(v not in (None, False) for v in (cfg.get('cpu_speedups') or {}).values()):
+        raise BenchmarkError('the recipe has no CPU speed-up to turn off')
+    cfg.cpu_speedups = {}  # vnseg train's defaults: eager fp32, the recipe's data loader as it is
+
+
 def _set_tta(cfg, on):
     inference = dict(cfg.get('whole_scene_inference') or {})
     if bool(inference.get('tta_flip', False)) == on:
@@ -259,7 +266,7 @@ CHANGES = {'ce_only': _ce_only, 'lovasz': _lovasz, 'mmseg_dice': _mmseg_dice, 'n
            'class_crop': _class_crop, 'no_rescale': _no_rescale,
            'photometric': _photometric, 'no_ema': _no_ema, 'tta': _tta, 'no_tta': _no_tta,
            'patches': _patches, 'no_class_weights': _no_class_weights, 'cpu_bf16': _cpu_bf16,
-           'cpu_fused_head': _cpu_fused_head, 'kd': _kd}
+           'cpu_fused_head': _cpu_fused_head, 'no_cpu_speedups': _no_cpu_speedups, 'kd': _kd}
 
 
 def expand_recipes(names):

@@ -67,3 +67,11 @@ def test_built_from_the_registry_and_bad_bounds_refused():
     for bad in (0, -1, True, '64'):
         with pytest.raises(ValueError, match='cache_mb'):
             CachedLoadImageFromFile(cache_mb=bad)
+
+
+def test_a_bad_bound_in_a_config_is_one_line_for_the_tools():
+    from vnseg.cli import describe_user_error
+    with pytest.raises(ValueError) as caught:  # the registry re-raises it as its own type, with its location
+        TRANSFORMS.build(dict(type='CachedLoadImageFromFile', cache_mb=0))
+    line = describe_user_error(caught.value)
+    assert line is not None and '\n' not in line and 'cache_mb must be a number > 0 (MiB), got 0' in line

@@ -209,6 +209,9 @@ def test_loss_lr_and_crop_ablations_change_one_thing():
     assert apply('vnseg-cpu_bf16').cpu_speedups == dict(fused_head=True, image_cache_mb=512, bf16=True)
     with pytest.raises(benchmark().BenchmarkError, match='fused'):
         apply('vnseg-cpu_fused_head')
+    assert apply('vnseg-no_cpu_speedups').cpu_speedups == {}
+    with pytest.raises(benchmark().BenchmarkError, match='no CPU speed-up'):
+        apply('vnseg-no_cpu_speedups-no_cpu_speedups')
     keys = apply('vnseg-no_head_lr').optim_wrapper.paramwise_cfg.custom_keys
     assert 'head' not in keys and keys['norm'].decay_mult == 0.0
     with pytest.raises(benchmark().BenchmarkError, match='ClassDiceLoss'):

@@ -39,7 +39,8 @@ def parse_args(argv=None):
     parser.add_argument(
         '--no-cpu-speedups', action='store_true',
         help="without CUDA, none of vnseg's CPU speed-ups of training (the config's cpu_speedups: "
-             'channels_last, bf16, compile, threads, workers; vnseg.engine.cpu_speedups); no effect on a GPU')
+             'fused_head, image_cache_mb, channels_last, bf16, compile, threads, workers; '
+             'vnseg.engine.cpu_speedups); no effect on a GPU')
     add_runner_args(parser, 'override config settings, e.g. train_cfg.max_iters=1000')
     return parse_runner_args(parser, argv)
 

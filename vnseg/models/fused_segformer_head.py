@@ -98,18 +98,19 @@ def add_bilinear_resized(out, y: torch.Tensor, size, align_corners: bool) -> tor
     n, c, h, w = y.shape
     height, width = size
     across = linear_interpolation_matrix(w, width, align_corners, y)  # (W, w)
-    down = linear_interpolation_matrix(h, height, align_corners, y).expand(n, height, h)  # (N, H, h)
+    down = linear_interpolation_matrix(h, height, align_corners, y)  # (H, h)
     last = torch.channels_last
     if c > 1 and y.is_contiguous(memory_format=last) and (out is None or out.is_contiguous(memory_format=last)):
         rows = torch.matmul(across, y.permute(0, 2, 3, 1))  # (N, h, W, C): each row resized
         rows = rows.reshape(n, h, width * c)
+        down = down.expand(n, height, h)
         if out is None:
             res = torch.bmm(down, rows)
         else:
             res = torch.baddbmm(out.permute(0, 2, 3, 1).reshape(n, height, width * c), down, rows)
         return res.reshape(n, height, width, c).permute(0, 3, 1, 2)
     rows = torch.matmul(y.reshape(n * c * h, w), across.t()).reshape(n * c, h, width)  # each row resized
-    down = down[:1].expand(n * c, height, h)
+    down = down.expand(n * c, height, h)
     if out is None:
         return torch.bmm(down, rows).reshape(n, c, height, width)
     return torch.baddbmm(out.reshape(n * c, height, width), down, rows).reshape(n, c, height, width)

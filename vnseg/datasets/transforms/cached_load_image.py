@@ -17,6 +17,13 @@ from mmcv.transforms import LoadImageFromFile
 from mmseg.registry import TRANSFORMS
 
 
+class CacheSizeError(ValueError):
+    """A ``cache_mb`` that is not a number of MiB > 0."""
+
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    user_error = True
+
+
 @TRANSFORMS.register_module()
 class CachedLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` (same arguments, same results) with an in-memory cache of decoded images.
@@ -33,7 +40,7 @@ class CachedLoadImageFromFile(LoadImageFromFile):
     def __init__(self, cache_mb: float = 512, **kwargs):
         super().__init__(**kwargs)
         if isinstance(cache_mb, bool) or not isinstance(cache_mb, (int, float)) or not cache_mb > 0:
-            raise ValueError(f'CachedLoadImageFromFile: cache_mb must be a number > 0 (MiB), got {cache_mb!r}')
+            raise CacheSizeError(f'CachedLoadImageFromFile: cache_mb must be a number > 0 (MiB), got {cache_mb!r}')
         self.cache_mb = cache_mb
         self._capacity = int(cache_mb * 2 ** 20)
         self._images = OrderedDict()  # path -> decoded array, least recently used first
