@@ -11,7 +11,8 @@ For each square size the same synthetic RGB GeoTIFF (the Kampala mosaic tiled to
 RSS (``resource.getrusage(...).ru_maxrss``) is its own:
 
 * ``stock``: ``mmseg.apis.inference_model`` with ``test_cfg = dict(mode='slide', crop_size, stride)``
-  (whole image and whole logits in memory, one window per forward);
+  (whole image and whole logits in memory, one window per forward), with mmseg's own ``SegformerHead``
+  where the config names vnseg's ``FusedSegformerHead`` (what a CPU training dumps: the same weights);
 * ``vnseg``: vnseg's whole-scene inference with PyTorch (``segment_scene`` of
   :mod:`vnseg.apis.large_image`: strip of windows, ``--batch-size`` windows per forward (vnseg's
   default), stored strips, class-map and confidence COGs written), then the area table (``post``, timed apart);
@@ -114,9 +115,14 @@ def child(args):
         model = OnnxTileModel(args.onnx_file, threads=args.threads,
                               providers=['CUDAExecutionProvider'] if cuda else ['CPUExecutionProvider'])
     else:
+        from mmengine.config import Config
         from mmseg.apis import init_model
+        from vnseg.models.fused_segformer_head import as_mmseg_head_config
+        cfg = Config.fromfile(args.config)
+        if args.child == 'stock':  # stock is mmseg's own head, even where a CPU training fused it
+            as_mmseg_head_config(cfg)
         torch.manual_seed(0)
-        model = init_model(args.config, args.checkpoint, device=args.device)
+        model = init_model(cfg, args.checkpoint, device=args.device)
     if args.child != 'stock':  # the tile model and what identifies it (the resume manifest): not timed
         from vnseg.apis.large_image import build_tile_model, _model_identity
         tile_model = _Timed(build_tile_model(model, tile=args.tile))

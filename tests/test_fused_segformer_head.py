@@ -88,6 +88,26 @@ def test_other_heads_and_modes_are_left_alone():
         build('FusedSegformerHead', interpolate_mode='bicubic')
 
 
+def test_as_mmseg_head_config_builds_stock_head_from_fused_weights():
+    from mmengine.config import Config
+    from vnseg.models.fused_segformer_head import as_mmseg_head_config
+    fused_cfg = dict(type='FusedSegformerHead', in_channels=B0, in_index=[0, 1, 2, 3], channels=48, num_classes=5,
+                     dropout_ratio=0.0, norm_cfg=dict(type='BN', requires_grad=True), align_corners=False)
+    cfg = Config(dict(model=dict(type='EncoderDecoder', decode_head=fused_cfg)))
+    torch.manual_seed(0)
+    fused = MODELS.build(cfg.model.decode_head).eval()
+    assert as_mmseg_head_config(cfg) is True
+    assert cfg.model.decode_head.type == 'SegformerHead'
+    assert as_mmseg_head_config(cfg) is False  # already mmseg's
+    plain = MODELS.build(cfg.model.decode_head).eval()
+    assert type(plain) is SegformerHead
+    plain.load_state_dict(fused.state_dict())  # strict: the same keys
+    feats = features(1, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(plain(feats), fused(feats), atol=1e-5, rtol=1e-5)
+    assert as_mmseg_head_config(Config(dict(model=dict(decode_head=dict(type='FCNHead'))))) is False
+
+
 def test_tile_model_fuses_and_predicts_the_same_classes():
     from mmengine.registry import init_default_scope
     from mmseg.models.segmentors import EncoderDecoder

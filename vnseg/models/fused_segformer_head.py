@@ -143,3 +143,15 @@ def fuse_segformer_head(segmentor) -> bool:
         return False
     head.__class__ = FusedSegformerHead
     return True
+
+
+def as_mmseg_head_config(cfg) -> bool:
+    """Name a ``FusedSegformerHead`` decode head in a model config as mmseg's ``SegformerHead`` again, in
+    place: the same weights and state-dict keys, computed in mmseg's own order. What a config dumped by a
+    CPU training (``cpu_speedups.fused_head``) needs to build stock mmseg's model. ``cfg``: an mmengine
+    ``Config`` (or a dict with ``model.decode_head``). Returns whether it changed anything."""
+    head = (cfg.get('model') or {}).get('decode_head')
+    if isinstance(head, dict) and head.get('type') in ('FusedSegformerHead', 'mmseg.FusedSegformerHead'):
+        head['type'] = 'SegformerHead'
+        return True
+    return False
