@@ -26,7 +26,8 @@ In a coverage (:func:`place_buildings`, used by :mod:`vnseg.geo.coverage`), the 
   touches no polygon of another class stays with the building. A neighbour that ``R`` splits keeps
   its largest part; the cut-off parts are handed out the same way;
 * a building whose ``R`` would empty a neighbour or take more than half of one keeps its outline
-  (``regularized = 0``), and so does one that cannot be regularised;
+  (``regularized = 0``), and so does one that cannot be regularised (no straight walls: see
+  :func:`straightness`; or no acceptable result);
 * the polygons around a change share the new vertices exactly (``shapely.snap`` onto the vertices
   of their neighbours along ``R``'s border), so the coverage stays valid.
 """
@@ -51,6 +52,8 @@ class RegularizeOptions:
             what counts as a wiggle of the outline (default 1.5 pixels).
         diagonals: allow 45-degree edges where the footprint has them.
         min_iou: the regularised outline must overlap the original at least this much (IoU).
+        min_straight: share of the outline that must already run along the allowed directions
+            (:func:`straightness`); blobs below it are left as they are.
         max_shift: no corner farther than this outside the original's bounding box.
         align_angle: degrees; neighbours whose directions differ by less than this are aligned.
         align_distance: how far a neighbour may be to be aligned with.
@@ -60,6 +63,7 @@ class RegularizeOptions:
     tolerance: float = 1.5
     diagonals: bool = True
     min_iou: float = 0.9
+    min_straight: float = 0.6
     max_shift: float = 4.0
     align_angle: float = 0.0
     align_distance: float = 40.0
@@ -81,7 +85,18 @@ def main_angle(poly, tolerance: float = 1.5) -> float:
     d, w = _simplified_edges(poly, tolerance)
     a = 4.0 * np.arctan2(d[:, 1], d[:, 0])
     theta = math.atan2(float(w @ np.sin(a)), float(w @ np.cos(a))) / 4.0
-    return theta % (math.pi / 2)
+    theta %= math.pi / 2
+    return 0.0 if math.pi / 2 - theta < 1e-9 else theta
+
+
+def straightness(poly, theta: float, tolerance: float, diagonals: bool) -> float:
+    """Share of ``poly``'s outline (after Douglas-Peucker) running within 12 degrees of the directions
+    a regularised outline may have (``theta`` + multiples of 90 degrees, or of 45 with diagonals)."""
+    d, w = _simplified_edges(poly, tolerance)
+    step = math.pi / 4 if diagonals else math.pi / 2
+    off = (np.arctan2(d[:, 1], d[:, 0]) - theta) % step
+    off = np.minimum(off, step - off)
+    return float(w[off <= math.radians(12.0)].sum() / max(float(w.sum()), 1e-12))
 
 
 def _angle_gap(a: float, b: float) -> float:
@@ -186,6 +201,7 @@ def _regularize_ring(coords: np.ndarray, tolerance: float, diagonals: bool, min_
                 lines = keep
                 changed = True
                 break
+    lines = _drop_small_chamfers(lines, 2.0 * tolerance)
     if len(lines) < 3:
         return None
     pts = []
@@ -198,6 +214,32 @@ def _regularize_ring(coords: np.ndarray, tolerance: float, diagonals: bool, min_
         pts.append(np.linalg.solve(m, [ca, cb]))
     pts.append(pts[0])
     return np.asarray(pts)
+
+
+def _meet(la, lb):
+    m = np.array([la[1], lb[1]])
+    if abs(np.linalg.det(m)) < 1e-9:
+        return None
+    return np.linalg.solve(m, [la[2], lb[2]])
+
+
+def _drop_small_chamfers(lines: list, max_cut: float) -> list:
+    """Remove diagonal lines between two perpendicular ones when the corner they cut off reaches less
+    than ``max_cut`` into the building: a rounded pixel corner, not a built chamfer."""
+    changed = True
+    while changed and len(lines) > 4:
+        changed = False
+        for i, cur in enumerate(lines):
+            prev, nxt = lines[i - 1], lines[(i + 1) % len(lines)]
+            if cur[0] < 2 or prev[0] >= 2 or nxt[0] >= 2 or prev[0] == nxt[0]:
+                continue
+            p = _meet(prev, nxt)
+            if p is None or abs(float(p @ cur[1]) - cur[2]) / math.sqrt(2.0) >= max_cut:
+                continue
+            lines = [x for m, x in enumerate(lines) if m != i]
+            changed = True
+            break
+    return lines
 
 
 def _rotate(coords: np.ndarray, theta: float, origin) -> np.ndarray:
@@ -236,7 +278,6 @@ def regularize_polygon(poly, opts: Optional[RegularizeOptions] = None, theta: Op
         ``(polygon, theta)`` -- the new outline and the direction it was built on -- or None.
     """
     import shapely
-    from shapely.geometry import Polygon
     opts = opts or RegularizeOptions()
     if poly is None or poly.is_empty or poly.geom_type != 'Polygon':
         return None
@@ -244,7 +285,28 @@ def regularize_polygon(poly, opts: Optional[RegularizeOptions] = None, theta: Op
     if max(x1 - x0, y1 - y0) > opts.max_size or poly.area <= 0:
         return None
     if theta is None:
-        theta = main_angle(poly, opts.tolerance)
+        # two estimates of the main direction: the edges' mean one, and the minimum rotated
+        # rectangle's (better on 45-degree staircases); the one that fits the outline better wins
+        thetas = [main_angle(poly, opts.tolerance)]
+        env_theta = main_angle(shapely.oriented_envelope(poly), 0.0)
+        if _angle_gap(env_theta, thetas[0]) > math.radians(0.2):
+            thetas.append(env_theta)
+    else:
+        thetas = [theta]
+    best = None
+    for t in thetas:
+        res = _regularize_at(poly, opts, t)
+        if res is not None and (best is None or _iou(res[0], poly) > _iou(best[0], poly)):
+            best = res
+    return best
+
+
+def _regularize_at(poly, opts: RegularizeOptions, theta: float):
+    """:func:`regularize_polygon` at a given main direction."""
+    import shapely
+    from shapely.geometry import Polygon
+    if straightness(poly, theta, opts.tolerance, opts.diagonals) < opts.min_straight:
+        return None  # no walls to straighten: a tree crown or a blob, not a building outline
     origin = np.asarray(poly.centroid.coords[0])
     min_edge = 2.0 * opts.tolerance
     shell = _regularize_ring(_rotate(np.asarray(poly.exterior.coords), -theta, origin), opts.tolerance,
@@ -279,13 +341,26 @@ def regularize_polygon(poly, opts: Optional[RegularizeOptions] = None, theta: Op
     return shapely.normalize(cand), theta
 
 
+def _angles(c: np.ndarray) -> np.ndarray:
+    a = np.roll(c, 1, axis=0) - c
+    b = np.roll(c, -1, axis=0) - c
+    cosang = (a * b).sum(1) / np.maximum(np.hypot(*a.T) * np.hypot(*b.T), 1e-12)
+    return np.degrees(np.arccos(np.clip(cosang, -1, 1)))
+
+
 def corner_angles(poly, min_edge: float = 0.0) -> np.ndarray:
-    """Interior angles (degrees) at the corners of ``poly``'s rings (edges shorter than ``min_edge``
-    are skipped first); collinear vertices are not corners."""
+    """Interior angles (degrees) at the corners of ``poly``'s rings. Vertices on a straight line
+    (within 1 degree: the nodes a neighbour's border leaves on an edge) are not corners; with
+    ``min_edge``, a vertex closer than that to the previous corner is skipped too (pixel steps)."""
     out = []
     rings = [poly.exterior, *poly.interiors] if poly.geom_type == 'Polygon' else []
     for ring in rings:
         c = np.asarray(ring.coords)[:-1]
+        while len(c) > 3:
+            straight = _angles(c) >= 179.0
+            if not straight.any():
+                break
+            c = c[~straight]
         if min_edge > 0 and len(c) > 3:
             keep = [c[0]]
             for p in c[1:]:
@@ -294,11 +369,7 @@ def corner_angles(poly, min_edge: float = 0.0) -> np.ndarray:
             c = np.asarray(keep)
         if len(c) < 3:
             continue
-        a = np.roll(c, 1, axis=0) - c
-        b = np.roll(c, -1, axis=0) - c
-        cosang = (a * b).sum(1) / np.maximum(np.hypot(*a.T) * np.hypot(*b.T), 1e-12)
-        ang = np.degrees(np.arccos(np.clip(cosang, -1, 1)))
-        out.extend(ang[ang < 179.0].tolist())
+        out.extend(_angles(c).tolist())
     return np.asarray(out)
 
 
@@ -383,7 +454,7 @@ def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, 
         return 0, []
     r, theta = res
     r = r.intersection(bounds_box)
-    env = r.envelope.buffer(1e-6)
+    env = shapely.union_all([r.envelope, a.envelope]).envelope.buffer(1e-6)  # A's old neighbours too
     others = [x for x in cells if x is not b and x.geom is not None and not x.geom.is_empty
               and x.geom.intersects(env)]
     blockers = [x.geom for x in others if x.kind != 'ground']
@@ -399,7 +470,7 @@ def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, 
     for g in ground:
         cut = g.geom.difference(r)
         parts = sorted(_parts(cut), key=lambda p: p.area, reverse=True)
-        if not parts or parts[0].area < 0.5 * g.geom.area:
+        if not parts or g.geom.area - cut.area > 0.5 * g.geom.area:
             return 0, []
         new_geoms[id(g)] = parts[0]
         loose.extend(parts[1:])
