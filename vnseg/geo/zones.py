@@ -17,7 +17,7 @@ import numpy as np
 
 from .areas import PixelAreas
 
-__all__ = ['ZoneError', 'Zones', 'ZoneAreaCounter', 'load_zones']
+__all__ = ['ZoneError', 'Zones', 'ZoneAreaCounter', 'load_zones', 'zone_masks']
 
 
 class ZoneError(ValueError):
@@ -100,6 +100,26 @@ def _seg_len(geoms) -> float:
     return max(float(max(b[2] - b[0], b[3] - b[1])) / 200.0, 1e-9)
 
 
+def zone_masks(zones: Zones, row0: int, h: int, w: int):
+    """Yield ``(zone index, col0, col1, inside)`` for the zones that reach rows ``[row0, row0 + h)`` of a
+    grid ``w`` columns wide: ``inside`` is ``bool (h, col1 - col0)``, True where the pixel centre lies
+    in the zone (zones without such a pixel in these rows are skipped)."""
+    from affine import Affine
+    from rasterio.features import rasterize
+    r1 = row0 + h
+    b = zones.bounds
+    hits = np.flatnonzero((b[:, 1] < r1) & (b[:, 3] > row0) & (b[:, 2] > 0) & (b[:, 0] < w))
+    for z in hits:
+        c0 = max(0, int(np.floor(b[z, 0])))
+        c1 = min(w, int(np.ceil(b[z, 2])))
+        if c1 <= c0:
+            continue
+        inside = rasterize([(zones.geoms[z], 1)], out_shape=(h, c1 - c0),
+                           transform=Affine.translation(c0, row0), fill=0, dtype='uint8').astype(bool)
+        if inside.any():
+            yield int(z), c0, c1, inside
+
+
 class ZoneAreaCounter:
     """Pixel counts and ground areas per zone and class value, accumulated strip by strip.
 
@@ -118,22 +138,9 @@ class ZoneAreaCounter:
 
     def update(self, row0: int, *blocks: np.ndarray):
         """Add rows ``[row0, row0 + h)`` of each class map (``uint8 (h, width)``, same shape)."""
-        from affine import Affine
-        from rasterio.features import rasterize
         h, w = blocks[0].shape
-        r1 = row0 + h
-        b = self.zones.bounds
-        hits = np.flatnonzero((b[:, 1] < r1) & (b[:, 3] > row0) & (b[:, 2] > 0) & (b[:, 0] < w))
-        rows_area = self.pa.row_area[row0:r1] if self.pa.row_area is not None else None
-        for z in hits:
-            c0 = max(0, int(np.floor(b[z, 0])))
-            c1 = min(w, int(np.ceil(b[z, 2])))
-            if c1 <= c0:
-                continue
-            inside = rasterize([(self.zones.geoms[z], 1)], out_shape=(h, c1 - c0),
-                               transform=Affine.translation(c0, row0), fill=0, dtype='uint8').astype(bool)
-            if not inside.any():
-                continue
+        rows_area = self.pa.row_area[row0:row0 + h] if self.pa.row_area is not None else None
+        for z, c0, c1, inside in zone_masks(self.zones, row0, h, w):
             self.zone_pixels[z] += int(inside.sum())
             for m, block in enumerate(blocks):
                 sub = np.where(inside, block[:, c0:c1], self.nodata)

@@ -1,0 +1,314 @@
+"""Urban indicators per map and per zone: building coverage, tree cover, impervious share, roads, buildings.
+
+The numbers planners write in a plan, from the class map and the building polygons:
+
+* ``building_coverage_pct`` (mật độ xây dựng) -- building area / zone area; ``tree_cover_pct``,
+  ``water_pct``; ``impervious_pct`` -- building + road area / zone area. Areas are the exact ground
+  areas of the pixels (:class:`vnseg.geo.areas.PixelAreas`), the zone area being its predicted
+  (non-nodata) area, as in the zone table.
+* ``road_length_km`` -- length of the road class's centre lines: the skeleton of the road mask
+  (``skimage.morphology.skeletonize``) measured from pixel centre to pixel centre, a step to a
+  horizontal or vertical neighbour counting one pixel and a diagonal step sqrt(2) pixels (a diagonal
+  step that a horizontal + vertical pair of skeleton pixels already joins is not counted twice), in
+  ground metres with the ground size of a pixel at its row (the square root of the row's pixel area).
+  No spur pruning: a ragged road edge adds short branches. ``road_density_km_km2`` = km per km^2.
+* ``building_count``, ``footprint_median_m2``, ``footprint_total_m2`` -- from the building polygons
+  (their drawn area: ``geom_area_m2`` where the coverage polygoniser gave one, else ``area_m2``); a
+  building belongs to the zone that contains its representative point.
+
+Bounded memory: the skeleton is computed strip by strip with ``halo`` extra rows above and below
+(thinning only looks as far as a road's half width), and each skeleton step is counted once, at its
+upper (or left) pixel, so a road crossing a strip line is counted once.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .areas import PixelAreas
+
+__all__ = ['UrbanClasses', 'INDICATORS', 'indicator_labels', 'skeleton_step_lengths', 'RoadLengths',
+           'measure_road_length', 'BuildingTally', 'indicators_from_areas', 'map_indicators',
+           'zone_indicators', 'write_indicator_tables', 'zone_layer_fields']
+
+#: Indicator columns: ``(key, English label, Vietnamese label, unit)``.
+INDICATORS = (
+    ('area_ha', 'area', 'diện tích', 'ha'),
+    ('building_coverage_pct', 'building coverage ratio', 'mật độ xây dựng', '%'),
+    ('tree_cover_pct', 'tree cover', 'tỷ lệ cây xanh', '%'),
+    ('impervious_pct', 'impervious surface (building + road)', 'tỷ lệ bề mặt không thấm (công trình + đường)', '%'),
+    ('water_pct', 'water surface', 'tỷ lệ mặt nước', '%'),
+    ('road_length_km', 'road centre-line length', 'chiều dài tim đường', 'km'),
+    ('road_density_km_km2', 'road density', 'mật độ đường', 'km/km²'),
+    ('building_count', 'buildings', 'số công trình', ''),
+    ('footprint_median_m2', 'median building footprint', 'diện tích công trình trung vị', 'm²'),
+    ('footprint_total_m2', 'total building footprint', 'tổng diện tích xây dựng', 'm²'),
+)
+
+
+def indicator_labels(lang: str = 'en') -> Dict[str, str]:
+    """``{key: label (unit)}`` of :data:`INDICATORS` in ``lang`` (``'en'`` or ``'vi'``).
+
+    Raises:
+        ValueError: another language.
+    """
+    if lang not in ('en', 'vi'):
+        raise ValueError(f'unknown language {lang!r}; choose one of en, vi')
+    i = 1 if lang == 'en' else 2
+    return {row[0]: row[i] + (f' ({row[3]})' if row[3] else '') for row in INDICATORS}
+
+
+@dataclass
+class UrbanClasses:
+    """Which class ids the indicators read (vnseg's scheme by default: :mod:`vnseg.classes`)."""
+
+    road: int = 1
+    water: int = 2
+    tree: int = 3
+    building: int = 4
+    nodata: int = 255
+
+
+# -- roads ------------------------------------------------------------------------------------------
+
+def skeleton_step_lengths(skel: np.ndarray, below: Optional[np.ndarray] = None) -> np.ndarray:
+    """Length (pixels) of the skeleton steps owned by each pixel: the steps to its right, lower,
+    lower-right and lower-left neighbours (see module doc).
+
+    Args:
+        skel: ``bool (h, w)`` skeleton.
+        below: ``bool (w,)`` skeleton row under ``skel`` (None: nothing below).
+
+    Returns:
+        ``float64 (h, w)``; its sum is the skeleton's length in pixels.
+    """
+    s = np.asarray(skel, bool)
+    h, w = s.shape
+    ext = np.zeros((h + 1, w + 2), bool)
+    ext[:h, 1:w + 1] = s
+    if below is not None:
+        ext[h, 1:w + 1] = below
+    p = ext[:h, 1:w + 1]
+    east = ext[:h, 2:w + 2]
+    west = ext[:h, 0:w]
+    south = ext[1:h + 1, 1:w + 1]
+    se = ext[1:h + 1, 2:w + 2]
+    sw = ext[1:h + 1, 0:w]
+    out = (p & east).astype(np.float64) + (p & south)
+    out += math.sqrt(2.0) * (p & se & ~east & ~south)
+    out += math.sqrt(2.0) * (p & sw & ~west & ~south)
+    return out
+
+
+@dataclass
+class RoadLengths:
+    """Road centre-line length of a map (``total``) and per zone (``per_zone``), in metres (pixels
+    without ground units: ``unit``)."""
+
+    total: float
+    per_zone: np.ndarray
+    unit: str
+
+
+def measure_road_length(class_map_path, pixel_areas: PixelAreas, zones=None, road_class: int = 1,
+                        strip_rows: int = 1024, halo: Optional[int] = None,
+                        data_window: Optional[tuple] = None) -> RoadLengths:
+    """Skeleton length of the road class of a class-index raster, by strips (see module doc).
+
+    Args:
+        class_map_path: uint8 class-index raster on ``pixel_areas``' grid.
+        pixel_areas: ground area per pixel row.
+        zones: optional :class:`vnseg.geo.zones.Zones` on the same grid (length per zone).
+        road_class: class id of roads.
+        strip_rows: rows skeletonised at a time (plus ``2 * halo``).
+        halo: extra rows above and below each strip; default 30 m of ground (at least 64 rows).
+        data_window: ``(row0, row1, col0, col1)``: only this part is read.
+    """
+    import rasterio
+    from rasterio.windows import Window
+    from skimage.morphology import skeletonize
+
+    from .zones import zone_masks
+    top, bottom, left, right = data_window or (0, pixel_areas.height, 0, pixel_areas.width)
+    if pixel_areas.unit == 'm2':
+        scale = np.sqrt(pixel_areas.row_area)
+    else:
+        scale = np.ones(pixel_areas.height)
+    if halo is None:
+        px_m = float(np.median(scale)) if pixel_areas.unit == 'm2' else 1.0
+        halo = max(64, int(math.ceil(30.0 / px_m))) if pixel_areas.unit == 'm2' else 64
+    n_zones = len(zones.names) if zones is not None else 0
+    per_zone = np.zeros(n_zones)
+    total = 0.0
+    with rasterio.open(class_map_path) as ds:
+        for r0 in range(top, bottom, strip_rows):
+            r1 = min(bottom, r0 + strip_rows)
+            a0, a1 = max(top, r0 - halo), min(bottom, r1 + 1 + halo)
+            win = ds.read(1, window=Window(left, a0, right - left, a1 - a0)) == road_class
+            if not win.any():
+                continue
+            skel = skeletonize(win)
+            core = skel[r0 - a0:r1 - a0]
+            below = skel[r1 - a0] if r1 < a1 else None
+            steps = skeleton_step_lengths(core, below) * scale[r0:r1, None]
+            total += float(steps.sum())
+            if zones is not None:
+                full = np.zeros((r1 - r0, pixel_areas.width))
+                full[:, left:right] = steps
+                for z, c0, c1, inside in zone_masks(zones, r0, r1 - r0, pixel_areas.width):
+                    per_zone[z] += float(full[:, c0:c1][inside].sum())
+    return RoadLengths(total, per_zone, 'm' if pixel_areas.unit == 'm2' else 'px')
+
+
+# -- buildings --------------------------------------------------------------------------------------
+
+class BuildingTally:
+    """A polygon sink (``add(geom, props)``, like the layer writers) that keeps, per building, its
+    footprint area and representative point -- enough for counts and footprint statistics per zone.
+
+    Args:
+        georef: the grid's :class:`vnseg.geo.georef.Georef` (geometries come in its output coordinates).
+    """
+
+    def __init__(self, georef):
+        self.georef = georef
+        self._areas: List[float] = []
+        self._xy: List[tuple] = []
+
+    def add(self, geom, props: dict):
+        import shapely
+        area = props.get('geom_area_m2', props.get('geom_area_px'))
+        if area is None:
+            area = props.get('area_m2', props.get('area_px', geom.area))
+        p = shapely.point_on_surface(geom)
+        self._areas.append(float(area))
+        self._xy.append((p.x, p.y))
+
+    @property
+    def areas(self) -> np.ndarray:
+        """Footprint areas (m^2, or pixels without ground units)."""
+        return np.asarray(self._areas, np.float64)
+
+    def zone_of_each(self, zones) -> np.ndarray:
+        """Index of the zone holding each building's representative point (-1: none; the first zone
+        when zones overlap)."""
+        import shapely
+        out = np.full(len(self._areas), -1, np.int64)
+        if not len(out):
+            return out
+        xy = np.asarray(self._xy)
+        inv = ~self.georef.transform
+        cols, rows = inv * (xy[:, 0], xy[:, 1])
+        for z in range(len(zones.names) - 1, -1, -1):
+            inside = shapely.contains_xy(zones.geoms[z], np.asarray(cols), np.asarray(rows))
+            out[inside] = z
+        return out
+
+
+# -- indicators -------------------------------------------------------------------------------------
+
+def indicators_from_areas(class_area: Sequence[float], road_length: float, footprints: np.ndarray,
+                          classes: UrbanClasses = UrbanClasses(), unit: str = 'm2') -> dict:
+    """The indicators of one area (a map or a zone).
+
+    Args:
+        class_area: ground area per class value (index = class id; m^2, or pixels with ``unit='px'``).
+        road_length: road centre-line length (m, or pixels).
+        footprints: building footprint areas inside the area.
+        classes: which ids are roads, water, trees, buildings and nodata.
+        unit: ``'m2'`` or ``'px'`` (then areas are pixel counts, lengths pixels: ``area_ha`` and the
+            km columns are None, shares are still valid).
+
+    Returns:
+        ``{key: value}`` for every key of :data:`INDICATORS` (None where undefined, e.g. an empty zone).
+    """
+    a = np.asarray(class_area, np.float64)
+    valid = float(a.sum() - (a[classes.nodata] if classes.nodata < len(a) else 0.0))
+
+    def share(*ids):
+        if valid <= 0:
+            return None
+        return round(100.0 * float(sum(a[i] for i in ids if i < len(a))) / valid, 4)
+    fp = np.asarray(footprints, np.float64)
+    ground = unit == 'm2'
+    out = dict(
+        area_ha=round(valid / 1e4, 6) if ground else None,
+        building_coverage_pct=share(classes.building),
+        tree_cover_pct=share(classes.tree),
+        impervious_pct=share(classes.building, classes.road),
+        water_pct=share(classes.water),
+        road_length_km=round(road_length / 1e3, 6) if ground else None,
+        road_density_km_km2=round((road_length / 1e3) / (valid / 1e6), 4) if (ground and valid > 0) else None,
+        building_count=int(len(fp)),
+        footprint_median_m2=round(float(np.median(fp)), 4) if len(fp) else None,
+        footprint_total_m2=round(float(fp.sum()), 4),
+    )
+    if not ground:
+        out['road_length_px'] = round(road_length, 3)
+    return out
+
+
+def map_indicators(counter, roads: RoadLengths, buildings: Optional[BuildingTally],
+                   classes: UrbanClasses = UrbanClasses()) -> dict:
+    """Indicators of a whole map from its :class:`vnseg.geo.areas.ClassAreaCounter`, road lengths and
+    building tally (None: no building polygons were made; counts are then 0)."""
+    pa = counter.pa
+    area = counter.area_m2 if pa.unit == 'm2' else counter.pixels.astype(np.float64)
+    fp = buildings.areas if buildings is not None else np.zeros(0)
+    return indicators_from_areas(area, roads.total, fp, classes, pa.unit)
+
+
+def zone_indicators(zone_counter, roads: RoadLengths, buildings: Optional[BuildingTally],
+                    classes: UrbanClasses = UrbanClasses(), map_index: int = 0) -> List[dict]:
+    """One row per zone: ``zone`` and the indicators, from a :class:`vnseg.geo.zones.ZoneAreaCounter`
+    (``map_index``: which of its class maps), road lengths per zone and the building tally."""
+    pa = zone_counter.pa
+    zones = zone_counter.zones
+    which = buildings.zone_of_each(zones) if buildings is not None else np.zeros(0, np.int64)
+    fp_all = buildings.areas if buildings is not None else np.zeros(0)
+    rows = []
+    for z, name in enumerate(zones.names):
+        area = zone_counter.area_m2[map_index, z] if pa.unit == 'm2' else \
+            zone_counter.pixels[map_index, z].astype(np.float64)
+        road = float(roads.per_zone[z]) if len(roads.per_zone) > z else 0.0
+        row = dict(zone=name)
+        row.update(indicators_from_areas(area, road, fp_all[which == z], classes, pa.unit))
+        rows.append(row)
+    return rows
+
+
+def write_indicator_tables(rows: List[dict], csv_path, json_path, lang: str = 'en',
+                           extra: Optional[dict] = None) -> dict:
+    """Write indicator rows (a map's, or one per zone) as CSV (stable English keys as column names)
+    and JSON (the rows, plus each column's label and unit in ``lang``), atomically.
+
+    Returns the JSON document.
+    """
+    from vnseg.data.io import atomic_output, write_json
+    labels = indicator_labels(lang)
+    keys = list(rows[0]) if rows else ['zone'] + [k for k, *_ in INDICATORS]
+    with atomic_output(csv_path) as tmp:
+        with open(tmp, 'w', newline='', encoding='utf-8') as f:
+            wr = csv.DictWriter(f, fieldnames=keys)
+            wr.writeheader()
+            wr.writerows(rows)
+    units = {k: u for k, _, _, u in INDICATORS}
+    doc = dict(lang=lang, columns=[dict(key=k, label=labels.get(k, k), unit=units.get(k, '')) for k in keys],
+               rows=rows)
+    doc.update(extra or {})
+    write_json(json_path, doc)
+    return doc
+
+
+def zone_layer_fields() -> Dict[str, str]:
+    """Attribute schema of a zone layer carrying the indicators (for
+    :meth:`vnseg.geo.layers.GeoPackageWriter.layer`)."""
+    f = {'zone': 'str'}
+    for k, *_ in INDICATORS:
+        f[k] = 'int' if k == 'building_count' else 'float'
+    return f
+
