@@ -21,6 +21,9 @@ Commands (ARGS.json keys):
   renders three PNGs on the ortho's grid (one PNG pixel = one raster pixel).
 * ``gdal`` (``paths``): opens each file with GDAL/OGR (every layer, every feature) and returns the
   warnings and errors GDAL emitted.
+* ``review_form`` (``gpkg``, ``project``, ``png_dir``, ``edit``, ``form_id``): the sample's review form --
+  the layer's default style and form, the ``reference_class`` drop-down as QGIS builds it, labels picked in
+  it and saved, the form and the project rendered to PNGs, the project's layers.
 """
 import json
 import os
@@ -163,11 +166,13 @@ def _areas(lay):
     n, qgis_sum, attr_sum, worst = 0, 0.0, 0.0, 0.0
     names = set()
     has_area = 'area_m2' in lay.fields().names()
+    has_class = 'class' in lay.fields().names()
     for f in lay.getFeatures():
         a = da.measureArea(f.geometry())
         n += 1
         qgis_sum += a
-        names.add(str(f['class']))
+        if has_class:
+            names.add(str(f['class']))
         if has_area:
             attr = float(f['area_m2'])
             attr_sum += attr
@@ -267,7 +272,80 @@ def gdal(args):
     return dict(gdal_version=gdal_.__version__, files=out)
 
 
-COMMANDS = dict(deepness=deepness, layers=layers, gdal=gdal)
+def review_form(args):
+    """The sample's review form as a reviewer meets it: the GeoPackage layer (default style and form applied
+    by QGIS), its ``reference_class`` drop-down built by QGIS' editor widget registry, labels picked in it
+    and saved (``edit``: ``{sample_id: drop-down index}``), the form and the points rendered, the project."""
+    from qgis.core import QgsFeatureRequest, QgsProject
+    from qgis.gui import QgsAttributeForm, QgsGui
+    app = _app(gui=True)
+    log = _log_collector()
+    QgsGui.editorWidgetRegistry().initEditors()
+    lay, info = _vector(f'{args["gpkg"]}|layername=sample_points', 'sample')
+    r = lay.renderer()
+    if r is not None and r.type() == 'categorizedSymbol':
+        for cat, c in zip(info['categories'], r.categories()):
+            sym = c.symbol()
+            cat['layers'] = [dict(stroke_rgba=_rgba(sym.symbolLayer(k).strokeColor()),
+                                  fill_rgba=_rgba(sym.symbolLayer(k).fillColor()), shape=sym.symbolLayer(k).shape())
+                             for k in range(sym.symbolLayerCount())]
+    fields = lay.fields()
+    idx = fields.indexOf('reference_class')
+    setup = lay.editorWidgetSetup(idx)
+    form_cfg = lay.editFormConfig()
+    info.update(fields=fields.names(), widget_type=setup.type(), widget_config=setup.config(),
+                read_only={f.name(): form_cfg.readOnly(i) for i, f in enumerate(fields)},
+                aliases={f.name(): lay.attributeAlias(i) for i, f in enumerate(fields)})
+    wrapper = QgsGui.editorWidgetRegistry().create(lay, idx, None, None)
+    combo = wrapper.widget()
+    info['widget_class'] = type(combo).__name__
+    info['items'] = [[combo.itemText(i), combo.itemData(i)] for i in range(combo.count())]
+    edited = []
+    feats = {int(f['sample_id']): f for f in lay.getFeatures(QgsFeatureRequest())}
+    lay.startEditing()
+    for sid, choice in args.get('edit', {}).items():
+        combo.setCurrentIndex(int(choice))
+        value = wrapper.value()
+        lay.changeAttributeValue(feats[int(sid)].id(), idx, value)
+        edited.append([int(sid), combo.currentText(), value])
+    renders = {}  # the form as the reviewer sees it while editing (the drop-down enabled)
+    feature = next(lay.getFeatures(QgsFeatureRequest().setFilterExpression(f'"sample_id" = {int(args["form_id"])}')))
+    form = QgsAttributeForm(lay, feature)
+    form.resize(460, 330)
+    form.show()
+    app.processEvents()
+    path = os.path.join(args['png_dir'], 'review_form.png')
+    form.grab().save(path, 'PNG')
+    renders['form'] = dict(path=path)
+    form.close()
+    info['committed'] = lay.commitChanges()
+    info['edited'] = edited
+    project = QgsProject.instance()
+    info['project_read'] = project.read(args['project'])
+    players = []
+    for node in project.layerTreeRoot().findLayers():
+        pl = node.layer()
+        rr = pl.renderer() if pl is not None else None
+        entry = dict(name=node.name(), visible=node.isVisible(), valid=bool(pl and pl.isValid()),
+                     type=pl.type() if pl is not None else None, renderer=rr.type() if rr is not None else None,
+                     source=pl.source() if pl is not None else None)
+        if pl is not None and pl.type() == 0:  # vector
+            entry['widget_type'] = pl.editorWidgetSetup(pl.fields().indexOf('reference_class')).type()
+        players.append(entry)
+    info['project_layers'] = players
+    shown = [n.layer() for n in project.layerTreeRoot().findLayers() if n.isVisible() and n.layer() is not None]
+    ext = project.viewSettings().defaultViewExtent()
+    size = args.get('size', [900, 620])
+    renders['project'] = _render(shown, ext, project.crs(), size, os.path.join(args['png_dir'], 'review_project.png'))
+    renders['project']['extent'] = [ext.xMinimum(), ext.yMinimum(), ext.xMaximum(), ext.yMaximum()]
+    info['renders'] = renders
+    info['log'] = log
+    project.clear()
+    del wrapper, form, lay, app
+    return info
+
+
+COMMANDS = dict(deepness=deepness, layers=layers, gdal=gdal, review_form=review_form)
 
 
 def main(argv):

@@ -7,7 +7,10 @@
 * the class / confidence COGs, the GeoPackage and the GeoJSON opened in QGIS 3.22 (Debian bookworm):
   the default styles QGIS applies by itself, QGIS' ellipsoidal areas, and renders whose pixels must
   carry vnseg's palette where the class map has those classes (the ortho under the background);
-* the GeoPackage read by the GDAL of that QGIS (3.6) without a warning.
+* the GeoPackage read by the GDAL of that QGIS (3.6) without a warning;
+* a sample's review form (``vnseg sample``) opened in QGIS: the ``reference_class`` drop-down QGIS builds
+  from the stored form, labels picked in it and saved, the style and the project over the ortho; what QGIS
+  saved is read by ``vnseg accuracy``.
 
 The pytest side runs in the project venv and makes vnseg's outputs (a tiny SegFormer trained for a
 minute on tests/tiny_data.py's blocks, exported, mapped); the QGIS side is ``qgis_side.py`` run by the
@@ -380,3 +383,79 @@ def test_qgis_shows_vietnamese_names(made, qgis_python, tmp_path):
     for name, info in rep['gpkg'].items():
         assert [k['label'] for k in info['categories']] == [name]
         assert info['class_values'] in ([name], [])
+
+
+# ------------------------------------------------------------------------------------------------
+# the review form of a sample (vnseg sample) in QGIS
+# ------------------------------------------------------------------------------------------------
+def _kampala_class_map(tmp, ortho):
+    """A class map on the ortho's grid, as vnseg map writes it: buildings from the Kampala building mask,
+    trees where the ortho is green, background elsewhere; its SOURCE_IMAGE tag names the ortho."""
+    import rasterio
+    from rasterio.windows import Window
+    from sample_maps import write_class_map
+    rgb = np.stack([_read(ortho, b)[0] for b in (1, 2, 3)]).astype(int)
+    with rasterio.open(require_shared_data('kampala_drone', 'kampala_oam_z21_buildings_mask.tif')) as ds:
+        buildings = ds.read(1, window=Window(*CROP)) > 0
+        tr, crs = ds.window_transform(Window(*CROP)), ds.crs
+    classes = np.zeros(buildings.shape, np.uint8)
+    classes[(rgb[1] > rgb[0] + 8) & (rgb[1] > rgb[2] + 8)] = 3
+    classes[buildings] = 4
+    return write_class_map(tmp / 'kampala_rgb_classes.tif', classes, crs=crs.to_string(), tr=tr,
+                           source_image=ortho.name)
+
+
+@pytest.mark.parametrize('lang', ['en', 'vi'])
+def test_qgis_opens_the_sample_as_a_review_form(qgis_python, tmp_path, lang):
+    from vnseg.classes import CLASSES, PALETTE, class_names
+    from vnseg.geo.accuracy import AccuracyOptions, assess_accuracy
+    from vnseg.geo.sampling import SampleOptions, draw_sample
+    from sample_maps import fill_reference, read_points
+    ortho = _kampala_rgb_crop(tmp_path / 'kampala_rgb.tif')
+    cmap = _kampala_class_map(tmp_path, ortho)
+    gpkg = tmp_path / 'review' / 'sample.gpkg'
+    res = draw_sample(cmap, gpkg, SampleOptions(n=60, min_per_stratum=15, seed=0, lang=lang))
+    labels = list(class_names(lang, CLASSES))
+    pts = read_points(gpkg)
+    ids = sorted(int(i) for i in pts['sample_id'])
+    edit = {str(ids[k]): k % 5 for k in range(10)}  # the reviewer picks drop-down entries 0..4
+    png_dir = tmp_path / 'png'
+    png_dir.mkdir()
+    rep = run_side(qgis_python, 'review_form', dict(gpkg=str(gpkg), project=str(res.project), png_dir=str(png_dir),
+                                                     edit=edit, form_id=ids[0]), tmp_path)
+    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, r in rep['renders'].items():
+            shutil.copy(r['path'], Path(keep) / f'clients_sample_{name}_{lang}.png')
+    # the form: a drop-down of the five classes, labelled in the language, storing English names
+    assert rep['widget_type'] == 'ValueMap' and rep['widget_class'] == 'QComboBox'
+    assert rep['items'] == [[lab, name] for lab, name in zip(labels, CLASSES)]
+    assert rep['read_only']['reference_class'] is False
+    assert all(rep['read_only'][f] for f in ('sample_id', 'stratum', 'map_class', 'x', 'y', 'row', 'col'))
+    assert rep['edited'] == [[ids[k], labels[k % 5], CLASSES[k % 5]] for k in range(10)] and rep['committed']
+    # the style: rings in the map class's colour, by map_class
+    assert rep['renderer'] == 'categorizedSymbol' and rep['class_attribute'] == 'map_class'
+    assert [(c['value'], c['label']) for c in rep['categories']] == list(zip(CLASSES, labels))
+    for c, cat in zip(range(5), rep['categories']):
+        assert cat['layers'][1]['stroke_rgba'] == list(PALETTE[c]) + [255] and cat['layers'][1]['fill_rgba'][3] == 0
+    assert rep['features'] == 60 and rep['crs'] == 'EPSG:3857'
+    assert gdal_complaints(rep['stderr']) == []
+    # the project: the points over the ortho, the class map hidden, all layers found by their relative paths
+    assert rep['project_read']
+    assert [(p['name'], p['visible'], p['valid']) for p in rep['project_layers']] == [
+        ('sample' if lang == 'en' else 'điểm mẫu', True, True), ('kampala_rgb_classes', False, True),
+        ('kampala_rgb', True, True)]
+    assert [p['renderer'] for p in rep['project_layers']] == ['categorizedSymbol', 'paletted', 'multibandcolor']
+    assert rep['project_layers'][0]['widget_type'] == 'ValueMap'
+    img = _png(rep['renders']['project']['path'])
+    assert rep['renders']['project']['errors'] == [] and img[..., :3].std() > 10  # the ortho was drawn
+    # what QGIS saved is what vnseg accuracy reads; the design in the metadata survived QGIS' edits
+    after = read_points(gpkg)
+    saved = {int(i): v for i, v in zip(after['sample_id'], after['reference_class']) if v is not None}
+    assert saved == {ids[k]: CLASSES[k % 5] for k in range(10)}
+    classes = _read(cmap)[0]
+    fill_reference(gpkg, {int(i): CLASSES[classes[r, c]] for i, r, c in zip(after['sample_id'], after['row'],
+                                                                           after['col']) if int(i) not in saved})
+    doc = assess_accuracy(gpkg, AccuracyOptions(class_map=str(cmap), out_dir=str(tmp_path / 'acc')))
+    assert doc['n'] == 60 and doc['sample']['drawn']

@@ -27,6 +27,8 @@ COMMANDS = {
     'export': ('export', 'tools/deployment/export_onnx.py', 'a trained model -> ONNX (Deepness metadata)'),
     'prelabel': ('prelabel', 'tools/predict_to_labelme.py', 'pre-labels for AnyLabeling from a model'),
     'compare': ('compare', 'tools/compare_flights.py', 'change between two flights (class maps)'),
+    'sample': ('sample', 'tools/sample_points.py', 'stratified random sample of a class map -> QGIS review form'),
+    'accuracy': ('accuracy', 'tools/area_accuracy.py', 'reviewed sample -> class areas with 95 % intervals, accuracy'),
     'report': ('report', 'tools/analysis_tools/compare_runs.py', 'comparison table of training runs'),
     'curves': ('curves', 'tools/analysis_tools/training_curves.py', 'loss and mIoU curves of runs'),
     'confusion': ('confusion', 'tools/analysis_tools/confusion_matrix.py', 'confusion matrix PNG + CSV'),

@@ -13,4 +13,10 @@ One job per module:
 * :mod:`vnseg.geo.zones`      -- per-zone class areas from any polygon file.
 * :mod:`vnseg.geo.change`     -- change between two flights' class maps.
 * :mod:`vnseg.geo.report`     -- the one-page HTML report.
+* :mod:`vnseg.geo.sampling`   -- stratified random sample of a class map (strata, allocation, drawing).
+* :mod:`vnseg.geo.review_form` -- the sample's GeoPackage review form for QGIS and its project.
+* :mod:`vnseg.geo.review_chips` -- image chips of sample points and their CSV.
+* :mod:`vnseg.geo.area_estimation` -- stratified estimators of areas and accuracy with standard errors.
+* :mod:`vnseg.geo.accuracy`   -- a reviewed sample -> areas with 95 % intervals, accuracies (files).
+* :mod:`vnseg.geo.accuracy_report` -- the accuracy results as HTML (chart, tables) and Markdown.
 """

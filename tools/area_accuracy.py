@@ -1,0 +1,12 @@
+"""Reviewed sample -> class areas with 95 % confidence intervals, error matrix and accuracies.
+
+A thin caller of :mod:`vnseg.commands.accuracy` (also ``vnseg accuracy``): see its docstring or ``--help``.
+"""
+import sys
+
+from vnseg.commands.accuracy import main, parse_args  # noqa: F401  (the tool's interface)
+
+if __name__ == '__main__':
+    from vnseg.cli import quiet_third_party_warnings, run_tool
+    quiet_third_party_warnings()  # the libraries' deprecation notices are not for users
+    sys.exit(run_tool(main))
