@@ -366,6 +366,9 @@ class CoveragePolygonizer(StripPolygonizer):
             reg.geom, reg.regularized = c.geom, int(f)
         for owner, c in zip(owners, cells):
             owner.geom = c.geom
+        # directions of buildings far above cannot be aligned with any more
+        low = min(reg.geom.bounds[1] for reg in todo) - self.regularize.align_distance - self.regularize.max_size
+        self.thetas = [t for t in self.thetas if t[1] >= low]
 
     def _raw_outline(self, geom):
         """The unsimplified outline of the building whose simplified outline is ``geom`` (or None)."""

@@ -11,8 +11,9 @@ coordinates, where pixels are square):
    horizontal, vertical or -- where the footprint needs it and ``diagonals`` is on -- one of the two
    45-degree directions; runs of edges of one class become one straight line through their
    length-weighted mean offset, and consecutive lines are intersected into the new corners;
-3. the result must be a valid polygon close to the outline (intersection over union >= ``min_iou``
-   and no corner farther than ``max_shift`` from the outline's bounding box); otherwise, when the
+3. the result must be a valid polygon close to the outline (the outline moves by at most
+   ``max_mean_shift`` on average, intersection over union >= ``min_iou``, and no corner lies farther
+   than ``max_shift`` outside the outline's bounding box); otherwise, when the
    outline is rectangle-like, shapely's minimum rotated rectangle (``oriented_envelope``) is tried
    under the same tests; otherwise the building is not regularised (None).
 
@@ -42,6 +43,14 @@ import numpy as np
 __all__ = ['RegularizeOptions', 'regularize_polygon', 'main_angle', 'aligned_angle', 'place_buildings',
            'corner_angles']
 
+#: Precision grid of the overlays that cut a squared building into its neighbours (pixels): pixel
+#: corners and the rounded corners of squared outlines lie on it, and snap-rounding to it keeps
+#: floating-point overlays from leaving hair-thin slivers that would break the coverage.
+GRID = 1e-6
+#: How far a neighbour's vertex may lie off an edge and still be put on it (pixels): well above the
+#: grid's rounding, far below anything drawn.
+SNAP = 1e-4
+
 
 @dataclass
 class RegularizeOptions:
@@ -52,6 +61,9 @@ class RegularizeOptions:
             what counts as a wiggle of the outline (default 1.5 pixels).
         diagonals: allow 45-degree edges where the footprint has them.
         min_iou: the regularised outline must overlap the original at least this much (IoU).
+        max_mean_shift: and it may move the outline by at most this much on average (the area
+            between both outlines over the outline's length): scale-free where IoU is not, since a
+            pixel staircase of a small building has a low IoU with its true rectangle.
         min_straight: share of the outline that must already run along the allowed directions
             (:func:`straightness`); blobs below it are left as they are.
         max_shift: no corner farther than this outside the original's bounding box.
@@ -62,7 +74,8 @@ class RegularizeOptions:
 
     tolerance: float = 1.5
     diagonals: bool = True
-    min_iou: float = 0.9
+    min_iou: float = 0.6
+    max_mean_shift: float = 0.6
     min_straight: float = 0.6
     max_shift: float = 4.0
     align_angle: float = 0.0
@@ -263,7 +276,10 @@ def _acceptable(cand, poly, opts: RegularizeOptions) -> bool:
     m = opts.max_shift
     if cx0 < x0 - m or cy0 < y0 - m or cx1 > x1 + m or cy1 > y1 + m:
         return False
-    return _iou(cand, poly) >= opts.min_iou and shapely.get_num_coordinates(cand) >= 5
+    if shapely.get_num_coordinates(cand) < 5 or _iou(cand, poly) < opts.min_iou:
+        return False
+    # how far the outline moved, on average along it: the area between old and new over the length
+    return cand.symmetric_difference(poly).area <= opts.max_mean_shift * poly.exterior.length
 
 
 def regularize_polygon(poly, opts: Optional[RegularizeOptions] = None, theta: Optional[float] = None):
@@ -335,7 +351,7 @@ def _regularize_at(poly, opts: RegularizeOptions, theta: float):
     if cand is None:
         return None
     # rotating there and back leaves 3.999999999999999 where the pixel grid had 4: round that off
-    cand = shapely.transform(cand, lambda xy: np.round(xy, 6))
+    cand = shapely.set_precision(cand, GRID)
     if not cand.is_valid:
         return None
     return shapely.normalize(cand), theta
@@ -417,8 +433,16 @@ def place_buildings(buildings: List[Cell], cells: List[Cell], opts: RegularizeOp
     thetas = thetas if thetas is not None else []
     flags, touched = [], {}
     all_cells = list(cells) + list(buildings)
+    tree = shapely.STRtree([c.geom for c in all_cells])
+
+    def near(env) -> List[Cell]:
+        # cells whose outline at the start of the batch meets ``env``, and every cell changed since
+        found = {id(all_cells[i]): all_cells[i] for i in tree.query(env)}
+        found.update(touched)
+        return list(found.values())
+
     for b in buildings:
-        flag, changed = _place_one(b, all_cells, opts, bounds_box, thetas)
+        flag, changed = _place_one(b, near, opts, bounds_box, thetas)
         flags.append(flag)
         touched.update((id(c), c) for c in changed)
     if touched:
@@ -428,14 +452,19 @@ def place_buildings(buildings: List[Cell], cells: List[Cell], opts: RegularizeOp
         group = list(touched.values())
         arr = np.empty(len(group), dtype=object)
         arr[:] = [c.geom for c in group]
-        cleaned = shapely.coverage_simplify(arr, 1e-3, simplify_boundary=False)
-        if all(g.geom_type == 'Polygon' and g.is_valid for g in cleaned):
+        cleaned = shapely.coverage_simplify(arr, 0.02, simplify_boundary=False)
+        total = float(shapely.area(arr).sum())
+        if all(g.geom_type == 'Polygon' and g.is_valid for g in cleaned) and \
+                bool(shapely.coverage_is_valid(cleaned)) and \
+                abs(float(shapely.area(cleaned).sum()) - total) <= 1e-9 * total:
             for c, g in zip(group, cleaned):
                 c.geom = g
     return flags
 
 
-def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, thetas: list) -> int:
+def _place_one(b: Cell, near, opts: RegularizeOptions, bounds_box, thetas: list) -> tuple:
+    """Regularise one building in the coverage; ``near(envelope)`` gives the cells that may meet it.
+    Returns ``(flag, changed cells)``."""
     import shapely
     from shapely.geometry import MultiPoint
     a = b.geom
@@ -444,31 +473,33 @@ def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, 
     if theta is None:
         return 0, []
     c = a.centroid
-    near = [t for (x, y, t) in thetas if math.hypot(x - c.x, y - c.y) <= opts.align_distance + math.sqrt(a.area)]
     res = None
-    if near:
-        res = regularize_polygon(src, opts, aligned_angle(theta, near, opts.align_angle))
+    if opts.align_angle > 0:
+        reach = opts.align_distance + math.sqrt(a.area)
+        close = [t for (x, y, t) in thetas if math.hypot(x - c.x, y - c.y) <= reach]
+        if close:
+            res = regularize_polygon(src, opts, aligned_angle(theta, close, opts.align_angle))
     if res is None:
         res = regularize_polygon(src, opts, theta)
     if res is None:
         return 0, []
     r, theta = res
-    r = r.intersection(bounds_box)
+    r = shapely.intersection(r, bounds_box, grid_size=GRID)
     env = shapely.union_all([r.envelope, a.envelope]).envelope.buffer(1e-6)  # A's old neighbours too
-    others = [x for x in cells if x is not b and x.geom is not None and not x.geom.is_empty
+    others = [x for x in near(env) if x is not b and x.geom is not None and not x.geom.is_empty
               and x.geom.intersects(env)]
     blockers = [x.geom for x in others if x.kind != 'ground']
     if blockers:
-        r = r.difference(shapely.union_all(blockers))
+        r = shapely.difference(r, shapely.union_all(blockers, grid_size=GRID), grid_size=GRID)
     r_parts = _parts(r)
     if len(r_parts) != 1 or r_parts[0].area < 0.9 * res[0].area:
         return 0, []
     r = r_parts[0]
     ground = [x for x in others if x.kind == 'ground' and x.geom.intersects(r)]
     new_geoms = {}
-    loose = list(_parts(a.difference(r)))
+    loose = list(_parts(shapely.difference(a, r, grid_size=GRID)))
     for g in ground:
-        cut = g.geom.difference(r)
+        cut = shapely.difference(g.geom, r, grid_size=GRID)
         parts = sorted(_parts(cut), key=lambda p: p.area, reverse=True)
         if not parts or g.geom.area - cut.area > 0.5 * g.geom.area:
             return 0, []
@@ -490,19 +521,21 @@ def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, 
                 best, best_len = x, ln
         gifts.setdefault(id(best) if best is not None else None, []).append(part)
     if None in gifts:
-        r = shapely.union_all([r] + gifts.pop(None))
+        r = shapely.union_all([r] + gifts.pop(None), grid_size=GRID)
     for x in candidates:
         if id(x) in gifts:
-            new_geoms[id(x)] = shapely.union_all([new_geoms.get(id(x), x.geom)] + gifts[id(x)])
+            new_geoms[id(x)] = shapely.union_all([new_geoms.get(id(x), x.geom)] + gifts[id(x)], grid_size=GRID)
     merged = {k: _parts(g) for k, g in new_geoms.items()}
     if any(len(p) != 1 for p in merged.values()) or len(_parts(r)) != 1:
         return 0, []
     # commit, then give every polygon along the changed border the vertices of its neighbours there
+    saved = [(x, x.geom) for x in [b] + others]
     b.geom = _parts(r)[0]
     for x in candidates:
         if id(x) in merged:
             x.geom = merged[id(x)][0]
-    grown = b.geom.buffer(1e-6)
+    area = shapely.union_all([a, b.geom])
+    grown = area.buffer(1e-6)
     touched = [b] + [x for x in others if x.geom.intersects(grown)]
     border = shapely.union_all([a.boundary, b.geom.boundary])
     x0, y0, x1, y1 = grown.bounds
@@ -511,11 +544,28 @@ def _place_one(b: Cell, cells: List[Cell], opts: RegularizeOptions, bounds_box, 
         xy = shapely.get_coordinates(x.geom)
         pts.append(xy[(xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1)])
     pts = np.unique(np.concatenate(pts), axis=0)
-    pts = pts[shapely.dwithin(shapely.points(pts), border, 1e-6)]
+    pts = pts[shapely.dwithin(shapely.points(pts), border, SNAP)]
     snap_to = MultiPoint(pts)
     for x in touched:
-        snapped = shapely.snap(x.geom, snap_to, 1e-6)
+        snapped = shapely.snap(x.geom, snap_to, SNAP)
         if snapped.is_valid and snapped.geom_type == 'Polygon':
             x.geom = snapped
+    # the neighbourhood must still be a gap-free, valid coverage; otherwise undo this building
+    if not _locally_valid([x.geom for x in touched], grown.envelope.buffer(2.0)):
+        for x, g in saved:
+            x.geom = g
+        return 0, []
     thetas.append((c.x, c.y, theta))
     return 1, touched
+
+
+def _locally_valid(geoms: list, window) -> bool:
+    """Whether ``geoms`` clipped to ``window`` are a valid coverage without overlaps (gaps cannot
+    open: every change hands the ground it takes or frees to a polygon)."""
+    import shapely
+    clipped = [g.intersection(window) for g in geoms]
+    parts = np.asarray([p for g in clipped for p in _parts(g)], dtype=object)
+    if not len(parts) or not bool(shapely.coverage_is_valid(parts)):
+        return False
+    union = shapely.union_all(parts)
+    return abs(float(shapely.area(parts).sum()) - union.area) <= 1e-3  # px^2: no overlap
