@@ -222,3 +222,28 @@ def test_layer_fields():
     f = coverage_layer_fields('m2', with_confidence=True, regularized=True)
     assert f['geom_area_m2'] == 'float' and f['regularized'] == 'int' and f['area_m2'] == 'float'
     assert 'geom_area_px' in coverage_layer_fields('px')
+
+
+def test_written_geopackage_checked_by_bands(tmp_path):
+    from vnseg.geo.coverage import gpkg_bands
+    from vnseg.geo.layers import GeoPackageWriter
+    cm = scene(seed=6)
+    path = write_map(tmp_path / 'map.tif', cm)
+    with rasterio.open(path) as ds:
+        pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
+    gp = GeoPackageWriter(tmp_path / 'out.gpkg', pa.georef)
+    names = [f'c{c}' for c in range(5)]
+    layers = {c: LayerSpec([gp.layer(names[c], coverage_layer_fields('m2', False))], c, names[c]) for c in range(5)}
+    res = vectorize_coverage(path, layers, pa, CoverageOptions(simplify=0.3), strip_rows=40)
+    gp.close()
+    check = check_coverage(gpkg_bands(tmp_path / 'out.gpkg', names, n_bands=4))
+    assert check == dict(valid=True, bands=4, invalid_bands=[])
+    assert validity_report(res, check=check)['coverage_valid'] is True
+    # the same file with one polygon moved a little is caught
+    from pyogrio.raw import read, write
+    meta, _, wkb, cols = read(str(tmp_path / 'out.gpkg'), layer='c4')
+    geoms = shapely.from_wkb(wkb)
+    geoms[0] = shapely.affinity.translate(geoms[0], 0.05, 0.0)
+    write(str(tmp_path / 'out.gpkg'), shapely.to_wkb(geoms), cols, meta['fields'], layer='c4', driver='GPKG',
+          crs=meta['crs'], geometry_type='Polygon')
+    assert check_coverage(gpkg_bands(tmp_path / 'out.gpkg', names, n_bands=4))['valid'] is False

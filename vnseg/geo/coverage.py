@@ -46,7 +46,7 @@ from .regularize import Cell, RegularizeOptions, place_buildings
 from .vectorize import LayerSpec, StripPolygonizer
 
 __all__ = ['CoverageOptions', 'CoveragePolygonizer', 'vectorize_coverage', 'coverage_layer_fields',
-           'validity_report', 'check_coverage', 'coverage_supported', 'sieve_strips']
+           'validity_report', 'check_coverage', 'gpkg_bands', 'coverage_supported', 'sieve_strips']
 
 #: Minimum GEOS version with the coverage functions (``coverage_simplify``, ``coverage_is_valid``).
 MIN_GEOS = (3, 12, 0)
@@ -597,3 +597,24 @@ def check_coverage(geoms_by_band: Iterator[list]) -> dict:
         if len(arr) > 1 and not bool(shapely.coverage_is_valid(arr)):
             bad.append(i)
     return dict(valid=not bad, bands=bands, invalid_bands=bad)
+
+
+def gpkg_bands(path, layers, n_bands: int = 16) -> Iterator[list]:
+    """Yield, for ``n_bands`` horizontal bands of a GeoPackage's extent, the polygons of ``layers``
+    whose bounding box meets the band (read with a bbox filter: memory is one band's polygons) --
+    the input of :func:`check_coverage` for a written file."""
+    import shapely
+    from pyogrio import read_info
+    from pyogrio.raw import read
+    ext = np.array([read_info(str(path), layer=name)['total_bounds'] for name in layers], np.float64)
+    ext = ext[np.all(np.isfinite(ext), axis=1)]
+    if not len(ext):
+        return
+    x0, y0, x1, y1 = ext[:, 0].min(), ext[:, 1].min(), ext[:, 2].max(), ext[:, 3].max()
+    edges = np.linspace(y0, y1, n_bands + 1)
+    for a, b in zip(edges[:-1], edges[1:]):
+        geoms = []
+        for name in layers:
+            _, _, wkb, _ = read(str(path), layer=name, bbox=(x0, a, x1, b), columns=[])
+            geoms.extend(g for g in shapely.from_wkb(wkb) if g is not None)
+        yield geoms
