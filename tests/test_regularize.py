@@ -177,3 +177,31 @@ def test_regularised_buildings_keep_the_coverage_valid(tmp_path, strip_rows):
     (g, p), = [(g, p) for g, p in buildings if g.intersects(blob.centroid)]
     assert p['regularized'] == 0
     assert res['layers'][4]['regularized'] == len(truths)
+
+
+@pytest.mark.skipif(not coverage_supported(), reason='GEOS < 3.12 has no coverage functions')
+def test_memory_stays_bounded_on_a_taller_map(tmp_path):
+    """What the polygoniser holds between strips (carried regions, finished ones waiting for a building
+    nearby) does not grow with the height of the map."""
+    from rasterio.transform import from_origin
+
+    from vnseg.geo.areas import PixelAreas
+    from vnseg.geo.coverage import CoverageOptions, vectorize_coverage
+    from vnseg.geo.vectorize import LayerSpec
+    peaks = []
+    for reps in (2, 8):
+        cm = np.vstack([town(seed=s)[0] for s in range(reps)])
+        path = tmp_path / f'tall{reps}.tif'
+        with rasterio.open(path, 'w', driver='GTiff', width=cm.shape[1], height=cm.shape[0], count=1,
+                           dtype='uint8', crs='EPSG:32648', transform=from_origin(500000, 1200000, 0.1, 0.1)) as ds:
+            ds.write(cm, 1)
+        with rasterio.open(path) as ds:
+            pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
+        sinks = {c: ListSink() for c in range(5)}
+        layers = {c: LayerSpec([sinks[c]], c, f'c{c}') for c in range(5)}
+        opts = CoverageOptions(simplify=0.2, min_area=0.2, regularize_buildings=True)
+        res = vectorize_coverage(path, layers, pa, opts, strip_rows=64, max_polygon_rows=256)
+        assert shapely.coverage_is_valid(np.asarray([g for s in sinks.values() for g, _ in s.items], dtype=object))
+        assert res['layers'][4]['regularized'] >= 6 * reps
+        peaks.append(res['peak_carried_vertices'])
+    assert 0 < peaks[1] < 1.5 * peaks[0]

@@ -301,6 +301,12 @@ class CoveragePolygonizer(StripPolygonizer):
         self._settle(r1, last=False)
         self.peak_carried_vertices = max(self.peak_carried_vertices, self.carried_vertices())
 
+    def carried_vertices(self) -> int:
+        """Vertices held between strips: carried regions and finished ones waiting to be written."""
+        import shapely
+        waiting = sum(int(shapely.get_num_coordinates(r.geom)) for r in self.pending)
+        return super().carried_vertices() + waiting
+
     def add(self, row0, h, masks, confidence=None):
         """Not available: boolean masks of separate layers do not make a coverage."""
         raise TypeError('CoveragePolygonizer takes class blocks: use add_block()')
