@@ -16,7 +16,7 @@ from shapely.geometry import box  # noqa: E402
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas  # noqa: E402
 from vnseg.geo.indicators import (INDICATORS, BuildingTally, indicator_labels, map_indicators,  # noqa: E402
                                   measure_road_length, skeleton_step_lengths, write_indicator_tables,
-                                  zone_indicators, zone_layer_fields)
+                                  zone_indicators, zone_layer_features, zone_layer_fields)
 from vnseg.geo.zones import ZoneAreaCounter, Zones  # noqa: E402
 
 PX = 0.5  # metres per pixel (UTM test grids)
@@ -137,6 +137,12 @@ def test_zone_of_known_building_share(tmp_path):
     assert roads.per_zone[0] == pytest.approx(roads.total)
     assert 90 * PX < west['road_length_km'] * 1000 < 100 * PX * 1.01
     assert west['road_density_km_km2'] == pytest.approx(west['road_length_km'] / (area_m2 / 1e6), rel=1e-3)
+    # the zone layer: outlines back in map coordinates, each with its row
+    feats = list(zone_layer_features(zones, [west, east], pa.georef))
+    assert [p['zone'] for _, p in feats] == ['west', 'east']
+    x0, y0, x1, y1 = feats[0][0].bounds
+    assert (x0, y1) == pytest.approx(tuple(pa.transform * (0, 0)))
+    assert (x1, y0) == pytest.approx(tuple(pa.transform * (100, 100)))
     whole = map_indicators(counter, roads, tally)
     assert whole['building_coverage_pct'] == pytest.approx(100 * 1000 / 20000, abs=1e-3)
     assert whole['building_count'] == 2

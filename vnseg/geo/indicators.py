@@ -33,7 +33,7 @@ from .areas import PixelAreas
 
 __all__ = ['UrbanClasses', 'INDICATORS', 'indicator_labels', 'skeleton_step_lengths', 'RoadLengths',
            'measure_road_length', 'BuildingTally', 'indicators_from_areas', 'map_indicators',
-           'zone_indicators', 'write_indicator_tables', 'zone_layer_fields']
+           'zone_indicators', 'write_indicator_tables', 'zone_layer_fields', 'zone_layer_features']
 
 #: Indicator columns: ``(key, English label, Vietnamese label, unit)``.
 INDICATORS = (
@@ -312,3 +312,17 @@ def zone_layer_fields() -> Dict[str, str]:
         f[k] = 'int' if k == 'building_count' else 'float'
     return f
 
+
+
+def zone_layer_features(zones, rows: List[dict], georef):
+    """Yield ``(geometry, properties)`` of a zone layer: each zone's outline in the grid's output
+    coordinates (``georef.transform`` applied to the pixel-coordinate outline of
+    :class:`vnseg.geo.zones.Zones`) with its row of :func:`zone_indicators` (matched by position)."""
+    import shapely
+    t = georef.transform
+
+    def to_out(xy):
+        x, y = t * (xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+    for geom, row in zip(zones.geoms, rows):
+        yield shapely.transform(geom, to_out), dict(row)
