@@ -169,6 +169,13 @@ def test_min_area_dissolves_specks_without_gaps(tmp_path):
     arr = geoms_of(sinks)
     assert shapely.coverage_is_valid(arr)
     assert shapely.area(arr).sum() == pytest.approx(cm.size * PX * PX)
+    # per class, written area + the sieve's net take = the class's area in the raster (the area table)
+    for c in range(5):
+        st = res['layers'][c]
+        assert st['dropped_small'] == 0
+        assert st['area'] + st['dropped_area'] == pytest.approx(
+            float(np.count_nonzero(cm == c, axis=1) @ pa.row_area), rel=1e-6)
+    assert res['layers'][2]['dropped_area'] > 0 and res['layers'][0]['dropped_area'] < 0
     # class 0: the left half less the building, the speck given back
     assert sum(p['area_m2'] for _, p in sinks[0].items) == pytest.approx(1700 * float(pa.row_area.mean()), rel=1e-6)
 

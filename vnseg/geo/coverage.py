@@ -513,7 +513,10 @@ def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas
         ``{'layers': {class_id: stats}, 'classes': {class value: stats}, 'strip_checks',
         'invalid_strips', 'repaired', 'sieved_pixels', 'peak_carried_vertices'}`` -- per class
         ``pixel_area`` (exact area of its pixels after the sieve) and ``geom_area`` (area of the
-        written geometries) in ``pixel_areas.unit``; ``layers`` has the strip polygoniser's keys.
+        written geometries) in ``pixel_areas.unit``; ``layers`` has the strip polygoniser's keys, with
+        ``dropped_small`` 0 (nothing is dropped) and ``dropped_area`` the net area the sieve took from the
+        class (negative when it gained specks of others), so ``area + dropped_area`` is still the class's
+        area in the area table.
     """
     import rasterio
     from rasterio.windows import Window
@@ -526,6 +529,7 @@ def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas
     px_area = pixel_areas.area_at_row(pixel_areas.height / 2) if pixel_areas.unit == 'm2' else 1.0
     min_pixels = int(math.ceil(options.min_area / px_area)) if options.min_area > 0 else 0
     sieved = 0
+    sieved_area: Dict[int, float] = defaultdict(float)
     conf_ds = rasterio.open(confidence_path) if confidence_path is not None else None
     try:
         with rasterio.open(class_map_path) as ds:
@@ -538,7 +542,14 @@ def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas
                 nxt = next(strips, None)
                 r0, block = cur
                 if min_pixels > 1:
-                    sieved += int(np.count_nonzero(block != read_rows(r0, r0 + block.shape[0])))
+                    before = read_rows(r0, r0 + block.shape[0])
+                    changed = block != before
+                    sieved += int(np.count_nonzero(changed))
+                    if changed.any():
+                        rows_area = _rows_area(pixel_areas, r0, block.shape[0])
+                        for c in np.unique(np.concatenate([before[changed], block[changed]])):
+                            lost = np.count_nonzero(before == c, axis=1) - np.count_nonzero(block == c, axis=1)
+                            sieved_area[int(c)] += float(rows_area @ lost)
                 conf = None
                 if conf_ds is not None:
                     conf = conf_ds.read(1, window=Window(left, r0, right - left, block.shape[0]))
@@ -549,10 +560,19 @@ def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas
     finally:
         if conf_ds is not None:
             conf_ds.close()
+    for c, area in sieved_area.items():
+        poly.stats[c]['dropped_area'] = area  # net area the sieve took from (or, < 0, gave to) the class
     return dict(layers=poly.layer_stats(), classes={k: dict(v) for k, v in poly.stats.items()},
                 strip_checks=poly.strip_checks, invalid_strips=list(poly.invalid_strips),
                 repaired=poly.repaired, sieved_pixels=sieved, peak_carried_vertices=poly.peak_carried_vertices,
                 unit=pixel_areas.unit)
+
+
+def _rows_area(pixel_areas: PixelAreas, r0: int, h: int) -> np.ndarray:
+    """Ground area of one pixel in each of rows ``[r0, r0 + h)`` (1 without ground units)."""
+    if pixel_areas.row_area is None:
+        return np.ones(h)
+    return pixel_areas.row_area[r0:r0 + h]
 
 
 def validity_report(result: dict, names: Optional[dict] = None, check: Optional[dict] = None) -> dict:
