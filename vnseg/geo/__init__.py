@@ -8,9 +8,12 @@ One job per module:
 * :mod:`vnseg.geo.georef`     -- the one "georeferenced or not" decision (CRS / world file / pixels).
 * :mod:`vnseg.geo.areas`      -- ground area of each pixel row and per-class area tables.
 * :mod:`vnseg.geo.vectorize`  -- masks -> polygons strip by strip, memory bounded by a few strips.
+* :mod:`vnseg.geo.coverage`   -- a class map -> a gap-free coverage of all classes' polygons, strip by strip.
+* :mod:`vnseg.geo.regularize` -- square building outlines, cut into that coverage.
 * :mod:`vnseg.geo.layers`     -- RFC 7946 GeoJSON and GeoPackage writers.
 * :mod:`vnseg.geo.styles`     -- QGIS styles (.qml files, GeoPackage ``layer_styles``).
 * :mod:`vnseg.geo.zones`      -- per-zone class areas from any polygon file.
+* :mod:`vnseg.geo.indicators` -- urban indicators per map and zone (building coverage, roads, buildings).
 * :mod:`vnseg.geo.change`     -- change between two flights' class maps.
 * :mod:`vnseg.geo.report`     -- the one-page HTML report.
 * :mod:`vnseg.geo.sampling`   -- stratified random sample of a class map (strata, allocation, drawing).
