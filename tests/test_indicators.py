@@ -14,7 +14,8 @@ pytest.importorskip('skimage')
 from shapely.geometry import box  # noqa: E402
 
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas  # noqa: E402
-from vnseg.geo.indicators import (INDICATORS, BuildingTally, indicator_labels, map_indicators,  # noqa: E402
+from vnseg.geo.indicators import (INDICATORS, BuildingTally, UrbanClasses, indicator_labels,  # noqa: E402
+                                  indicators_from_areas, map_indicators,
                                   measure_road_length, skeleton_step_lengths, write_indicator_tables,
                                   zone_indicators, zone_layer_features, zone_layer_fields)
 from vnseg.geo.zones import ZoneAreaCounter, Zones  # noqa: E402
@@ -166,3 +167,16 @@ def test_labels_and_tables(tmp_path):
     fields = zone_layer_fields()
     assert fields['zone'] == 'str' and fields['building_count'] == 'int'
     assert set(fields) == {'zone'} | {k for k, *_ in INDICATORS}
+
+
+def test_classes_a_model_lacks():
+    classes = UrbanClasses.from_names(['background', 'building', 'tree'])
+    assert (classes.building, classes.tree, classes.road, classes.water) == (1, 2, None, None)
+    area = np.zeros(256)
+    area[[0, 1, 2]] = [50.0, 30.0, 20.0]
+    area[255] = 999.0                                       # nodata does not count
+    out = indicators_from_areas(area, 0.0, np.array([10.0, 20.0]), classes)
+    assert out['building_coverage_pct'] == 30.0 and out['tree_cover_pct'] == 20.0
+    assert out['impervious_pct'] == 30.0                    # buildings only: there are no roads
+    assert out['water_pct'] is None and out['road_length_km'] is None and out['road_density_km_km2'] is None
+    assert out['area_ha'] == pytest.approx(0.01) and out['footprint_median_m2'] == 15.0

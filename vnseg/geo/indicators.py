@@ -64,13 +64,21 @@ def indicator_labels(lang: str = 'en') -> Dict[str, str]:
 
 @dataclass
 class UrbanClasses:
-    """Which class ids the indicators read (vnseg's scheme by default: :mod:`vnseg.classes`)."""
+    """Which class ids the indicators read (vnseg's scheme by default: :mod:`vnseg.classes`); None: the
+    model has no such class (its indicators are None)."""
 
-    road: int = 1
-    water: int = 2
-    tree: int = 3
-    building: int = 4
+    road: Optional[int] = 1
+    water: Optional[int] = 2
+    tree: Optional[int] = 3
+    building: Optional[int] = 4
     nodata: int = 255
+
+    @classmethod
+    def from_names(cls, classes: Sequence[str], nodata: int = 255) -> 'UrbanClasses':
+        """The ids of the canonical names ``road``, ``water``, ``tree``, ``building`` in ``classes``
+        (a model's class names, index = id)."""
+        ids = {name: i for i, name in enumerate(classes)}
+        return cls(ids.get('road'), ids.get('water'), ids.get('tree'), ids.get('building'), nodata)
 
 
 # -- roads ------------------------------------------------------------------------------------------
@@ -230,10 +238,12 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
     valid = float(a.sum() - (a[classes.nodata] if classes.nodata < len(a) else 0.0))
 
     def share(*ids):
-        if valid <= 0:
+        ids = [i for i in ids if i is not None and 0 <= i < len(a)]
+        if valid <= 0 or not ids:
             return None
-        return round(100.0 * float(sum(a[i] for i in ids if i < len(a))) / valid, 4)
+        return round(100.0 * float(sum(a[i] for i in ids)) / valid, 4)
     fp = np.asarray(footprints, np.float64)
+    has_road = classes.road is not None
     ground = unit == 'm2'
     out = dict(
         area_ha=round(valid / 1e4, 6) if ground else None,
@@ -241,8 +251,9 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
         tree_cover_pct=share(classes.tree),
         impervious_pct=share(classes.building, classes.road),
         water_pct=share(classes.water),
-        road_length_km=round(road_length / 1e3, 6) if ground else None,
-        road_density_km_km2=round((road_length / 1e3) / (valid / 1e6), 4) if (ground and valid > 0) else None,
+        road_length_km=round(road_length / 1e3, 6) if (ground and has_road) else None,
+        road_density_km_km2=round((road_length / 1e3) / (valid / 1e6), 4) if (ground and has_road and valid > 0)
+        else None,
         building_count=int(len(fp)),
         footprint_median_m2=round(float(np.median(fp)), 4) if len(fp) else None,
         footprint_total_m2=round(float(fp.sum()), 4),
