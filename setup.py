@@ -1,6 +1,7 @@
 """vnseg's packaging: a light core (whole-scene mapping with ONNX models) and the training stack as an extra.
 
     pip install .            vnseg map model.onnx mosaic.tif out/  (numpy, rasterio, onnxruntime...; no torch)
+    pip install '.[openvino]'  + OpenVINO as a second runtime for ONNX models (vnseg map --backend openvino)
     pip install '.[train]'   + the OpenMMLab stack: prepare, train, test, export...  (make setup does this,
                               building mmcv 2.1.0 from source first: tools/setup_env.sh)
 """
@@ -25,6 +26,7 @@ setup(
         'train': read_requirements('requirements/runtime.txt'),
         'tests': read_requirements('requirements/tests.txt'),
         'optional': read_requirements('requirements/optional.txt'),
+        'openvino': read_requirements('requirements/openvino.txt'),
     },
     entry_points={'console_scripts': ['vnseg = vnseg.commands:main']},
 )

@@ -108,8 +108,12 @@ def _decode_metadata(raw: dict) -> dict:
     return out
 
 
+#: Runtimes an exported ONNX model can run on (``vnseg map --backend``); OpenVINO is an optional extra.
+BACKENDS = ('onnxruntime', 'openvino')
+
+
 class OnnxTileModel:
-    """An exported ONNX segmentation model run by ONNX Runtime.
+    """An exported ONNX segmentation model run by ONNX Runtime (or OpenVINO).
 
     Args:
         path: ``.onnx`` file with one input ``(N, 3, T, T)`` float32 RGB in [0, 1] and one output
@@ -118,20 +122,35 @@ class OnnxTileModel:
         threads: intra-op threads (default: ONNX Runtime's choice).
         fill_rgb01: the colour nodata pixels get (default: the ``vnseg`` metadata's ``fill_rgb01``, the
             colour the graph normalises to 0; black for other models).
+        session_config: ONNX Runtime session configuration entries (``{key: value}``), e.g.
+            ``{'session.disable_quant_qdq': '1'}`` to run an int8 graph's quantise / dequantise pairs as
+            written, in float32, instead of fusing them into integer kernels
+            (:func:`vnseg.deploy.int8_check.float_reference`).
+        backend: ``'onnxruntime'`` (default) or ``'openvino'`` (OpenVINO's CPU plugin, ``pip install
+            'vnseg[openvino]'``; float32 inference precision, so that a CPU with bf16 units computes what the
+            other backend does; ONNX Runtime then only reads the metadata).
 
     Raises:
-        FileNotFoundError / ValueError with the file name when the file is missing or not such a model.
+        FileNotFoundError / ValueError with the file name when the file is missing or not such a model
+        (or the backend is unknown or not installed).
     """
 
-    def __init__(self, path, providers=None, threads: Optional[int] = None, fill_rgb01=None):
+    def __init__(self, path, providers=None, threads: Optional[int] = None, fill_rgb01=None,
+                 session_config: Optional[dict] = None, backend: str = 'onnxruntime'):
         import onnxruntime as ort
         self.path = Path(path)
+        if backend not in BACKENDS:
+            raise ValueError(f"{backend}: not a backend for ONNX models (choose from {', '.join(BACKENDS)})")
         if not self.path.is_file():
             raise FileNotFoundError(f'{self.path}: ONNX model not found')
+        self.backend = backend
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if backend == 'onnxruntime'
+                                         else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
         if threads:
             opts.intra_op_num_threads = int(threads)
+        for key, value in (session_config or {}).items():
+            opts.add_session_config_entry(str(key), str(value))
         if providers is None:
             available = ort.get_available_providers()
             providers = [p for p in ('CUDAExecutionProvider', 'CPUExecutionProvider') if p in available]
@@ -157,6 +176,8 @@ class OnnxTileModel:
                              'in the class_names metadata')
         self.classes = list(names) if names else None
         self.palette = vn.get('palette')
+        #: the export's int8 facts (settings, agreement, gate) when this is a vnseg int8 file, else None
+        self.int8 = vn.get('int8') if isinstance(vn.get('int8'), dict) else None
         self.threshold = self.metadata.get('seg_thresh') if self.num_classes == 1 else None
         # Deepness feeds (x / 255 - standardization_mean) / standardization_std; so do we.
         self._mean = np.asarray(self.metadata.get('standardization_mean', [0.0] * 3), np.float32).reshape(1, 3, 1, 1)
@@ -165,6 +186,10 @@ class OnnxTileModel:
         fill = fill_rgb01 if fill_rgb01 is not None else vn.get('fill_rgb01', [0.0] * 3)
         self._fill = np.asarray(fill, np.float32).reshape(1, 3, 1, 1)
         self.name = self.path.name
+        self._openvino = None
+        if backend == 'openvino':
+            self._openvino = _openvino_model(self.path, threads)
+            self.session = None   # (it only read the metadata)
 
     def graph_input(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
         """``float32 (n, 3, tile, tile)``: what the graph is fed for ``rgb`` uint8 ``(n, 3, tile, tile)``
@@ -176,8 +201,30 @@ class OnnxTileModel:
         return ((x - self._mean) / self._std).astype(np.float32)
 
     def predict(self, rgb: np.ndarray, valid: np.ndarray) -> np.ndarray:
-        prob = self.session.run(None, {self.input_name: self.graph_input(rgb, valid)})[0]
+        x = self.graph_input(rgb, valid)
+        prob = self.session.run(None, {self.input_name: x})[0] if self._openvino is None else self._openvino(x)
         if prob.shape[1] == 1:   # binary model: probability of the positive class -> logit
             p = np.clip(prob, _MIN_PROB, 1 - 1e-7)
             return np.log(p / (1 - p)).astype(np.float32)
         return np.log(np.maximum(prob, _MIN_PROB)).astype(np.float32)
+
+
+def _openvino_model(path: Path, threads: Optional[int] = None):
+    """``x -> probabilities``: the ONNX file compiled by OpenVINO for the CPU, in float32 precision."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise ValueError(f"{path}: --backend openvino needs OpenVINO (pip install 'vnseg[openvino]')") from None
+    config = {'INFERENCE_PRECISION_HINT': 'f32'}
+    if threads:
+        config['INFERENCE_NUM_THREADS'] = int(threads)
+    core = ov.Core()
+    try:
+        compiled = core.compile_model(core.read_model(str(path)), 'CPU', config)
+    except Exception as err:  # OpenVINO raises RuntimeError subclasses of its own
+        raise ValueError(f'{path}: OpenVINO cannot compile this model ({str(err).strip().splitlines()[-1]})') from err
+    request = compiled.create_infer_request()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.asarray(request.infer([x])[0]).copy()
+    return run

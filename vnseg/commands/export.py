@@ -20,6 +20,7 @@ takes the plain argmax, as vnseg does) unless ``--threshold P`` asks for one
 With ``--int8 --calib-images IMG [IMG ...]`` it also writes ``model.int8.onnx`` beside ``model.onnx``: the
 same graph statically quantised by ONNX Runtime (QDQ, uint8 activations, int8 per-channel weights; the
 convolutions and the decode head in int8, normalisation, attention scores and the output in float32;
+7-bit weights by default, which every x86 CPU runs exactly (``--int8-weight-bits 8``: CPUs with VNNI only);
 :mod:`vnseg.deploy.quantize`), calibrated on ``--calib-tiles`` tiles of the given images, with the same
 metadata (plus ``vnseg.int8``: settings and agreement). Its predicted classes are compared with the fp32
 graph's on the parity tiles; below ``--min-int8-agreement`` (default 0.98) the export fails with exit
@@ -67,9 +68,10 @@ def parse_args(argv=None):
     p.add_argument('--min-int8-agreement', type=float, default=0.98,
                    help='minimum share of parity-tile pixels whose class the int8 model gives as the fp32 one '
                         '(0..1, default 0.98); below it nothing is written, exit status 3')
-    p.add_argument('--int8-reduce-range', action='store_true',
-                   help='7-bit int8 weights, for x86 CPUs without VNNI (AVX2 / AVX-512 only), whose uint8 x int8 '
-                        'kernels can saturate; the check at export runs on this CPU and would not see it')
+    p.add_argument('--int8-weight-bits', type=int, choices=(7, 8), default=7,
+                   help='bits of the int8 weights: 7 (default) gives the same class maps on every x86 CPU; 8 is a '
+                        'little more exact but right only on CPUs with VNNI (x86 CPUs without it saturate), and '
+                        'vnseg map checks such a file where it runs')
     p.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config settings')
     return p.parse_args(argv)
 
@@ -212,18 +214,21 @@ def main(argv=None):
             with atomic_output(int8_out) as tmp8:
                 try:
                     int8 = quantize_checked(tmp, tmp8, calib_rgb, calib_valid, rgb, valid, args.min_int8_agreement,
-                                            name=int8_out, reduce_range=args.int8_reduce_range)
+                                            name=int8_out, weight_bits=args.int8_weight_bits)
                 except Int8AgreementError as err:
                     print(f'error: {err}', file=sys.stderr)
                     raise SystemExit(3)
                 int8.update(calibration_images=[Path(p).name for p in args.calib_images])
                 embed_metadata(tmp8, dict(metadata, vnseg=dict(vn, int8=int8)),
                                doc_string=f'vnseg segmentation model from {Path(args.config).name}, int8')
-                a = int8['agreement']
+                a, k = int8['agreement'], int8['kernel_agreement']
                 print(f"int8: class agreement with fp32 {100 * a['agreement']:.3f} % on {a['tiles']} parity tiles "
                       f"({a['pixels']} px), max |d p| {a['max_abs_prob_diff']:.2e}; calibrated on "
                       f"{int8['calibration_tiles']} tiles of {len(args.calib_images)} image(s); {int8['format']}, "
-                      f"{'/'.join(int8['op_types'])} in int8")
+                      f"{'/'.join(int8['op_types'])} in int8, {int8['weight_bits']}-bit weights "
+                      f"({'portable: every x86 CPU' if int8['portable'] else 'CPUs with VNNI only'}); this CPU's "
+                      f"integer kernels agree with the file's float arithmetic on {100 * k['agreement']:.3f} % "
+                      f"({k['cpu']['summary']})")
     card = build_model_card(cfg, args.checkpoint, model=model, metrics=metrics, resolution_cm=resolution_cm,
                             config_path=args.config,
                             extra=dict(export=dict(onnx=out.name, tile=args.tile, opset=facts['opset'],

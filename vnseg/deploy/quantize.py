@@ -10,8 +10,14 @@ with the same input, output and metadata, by ONNX Runtime's own tools
   Deepness' standardisation) -- :class:`TileCalibrationReader`;
 * format: QDQ (QuantizeLinear / DequantizeLinear pairs that ONNX Runtime's CPU provider fuses into
   integer kernels), activations uint8 (asymmetric), weights int8 per output channel (symmetric): the
-  U8S8 combination that ONNX Runtime runs on x86's 8-bit dot-product instructions (AVX-512 VNNI,
-  AVX-VNNI; AVX2 without VNNI runs it too, with the saturation caveat that ``reduce_range`` addresses);
+  U8S8 combination that ONNX Runtime runs on every x86 CPU;
+* weights in 7 bits by default (``weight_bits=7``, values in [-64, 64]): the file is *portable*. x86 CPUs
+  without VNNI (AVX2, AVX-512 without VNNI) multiply uint8 by int8 with ``vpmaddubsw``, which adds two
+  products into a signed 16-bit sum and saturates it; with 7-bit weights no pair can exceed
+  2 x 255 x 64 = 32640 <= 32767, so the integer kernels compute exact sums on every CPU, VNNI or not,
+  and give the same class maps everywhere. 8-bit weights (``weight_bits=8``) are a little more exact but
+  right only on CPUs with VNNI; such a file records ``portable: false`` and is checked where it runs
+  (:mod:`vnseg.deploy.int8_check`);
 * what is int8 (:data:`DEFAULT_OP_TYPES`): every ``Conv`` (patch embeddings, the attention's spatial
   reduction, the MixFFN's 1x1 and depthwise 3x3 convolutions, the decode head's projections and fusion),
   the decode head's ``Resize`` and ``Concat`` (so that its 4 x 256-channel maps at 1/4 resolution move
@@ -24,7 +30,9 @@ with the same input, output and metadata, by ONNX Runtime's own tools
 
 :func:`int8_agreement` runs the fp32 and the int8 graph on the same real tiles and gives the share of
 valid pixels whose predicted class agrees (:func:`class_agreement`); ``vnseg export --int8`` refuses
-the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`).
+the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`). It also records how the
+exporting CPU's integer kernels agree with the file's own float arithmetic
+(:func:`vnseg.deploy.int8_check.kernel_agreement`).
 """
 from __future__ import annotations
 
@@ -37,7 +45,8 @@ from onnxruntime.quantization import CalibrationDataReader
 
 from vnseg.cli import UserError
 
-__all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'TileCalibrationReader', 'Int8AgreementError',
+__all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'PORTABLE_WEIGHT_BITS', 'weight_code_range',
+           'TileCalibrationReader', 'Int8AgreementError',
            'calibration_tiles', 'class_agreement', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
            'int8_path_for', 'quantized_op_counts', 'tail_nodes', 'activation_matmuls']
 
@@ -45,6 +54,8 @@ __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'TileCalibrationReader',
 DEFAULT_MIN_AGREEMENT = 0.98
 #: Operator types quantised by default (the others keep float32; see the module's docstring).
 DEFAULT_OP_TYPES = ('Conv', 'MatMul', 'Relu', 'Resize', 'Concat')
+#: Weight bits that every x86 CPU runs exactly (see the module's docstring); the export's default.
+PORTABLE_WEIGHT_BITS = 7
 #: Operators that only exist in a quantised graph (QDQ pairs, or the integer kernels of QOperator format).
 QUANT_OPS = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger')
 
@@ -63,6 +74,18 @@ class Int8AgreementError(UserError):
         super().__init__(path, f"the int8 model agrees with the fp32 model on only {100 * facts['agreement']:.2f} "
                                f"% of {facts['pixels']} pixels of {facts['tiles']} real tiles "
                                f'(< {100 * min_agreement:.2f} %, --min-int8-agreement); nothing written')
+
+
+def weight_code_range(onnx_path) -> int:
+    """The largest absolute value of the int8 weight codes (``INT8`` initializers) in a graph; 0 without any.
+
+    At most 64 in a portable file (7-bit weights), up to 127 with 8-bit weights.
+    """
+    import onnx
+    from onnx import numpy_helper
+    return max((int(np.abs(numpy_helper.to_array(i).astype(np.int16)).max(initial=0))
+                for i in onnx.load(str(onnx_path)).graph.initializer if i.data_type == onnx.TensorProto.INT8),
+               default=0)
 
 
 def calibration_tiles(images: Sequence, tile: int, max_tiles: int = 16, min_valid: float = 0.5) -> tuple:
@@ -205,21 +228,28 @@ def activation_matmuls(onnx_path) -> list:
     return [n.name for n in graph.node if n.op_type == 'MatMul' and not any(i in constants for i in n.input)]
 
 
+#: ONNX Runtime fusions left out before quantisation: Conv + activation would hide the convolutions from the
+#: quantiser; the MatMul + scale / transpose fusions write ``FusedMatMul`` with batch-transpose attributes that
+#: other runtimes read wrongly (OpenVINO fails its shape check on the attention's products), and ONNX Runtime
+#: applies them itself when it loads the file (those products stay float32).
+UNFUSED_BEFORE_QUANTISATION = ('ConvActivationFusion', 'MatMulScaleFusion', 'MatmulTransposeFusion')
+
+
 def _ort_fusions(src: Path, dst: Path) -> Path:
-    """``src`` with ONNX Runtime's extended graph optimisations (CPU provider) but Conv + activation fusion,
-    saved to ``dst``."""
+    """``src`` with ONNX Runtime's extended graph optimisations (CPU provider) but
+    :data:`UNFUSED_BEFORE_QUANTISATION`, saved to ``dst``."""
     import onnxruntime as ort
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     opts.optimized_model_filepath = str(dst)
     ort.InferenceSession(str(src), opts, providers=['CPUExecutionProvider'],
-                         disabled_optimizers=['ConvActivationFusion'])
+                         disabled_optimizers=list(UNFUSED_BEFORE_QUANTISATION))
     return dst
 
 
 def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
                         op_types: Optional[Sequence[str]] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
-                        per_channel: bool = True, reduce_range: bool = False, quant_format: str = 'QDQ',
+                        per_channel: bool = True, weight_bits: int = PORTABLE_WEIGHT_BITS, quant_format: str = 'QDQ',
                         preprocess: bool = True, ort_fusions: bool = True, matmul_const_b_only: bool = True,
                         tail_fp32: bool = True,
                         extra_options: Optional[dict] = None) -> dict:
@@ -233,19 +263,19 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
             others keep float32.
         nodes_to_exclude: node names kept float32 (``nodes_to_exclude``).
         per_channel: one weight scale per output channel (else one per tensor).
-        reduce_range: 7-bit weights, for x86 CPUs without VNNI whose U8S8 kernels can saturate.
+        weight_bits: 7 (default: portable, exact on every x86 CPU) or 8 (right only on CPUs with VNNI;
+            see the module's docstring).
         quant_format: ``'QDQ'`` or ``'QOperator'``.
         preprocess: first fold the shape values the fixed tile size makes static
             (:func:`vnseg.deploy.static_dims.fold_static_dims`: the attention's projection weights become
             constants, hence int8 weights), drop the same-size Resize of the decode head
             (:func:`~vnseg.deploy.static_dims.drop_identity_resizes`), and run ``quant_pre_process`` (ONNX
             shape inference, ONNX Runtime's basic graph optimisations: constant folding, fusions).
-        ort_fusions: then apply ONNX Runtime's extended CPU fusions (GELU into one ``Gelu``, MatMul with
-            scale / transpose into ``FusedMatMul``; not Conv + activation, which would hide the convolutions
-            from the quantiser), as a session would at load time: in a QDQ graph ONNX Runtime gives each
-            consumer its own DequantizeLinear first, which breaks the GELU pattern and leaves five float32
-            elementwise ops per MixFFN. The int8 file then holds ``com.microsoft`` contrib ops: ONNX Runtime
-            (CPU, CUDA) runs it, other runtimes may not.
+        ort_fusions: then apply ONNX Runtime's extended CPU fusions (GELU into one ``Gelu``; not those of
+            :data:`UNFUSED_BEFORE_QUANTISATION`), as a session would at load time: in a QDQ graph ONNX Runtime
+            gives each consumer its own DequantizeLinear first, which breaks the GELU pattern and leaves five
+            float32 elementwise ops per MixFFN. The int8 file then holds the ``com.microsoft`` ``Gelu``, which
+            ONNX Runtime and OpenVINO read.
         matmul_const_b_only: quantise only the MatMuls with a constant (weight) operand: the attention's
             projections, not its score and context products (:func:`activation_matmuls` are excluded by
             name: ``quantize_static``'s ``MatMulConstBOnly`` option does not apply to the QDQ format).
@@ -262,6 +292,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
 
     from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.static_dims import drop_identity_resizes, fold_static_dims
+    if weight_bits not in (7, 8):
+        raise ValueError(f'weight_bits must be 7 or 8, got {weight_bits}')
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
     reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
@@ -284,7 +316,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                        **(extra_options or {}))
         quantize_static(str(source), str(out_path), reader, quant_format=fmt,
                         op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded,
-                        per_channel=per_channel, reduce_range=reduce_range,
+                        per_channel=per_channel, reduce_range=weight_bits == 7,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options=options)
@@ -295,8 +327,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     model.doc_string, model.producer_name = src.doc_string, src.producer_name
     onnx.save(model, str(out_path))
     return dict(format=quant_format, activations='uint8 (asymmetric, per tensor)',
-                weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}"
-                        f"{', 7-bit range' if reduce_range else ''})",
+                weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}, {weight_bits}-bit range)",
+                weight_bits=int(weight_bits), portable=weight_bits == PORTABLE_WEIGHT_BITS,
                 calibration='MinMax', op_types=list(op_types) if op_types else ['(all)'], nodes_to_exclude=excluded,
                 matmul_const_b_only=bool(matmul_const_b_only),
                 preprocess=bool(preprocess), ort_fusions=bool(preprocess and ort_fusions),
@@ -310,16 +342,20 @@ def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np
     """:func:`quantize_tile_model` to ``out_path`` (a temporary name) calibrated on the ``calib_*`` tiles, then
     :func:`int8_agreement` of fp32 and int8 on the ``check_*`` tiles (uint8 ``(n, 3, T, T)``, bool ``(n, T, T)``).
 
-    Returns the settings and ``agreement`` facts (JSON-able). Raises :class:`Int8AgreementError` (naming
-    ``name``, default ``out_path``) when the agreement is below ``min_agreement`` (0..1): the caller's
-    atomic output then leaves nothing behind.
+    Returns the settings, ``agreement`` facts and ``kernel_agreement`` (this CPU's integer kernels against
+    the file's own float arithmetic, :func:`vnseg.deploy.int8_check.kernel_agreement`, with the CPU's
+    int8 features), all JSON-able. Raises :class:`Int8AgreementError` (naming ``name``, default
+    ``out_path``) when the agreement is below ``min_agreement`` (0..1): the caller's atomic output then
+    leaves nothing behind.
     """
     from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.int8_check import cpu_int8_features, kernel_agreement
     facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, **settings)
     fp32 = OnnxTileModel(fp32_path, providers=['CPUExecutionProvider'])
     int8 = OnnxTileModel(out_path, providers=['CPUExecutionProvider'])
     agreement = int8_agreement(fp32, int8, check_rgb, check_valid)
-    facts.update(agreement=agreement, min_agreement=float(min_agreement))
+    facts.update(agreement=agreement, min_agreement=float(min_agreement),
+                 kernel_agreement=dict(kernel_agreement(int8, check_rgb, check_valid), cpu=cpu_int8_features()))
     if agreement['agreement'] < min_agreement:
         raise Int8AgreementError(name or out_path, agreement, min_agreement)
     return facts
