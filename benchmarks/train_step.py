@@ -206,7 +206,7 @@ def prepare_data(work_dir, scenes, scene_size, crop, seed=0):
     sys.path.insert(0, osp.join(REPO, 'demo'))
     from synthetic_scenes import generate_scenes
 
-    from vnseg.data.prepare import prepare_dataset
+    from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
     root = osp.join(work_dir, f'data-{scenes}x{scene_size}-s{seed}')
     out = osp.join(root, 'prepared')
     if osp.isfile(osp.join(out, 'scenes', 'train.txt')) and osp.isfile(osp.join(out, 'class_weights.json')):
@@ -214,8 +214,9 @@ def prepare_data(work_dir, scenes, scene_size, crop, seed=0):
     src = osp.join(root, 'src')
     generate_scenes(src, num_scenes=scenes, size=scene_size, seed=seed)
     val = max(1, scenes // 5) if scenes > 1 else 0
-    summary = prepare_dataset(src, out, patch_size=crop, ratios=((scenes - val) / scenes, val / scenes, 0.0),
-                              seed=seed, progress=False, chart=False)
+    summary = prepare_dataset(src, out, PatchOptions(patch_size=crop),
+                              SplitOptions(ratios=((scenes - val) / scenes, val / scenes, 0.0), seed=seed),
+                              progress=False, chart=False)
     if summary['failures']:
         raise BenchmarkError(f"{src}: {len(summary['failures'])} scene(s) failed to prepare")
     return out

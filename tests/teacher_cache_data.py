@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from tiny_data import CLASS_COLOURS
-from vnseg.data.prepare import prepare_dataset
+from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 
 
 class ColourTeacher:
@@ -52,7 +52,8 @@ def prepared_colour_dataset(tmp, n=4, size=(72, 88), seed=0):
     """A dataset written by ``vnseg prepare`` (scene split: half train, half val) of colour scenes."""
     src = write_pairs(Path(tmp) / 'src', n, size, seed)
     out = Path(tmp) / 'data'
-    summary = prepare_dataset(src, out, patch_size=32, ratios=(0.5, 0.5, 0.0), progress=False, chart=False)
+    summary = prepare_dataset(src, out, PatchOptions(patch_size=32), SplitOptions(ratios=(0.5, 0.5, 0.0)),
+                              progress=False, chart=False)
     assert summary['failures'] == []
     return out
 

@@ -16,7 +16,7 @@ from vnseg.data.class_weights import (CLASS_WEIGHTS_FILE, class_weight_hooks, cl
 from vnseg.engine.hooks import ClassWeightsHook
 from vnseg.data.io import DataError
 from vnseg.pretrained import disable_pretrained
-from vnseg.data.prepare import prepare_dataset
+from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 from synthetic_scenes import generate_scenes
 
 from conftest import REPO
@@ -71,8 +71,8 @@ def test_bad_weight_files_are_named(tmp_path, text, fragment):
 
 def test_prepare_writes_the_weights_of_its_train_split(tmp_path):
     generate_scenes(tmp_path / 'src', num_scenes=4, size=96, seed=5)
-    summary = prepare_dataset(tmp_path / 'src', tmp_path / 'out', patch_size=48, ratios=(0.5, 0.5, 0.0),
-                              progress=False, chart=False)
+    summary = prepare_dataset(tmp_path / 'src', tmp_path / 'out', PatchOptions(patch_size=48),
+                              SplitOptions(ratios=(0.5, 0.5, 0.0)), progress=False, chart=False)
     pixels = summary['splits']['train']['class_pixels']
     weights = json.loads((tmp_path / 'out' / CLASS_WEIGHTS_FILE).read_text())
     total = sum(pixels[c] for c in summary['classes'])

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from vnseg.data.io import DataError, ImageReadError, read_image
-from vnseg.data.prepare import prepare_dataset
+from vnseg.data.prepare import PatchOptions, prepare_dataset
 from synthetic_scenes import generate_scene
 
 REPO = Path(__file__).resolve().parents[1]
@@ -83,7 +83,7 @@ EXPECTED_FAILURES = {
 
 def test_batch_continues_and_lists_every_failure(bad_src, tmp_path):
     with pytest.warns(UserWarning) as caught:
-        summary = prepare_dataset(bad_src, tmp_path / 'out', patch_size=64, progress=False, chart=False)
+        summary = prepare_dataset(bad_src, tmp_path / 'out', PatchOptions(patch_size=64), progress=False, chart=False)
     failures = {Path(f['file']).name: f['error'] for f in summary['failures']}
     assert set(failures) == set(EXPECTED_FAILURES)
     for name, fragment in EXPECTED_FAILURES.items():
@@ -105,7 +105,7 @@ def test_batch_continues_and_lists_every_failure(bad_src, tmp_path):
 
 def test_strict_stops_at_the_first_bad_file(bad_src, tmp_path):
     with pytest.raises(DataError) as err:
-        prepare_dataset(bad_src, tmp_path / 'out', patch_size=64, progress=False, strict=True)
+        prepare_dataset(bad_src, tmp_path / 'out', PatchOptions(patch_size=64), progress=False, strict=True)
     assert 'b_malformed.json' in str(err.value) and 'malformed JSON' in str(err.value)
     assert not (tmp_path / 'out' / 'summary.json').exists()   # stopped before the end of the batch
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from vnseg.data.augment import GEOMETRIC_OPS, apply_geometric, augment_variants
 from vnseg.data.patches import SceneTooSmallError, keep_patch, patch_windows
-from vnseg.data.prepare import PrepareError, prepare_dataset
+from vnseg.data.prepare import PatchOptions, PrepareError, SceneOptions, SplitOptions, prepare_dataset
 from vnseg.data.split import split_by_scene, split_counts
 from synthetic_scenes import generate_scenes
 
@@ -27,11 +27,8 @@ def scenes_dir(tmp_path_factory):
     return src
 
 
-def run(src, out, **kwargs):
-    kwargs.setdefault('patch_size', PATCH)
-    kwargs.setdefault('progress', False)
-    kwargs.setdefault('chart', False)
-    return prepare_dataset(src, out, **kwargs)
+def run(src, out, patches=PatchOptions(patch_size=PATCH), split=SplitOptions(), scenes=SceneOptions(), chart=False):
+    return prepare_dataset(src, out, patches, split, scenes, progress=False, chart=chart)
 
 
 def files(out):
@@ -87,7 +84,7 @@ def test_background_threshold():
 # ------------------------------------------------------------------------------------------------
 def test_by_scene_layout_and_no_scene_in_two_splits(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    summary = run(scenes_dir, out, num_augment=2, chart=True)
+    summary = run(scenes_dir, out, PatchOptions(PATCH, num_augment=2), chart=True)
     assert summary['failures'] == [] and summary['num_scenes'] == 6
     sets = {s: patch_scenes(out, s) for s in ('train', 'val', 'test')}
     assert [summary['splits'][s]['scenes'] for s in ('train', 'val', 'test')] == [4, 1, 1]
@@ -114,7 +111,7 @@ def test_by_scene_layout_and_no_scene_in_two_splits(scenes_dir, tmp_path):
 
 def test_patches_are_crops_of_the_scene(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    run(scenes_dir, out, num_augment=0)
+    run(scenes_dir, out, PatchOptions(PATCH, num_augment=0))
     patch = next((out / 'img_dir' / 'train').glob('*.png'))
     sid, y, x = patch.stem.rsplit('_y', 1)[0], int(patch.stem.split('_y')[1][:5]), int(patch.stem.split('_x')[1])
     scene = np.asarray(Image.open(out / 'scenes' / 'img' / f'{sid}.png'))
@@ -126,7 +123,7 @@ def test_patches_are_crops_of_the_scene(scenes_dir, tmp_path):
 
 def test_by_patch_mode_splits_patches_and_leaks_scenes(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    summary = run(scenes_dir, out, split_mode='patch', num_augment=0, background_threshold=None)
+    summary = run(scenes_dir, out, PatchOptions(PATCH, num_augment=0, background_threshold=None), SplitOptions('patch'))
     counts = [summary['splits'][s]['patches'] for s in ('train', 'val', 'test')]
     assert counts == [19, 3, 2]                 # 24 patches, split_counts(24)
     sets = {s: patch_scenes(out, s) for s in ('train', 'val', 'test')}
@@ -135,7 +132,7 @@ def test_by_patch_mode_splits_patches_and_leaks_scenes(scenes_dir, tmp_path):
 
 def test_augmented_masks_follow_their_images(scenes_dir, tmp_path):
     out = tmp_path / 'out'
-    run(scenes_dir, out, num_augment=3)
+    run(scenes_dir, out, PatchOptions(PATCH, num_augment=3))
     train = out / 'img_dir' / 'train'
     augmented = sorted(train.glob('*_aug*.png'))
     assert augmented
@@ -173,9 +170,9 @@ def test_augment_variants_are_deterministic_per_key():
 
 def test_deterministic_for_a_seed(scenes_dir, tmp_path):
     a, b, c = tmp_path / 'a', tmp_path / 'b', tmp_path / 'c'
-    sa = run(scenes_dir, a, split_mode='patch', seed=5)
-    sb = run(scenes_dir, b, split_mode='patch', seed=5)
-    run(scenes_dir, c, split_mode='patch', seed=6)
+    sa = run(scenes_dir, a, split=SplitOptions('patch', seed=5))
+    sb = run(scenes_dir, b, split=SplitOptions('patch', seed=5))
+    run(scenes_dir, c, split=SplitOptions('patch', seed=6))
     assert files(a) == files(b)
     for s in (sa, sb):
         s.pop('out')
@@ -185,12 +182,13 @@ def test_deterministic_for_a_seed(scenes_dir, tmp_path):
 
 def test_rerun_is_idempotent_and_prunes_stale_files(scenes_dir, tmp_path):
     out, fresh = tmp_path / 'out', tmp_path / 'fresh'
-    run(scenes_dir, out, split_mode='patch', seed=0)
+    run(scenes_dir, out, split=SplitOptions('patch', seed=0))
     first = files(out)
-    run(scenes_dir, out, split_mode='patch', seed=0)
+    run(scenes_dir, out, split=SplitOptions('patch', seed=0))
     assert files(out) == first
-    summary = run(scenes_dir, out, split_mode='patch', seed=1, num_augment=1)   # different result in place
-    run(scenes_dir, fresh, split_mode='patch', seed=1, num_augment=1)
+    summary = run(scenes_dir, out, PatchOptions(PATCH, num_augment=1),
+                  SplitOptions('patch', seed=1))   # different result in place
+    run(scenes_dir, fresh, PatchOptions(PATCH, num_augment=1), SplitOptions('patch', seed=1))
     assert files(out) == files(fresh)
     assert summary['removed_stale_files'] > 0
     assert not [p for p in out.rglob('*') if '.partial-' in p.name]  # no temporary file left behind
@@ -209,15 +207,15 @@ def test_output_inside_source_is_not_read_back(scenes_dir, tmp_path):
     shutil.copytree(scenes_dir, src)
     (src / '.hidden').mkdir()
     (src / '.hidden' / 'x.json').write_text('{')          # hidden folders are not searched
-    run(src, src / 'prepared', num_augment=0)
-    summary = run(src, src / 'prepared', num_augment=0)
+    run(src, src / 'prepared', PatchOptions(PATCH, num_augment=0))
+    summary = run(src, src / 'prepared', PatchOptions(PATCH, num_augment=0))
     assert summary['num_scenes'] == 6 and summary['unpaired_images'] == []
 
 
 def test_dataset_class_reads_the_output(scenes_dir, tmp_path):
     from vnseg.datasets.vn_drone import VNDroneDataset
     out = tmp_path / 'out'
-    summary = run(scenes_dir, out, num_augment=1)
+    summary = run(scenes_dir, out, PatchOptions(PATCH, num_augment=1))
     ds = VNDroneDataset(data_root=str(out), data_prefix=dict(img_path='img_dir/train', seg_map_path='ann_dir/train'),
                         pipeline=[])
     assert len(ds) == summary['splits']['train']['patches'] * 2
@@ -236,7 +234,8 @@ def test_image_and_mask_pairs(tmp_path):
     rgb[:, 64:] = (0x6E, 0xC1, 0xE4)            # dubai road colour on the right half
     rgb[0, 0] = (1, 2, 3)                       # an unknown colour
     Image.fromarray(rgb).save(src / 'site' / 'masks' / 'a.png')
-    summary = run(src, tmp_path / 'out', color_table='dubai', num_augment=0, background_threshold=None)
+    summary = run(src, tmp_path / 'out', PatchOptions(PATCH, num_augment=0, background_threshold=None),
+                  scenes=SceneOptions(color_table='dubai'))
     assert summary['failures'] == []
     (scene,) = summary['scenes']
     assert scene['id'] == 'site__a' and scene['qa']['unknown_pixels'] == 1

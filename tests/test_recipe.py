@@ -18,7 +18,7 @@ from mmengine.registry import init_default_scope
 from mmseg.registry import TRANSFORMS
 
 from vnseg.data.class_weights import training_class_weights
-from vnseg.data.prepare import prepare_dataset
+from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 from synthetic_scenes import generate_scenes
 from vnseg.pretrained import disable_pretrained
 
@@ -246,7 +246,8 @@ def scenes_root(tmp_path_factory):
     src = tmp_path_factory.mktemp('src')
     generate_scenes(src, num_scenes=6, size=96, seed=2)
     out = tmp_path_factory.mktemp('prepared')
-    summary = prepare_dataset(src, out, patch_size=48, ratios=(0.5, 0.5, 0.0), progress=False, chart=False)
+    summary = prepare_dataset(src, out, PatchOptions(patch_size=48), SplitOptions(ratios=(0.5, 0.5, 0.0)),
+                              progress=False, chart=False)
     assert summary['failures'] == []
     return out
 

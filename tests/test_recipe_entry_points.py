@@ -20,7 +20,7 @@ from PIL import Image
 
 from conftest import REPO
 from synthetic_scenes import generate_scenes
-from vnseg.data.prepare import prepare_dataset
+from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 
 RECIPE = 'configs/segformer_b0_recipe_vn.py'
 CROP = 48
@@ -51,7 +51,8 @@ def run(tmp_path_factory):
     src = base / 'src'
     generate_scenes(src, num_scenes=6, size=96, seed=4)
     data = base / 'data'
-    summary = prepare_dataset(src, data, patch_size=CROP, ratios=(0.5, 0.25, 0.25), progress=False, chart=False)
+    summary = prepare_dataset(src, data, PatchOptions(patch_size=CROP), SplitOptions(ratios=(0.5, 0.25, 0.25)),
+                              progress=False, chart=False)
     assert summary['failures'] == [] and (data / 'scenes' / 'test.txt').read_text().split()
     work = base / 'work'
     _run(['tools/train.py', RECIPE, '--work-dir', work, '--no-pretrained', '--cfg-options',

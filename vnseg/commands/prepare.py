@@ -15,11 +15,14 @@ import sys
 import warnings
 from pathlib import Path
 
-from vnseg.data.prepare import prepare_dataset
+from vnseg.commands.flags import options_from_args
+from vnseg.data.prepare import PatchOptions, SceneOptions, SplitOptions, prepare_dataset
 from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
+    """The flags; those of the option types fill the fields of the same names (``--patch-size`` is
+    ``PatchOptions.patch_size``)."""
     from vnseg.cli import ArgumentParser
     p = ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,15 +68,12 @@ def main(argv=None):
         parser.error(f'--background-threshold must be in (0, 1], got {args.background_threshold}; '
                      'use --keep-background to keep every patch')
     threshold = None if args.keep_background else args.background_threshold
+    patches = options_from_args(PatchOptions, args, background_threshold=threshold)
+    split, scenes = options_from_args(SplitOptions, args), options_from_args(SceneOptions, args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter('always')
-        summary = prepare_dataset(
-            args.src, args.out_dir, patch_size=args.patch_size, stride=args.stride, split_mode=args.split_mode,
-            ratios=args.ratios, seed=args.seed, num_augment=args.num_augment,
-            background_threshold=threshold, edge=args.edge, label_map=args.labels,
-            color_table=args.color_table, mask_format=args.mask_format, pixel_origin=args.pixel_origin,
-            line_width=args.line_width, point_radius=args.point_radius, max_pixels=args.max_pixels,
-            strict=args.strict, progress=not args.no_progress, chart=args.chart, gsd_cm=args.gsd_cm)
+        summary = prepare_dataset(args.src, args.out_dir, patches, split, scenes, strict=args.strict,
+                                  progress=not args.no_progress, chart=args.chart)
     for w in caught:
         print(f'warning: {w.message}', file=sys.stderr)
     splits = summary['splits']
