@@ -261,6 +261,12 @@ def test_bad_options_are_refused(scene, tmp_path):
         draw_sample(path, tmp_path / 's.gpkg', SampleOptions(n=100))
     with pytest.raises(OptionError, match='--expected-accuracy: unknown class'):
         draw_sample(path, tmp_path / 's.gpkg', SampleOptions(target_se=0.05, expected_accuracy={'roof': 0.5}))
+    elsewhere = write_mosaic(tmp_path / 'elsewhere.tif', scene['truth'], tr=transform((590000.0, 2325000.0)))
+    from vnseg.geo.review_chips import ChipError
+    with pytest.raises(ChipError, match=r'elsewhere.tif: sample point \d+ \(x .*\) lies outside this mosaic'):
+        draw_sample(path, tmp_path / 's.gpkg', SampleOptions(n=60, min_per_stratum=1, image=str(elsewhere),
+                                                            chips=str(tmp_path / 'c')))
+    assert not (tmp_path / 's.qgs').exists() and not (tmp_path / 'c').exists()
     lone = write_class_map(tmp_path / 'lone_classes.tif', scene['mapped'])
     with pytest.raises(OptionError, match='--chips: chips are cut from the mosaic'):
         draw_sample(lone, tmp_path / 's.gpkg', SampleOptions(n=60, min_per_stratum=1, chips=str(tmp_path / 'c')))

@@ -30,18 +30,15 @@ import csv
 import datetime
 import json
 import math
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vnseg.classes import CLASS_NAMES
-
 from .area_estimation import AccuracyEstimates, ReviewedSample, Strata, estimate_accuracy
 from .review_form import DESIGN_KEY, FIELDS, LAYER
-from .sampling import ClassMap, StrataTable, count_strata, open_class_map, pixel_centres
+from .sampling import ClassMap, StrataTable, count_strata, open_class_map, parse_class, pixel_centres
 
 __all__ = ['AccuracyError', 'AccuracyOptions', 'SampleRows', 'read_sample', 'parse_class', 'assess_accuracy',
            'accuracy_document']
@@ -166,45 +163,6 @@ def read_sample(path, layer: Optional[str] = None) -> SampleRows:
             design = None
     n = len(next(iter(columns.values()))) if columns else 0
     return SampleRows(path, list(range(1, n + 1)), columns, crs, design)
-
-
-def _norm(text: str) -> str:
-    return unicodedata.normalize('NFC', str(text)).strip().casefold()
-
-
-def _class_lookup(classes: Sequence[str]) -> Dict[str, int]:
-    """Normalised name -> class id: each class's own name and, for vnseg's classes, its name in every language."""
-    english = [_norm(c) for c in CLASS_NAMES['en']]
-    lookup = {}
-    for i, c in enumerate(classes):
-        lookup[_norm(c)] = i
-        if _norm(c) in english:
-            j = english.index(_norm(c))
-            for names in CLASS_NAMES.values():
-                lookup.setdefault(_norm(names[j]), i)
-    return lookup
-
-
-def parse_class(value: Optional[str], classes: Sequence[str]) -> Optional[int]:
-    """Class id of ``value``: a class name in any language of :data:`vnseg.classes.CLASS_NAMES` (case and
-    surrounding spaces ignored), or a class id; None for an empty value.
-
-    Raises:
-        KeyError: an unknown name or id.
-    """
-    if value is None or not str(value).strip():
-        return None
-    key = _norm(value)
-    found = _class_lookup(classes).get(key)
-    if found is not None:
-        return found
-    try:
-        f = float(key)
-    except ValueError:
-        raise KeyError(value) from None
-    if f == int(f) and 0 <= int(f) < len(classes):
-        return int(f)
-    raise KeyError(value)
 
 
 # ------------------------------------------------------------------------------------------------

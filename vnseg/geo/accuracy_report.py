@@ -109,6 +109,9 @@ def area_chart_png(doc: dict, lang: str = 'en', palette: Sequence[Sequence[int]]
             ax.text(0, yi - h / 2, f' {t["na"]}', va='center', fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlabel(f'{t["chart_x"]} ({t["unit_ha"] if unit == "ha" else t["unit_px"]})')
+    if unit != 'ha':  # pixel counts in millions read badly as '1e6' offsets
+        from matplotlib.ticker import FuncFormatter
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f'{v:,.0f}'))
     ax.set_xlim(left=0)
     ax.spines[['top', 'right']].set_visible(False)
     from matplotlib.patches import Patch

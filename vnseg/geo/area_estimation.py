@@ -7,12 +7,13 @@ reported is a total, or a ratio of two totals, of a 0/1 variable of the pixels (
 
 * total of ``y``:  ``Y^ = sum_h A_h ybar_h``, with
   ``V(Y^) = sum_h A_h^2 (1 - n_h / N_h) s2_yh / n_h``
-  (Cochran 1977, section 5.3, theorems 5.1-5.3: the stratified mean and its variance; ``ybar_h`` and
+  (Cochran 1977, Sampling Techniques, chapter 5: the stratified mean and its variance; ``ybar_h`` and
   ``s2_yh`` are the sample mean and variance (divisor ``n_h - 1``) of ``y`` in stratum ``h``, and
   ``1 - n_h / N_h`` the finite population correction);
 * ratio ``R = Y / X``:  ``R^ = Y^ / X^``, with
   ``V(R^) = (1 / X^^2) sum_h A_h^2 (1 - n_h / N_h) (s2_yh + R^^2 s2_xh - 2 R^ s_xyh) / n_h``
-  (Cochran 1977, section 6.11, the combined ratio estimate; Stehman 2014, eq. for a ratio of totals).
+  (Cochran 1977, chapter 6: the combined ratio estimate in stratified sampling; Stehman 2014: a ratio of
+  totals).
 
 With ``map = i`` and ``ref = j`` the map and reference class of a pixel:
 
@@ -240,7 +241,7 @@ def _stratum_note(strata: Strata, m: _Moments) -> str:
 def estimate_total(sample: ReviewedSample, strata: Strata, n_classes: int, y: Variable) -> Estimate:
     """Stratified estimate of the total of ``y`` (area units) and its standard error.
 
-    ``Y^ = sum_h A_h ybar_h``, ``V(Y^) = sum_h A_h^2 (1 - n_h / N_h) s2_yh / n_h`` (Cochran 1977, 5.3).
+    ``Y^ = sum_h A_h ybar_h``, ``V(Y^) = sum_h A_h^2 (1 - n_h / N_h) s2_yh / n_h`` (Cochran 1977, ch. 5).
 
     Args:
         sample: the reviewed points.
@@ -263,7 +264,7 @@ def estimate_ratio(sample: ReviewedSample, strata: Strata, n_classes: int, y: Va
     """Combined ratio estimate ``R^ = Y^ / X^`` of two totals and its standard error.
 
     ``V(R^) = (1 / X^^2) sum_h A_h^2 (1 - n_h / N_h) (s2_yh + R^^2 s2_xh - 2 R^ s_xyh) / n_h``
-    (Cochran 1977, 6.11; Stehman 2014).
+    (Cochran 1977, ch. 6; Stehman 2014).
 
     Args:
         sample, strata, n_classes, y: as :func:`estimate_total`.

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ['write_chips', 'CHIP_OUTPUT_PX', 'CHIPS_CSV']
+__all__ = ['ChipError', 'check_mosaic', 'write_chips', 'CHIP_OUTPUT_PX', 'CHIPS_CSV']
 
 #: Side of a chip PNG, about (the mosaic window is enlarged by a whole factor).
 CHIP_OUTPUT_PX = 288
@@ -24,18 +24,41 @@ CHIPS_CSV = 'chips.csv'
 _FRAME = (255, 0, 255)
 
 
+class ChipError(ValueError):
+    """A mosaic that cannot give the chips of a sample (not the class map's mosaic); the message names it."""
+
+    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+
+
 def _mosaic_pixels(points, cm, mosaic):
-    """Fractional (col, row) in the mosaic of each point's pixel centre."""
+    """Fractional (col, row) in the mosaic of each point's pixel centre.
+
+    Raises:
+        ChipError: grids that cannot relate, or a point outside the mosaic.
+    """
     from rasterio.warp import transform as warp_transform
-    from .sampling import SampleError
     xs, ys = np.asarray(points.x), np.asarray(points.y)
     if cm.georef.kind != mosaic.georef.kind:
-        raise SampleError(f'{mosaic.path}: the mosaic is georeferenced as {mosaic.georef.kind!r} and the class map '
-                          f'as {cm.georef.kind!r}: pass the mosaic the class map was made from (--image)')
+        raise ChipError(f'{mosaic.path}: the mosaic is georeferenced as {mosaic.georef.kind!r} and the class map '
+                        f'as {cm.georef.kind!r}: pass the mosaic the class map was made from (--image)')
     if cm.georef.kind == 'crs' and cm.crs != mosaic.crs:
         xs, ys = (np.asarray(v) for v in warp_transform(cm.crs, mosaic.crs, xs, ys))
     inv = ~mosaic.transform
-    return inv.a * xs + inv.b * ys + inv.c, inv.d * xs + inv.e * ys + inv.f
+    cols, rows = inv.a * xs + inv.b * ys + inv.c, inv.d * xs + inv.e * ys + inv.f
+    outside = (cols < 0) | (rows < 0) | (cols >= mosaic.width) | (rows >= mosaic.height)
+    if outside.any():
+        k = int(np.flatnonzero(outside)[0])
+        raise ChipError(f'{mosaic.path}: sample point {int(points.sample_id[k])} (x {points.x[k]:.3f}, '
+                        f'y {points.y[k]:.3f}) lies outside this mosaic: pass the mosaic the class map was made '
+                        'from (--image)')
+    return cols, rows
+
+
+def check_mosaic(points, cm, mosaic_path) -> None:
+    """Raise :class:`ChipError` unless every point lies in the mosaic (before anything is written)."""
+    from .raster_io import SourceImage
+    with SourceImage(mosaic_path) as mosaic:
+        _mosaic_pixels(points, cm, mosaic)
 
 
 def _chip(mosaic, col: float, row: float, size: int) -> np.ndarray:
@@ -85,23 +108,16 @@ def write_chips(points, table, cm, mosaic_path, out_dir, chip_size: int = 96) ->
         The CSV's path.
 
     Raises:
-        SampleError: a point outside the mosaic (not the class map's mosaic), or grids that cannot relate.
+        ChipError: a point outside the mosaic (not the class map's mosaic), or grids that cannot relate.
     """
     from vnseg.data.io import atomic_output, write_rgb_png
     from .raster_io import SourceImage
-    from .sampling import SampleError
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scale = max(1, int(round(CHIP_OUTPUT_PX / chip_size)))
     rows = []
     with SourceImage(mosaic_path) as mosaic:
         cols_m, rows_m = _mosaic_pixels(points, cm, mosaic)
-        outside = (cols_m < 0) | (rows_m < 0) | (cols_m >= mosaic.width) | (rows_m >= mosaic.height)
-        if outside.any():
-            k = int(np.flatnonzero(outside)[0])
-            raise SampleError(f'{mosaic.path}: sample point {int(points.sample_id[k])} (x {points.x[k]:.3f}, '
-                              f'y {points.y[k]:.3f}) lies outside this mosaic: pass the mosaic the class map was '
-                              'made from (--image)')
         for k in range(len(points)):
             sid = int(points.sample_id[k])
             name = f'sample_{sid:05d}.png'

@@ -12,10 +12,10 @@ The design follows the good practice of Olofsson et al. 2014 (Remote Sensing of 
   allocation gives the overall accuracy the expected standard error
   ``SE(O^) = sqrt(sum_h W_h^2 S_h^2 (1 - n_h / N_h) / n_h)``, ``S_h = sqrt(U_h (1 - U_h))`` (Olofsson et
   al. 2014 eq. 5 with a conjectured user's accuracy ``U_h`` of the stratum's map class, e.g. 0.8,
-  and the finite population correction of Cochran 1977 eq. 5.6), found by bisection. Cochran's
-  ``n0 = (sum_h W_h S_h / SE)^2`` (Cochran 1977 eq. 5.25 for Neyman's allocation; Olofsson et al. 2014
-  eq. 13) is the lower bound reported beside it: the minimum per stratum costs points over Neyman's
-  allocation, and protects the estimates of rare classes.
+  and the finite population correction, Cochran 1977 chapter 5), found by bisection. Cochran's
+  ``n0 = (sum_h W_h S_h / SE)^2`` (the sample size for a given variance under Neyman's allocation,
+  Cochran 1977 chapter 5; Olofsson et al. 2014 eq. 13) is the lower bound reported beside it: the
+  minimum per stratum costs points over Neyman's allocation, and protects the estimates of rare classes.
 * **drawing** with bounded memory, whatever the map's size: one pass counts the pixels of each stratum
   by blocks of rows (and their ground area, :class:`vnseg.geo.areas.PixelAreas`), numpy's
   ``Generator`` seeded by ``seed`` draws ``n_h`` distinct pixel ranks per stratum (the pixels of a
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,12 +37,12 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vnseg.classes import CLASSES, IGNORE_INDEX
+from vnseg.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
 from vnseg.cli import OptionError
 
 __all__ = ['SampleError', 'SampleOptions', 'SampleResult', 'SamplePoints', 'ClassMap', 'open_class_map',
            'StrataTable', 'count_strata', 'allocate', 'size_for_target_se', 'draw_points', 'draw_sample',
-           'stratum_label', 'pixel_centres', 'DEFAULT_EXPECTED_ACCURACY']
+           'stratum_label', 'pixel_centres', 'parse_class', 'DEFAULT_EXPECTED_ACCURACY']
 
 #: The user's accuracy conjectured for every class when none is given (``--expected-accuracy``).
 DEFAULT_EXPECTED_ACCURACY = 0.8
@@ -88,6 +89,48 @@ class SampleOptions:
     chip_size: int = 96
     project: bool = True
     block_rows: int = 512
+
+
+# ------------------------------------------------------------------------------------------------
+# class names
+# ------------------------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return unicodedata.normalize('NFC', str(text)).strip().casefold()
+
+
+def _class_lookup(classes: Sequence[str]) -> Dict[str, int]:
+    """Normalised name -> class id: each class's own name and, for vnseg's classes, its name in every language."""
+    english = [_norm(c) for c in CLASS_NAMES['en']]
+    lookup = {}
+    for i, c in enumerate(classes):
+        lookup[_norm(c)] = i
+        if _norm(c) in english:
+            j = english.index(_norm(c))
+            for names in CLASS_NAMES.values():
+                lookup.setdefault(_norm(names[j]), i)
+    return lookup
+
+
+def parse_class(value: Optional[str], classes: Sequence[str]) -> Optional[int]:
+    """Class id of ``value``: a class name in any language of :data:`vnseg.classes.CLASS_NAMES` (case and
+    surrounding spaces ignored), or a class id; None for an empty value.
+
+    Raises:
+        KeyError: an unknown name or id.
+    """
+    if value is None or not str(value).strip():
+        return None
+    key = _norm(value)
+    found = _class_lookup(classes).get(key)
+    if found is not None:
+        return found
+    try:
+        f = float(key)
+    except ValueError:
+        raise KeyError(value) from None
+    if f == int(f) and 0 <= int(f) < len(classes):
+        return int(f)
+    raise KeyError(value)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -241,17 +284,14 @@ class StrataTable:
 
 
 def _zone_index(zones, row0: int, height: int, width: int) -> np.ndarray:
-    """``int32 (height, width)``: 1 + the first zone whose polygon holds the pixel centre, 0 outside."""
-    from affine import Affine
-    from rasterio.features import rasterize
-    b = zones.bounds
-    hits = np.flatnonzero((b[:, 1] < row0 + height) & (b[:, 3] > row0) & (b[:, 2] > 0) & (b[:, 0] < width))
-    if not len(hits):
-        return np.zeros((height, width), np.int32)
-    # GDAL burns in order, later shapes over earlier ones: burn the last zone first so the first one wins
-    shapes = [(zones.geoms[z], int(z) + 1) for z in hits[::-1]]
-    return rasterize(shapes, out_shape=(height, width), transform=Affine.translation(0, row0), fill=0,
-                     dtype='int32')
+    """``int32 (height, width)``: 1 + the first zone whose polygon holds the pixel centre, 0 outside
+    (the zones rasterised as for the zone area tables, :func:`vnseg.geo.zones.zone_masks`)."""
+    from .zones import zone_masks
+    out = np.zeros((height, width), np.int32)
+    for z, c0, c1, inside in zone_masks(zones, row0, height, width):  # in file order: the first zone wins
+        sub = out[:, c0:c1]
+        sub[(sub == 0) & inside] = z + 1
+    return out
 
 
 def _stratum_codes(cm: ClassMap, block: np.ndarray, row0: int, zones) -> np.ndarray:
@@ -506,18 +546,17 @@ class SampleResult:
 
 
 def _users_accuracy_per_stratum(table: StrataTable, expected: Dict[str, float]) -> np.ndarray:
-    from vnseg.classes import CLASS_NAMES
-    default = float(expected.get('*', DEFAULT_EXPECTED_ACCURACY))
-    per_class = np.full(table.n_classes, default)
+    per_class = np.full(table.n_classes, float(expected.get('*', DEFAULT_EXPECTED_ACCURACY)))
     for key, value in expected.items():
         if key == '*':
             continue
-        hits = [i for i, c in enumerate(table.classes)
-                if key.strip().casefold() in {c.casefold()} | {names[i].casefold() for names in CLASS_NAMES.values()
-                                                              if i < len(names)}]
-        if not hits:
+        try:
+            c = parse_class(key, table.classes)
+        except KeyError:
+            c = None
+        if c is None:
             raise OptionError('--expected-accuracy', f'unknown class {key!r}; classes are {", ".join(table.classes)}')
-        per_class[hits[0]] = float(value)
+        per_class[c] = float(value)
     if np.any((per_class < 0) | (per_class > 1)):
         raise OptionError('--expected-accuracy', 'a user\'s accuracy is a number from 0 to 1')
     return per_class[table.class_of(np.arange(len(table.pixels)))]
@@ -567,7 +606,8 @@ def draw_sample(class_map_path, out_gpkg, options: SampleOptions) -> SampleResul
         options: :class:`SampleOptions`.
 
     Raises:
-        SampleError: unusable class map, mosaic or zone file (:class:`vnseg.geo.zones.ZoneError`).
+        SampleError: unusable class map or mosaic; :class:`vnseg.geo.zones.ZoneError`: unusable zone file;
+            :class:`vnseg.geo.review_chips.ChipError`: a mosaic that is not the class map's (``--chips``).
         OptionError: impossible sizes (``--n`` below the minimums, ``--target-se`` out of range).
     """
     from . import review_form
@@ -603,6 +643,9 @@ def draw_sample(class_map_path, out_gpkg, options: SampleOptions) -> SampleResul
         notes = []
         if n > table.pixels.sum():
             notes.append(f'--n {n} is more than the {int(table.pixels.sum())} pixels to sample: every pixel is drawn')
+        if options.chips:  # a mosaic that cannot give the chips is refused before anything is written
+            from .review_chips import check_mosaic
+            check_mosaic(points, cm, mosaic)
         design = design_record(cm, table, alloc, options, n0, expected_se)
         review_form.write_sample_gpkg(out_gpkg, points, table, cm.georef, options.lang, design)
         project = None
