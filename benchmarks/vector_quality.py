@@ -184,14 +184,14 @@ def part_kampala(rows_out: list):
     rows_out.append(m)
 
 
-def print_kampala(rows):
+def print_kampala(rows, timing: bool):
     print()
     print(f'{"outlines":40s} {"IoU mean":>8s} {"IoU p10":>8s} {"PoLiS m":>8s} {"Haus. m":>8s} '
           f'{"verts":>6s} {"90+-10%":>8s} {"n":>5s} {"s":>6s}')
     for r in rows:
         print(f'{r["name"]:40s} {r["iou_mean"]:8.4f} {r["iou_p10"]:8.4f} {r["polis_m"]:8.3f} '
               f'{r["hausdorff_m"]:8.3f} {r["vertices_median"]:6.1f} {r["right_angles_pct"]:8.1f} {r["n"]:5d} '
-              f'{r["seconds"]:6.2f}')
+              + (f'{r["seconds"]:6.2f}' if timing else '   n/a'))
 
 
 # -- part 2: a multi-class map ------------------------------------------------------------------------
@@ -338,7 +338,7 @@ def main(argv=None):
     if not args.skip_kampala:
         rows = []
         part_kampala(rows)
-        print_kampala(rows)
+        print_kampala(rows, args.timing)
         result['kampala'] = rows
     if not args.skip_dubai:
         result['dubai'] = part_dubai(out_dir, args.timing)
