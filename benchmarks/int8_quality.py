@@ -1,7 +1,7 @@
 """int8 vs fp32 ONNX vs PyTorch on labelled test scenes: does quantisation cost mIoU?
 
     python benchmarks/int8_quality.py CONFIG CHECKPOINT --test-scenes DIR --calib-images IMG [IMG ...]
-        [--work-dir DIR] [--calib-tiles 16] [--threads 2]
+        [--work-dir DIR] [--calib-tiles 16] [--threads 2] [--int8-8bit] [--openvino]
 
 ``vnseg export --int8`` writes the fp32 and the int8 ONNX of the trained model (ONNX Runtime static
 quantisation calibrated on ``--calib-tiles`` tiles of ``--calib-images``: give images of the TRAIN
@@ -11,6 +11,12 @@ scenes, never the test scenes). Then every whole scene of ``--test-scenes`` (a p
 fp32 ONNX, int8 ONNX; tile 512, overlap 128, mean of the three as in ``recipe_quality``) and scored
 against its mask. Prints per backend the mIoU and per-class IoU, seconds, the class agreement with
 PyTorch, and as its last line ``RESULT_INT8 int8_mIoU=<x> fp32_mIoU=<y> delta=<x-y>`` (ONNX fp32).
+
+The int8 file is the portable one (7-bit weights, the export's default). ``--int8-8bit`` adds the
+full-range file (calibrated on the same tiles) twice: on this CPU's integer kernels, and as its own float
+arithmetic computes it (``vnseg.deploy.quantize.float_reference``), which is what a CPU with VNNI gives:
+the cost of portability on a VNNI machine, measured on any CPU. ``--openvino`` adds the fp32 and the
+portable int8 file on OpenVINO (``vnseg map --backend openvino``).
 """
 import argparse
 import subprocess
@@ -35,6 +41,8 @@ def parse_args(argv=None):
     p.add_argument('--calib-tiles', type=int, default=16)
     p.add_argument('--threads', type=int, default=2, help='CPU threads of both runtimes')
     p.add_argument('--work-dir', default='work_dirs/int8_quality')
+    p.add_argument('--int8-8bit', action='store_true', help='also the 8-bit-weight file (kernels, float reference)')
+    p.add_argument('--openvino', action='store_true', help='also the fp32 and int8 files on OpenVINO')
     return p.parse_args(argv)
 
 
@@ -90,20 +98,33 @@ def main(argv=None):
     models = {'pytorch': load_model(args.config, args.checkpoint, device='cpu'),
               'onnx fp32': OnnxTileModel(onnx, threads=args.threads),
               'onnx int8': OnnxTileModel(onnx.with_suffix('.int8.onnx'), threads=args.threads)}
+    if args.int8_8bit:
+        from vnseg.deploy.quantize import float_reference
+        from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+        w8 = work / 'model.w8.int8.onnx'
+        quantize_tile_model(onnx, w8, *calibration_tiles(args.calib_images, TILE, args.calib_tiles), weight_bits=8)
+        models['int8 8-bit'] = OnnxTileModel(w8, threads=args.threads)
+        models['8-bit float ref'] = float_reference(w8, threads=args.threads)
+    if args.openvino:
+        models['openvino fp32'] = OnnxTileModel(onnx, threads=args.threads, backend='openvino')
+        models['openvino int8'] = OnnxTileModel(onnx.with_suffix('.int8.onnx'), threads=args.threads,
+                                                backend='openvino')
     rows = {}
     for name, model in models.items():
         conf, maps, seconds = score(model, pairs, work / name.replace(' ', '_'), NUM_CLASSES)
         rows[name] = dict(conf=conf, maps=maps, seconds=seconds)
     ref = rows['pytorch']['maps']
     print(f'\n{len(pairs)} scenes of {args.test_scenes}; tile {TILE}, overlap {OVERLAP}, mean blend')
-    print(f"{'backend':>10} | {'mIoU':>6} | " + ' '.join(f'{c[:9]:>9}' for c in CLASSES)
+    from vnseg.deploy.cpu import cpu_int8_features
+    print(f"CPU: {cpu_int8_features()['summary']}")
+    print(f"{'backend':>15} | {'mIoU':>6} | " + ' '.join(f'{c[:9]:>9}' for c in CLASSES)
           + f" | {'seconds':>7} | {'agree w/ PyTorch %':>18}")
     for name, r in rows.items():
         per_class, miou = iou_table(r['conf'])
         same = sum(int((r['maps'][k] == ref[k]).sum()) for k in ref)
         total = sum(ref[k].size for k in ref)
         r['mIoU'] = miou
-        print(f'{name:>10} | {miou:6.2f} | ' + ' '.join(f'{v:9.2f}' for v in per_class)
+        print(f'{name:>15} | {miou:6.2f} | ' + ' '.join(f'{v:9.2f}' for v in per_class)
               + f" | {r['seconds']:7.1f} | {100 * same / total:18.3f}")
     x, y = rows['onnx int8']['mIoU'], rows['onnx fp32']['mIoU']
     print(f'RESULT_INT8 int8_mIoU={x:.2f} fp32_mIoU={y:.2f} delta={x - y:.2f}')

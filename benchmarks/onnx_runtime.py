@@ -2,7 +2,7 @@
 
     python benchmarks/onnx_runtime.py [--config configs/segformer_b0_vn.py] [--checkpoint CKPT]
         [--tile 512] [--tiles 16] [--batch-size 4] [--threads 2] [--rounds 3] [--scene 1536x1024]
-        [--no-int8] [--calib-images IMG ...] [--calib-tiles 8]
+        [--no-int8] [--calib-images IMG ...] [--calib-tiles 8] [--int8-8bit] [--openvino]
 
 The model (random weights from a fixed seed unless ``--checkpoint``) is exported with
 ``tools/deployment/export_onnx.py``'s code path. Then:
@@ -16,7 +16,12 @@ The model (random weights from a fixed seed unless ``--checkpoint``) is exported
   ``vnseg export --int8`` writes), calibrated on ``--calib-tiles`` tiles of ``--calib-images`` (default:
   the mosaic's outer columns, left and right of the timed crop: tiles the timed ones do not include),
   timed in the same alternating rounds; its row gives tiles/s, the ratio to fp32 ONNX Runtime (target
-  >= 1.8x) and the pixel agreement with fp32 ONNX Runtime on the timed tiles (target >= 98 %);
+  >= 1.8x) and the pixel agreement with fp32 ONNX Runtime on the timed tiles (target >= 98 %). The int8
+  file is the portable one (7-bit weights, ``vnseg export --int8``'s default); ``--int8-8bit`` adds the
+  full-range file (right on CPUs with VNNI only) and the same file as its float arithmetic computes it
+  (``float ref``: what a CPU with VNNI gives, on any CPU), so that the cost of portability shows on this CPU;
+* ``--openvino``: the fp32 and the portable int8 file on OpenVINO's CPU plugin (``vnseg map --backend
+  openvino``), in the same rounds;
 * whole scene: ``infer_large_image`` on a ``--scene`` crop of the mosaic with each backend (same tile,
   overlap, batch): seconds, ratio and class-map agreement.
 """
@@ -46,6 +51,9 @@ def parse_args(argv=None):
     p.add_argument('--calib-images', nargs='+', default=None,
                    help="int8 calibration images (default: the mosaic's columns left and right of the timed crop)")
     p.add_argument('--calib-tiles', type=int, default=8, help='int8 calibration tiles (default 8)')
+    p.add_argument('--int8-8bit', action='store_true',
+                   help='also the 8-bit-weight int8 file, on this CPU and as its float arithmetic computes it')
+    p.add_argument('--openvino', action='store_true', help='also run the fp32 and int8 files on OpenVINO')
     return p.parse_args(argv)
 
 
@@ -139,6 +147,16 @@ def main(argv=None):
         quant_s = time.perf_counter() - t
         models['onnxruntime int8'] = OnnxTileModel(tmp / 'model.int8.onnx', providers=['CPUExecutionProvider'],
                                                    threads=args.threads)
+        if args.int8_8bit:
+            from vnseg.deploy.quantize import float_reference
+            quantize_tile_model(onnx_path, tmp / 'model.w8.int8.onnx', calib_rgb, calib_valid, weight_bits=8)
+            models['ort int8 8-bit'] = OnnxTileModel(tmp / 'model.w8.int8.onnx', providers=['CPUExecutionProvider'],
+                                                     threads=args.threads)
+            models['int8 8-bit float ref'] = float_reference(models['ort int8 8-bit'], threads=args.threads)
+    if args.openvino:
+        models['openvino'] = OnnxTileModel(onnx_path, backend='openvino', threads=args.threads)
+        if args.int8:
+            models['openvino int8'] = OnnxTileModel(tmp / 'model.int8.onnx', backend='openvino', threads=args.threads)
     for m in models.values():   # warm-up
         run(m)
     times = {k: [] for k in models}
@@ -153,14 +171,16 @@ def main(argv=None):
     ct, co = classes['pytorch'], classes['onnxruntime']
     agree = float((ct == co).mean())
     parity = check_parity(model, onnx_path, rgb[:4], valid[:4])
+    from vnseg.deploy.cpu import cpu_int8_features
+    print(f"CPU: {cpu_int8_features()['summary']}")
     print(f'model {Path(args.config).name}, tile {args.tile}, {len(rgb)} real tiles, batch {args.batch_size}, '
           f'{args.threads} threads, {args.rounds} alternating rounds (best); export {export_s:.1f} s '
           f'({facts["exporter"]})')
-    print(f"{'runtime':<17} {'s/round':>9} {'tiles/s':>9} {'vs fp32 ORT':>12} {'agreement with fp32 ORT':>24}")
+    print(f"{'runtime':<21} {'s/round':>9} {'tiles/s':>9} {'vs fp32 ORT':>12} {'agreement with fp32 ORT':>24}")
     for k in models:
         ratio = f"{best['onnxruntime'] / best[k]:.2f}x"
         agree_k = f"{100 * float((classes[k] == co).mean()):.3f} %"
-        print(f'{k:<17} {best[k]:>9.3f} {len(rgb) / best[k]:>9.2f} {ratio:>12} {agree_k:>24}')
+        print(f'{k:<21} {best[k]:>9.3f} {len(rgb) / best[k]:>9.2f} {ratio:>12} {agree_k:>24}')
     print(f"throughput ratio ORT/PyTorch: {best['pytorch'] / best['onnxruntime']:.2f}x (target >= 1.3x)")
     if args.int8:
         print(f"throughput ratio int8/fp32 ORT: {best['onnxruntime'] / best['onnxruntime int8']:.2f}x "

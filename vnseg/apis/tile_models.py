@@ -125,7 +125,7 @@ class OnnxTileModel:
         session_config: ONNX Runtime session configuration entries (``{key: value}``), e.g.
             ``{'session.disable_quant_qdq': '1'}`` to run an int8 graph's quantise / dequantise pairs as
             written, in float32, instead of fusing them into integer kernels
-            (:func:`vnseg.deploy.int8_check.float_reference`).
+            (:func:`vnseg.deploy.quantize.float_reference`).
         backend: ``'onnxruntime'`` (default) or ``'openvino'`` (OpenVINO's CPU plugin, ``pip install
             'vnseg[openvino]'``; float32 inference precision, so that a CPU with bf16 units computes what the
             other backend does; ONNX Runtime then only reads the metadata).

@@ -8,26 +8,22 @@ this machine and compares its classes with a reference:
 
 * the fp32 model beside it (``model.onnx`` for ``model.int8.onnx``), when it is there: the same comparison and the
   same threshold (the file's ``min_agreement``) as at export;
-* otherwise the int8 file's own float arithmetic (:func:`float_reference`): ONNX Runtime runs the graph's
-  quantise / dequantise pairs as written, in float32, with no integer kernel. That is what the file means on any
-  CPU, so a disagreement is this CPU's kernels going wrong.
+* otherwise the int8 file's own float arithmetic (:func:`vnseg.deploy.quantize.float_reference`): ONNX Runtime
+  runs the graph's quantise / dequantise pairs as written, in float32, with no integer kernel. That is what the
+  file means on any CPU, so a disagreement is this CPU's kernels going wrong.
 
 Below the threshold it raises :class:`Int8CheckError`; ``vnseg map`` then stops with one line (or maps with the fp32
 model when the user asked for that).
 """
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 from typing import Optional, Sequence
 
 import numpy as np
 
-__all__ = ['Int8CheckError', 'QDQ_AS_FLOAT', 'cpu_int8_features', 'float_reference', 'kernel_agreement',
-           'fp32_sibling', 'check_int8_here', 'check_tiles', 'check_int8_for_images']
+__all__ = ['Int8CheckError', 'CHECK_TILES', 'fp32_sibling', 'check_int8_here', 'check_tiles', 'check_int8_for_images']
 
-#: ONNX Runtime session setting that keeps QuantizeLinear / DequantizeLinear as float ops (no integer kernels).
-QDQ_AS_FLOAT = {'session.disable_quant_qdq': '1'}
 #: Tiles of the scene the check runs on (spread over the first image that has enough valid pixels).
 CHECK_TILES = 4
 
@@ -43,52 +39,6 @@ class Int8CheckError(ValueError):
             f"{path}: on this CPU ({facts['cpu']['summary']}) the int8 model agrees with {facts['reference']} on "
             f"only {100 * facts['agreement']:.2f} % of {facts['pixels']} pixels of {facts['tiles']} tiles of "
             f"{facts['image']} (< {100 * facts['min_agreement']:.2f} %, the file's threshold)")
-
-
-def cpu_int8_features() -> dict:
-    """What decides ONNX Runtime's int8 kernels on this CPU: ``{'model', 'avx2', 'avx512_vnni', 'avx_vnni',
-    'amx_int8', 'vnni', 'summary'}`` (flags from ``/proc/cpuinfo``; None where they cannot be read)."""
-    flags, model = None, platform.processor() or platform.machine()
-    try:
-        text = Path('/proc/cpuinfo').read_text(errors='replace')
-    except OSError:
-        text = ''
-    for line in text.splitlines():
-        key, _, value = line.partition(':')
-        if key.strip() == 'model name' and model in ('', platform.machine()):
-            model = value.strip()
-        if key.strip() == 'flags' and flags is None:
-            flags = set(value.split())
-    if flags is None:
-        return dict(model=model, avx2=None, avx512_vnni=None, avx_vnni=None, amx_int8=None, vnni=None,
-                    summary=f'{model}, instruction sets unknown')
-    out = dict(model=model, avx2='avx2' in flags, avx512_vnni='avx512_vnni' in flags, avx_vnni='avx_vnni' in flags,
-               amx_int8='amx_int8' in flags)
-    out['vnni'] = out['avx512_vnni'] or out['avx_vnni']
-    isa = [name for name, on in (('AVX2', out['avx2']), ('AVX-512', 'avx512f' in flags),
-                                 ('AVX512-VNNI', out['avx512_vnni']), ('AVX-VNNI', out['avx_vnni']),
-                                 ('AMX-INT8', out['amx_int8'])) if on]
-    out['summary'] = f"{model}, {'/'.join(isa) or 'no AVX2'}{'' if out['vnni'] else ', no VNNI'}"
-    return out
-
-
-def float_reference(int8_model, threads: Optional[int] = None):
-    """The int8 file run with its quantise / dequantise pairs as float32 ops (:data:`QDQ_AS_FLOAT`): the same
-    rounding of weights and activations, no integer kernel, the same result on every CPU.
-
-    ``int8_model``: a path or an :class:`~vnseg.apis.tile_models.OnnxTileModel`.
-    """
-    from vnseg.apis.tile_models import OnnxTileModel
-    path = getattr(int8_model, 'path', int8_model)
-    return OnnxTileModel(path, providers=['CPUExecutionProvider'], threads=threads, session_config=QDQ_AS_FLOAT)
-
-
-def kernel_agreement(int8_model, rgb: np.ndarray, valid: np.ndarray) -> dict:
-    """:func:`vnseg.deploy.quantize.int8_agreement` of the file's float arithmetic (:func:`float_reference`) and
-    this CPU's integer kernels (``int8_model``, an :class:`~vnseg.apis.tile_models.OnnxTileModel`) on the same
-    tiles: ``agreement`` (0..1), ``pixels``, ``tiles``, ``max_abs_prob_diff``, ``mean_abs_prob_diff``."""
-    from vnseg.deploy.quantize import int8_agreement
-    return int8_agreement(float_reference(int8_model), int8_model, rgb, valid)
 
 
 def fp32_sibling(int8_path) -> Optional[Path]:
@@ -123,15 +73,16 @@ def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the s
     """Check an int8 :class:`~vnseg.apis.tile_models.OnnxTileModel` on this CPU with the tiles ``rgb`` / ``valid``.
 
     The reference is the fp32 model ``fp32_path`` when given (default: :func:`fp32_sibling`), else the file's
-    own float arithmetic (:func:`float_reference`); the threshold is the one the file was exported with
-    (``vnseg.int8.min_agreement``; :data:`vnseg.deploy.quantize.DEFAULT_MIN_AGREEMENT` when absent).
+    own float arithmetic (:func:`vnseg.deploy.quantize.float_reference`); the threshold is the one the file was
+    exported with (``vnseg.int8.min_agreement``; :data:`vnseg.deploy.quantize.DEFAULT_MIN_AGREEMENT` when absent).
 
     Returns the facts (``agreement``, ``pixels``, ``tiles``, ``reference``, ``min_agreement``, ``image``,
     ``cpu``). Raises :class:`Int8CheckError` below the threshold, ValueError when ``int8_model`` is not an int8
     file of vnseg's.
     """
     from vnseg.apis.tile_models import OnnxTileModel
-    from vnseg.deploy.quantize import DEFAULT_MIN_AGREEMENT, int8_agreement
+    from vnseg.deploy.cpu import cpu_int8_features
+    from vnseg.deploy.quantize import DEFAULT_MIN_AGREEMENT, int8_agreement, kernel_agreement
     int8 = int8_model.int8
     if int8 is None:
         raise ValueError(f'{int8_model.path}: not an int8 model of vnseg (no vnseg.int8 metadata)')

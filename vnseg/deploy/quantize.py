@@ -32,7 +32,7 @@ with the same input, output and metadata, by ONNX Runtime's own tools
 valid pixels whose predicted class agrees (:func:`class_agreement`); ``vnseg export --int8`` refuses
 the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`). It also records how the
 exporting CPU's integer kernels agree with the file's own float arithmetic
-(:func:`vnseg.deploy.int8_check.kernel_agreement`).
+(:func:`kernel_agreement`).
 """
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from vnseg.cli import UserError
 
 __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'PORTABLE_WEIGHT_BITS', 'weight_code_range',
-           'TileCalibrationReader', 'Int8AgreementError',
+           'QDQ_AS_FLOAT', 'float_reference', 'kernel_agreement', 'TileCalibrationReader', 'Int8AgreementError',
            'calibration_tiles', 'class_agreement', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
            'int8_path_for', 'quantized_op_counts', 'tail_nodes', 'activation_matmuls']
 
@@ -56,6 +56,8 @@ DEFAULT_MIN_AGREEMENT = 0.98
 DEFAULT_OP_TYPES = ('Conv', 'MatMul', 'Relu', 'Resize', 'Concat')
 #: Weight bits that every x86 CPU runs exactly (see the module's docstring); the export's default.
 PORTABLE_WEIGHT_BITS = 7
+#: ONNX Runtime session setting that keeps QuantizeLinear / DequantizeLinear as float ops (no integer kernels).
+QDQ_AS_FLOAT = {'session.disable_quant_qdq': '1'}
 #: Operators that only exist in a quantised graph (QDQ pairs, or the integer kernels of QOperator format).
 QUANT_OPS = ('QuantizeLinear', 'DequantizeLinear', 'QLinearConv', 'QLinearMatMul', 'ConvInteger', 'MatMulInteger')
 
@@ -196,6 +198,24 @@ def int8_agreement(fp32_model, int8_model, rgb: np.ndarray, valid: np.ndarray, b
             max_p, sum_p, n_p = max(max_p, float(dp.max())), sum_p + float(dp.sum(dtype=np.float64)), n_p + dp.size
     return dict(agreement=agree / max(total, 1), pixels=total, tiles=int(len(rgb)), max_abs_prob_diff=max_p,
                 mean_abs_prob_diff=sum_p / max(n_p, 1))
+
+
+def float_reference(int8_model, threads: Optional[int] = None):
+    """The int8 file run with its quantise / dequantise pairs as float32 ops (:data:`QDQ_AS_FLOAT`): the same
+    rounding of weights and activations, no integer kernel, the same result on every CPU.
+
+    ``int8_model``: a path or an :class:`~vnseg.apis.tile_models.OnnxTileModel`.
+    """
+    from vnseg.apis.tile_models import OnnxTileModel
+    path = getattr(int8_model, 'path', int8_model)
+    return OnnxTileModel(path, providers=['CPUExecutionProvider'], threads=threads, session_config=QDQ_AS_FLOAT)
+
+
+def kernel_agreement(int8_model, rgb: np.ndarray, valid: np.ndarray) -> dict:
+    """:func:`int8_agreement` of the file's float arithmetic (:func:`float_reference`) and
+    this CPU's integer kernels (``int8_model``, an :class:`~vnseg.apis.tile_models.OnnxTileModel`) on the same
+    tiles: ``agreement`` (0..1), ``pixels``, ``tiles``, ``max_abs_prob_diff``, ``mean_abs_prob_diff``."""
+    return int8_agreement(float_reference(int8_model), int8_model, rgb, valid)
 
 
 def quantized_op_counts(onnx_path) -> dict:
@@ -343,13 +363,13 @@ def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np
     :func:`int8_agreement` of fp32 and int8 on the ``check_*`` tiles (uint8 ``(n, 3, T, T)``, bool ``(n, T, T)``).
 
     Returns the settings, ``agreement`` facts and ``kernel_agreement`` (this CPU's integer kernels against
-    the file's own float arithmetic, :func:`vnseg.deploy.int8_check.kernel_agreement`, with the CPU's
+    the file's own float arithmetic, :func:`kernel_agreement`, with the CPU's
     int8 features), all JSON-able. Raises :class:`Int8AgreementError` (naming ``name``, default
     ``out_path``) when the agreement is below ``min_agreement`` (0..1): the caller's atomic output then
     leaves nothing behind.
     """
     from vnseg.apis.tile_models import OnnxTileModel
-    from vnseg.deploy.int8_check import cpu_int8_features, kernel_agreement
+    from vnseg.deploy.cpu import cpu_int8_features
     facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, **settings)
     fp32 = OnnxTileModel(fp32_path, providers=['CPUExecutionProvider'])
     int8 = OnnxTileModel(out_path, providers=['CPUExecutionProvider'])
