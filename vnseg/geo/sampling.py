@@ -156,6 +156,7 @@ class ClassMap:
         from .georef import Georef
         self._array = array
         self._ds = None
+        self._env = None
         self.path = Path(path) if path is not None else Path('<array>')
         self.classes = tuple(classes)
         self.nodata = int(nodata)
@@ -190,6 +191,9 @@ class ClassMap:
         if self._ds is not None:
             self._ds.close()
             self._ds = None
+        if self._env is not None:
+            self._env.__exit__(None, None, None)
+            self._env = None
 
     def __enter__(self):
         return self
@@ -198,8 +202,14 @@ class ClassMap:
         self.close()
 
 
+#: GDAL's block cache while a class map is open, MB: each block of rows is read once per pass, so a cache
+#: of a few block rows is enough (GDAL's default, 5 % of the RAM, would fill up with the whole map).
+GDAL_CACHE_MB = 64
+
+
 def open_class_map(path) -> ClassMap:
-    """Open a class map written by ``vnseg map`` (single-band uint8 GeoTIFF, 255 = nodata).
+    """Open a class map written by ``vnseg map`` (single-band uint8 GeoTIFF, 255 = nodata); GDAL's block
+    cache is :data:`GDAL_CACHE_MB` until it is closed.
 
     Raises:
         SampleError: missing or unreadable file, not a single-band uint8 raster.
@@ -209,14 +219,18 @@ def open_class_map(path) -> ClassMap:
     path = Path(path)
     if not path.is_file():
         raise SampleError(f'{path}: class map not found')
+    env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2 ** 20)
+    env.__enter__()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
             ds = rasterio.open(path)
     except Exception as err:
+        env.__exit__(None, None, None)
         raise SampleError(f'{path}: cannot read the class map ({str(err).splitlines()[0]})') from err
     if ds.count != 1 or ds.dtypes[0] != 'uint8':
         ds.close()
+        env.__exit__(None, None, None)
         raise SampleError(f'{path}: a class map is a single-band uint8 class-index raster (STEM_classes.tif '
                           f'of vnseg map), found {ds.count} band(s) of {ds.dtypes[0]}')
     tags = ds.tags()
@@ -227,7 +241,7 @@ def open_class_map(path) -> ClassMap:
         except (ValueError, TypeError):
             pass
     cm = ClassMap(classes=classes, nodata=IGNORE_INDEX if ds.nodata is None else int(ds.nodata), path=path)
-    cm._ds = ds
+    cm._ds, cm._env = ds, env
     cm.tags = tags
     cm.height, cm.width = ds.height, ds.width
     cm.georef = Georef.from_dataset(ds)
@@ -295,7 +309,7 @@ def _zone_index(zones, row0: int, height: int, width: int) -> np.ndarray:
 
 
 def _stratum_codes(cm: ClassMap, block: np.ndarray, row0: int, zones) -> np.ndarray:
-    """``int64`` stratum of every pixel of a block, -1 for nodata and pixels outside the zones."""
+    """``int32`` stratum of every pixel of a block, -1 for nodata and pixels outside the zones."""
     K = len(cm.classes)
     valid = block < K
     if not valid.all():
@@ -303,13 +317,19 @@ def _stratum_codes(cm: ClassMap, block: np.ndarray, row0: int, zones) -> np.ndar
         if bad.size:
             raise SampleError(f'{cm.path}: pixel value {int(bad[0])} is neither a class id (0..{K - 1}: '
                               f'{", ".join(cm.classes)}) nor nodata ({cm.nodata})')
-    code = block.astype(np.int64)
+    code = block.astype(np.int32)
     if zones is not None:
         zi = _zone_index(zones, row0, block.shape[0], block.shape[1])
         valid &= zi > 0
-        code += (zi.astype(np.int64) - 1) * K
+        zi -= 1
+        zi *= K
+        code += zi
     code[~valid] = -1
     return code
+
+
+#: Rows of a block histogrammed at a time by :func:`count_strata`.
+_COUNT_ROWS = 32
 
 
 def count_strata(cm: ClassMap, zones=None, block_rows: int = 512,
@@ -336,9 +356,12 @@ def count_strata(cm: ClassMap, zones=None, block_rows: int = 512,
     for b, r0, block in cm.blocks(block_rows):
         code = _stratum_codes(cm, block, r0, zones)
         h_rows = code.shape[0]
-        ok = code >= 0
-        local = (np.arange(h_rows, dtype=np.int64)[:, None] * H + code)[ok]
-        per_row = np.bincount(local, minlength=h_rows * H).reshape(h_rows, H)
+        per_row = np.zeros((h_rows, H), np.int64)
+        for s in range(0, h_rows, _COUNT_ROWS):  # histograms of a few rows at a time: small temporaries
+            sub = code[s:s + _COUNT_ROWS]
+            ok = sub >= 0
+            local = (np.arange(sub.shape[0], dtype=np.int64)[:, None] * H + sub)[ok]
+            per_row[s:s + sub.shape[0]] = np.bincount(local, minlength=sub.shape[0] * H).reshape(-1, H)
         block_pixels[b] = per_row.sum(axis=0)
         area += (pa.row_area[r0:r0 + h_rows] @ per_row) if pa.row_area is not None else block_pixels[b]
         if points is not None:
