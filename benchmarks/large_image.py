@@ -14,7 +14,7 @@ RSS (``resource.getrusage(...).ru_maxrss``) is its own:
   (whole image and whole logits in memory, one window per forward), with mmseg's own ``SegformerHead``
   where the config names vnseg's ``FusedSegformerHead`` (what a CPU training dumps: the same weights);
 * ``vnseg``: vnseg's whole-scene inference with PyTorch (``segment_scene`` of
-  :mod:`vnseg.apis.large_image`: strip of windows, ``--batch-size`` windows per forward (vnseg's
+  :mod:`vnseg.apis.scene`: strip of windows, ``--batch-size`` windows per forward (vnseg's
   default), stored strips, class-map and confidence COGs written), then the area table (``post``, timed apart);
 * ``vnseg-ort NAME``: the same with each ``--onnx`` model through ONNX Runtime (fp32 and, when
   ``vnseg export --int8`` wrote it beside, the int8 sibling), ``--threads`` intra-op threads.
@@ -124,9 +124,10 @@ def child(args):
         torch.manual_seed(0)
         model = init_model(cfg, args.checkpoint, device=args.device)
     if args.child != 'stock':  # the tile model and what identifies it (the resume manifest): not timed
-        from vnseg.apis.large_image import build_tile_model, _model_identity
+        from vnseg.apis.scene_model import SceneModel, build_tile_model
         tile_model = _Timed(build_tile_model(model, tile=args.tile))
-        identity = _model_identity(tile_model.inner)
+        scene_model = SceneModel(tile_model)
+        scene_model.identity  # hashed here, outside the timed part (kept by the scene model)
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
@@ -154,19 +155,22 @@ def child(args):
         shape = pred.shape
         phases = dict(model=spent[0], rest=seconds - spent[0])
     else:
-        from vnseg.apis.large_image import postprocess_scene, segment_scene, Scene
+        from vnseg.apis.gis_outputs import OutputOptions
+        from vnseg.apis.postprocess import postprocess_scene
+        from vnseg.apis.scene import Scene, segment_scene
+        from vnseg.apis.sliding import WindowOptions
         from vnseg.geo.raster_io import SourceImage
         with SourceImage(args.image) as source:
             from vnseg.apis.tile_models import default_batch_size
-            batch = args.batch_size or default_batch_size(tile_model.inner)
-            scene = Scene(tile_model, source, args.out, args.tile, args.tile - args.stride, batch,
-                          args.blend, False, identity)
+            windows = WindowOptions(tile=args.tile, overlap=args.tile - args.stride, blend=args.blend,
+                                    batch_size=args.batch_size or default_batch_size(tile_model.inner))
+            scene = Scene(scene_model, source, args.out, windows)
             timings = segment_scene(scene, progress=False)
             if cuda:
                 torch.cuda.synchronize()
             seconds = time.perf_counter() - t0  # the class map (and confidence) COG written
             t = time.perf_counter()
-            postprocess_scene(scene, [], preview=False, report=False, gpkg=False)
+            postprocess_scene(scene, outputs=OutputOptions(polygons=False, preview=False, report=False, gpkg=False))
             post = time.perf_counter() - t
         shape = (source.height, source.width)
         phases = dict(model=tile_model.seconds, rest=timings['segment'] - tile_model.seconds,

@@ -369,7 +369,7 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
 def prepare(src, out, *, crop, color_table, ratios, augment):
     """Prepare ``src`` into ``out`` with vnseg's tool unless ``out`` already holds that result."""
     from vnseg.data.class_weights import write_class_weights
-    from vnseg.data.prepare import PrepareError, prepare_dataset
+    from vnseg.data.prepare import PatchOptions, PrepareError, SceneOptions, SplitOptions, prepare_dataset
     from vnseg.data.io import DataError
     src, out = Path(src).resolve(), Path(out)
     summary_path = out / 'summary.json'
@@ -383,9 +383,9 @@ def prepare(src, out, *, crop, color_table, ratios, augment):
             return summary
     t0 = time.perf_counter()
     try:
-        summary = prepare_dataset(src, out, patch_size=crop, split_mode='scene', ratios=ratios, seed=SPLIT_SEED,
-                                  num_augment=1 if augment else 0, color_table=color_table, progress=False,
-                                  chart=augment)
+        summary = prepare_dataset(src, out, PatchOptions(patch_size=crop, num_augment=1 if augment else 0),
+                                  SplitOptions(split_mode='scene', ratios=ratios, seed=SPLIT_SEED),
+                                  SceneOptions(color_table=color_table), progress=False, chart=augment)
     except (PrepareError, DataError) as e:
         raise BenchmarkError(str(e)) from e
     if summary['failures']:
@@ -482,6 +482,7 @@ def make_teacher_cache(args, data, work):
     ``--unlabelled-src`` (recipe ``kd_cached``): ``work/teacher_cache/<key>``, made by ``vnseg teacher-labels``'
     code, or continued / reused when it exists (``<key>``: :func:`teacher_key`). The minutes it took are
     kept beside it (``<key>.cost.json``) for the teacher's cost line."""
+    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.teacher_labels import cache_teacher_labels
     from vnseg.data.io import DataError
     unlabelled = unlabelled_folders(args)
@@ -492,7 +493,7 @@ def make_teacher_cache(args, data, work):
     try:
         report = cache_teacher_labels(
             [(run / 'config.py', checkpoint) for run, checkpoint in data['teachers']], data['train_root'],
-            unlabelled, out, tile=TILE, overlap=OVERLAP, tta_flip=True,
+            unlabelled, out, WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=True),
             device='cpu' if args.device == 'cpu' else 'cuda',
             progress=False, on_error=lambda image, err: failed.append(f'{image}: {err}'))
     except DataError as e:
@@ -514,8 +515,8 @@ def score_teacher(args, data, work, member_rows=(), tile_models=None):
     ``train_seconds``: the members' training (``member_rows``, or their ``trained.json``). ``tile_models``:
     the members already built as tile models (tests)."""
     import numpy as np
-    from vnseg.apis.large_image import build_tile_model
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.apis.scene_model import build_tile_model
+    from vnseg.apis.sliding import TiledSegmenter, WindowOptions
     from vnseg.apis.teacher_labels import strip_probabilities
     from vnseg.classes import NUM_CLASSES
     from vnseg.geo.raster_io import SourceImage
@@ -535,7 +536,8 @@ def score_teacher(args, data, work, member_rows=(), tile_models=None):
                              for run, ckpt in data['teachers']]
 
     def confusion(scenes, flip):
-        segmenters = [TiledSegmenter(m, tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=flip) for m in models]
+        windows = WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=flip)
+        segmenters = [TiledSegmenter.of(m, windows) for m in models]
         conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
         for image, mask in scenes:
             gt = read_mask(mask)
@@ -600,14 +602,14 @@ def score_scenes(model, scenes, out_dir, tta_flip, device):
     """Segment each whole scene with ``infer_large_image``; summed (C, C) confusion matrix."""
     import numpy as np
     import rasterio
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
     from vnseg.classes import NUM_CLASSES
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
     conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
+    windows = WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=tta_flip)
     for image, mask in scenes:
-        res = infer_large_image(model, None, image, out_dir, tile=TILE, overlap=OVERLAP, batch_size=4,
-                                tta_flip=tta_flip, device=device, write_polygons=False, preview=False,
-                                progress=False)
+        res = infer_large_image(model, None, image, out_dir, windows,
+                                outputs=OutputOptions(polygons=False, preview=False), device=device, progress=False)
         with rasterio.open(res.class_map) as ds:
             pred = ds.read(1)
         conf += confusion_from_arrays(pred, read_mask(mask))

@@ -98,10 +98,10 @@ def main():
         '--cfg-options', *data_options(dataset)])
     metrics = json.loads((test_dir / 'metrics_test.json').read_text())
 
-    from vnseg.apis.large_image import infer_large_image
+    from vnseg.apis import WindowOptions, infer_large_image
     holdout_image = holdout_json.with_suffix('.png')
     result = stages.run('5. whole-scene inference', infer_large_image, str(CONFIG), str(checkpoint),
-                        holdout_image, work / 'inference', tile=256, device='cpu')
+                        holdout_image, work / 'inference', WindowOptions(tile=256), device='cpu')
 
     figures = work / 'figures'
     report = stages.run('6. figures and comparison table', make_figures, figures, train_dir,

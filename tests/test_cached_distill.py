@@ -7,6 +7,7 @@ its cached probabilities are one-hot of the mask: wherever the soft labels are a
 mask, their argmax IS the mask.
 """
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -20,9 +21,11 @@ from mmseg.structures import SegDataSample
 import vnseg.mmseg_ext  # noqa: F401  (registrations)
 from conftest import REPO
 from teacher_cache_data import ColourTeacher, prepared_colour_dataset, unlabelled_folder
-from vnseg.apis.teacher_labels import cache_teacher_labels
+from vnseg.apis.teacher_labels import TEACHER_WINDOWS, cache_teacher_labels
 from vnseg.data.teacher_cache import CacheMismatch, use_teacher_cache
 from vnseg.pretrained import disable_pretrained
+
+WINDOWS = replace(TEACHER_WINDOWS, tile=48, overlap=16)
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
@@ -39,7 +42,7 @@ def cached(tmp_path_factory):
     (tmp / 'teacher.py').write_text('# the colour teacher\n')
     (tmp / 'teacher.pth').write_bytes(b'colour teacher weights')
     report = cache_teacher_labels([(tmp / 'teacher.py', tmp / 'teacher.pth')], data, [flights], tmp / 'cache',
-                                  tile=48, overlap=16, tile_models=[ColourTeacher()], progress=False)
+                                  WINDOWS, tile_models=[ColourTeacher()], progress=False)
     assert len(report.written) == 4 and not report.failed  # 2 train scenes + 2 unlabelled images
     return dict(data=data, flights=flights, cache=tmp / 'cache')
 
@@ -134,7 +137,7 @@ def test_a_cache_without_unlabelled_images_trains_the_labelled_scenes_only(cache
     (tmp_path / 't.py').write_text('# the colour teacher\n')
     (tmp_path / 't.pth').write_bytes(b'colour teacher weights')
     report = cache_teacher_labels([(tmp_path / 't.py', tmp_path / 't.pth')], cached['data'], [], tmp_path / 'cache',
-                                  tile=48, overlap=16, tile_models=[ColourTeacher()], progress=False)
+                                  WINDOWS, tile_models=[ColourTeacher()], progress=False)
     assert len(report.written) == 2
     cfg = kd_config(dict(cached, cache=tmp_path / 'cache'))
     init_default_scope('mmseg')

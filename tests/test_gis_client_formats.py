@@ -58,7 +58,8 @@ def test_class_map_style_leaves_background_transparent():
 def test_written_class_map_style_hides_background_only(tmp_path):
     import rasterio
 
-    from vnseg.apis.gis_outputs import write_gis_outputs
+    from vnseg.apis.gis_outputs import OutputOptions, write_gis_outputs
+    from vnseg.apis.scene_paths import ScenePaths
     from vnseg.geo.areas import ClassAreaCounter, PixelAreas
     arr = np.zeros((20, 30), np.uint8)
     arr[5:15, 5:25] = 3
@@ -69,7 +70,8 @@ def test_written_class_map_style_hides_background_only(tmp_path):
         d.write(arr, 1)
     counter = ClassAreaCounter(PixelAreas(CRS.from_epsg(32648), t, 30, 20))
     counter.update(0, arr)
-    out = write_gis_outputs(tmp_path, 's', path, None, CLASSES, PALETTE, counter, report=False, gpkg=False)
+    out = write_gis_outputs(ScenePaths(tmp_path, 's'), CLASSES, PALETTE, counter,
+                            outputs=OutputOptions(report=False, gpkg=False))
     qml = out['styles'][0].read_text(encoding='utf-8')
     entries = ET.fromstring(qml.split('\n', 1)[1]).findall('pipe/rasterrenderer/colorPalette/paletteEntry')
     assert [e.get('alpha') for e in entries] == ['0', '255', '255', '255', '255']

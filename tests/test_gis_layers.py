@@ -71,7 +71,7 @@ def test_world_file_polygons_in_world_units_with_pixel_tolerances(tmp_path, pixe
     """A world file without CRS: areas in pixels, polygons in world units, and the simplification /
     rounding scaled from pixels to world units (the old code used the pixel value as world units and
     rounded to 1e-3 world units, which destroys 1e-5-unit pixels)."""
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs()
     t = Affine(pixel, 0, 1000, 0, -pixel, 2000)
     src = _write(tmp_path / 'map.tif', arr, transform=t, crs=None)
@@ -82,8 +82,8 @@ def test_world_file_polygons_in_world_units_with_pixel_tolerances(tmp_path, pixe
     names = list(CLASSES)
     for tol in (0.0, 1.0):
         out = tmp_path / f'tol{tol}'
-        gp, gj, stats = write_class_polygons(src, out, 'map', [1, 3], names, PALETTE, pa, min_area=0,
-                                             simplify_tolerance=tol)
+        gp, gj, stats = write_class_polygons(src, PolygonFiles(out, 'map', names, PALETTE), pa,
+                                             PolygonOptions([1, 3], min_area=0, simplify=tol))
         fc = json.loads(gj[3].read_text())
         assert 'crs' not in fc
         geoms = [shapely.geometry.shape(f['geometry']) for f in fc['features']]
@@ -113,7 +113,7 @@ def _layer(gpkg, name):
 def test_strip_polygons_cut_and_confidence(tmp_path, strip_rows, max_rows):
     """Strips merged across boundaries equal the whole raster; with a small max_polygon_rows tall regions
     are cut (cut = 1) but areas and pixel-weighted confidences still add up exactly."""
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs()
     rng = np.random.RandomState(5)
     conf = rng.randint(20, 101, arr.shape).astype(np.uint8)
@@ -122,9 +122,9 @@ def test_strip_polygons_cut_and_confidence(tmp_path, strip_rows, max_rows):
     cpath = _write(tmp_path / 'conf.tif', conf)
     pa = PixelAreas(CRS.from_epsg(32648), UTM, 70, 90)
     names = list(CLASSES)
-    gp, _, stats = write_class_polygons(src, tmp_path / 'o', 'm', range(5), names, PALETTE, pa, 0, 0,
-                                        confidence_path=cpath, strip_rows=strip_rows, max_polygon_rows=max_rows,
-                                        geojson=False)
+    gp, _, stats = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', names, PALETTE, geojson=False), pa,
+                                        PolygonOptions(range(5), 0, 0), confidence_path=cpath, strip_rows=strip_rows,
+                                        max_polygon_rows=max_rows)
     for c in range(5):
         geoms, p = _layer(gp, names[c])
         sel = arr == c
@@ -140,7 +140,7 @@ def test_strip_polygons_cut_and_confidence(tmp_path, strip_rows, max_rows):
 
 
 def test_geopackage_styles_and_rfc7946_geojson(tmp_path):
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs()
     t = Affine(0.1, 0, 11688546.0, 0, -0.1, 2391000.0)     # EPSG:3857 near 21 N
     src = _write(tmp_path / 'map.tif', arr, transform=t, crs='EPSG:3857')
@@ -149,8 +149,8 @@ def test_geopackage_styles_and_rfc7946_geojson(tmp_path):
         west, south, east, north = rasterio.warp.transform_bounds(ds.crs, 'EPSG:4326', *ds.bounds, densify_pts=21)
     names = list(class_names('vi'))
     files = ['background', 'road', 'water', 'tree', 'building']
-    gp, gj, stats = write_class_polygons(src, tmp_path / 'o', 'm', [1, 2, 3, 4], names, PALETTE, pa, 0, 0.05,
-                                         file_names=files)
+    gp, gj, stats = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', files, PALETTE, lang='vi'), pa,
+                                         PolygonOptions([1, 2, 3, 4], 0, 0.05))
     assert sorted(pyogrio.list_layers(gp)[:, 0].tolist()) == sorted(names[1:] + ['layer_styles'])
     import sqlite3
     con = sqlite3.connect(gp)

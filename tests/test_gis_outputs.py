@@ -113,14 +113,15 @@ def test_world_file_image_areas_and_polygons_agree(repo_root, tiny_ckpt, tmp_pat
     polygons are in world units with pixel tolerances scaled to them."""
     from PIL import Image
 
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import PolygonOptions, WindowOptions, infer_large_image
     rng = np.random.RandomState(1)
     png = tmp_path / 'scan.png'
     Image.fromarray(rng.randint(0, 255, (120, 160, 3), np.uint8)).save(png)
     px = 0.05
     (tmp_path / 'scan.pgw').write_text(f'{px}\n0\n0\n{-px}\n{1000 + px / 2}\n{5000 - px / 2}\n')
-    res = infer_large_image(str(repo_root / CFG), str(tiny_ckpt), png, tmp_path / 'o', tile=128, overlap=32,
-                            min_polygon_area=0, simplify_tolerance=1.0, progress=False, device='cpu')
+    res = infer_large_image(str(repo_root / CFG), str(tiny_ckpt), png, tmp_path / 'o',
+                            WindowOptions(tile=128, overlap=32), PolygonOptions(min_area=0, simplify=1.0),
+                            progress=False, device='cpu')
     with rasterio.open(res.class_map) as ds:
         assert ds.crs is None and ds.transform.a == pytest.approx(px) and ds.transform.c == pytest.approx(1000)
         pred = ds.read(1)

@@ -97,7 +97,7 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
     import pyogrio
 
     from vnseg.classes import PALETTE
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs()
     src = _write_map(tmp_path / 'map.tif', arr)
     with rasterio.open(src) as ds:
@@ -105,8 +105,8 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
     names = ('background', 'road', 'water', 'tree', 'building')
 
     def polys(rows, sub):
-        gp, _, stats = write_class_polygons(src, tmp_path / sub, 'm', range(5), names, PALETTE, pa, 0, 0,
-                                            strip_rows=rows, max_polygon_rows=0, geojson=False)
+        gp, _, stats = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE, geojson=False), pa,
+                                            PolygonOptions(range(5), 0, 0), strip_rows=rows, max_polygon_rows=0)
         out = {}
         for c in range(5):
             _, _, wkb, _ = pyogrio.raw.read(str(gp), layer=names[c])
@@ -127,7 +127,7 @@ def test_min_area_and_simplification(tmp_path):
     import pyogrio
 
     from vnseg.classes import PALETTE
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs(seed=1)
     src = _write_map(tmp_path / 'map.tif', arr)
     with rasterio.open(src) as ds:
@@ -136,7 +136,8 @@ def test_min_area_and_simplification(tmp_path):
     names = ('background', 'road', 'water', 'tree', 'building')
 
     def run(cls, sub, min_area=0.0, tol=0.0):
-        gp, gj, st = write_class_polygons(src, tmp_path / sub, 'm', [cls], names, PALETTE, pa, min_area, tol)
+        gp, gj, st = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE), pa,
+                                          PolygonOptions([cls], min_area, tol))
         meta, _, wkb, vals = pyogrio.raw.read(str(gp), layer=names[cls])
         assert pyogrio.read_info(gp, layer=names[cls])['crs'] == 'EPSG:32648'
         return st, shapely.from_wkb(wkb), dict(zip(meta['fields'], vals))

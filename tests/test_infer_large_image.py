@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import require_shared_data
+from vnseg.apis import OutputOptions, PolygonOptions, WindowOptions
 from vnseg.classes import CLASSES, PALETTE
 
 CFG = 'configs/segformer_tiny_demo_vn.py'
@@ -28,10 +29,10 @@ def tiny_model(repo_root):
     return init_model(str(repo_root / CFG), None, device='cpu')
 
 
-def _run(model, src, out_dir, **kw):
+def _run(model, src, out_dir, *options, **kw):
     from vnseg.apis import infer_large_image
     kw.setdefault('progress', False)
-    return infer_large_image(model, None, src, out_dir, **kw)
+    return infer_large_image(model, None, src, out_dir, *options, **kw)
 
 
 def _windows_with_valid_pixels(valid, tile, overlap):
@@ -51,7 +52,7 @@ def _windows_with_valid_pixels(valid, tile, overlap):
 def test_geotiff_georeferencing_nodata_layout_and_areas(tiny_model, tmp_path, name, epsg, pixel, tile,
                                                          skipped):
     src_path = require_shared_data('geotiff', name)
-    res = _run(tiny_model, src_path, tmp_path, tile=tile, overlap=tile // 4, batch_size=4)
+    res = _run(tiny_model, src_path, tmp_path, WindowOptions(tile=tile, overlap=tile // 4, batch_size=4))
     with rasterio.open(src_path) as src, rasterio.open(res.class_map) as out:
         assert out.crs == src.crs and out.crs.to_epsg() == epsg
         assert out.transform.almost_equals(src.transform, precision=1e-9)
@@ -210,8 +211,8 @@ def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):
         prof = dict(src.profile, width=560, height=400, transform=src.window_transform(win))
     with rasterio.open(crop, 'w', **prof) as dst:
         dst.write(rgb)
-    res = _run(tiny_model, crop, tmp_path / 'ours', tile=128, overlap=32, batch_size=4, blend='mean',
-               write_polygons=False, preview=False)
+    res = _run(tiny_model, crop, tmp_path / 'ours', WindowOptions(tile=128, overlap=32, batch_size=4, blend='mean'),
+               outputs=OutputOptions(polygons=False, preview=False))
     with rasterio.open(res.class_map) as out:
         ours = out.read(1)
     saved = tiny_model.test_cfg
@@ -226,8 +227,8 @@ def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):
     assert len(np.unique(stock)) > 1
     assert (stock == ours).mean() >= 0.999
     # the smooth window changes the merge, so it must differ somewhere in the overlaps
-    res_g = _run(tiny_model, crop, tmp_path / 'gauss', tile=128, overlap=32, blend='gaussian',
-                 write_polygons=False, preview=False)
+    res_g = _run(tiny_model, crop, tmp_path / 'gauss', WindowOptions(tile=128, overlap=32, blend='gaussian'),
+                 outputs=OutputOptions(polygons=False, preview=False))
     with rasterio.open(res_g.class_map) as out:
         gauss = out.read(1)
     assert 0.5 < (gauss == ours).mean() < 1.0
@@ -236,7 +237,7 @@ def test_mean_blend_equals_mmseg_slide(tiny_model, tmp_path):
 def test_default_batch_size_is_one_window_for_pytorch_on_cpu(tiny_model, tmp_path):
     """Without ``batch_size``, PyTorch on a CPU runs one window per forward (ONNX Runtime and GPUs 4), and the
     class map is the same as with batches of 4."""
-    from vnseg.apis.large_image import open_scene
+    from vnseg.apis.scene import open_scene
     from vnseg.apis.tile_models import TorchTileModel, default_batch_size
     from vnseg.geo.raster_io import SourceImage
     src = tmp_path / 'scene.png'
@@ -250,10 +251,11 @@ def test_default_batch_size_is_one_window_for_pytorch_on_cpu(tiny_model, tmp_pat
         num_classes, device = 5, None
     assert default_batch_size(OtherBackend()) == 4
     with SourceImage(src) as source:
-        assert open_scene(tile_model, None, source, tmp_path / 'x', 128, 32).seg.batch_size == 1
+        assert open_scene(tile_model, source, tmp_path / 'x', WindowOptions(tile=128, overlap=32)).seg.batch_size == 1
     maps = []
     for name, kw in (('default', {}), ('batch4', dict(batch_size=4))):
-        res = _run(tiny_model, src, tmp_path / name, tile=128, overlap=32, write_polygons=False, preview=False, **kw)
+        res = _run(tiny_model, src, tmp_path / name, WindowOptions(tile=128, overlap=32, **kw),
+                   outputs=OutputOptions(polygons=False, preview=False))
         with rasterio.open(res.class_map) as out:
             maps.append(out.read(1))
     assert (maps[0] == maps[1]).mean() >= 0.999
@@ -267,8 +269,8 @@ def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
     rgba[:, :60, 3] = 0                                  # transparent left band
     png = tmp_path / 'plain photo.png'
     Image.fromarray(rgba, 'RGBA').save(png)
-    res = _run(tiny_model, png, tmp_path / 'o', tile=128, overlap=32, min_polygon_area=0,
-               simplify_tolerance=0, tta_flip=True)
+    res = _run(tiny_model, png, tmp_path / 'o', WindowOptions(tile=128, overlap=32, tta_flip=True),
+               PolygonOptions(min_area=0, simplify=0))
     assert res.class_map.name == 'plain_photo_classes.tif'
     with rasterio.open(res.class_map) as out:
         assert out.crs is None and out.transform.is_identity
@@ -287,10 +289,11 @@ def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
             x0, y0, x1, y1 = shapely.geometry.shape(f['geometry']).bounds
             assert 60 <= x0 and x1 <= w and 0 <= y0 and y1 <= h
     assert sorted(res.polygons) == ['building', 'road', 'tree', 'water']  # default: all but background
-    sel = _run(tiny_model, png, tmp_path / 'sel', tile=128, polygon_classes=['water', 4], preview=False)
+    sel = _run(tiny_model, png, tmp_path / 'sel', WindowOptions(tile=128), PolygonOptions(classes=['water', 4]),
+               OutputOptions(preview=False))
     assert sorted(sel.polygons) == ['building', 'water'] and sel.preview is None
     with pytest.raises(ValueError, match='nope'):
-        _run(tiny_model, png, tmp_path / 'bad', tile=128, polygon_classes=['water', 'nope'])
+        _run(tiny_model, png, tmp_path / 'bad', WindowOptions(tile=128), PolygonOptions(classes=['water', 'nope']))
     assert not (tmp_path / 'bad').exists()
 
 

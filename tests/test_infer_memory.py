@@ -24,13 +24,13 @@ CHILD = textwrap.dedent('''
     import json, resource, sys, torch
     import vnseg.apis
     from mmseg.apis import init_model
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
     torch.manual_seed(0)
     torch.set_num_threads(2)
     cfg, src, out, tile, overlap = sys.argv[1:6]
     model = init_model(cfg, None, device='cpu')
-    res = infer_large_image(model, None, src, out, tile=int(tile), overlap=int(overlap), batch_size=4,
-                            progress=False, preview_max_size=1024)
+    res = infer_large_image(model, None, src, out, WindowOptions(tile=int(tile), overlap=int(overlap), batch_size=4),
+                            outputs=OutputOptions(preview_size=1024), progress=False)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(dict(peak_mb=peak_kb / 1024, tiles_run=res.tiles_run,
                           tiles_total=res.tiles_total, seconds=res.seconds)))

@@ -58,9 +58,10 @@ def _read(path):
 
 
 def test_onnx_whole_scene_matches_pytorch(exported, repo_root, tmp_path, one_torch_thread):
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
     ckpt, onnx_path, crop = exported
-    kw = dict(tile=TILE, overlap=OVERLAP, batch_size=4, progress=False, preview=False, write_polygons=False)
+    kw = dict(windows=WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4), progress=False,
+              outputs=OutputOptions(preview=False, polygons=False))
     pt = infer_large_image(str(repo_root / CFG), str(ckpt), crop, tmp_path / 'pt', device='cpu', **kw)
     ox = infer_large_image(onnx_path, None, crop, tmp_path / 'onnx', **kw)
     cp, crs, tr = _read(pt.class_map)
@@ -81,15 +82,15 @@ def test_onnx_whole_scene_matches_pytorch(exported, repo_root, tmp_path, one_tor
 
 
 def test_onnx_path_refuses_a_different_tile(exported, tmp_path):
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import WindowOptions, infer_large_image
     _, onnx_path, crop = exported
     with pytest.raises(ValueError, match='exported for 128 px tiles'):
-        infer_large_image(onnx_path, None, crop, tmp_path / 'o', tile=256, progress=False)
+        infer_large_image(onnx_path, None, crop, tmp_path / 'o', WindowOptions(tile=256), progress=False)
     assert not (tmp_path / 'o').exists()
 
 
 def test_onnx_cli_runs_without_torch_or_openmmlab(exported, repo_root, tmp_path):
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
     _, onnx_path, crop = exported
     out_dir = tmp_path / 'light'
     env = dict(os.environ, OMP_NUM_THREADS='1')
@@ -104,8 +105,8 @@ def test_onnx_cli_runs_without_torch_or_openmmlab(exported, repo_root, tmp_path)
     for suffix in ('_classes.tif', '_confidence.tif', '_preview.png', '_areas.csv', '_building.geojson'):
         assert (out_dir / f'{stem}{suffix}').is_file(), suffix
     # the same as the ONNX path run in this (full) environment
-    ref = infer_large_image(onnx_path, None, crop, tmp_path / 'full', tile=TILE, overlap=OVERLAP,
-                            progress=False, preview=False, write_polygons=False)
+    ref = infer_large_image(onnx_path, None, crop, tmp_path / 'full', WindowOptions(tile=TILE, overlap=OVERLAP),
+                            outputs=OutputOptions(preview=False, polygons=False), progress=False)
     assert np.array_equal(_read(out_dir / f'{stem}_classes.tif')[0], _read(ref.class_map)[0])
     assert np.array_equal(_read(out_dir / f'{stem}_confidence.tif')[0], _read(ref.confidence)[0])
     doc = json.loads((out_dir / f'{stem}_areas.json').read_text())

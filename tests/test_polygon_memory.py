@@ -27,7 +27,7 @@ CHILD = textwrap.dedent('''
     import numpy as np, rasterio
     from vnseg.classes import CLASSES, PALETTE
     from vnseg.geo.areas import PixelAreas
-    from vnseg.geo.vectorize import write_class_polygons
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
 
     def status(key):
         for line in open('/proc/self/status'):
@@ -37,13 +37,14 @@ CHILD = textwrap.dedent('''
     with rasterio.open(src) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     # warm-up on a small map so that library initialisation is part of the baseline
-    write_class_polygons(sys.argv[5], out / 'warm', 'w', [1, 3], CLASSES, PALETTE, pa, 0, 0)
+    write_class_polygons(sys.argv[5], PolygonFiles(out / 'warm', 'w', CLASSES, PALETTE), pa,
+                         PolygonOptions([1, 3], 0, 0))
     # the imports (torch) peak far above what polygons need: reset the peak (VmHWM), keep the current RSS
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     base = status('VmRSS')
-    gp, gj, stats = write_class_polygons(src, out, 'roads', [1], CLASSES, PALETTE, pa, 0, 0, strip_rows=strip,
-                                         max_polygon_rows=max_rows)
+    gp, gj, stats = write_class_polygons(src, PolygonFiles(out, 'roads', CLASSES, PALETTE), pa,
+                                         PolygonOptions([1], 0, 0), strip_rows=strip, max_polygon_rows=max_rows)
     peak = status('VmHWM')
     print(json.dumps(dict(base_mb=base, peak_mb=peak, delta_mb=peak - base,
                           stats={str(k): v for k, v in stats.items()})))

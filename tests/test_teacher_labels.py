@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from PIL import Image
 
 from conftest import REPO
 from teacher_cache_data import ColourTeacher, prepared_colour_dataset, unlabelled_folder
-from vnseg.apis.teacher_labels import cache_teacher_labels, strip_probabilities
+from vnseg.apis.teacher_labels import TEACHER_WINDOWS, cache_teacher_labels, strip_probabilities
 from vnseg.apis.sliding import TiledSegmenter
 from vnseg.cli import run_tool
 from vnseg.commands.teacher_labels import main
@@ -77,7 +78,8 @@ def inputs(tmp_path_factory):
 
 def _colour_cache(inputs, out, teachers=None, models=None, **kw):
     return cache_teacher_labels(teachers or [inputs['colour']], inputs['data'], [inputs['flights']], out,
-                                tile=48, overlap=16, tile_models=models or [ColourTeacher()], progress=False, **kw)
+                                replace(TEACHER_WINDOWS, tile=48, overlap=16), tile_models=models or [ColourTeacher()],
+                                progress=False, **kw)
 
 
 def test_cache_is_the_teachers_probabilities_8bit_and_tiled(inputs, tmp_path):

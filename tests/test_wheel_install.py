@@ -117,7 +117,7 @@ def test_wheel_venv_has_no_torch_and_vnseg_from_the_wheel(light_venv, tmp_path):
 
 
 def test_vnseg_map_onnx_on_a_real_geotiff_from_the_wheel(light_venv, tmp_path):
-    from vnseg.apis import infer_large_image
+    from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
     crop = kampala_crop(tmp_path / 'mosaic.tif')
     _, onnx_path = export_tiny_onnx(tmp_path, crop)
     work = tmp_path / 'elsewhere'
@@ -127,8 +127,8 @@ def test_vnseg_map_onnx_on_a_real_geotiff_from_the_wheel(light_venv, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for suffix in ('_classes.tif', '_confidence.tif', '_preview.png', '_areas.csv', '_report.html', '.gpkg'):
         assert (work / 'out' / f'mosaic{suffix}').is_file(), suffix
-    ref = infer_large_image(onnx_path, None, crop, tmp_path / 'ref', tile=128, progress=False, preview=False,
-                            write_polygons=False)
+    ref = infer_large_image(onnx_path, None, crop, tmp_path / 'ref', WindowOptions(tile=128),
+                            outputs=OutputOptions(preview=False, polygons=False), progress=False)
     with rasterio.open(work / 'out' / 'mosaic_classes.tif') as a, rasterio.open(ref.class_map) as b:
         assert a.crs == b.crs and a.transform == b.transform
         assert np.array_equal(a.read(1), b.read(1))

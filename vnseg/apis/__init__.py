@@ -21,7 +21,9 @@ _EXPORTS = {
     'CheckpointError': 'model_loading', 'UnsafeCheckpointError': 'model_loading',
     'WeightsMismatchError': 'model_loading', 'ConfigError': 'model_loading',
     'MissingWeightsError': 'model_loading',
-    'build_tile_model': 'large_image', 'infer_images': 'distributed',
+    'build_tile_model': 'scene_model', 'build_scene_model': 'scene_model', 'SceneModel': 'scene_model',
+    'WindowOptions': 'sliding', 'PolygonOptions': 'large_image', 'OutputOptions': 'gis_outputs',
+    'infer_images': 'distributed', 'ProcessGroup': 'distributed',
     'init_model': 'meta', 'dataset_meta_from_config': 'meta',
 }
 

@@ -15,9 +15,28 @@ Both are resumable (``resume=True``), by the same strip store as a single proces
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
-__all__ = ['infer_images', 'assign_images']
+from vnseg.geo.vectorize import PolygonOptions
+from .gis_outputs import OutputOptions
+from .sliding import WindowOptions
+
+__all__ = ['infer_images', 'assign_images', 'ProcessGroup']
+
+
+@dataclass(frozen=True)
+class ProcessGroup:
+    """This process's place among the processes of a job.
+
+    Attributes:
+        rank, world: this process and the number of processes.
+        barrier: a function that returns when every rank has called it (``torch.distributed.barrier``);
+            needed when images are cut into bands.
+    """
+    rank: int = 0
+    world: int = 1
+    barrier: Optional[Callable[[], None]] = None
 
 
 def assign_images(n_images: int, world: int) -> Optional[List[int]]:
@@ -28,64 +47,61 @@ def assign_images(n_images: int, world: int) -> Optional[List[int]]:
     return None
 
 
-def infer_images(model_or_config, checkpoint, images: Sequence, out_dir, rank: int = 0, world: int = 1,
-                 barrier: Optional[Callable[[], None]] = None, resume: bool = False,
-                 on_error: Optional[Callable] = None, **kwargs) -> list:
-    """Segment ``images`` with ``world`` cooperating processes; this call is rank ``rank``'s share.
+def infer_images(model, images: Sequence, out_dir, windows: WindowOptions = WindowOptions(),
+                 polygons: PolygonOptions = PolygonOptions(), outputs: OutputOptions = OutputOptions(), *,
+                 group: ProcessGroup = ProcessGroup(), resume: bool = False, progress: bool = True,
+                 on_error: Optional[Callable] = None) -> list:
+    """Segment ``images`` with ``group.world`` cooperating processes; this call is rank ``group.rank``'s share.
 
     Args:
-        model_or_config, checkpoint: as :func:`vnseg.apis.infer_large_image` (built once per process).
+        model: a :class:`~vnseg.apis.scene_model.SceneModel` (or a tile model), built once per process
+            (:func:`~vnseg.apis.scene_model.build_scene_model`).
         images: image paths (every rank gets the same list).
         out_dir: common output folder (a shared file system for multi-node jobs).
-        rank, world: this process and the number of processes.
-        barrier: a function that returns when every rank has called it
-            (``torch.distributed.barrier``); needed when images are cut into bands.
+        windows, polygons, outputs: as :func:`vnseg.apis.infer_large_image`.
+        group: this process among the others (default: alone).
         resume: continue interrupted runs (see :func:`vnseg.apis.infer_large_image`).
+        progress: tqdm progress bar (rank 0's, when images are cut into bands).
         on_error: ``f(image, exception)`` for a failed image owned by this rank (default: raise).
-        **kwargs: window, device and output options of :func:`vnseg.apis.infer_large_image`.
 
     Returns:
         ``(image, LargeImageResult)`` for the images this rank finished (owned).
     """
-    import rasterio
-
-    from vnseg.geo.raster_io import SourceImage
-    from .large_image import (_class_ids, build_tile_model, infer_large_image, open_scene, postprocess_scene,
-                              segment_scene)
-    from .sliding import default_overlap
-    tile = kwargs.pop('tile', 512)
-    overlap = kwargs.pop('overlap', None)
-    overlap = default_overlap(tile) if overlap is None else int(overlap)
-    device = kwargs.pop('device', None)
-    cfg_options = kwargs.pop('cfg_options', None)
-    tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile,
-                                  random_weights=kwargs.pop('random_weights', False))
+    from .large_image import infer_large_image
+    from .scene_model import build_scene_model
+    model = build_scene_model(model)
+    owners = assign_images(len(images), group.world)
+    if owners is None:
+        return _infer_bands(model, images, out_dir, windows, polygons, outputs, group, resume, progress)
     results = []
-    owners = assign_images(len(images), world)
-    if owners is not None:
-        for img, owner in zip(images, owners):
-            if owner != rank:
-                continue
-            try:
-                res = infer_large_image(tile_model, None, img, out_dir, tile=tile, overlap=overlap,
-                                        resume=resume, **kwargs)
-                results.append((img, res))
-            except Exception as err:
-                if on_error is None:
-                    raise
-                on_error(img, err)
-        return results
-    if barrier is None:
+    for img, owner in zip(images, owners):
+        if owner != group.rank:
+            continue
+        try:
+            results.append((img, infer_large_image(model, None, img, out_dir, windows, polygons, outputs,
+                                                   resume=resume, progress=progress)))
+        except Exception as err:
+            if on_error is None:
+                raise
+            on_error(img, err)
+    return results
+
+
+def _infer_bands(model, images, out_dir, windows, polygons, outputs, group: ProcessGroup, resume: bool,
+                 progress: bool) -> list:
+    """Every image cut into ``group.world`` row bands of strips, one per rank; image ``i``'s owner
+    (rank ``i % world``) assembles its rasters and post-processes it."""
+    from vnseg.geo.raster_io import SourceImage
+    from .postprocess import postprocess_scene
+    from .scene import Scene, gdal_cache, segment_scene
+    if group.barrier is None:
         raise ValueError('cutting images into bands needs a barrier (torch.distributed.barrier)')
-    window_opts = {k: kwargs.pop(k) for k in ('batch_size', 'blend', 'tta_flip', 'match_gsd') if k in kwargs}
-    progress = kwargs.pop('progress', True) and rank == 0
-    polygon_classes = kwargs.pop('polygon_classes', None)
-    write_polygons = kwargs.pop('write_polygons', True)
-    gdal_cache_mb = kwargs.pop('gdal_cache_mb', 256)
+    rank, world, barrier = group.rank, group.world, group.barrier
+    results = []
     for i, img in enumerate(images):
         owner = i % world
-        with rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2 ** 20), SourceImage(img) as source:
-            scene = open_scene(tile_model, None, source, out_dir, tile, overlap, **window_opts)
+        with gdal_cache(), SourceImage(img) as source:
+            scene = Scene(model, source, out_dir, windows)
             keep = resume and scene.finished()
             if not keep:
                 if rank == 0:
@@ -93,12 +109,11 @@ def infer_images(model_or_config, checkpoint, images: Sequence, out_dir, rank: i
                     scene.store.start(resume=resume)
                 barrier()
                 first, stop = scene.grid.bands(world)[rank]
-                scene.segment(first, stop, progress=progress)
+                scene.segment(first, stop, progress=progress and rank == 0)
                 barrier()
             if rank == owner:
                 timings = segment_scene(scene, resume=True, progress=False)  # assembles the stored strips
-                ids = _class_ids(polygon_classes, scene.classes) if write_polygons else []
-                results.append((img, postprocess_scene(scene, ids, keep_existing=keep, timings=timings,
-                                                       **kwargs)))
+                results.append((img, postprocess_scene(scene, polygons, outputs, keep_existing=keep,
+                                                       timings=timings)))
     barrier()
     return results

@@ -16,6 +16,8 @@ Outputs (``STEM`` = image file name without suffix):
 """
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Optional, Sequence
 
@@ -24,92 +26,148 @@ import numpy as np
 from vnseg.classes import IGNORE_INDEX, class_names
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas, write_area_tables
 from vnseg.geo.styles import confidence_raster_qml, paletted_raster_qml, write_qml
+from vnseg.geo.vectorize import PolygonFiles, PolygonOptions
+from .scene_paths import ScenePaths
 
-__all__ = ['write_gis_outputs', 'default_polygon_settings']
-
-
-def default_polygon_settings(pixel_areas: PixelAreas, min_area: Optional[float], simplify: Optional[float]):
-    """Defaults of the polygon filters in the units of ``pixel_areas``: 1 m^2 / 16 px minimum area,
-    half a pixel of simplification (in metres, or pixels without ground units)."""
-    if min_area is None:
-        min_area = 1.0 if pixel_areas.unit == 'm2' else 16.0
-    if simplify is None:
-        simplify = 0.5 * (pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5)
-                          if pixel_areas.unit == 'm2' else 1.0)
-    return min_area, simplify
+__all__ = ['OutputOptions', 'write_gis_outputs', 'write_zone_table']
 
 
-def write_gis_outputs(out_dir: Path, stem: str, class_map: Path, confidence: Optional[Path],
-                      classes: Sequence[str], palette, counter: ClassAreaCounter, lang: str = 'en',
-                      polygon_ids: Sequence[int] = (), min_area: Optional[float] = None,
-                      simplify: Optional[float] = None, zones=None, extra: Optional[dict] = None,
-                      preview: Optional[Path] = None, report: bool = True, gpkg: bool = True,
-                      report_inputs: Optional[dict] = None, file_names: Optional[Sequence[str]] = None,
-                      keep_existing: bool = False) -> Dict:
-    """Write the post-inference outputs; returns ``{'areas', 'areas_csv', 'areas_json', 'gpkg',
-    'polygons' {class id: geojson}, 'polygon_stats', 'styles', 'zones_csv', 'report'}``.
+@dataclass(frozen=True)
+class OutputOptions:
+    """What whole-scene inference writes besides the class and confidence maps: the ``vnseg map``
+    flags of the same names (``--no-polygons`` -> ``polygons=False``, ``--preview-size`` ->
+    ``preview_size``...).
 
-    ``zones``: a loaded :class:`vnseg.geo.zones.Zones` on the class map's grid (validated before
-    inference so that a bad zone file fails fast). ``keep_existing`` (a resumed, finished run):
-    outputs that exist are kept as they are, only missing ones are written.
+    A new output option is a field here named like its flag, the flag in
+    :mod:`vnseg.commands.map` (its parser fills the field by name) and its use in
+    :func:`write_gis_outputs` (or :func:`vnseg.apis.postprocess.postprocess_scene`); every caller
+    passes this object on whole.
+
+    Attributes:
+        polygons: write the class polygons (``STEM.gpkg`` and ``STEM_<class>.geojson``).
+        gpkg: write ``STEM.gpkg`` (styled layers) beside the GeoJSON files.
+        preview: write the overlay ``STEM_preview.png``.
+        preview_size: longer side of the preview in pixels.
+        report: write ``STEM_report.html``.
+        lang: ``'en'`` or ``'vi'``: class names in layers, tables, styles and the report.
+        zones: a polygon vector file (any CRS) of zones, or zones already loaded on the image's grid
+            (:class:`vnseg.geo.zones.Zones`): adds ``STEM_zones.csv`` with class areas per zone.
+        zone_field: the attribute naming each zone (with a zone file).
     """
-    import json
+    polygons: bool = True
+    gpkg: bool = True
+    preview: bool = True
+    preview_size: int = 2048
+    report: bool = True
+    lang: str = 'en'
+    zones: object = None
+    zone_field: Optional[str] = None
 
-    def keep(*paths) -> bool:
-        return keep_existing and all(Path(p).is_file() for p in paths)
+    def with_zones_on(self, georef) -> 'OutputOptions':
+        """These options with :attr:`zones` loaded on the grid of ``georef`` (as they are when
+        already loaded, or when there are none).
 
-    from vnseg.geo.vectorize import write_class_polygons
-    pa = counter.pa
-    names = list(class_names(lang, classes))
-    file_names = list(file_names or classes)
-    out: Dict = {}
-    csv_path, json_path = out_dir / f'{stem}_areas.csv', out_dir / f'{stem}_areas.json'
-    doc_extra = dict(extra or {}, lang=lang, coordinates=pa.georef.coordinate_note)
-    if confidence is not None:
-        doc_extra['confidence_map'] = Path(confidence).name
-    if keep(csv_path, json_path):
-        out['areas'] = json.loads(json_path.read_text(encoding='utf-8'))
+        Raises:
+            ValueError: a zone file without ``zone_field``; vnseg.geo.zones.ZoneError: an unusable
+                zone file (named in the message).
+        """
+        from vnseg.geo.zones import Zones, load_zones
+        if self.zones is None or isinstance(self.zones, Zones):
+            return self
+        if not self.zone_field:
+            raise ValueError(f'{self.zones}: --zone-field is required with --zones')
+        return replace(self, zones=load_zones(self.zones, self.zone_field, georef))
+
+
+def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counter: ClassAreaCounter,
+                      polygons: PolygonOptions = PolygonOptions(), outputs: OutputOptions = OutputOptions(), *,
+                      extra: Optional[dict] = None, report_inputs: Optional[dict] = None,
+                      keep_existing: bool = False) -> Dict:
+    """Write the post-inference outputs of the class map ``paths.class_map`` (and
+    ``paths.confidence`` when it exists).
+
+    Args:
+        paths: the scene's output files.
+        classes: canonical class names, index = class id; palette: RGB per class.
+        counter: the class map's per-class pixel counts and areas (:func:`vnseg.apis.postprocess.count_classes`).
+        polygons: which classes become polygons, and how.
+        outputs: which outputs; ``outputs.zones`` must be loaded on the class map's grid
+            (:meth:`OutputOptions.with_zones_on`, done before inference so that a bad zone file fails fast).
+            ``outputs.preview``: ``paths.preview`` was written (it goes into the report).
+        extra: more entries of the area JSON document.
+        report_inputs: the report's table of inputs (``{label: text}``).
+        keep_existing: (a resumed, finished run) outputs that exist are kept as they are, only
+            missing ones are written.
+
+    Returns:
+        ``{'areas', 'areas_csv', 'areas_json', 'gpkg', 'polygons' {class id: geojson},
+        'polygon_stats', 'styles', 'zones_csv', 'report'}``.
+    """
+    def keep(*files) -> bool:
+        return keep_existing and all(Path(p).is_file() for p in files)
+
+    confidence = paths.confidence if paths.confidence.is_file() else None
+    names = list(class_names(outputs.lang, classes))
+    out: Dict = dict(areas_csv=paths.areas_csv, areas_json=paths.areas_json)
+    if keep(paths.areas_csv, paths.areas_json):
+        out['areas'] = json.loads(paths.areas_json.read_text(encoding='utf-8'))
     else:
-        out['areas'] = write_area_tables(counter, names, csv_path, json_path, extra=doc_extra, nodata=IGNORE_INDEX)
-    out['areas_csv'], out['areas_json'] = csv_path, json_path
-    styles = [out_dir / f'{stem}_classes.qml']
-    if not keep(styles[0]):
-        background = [i for i, c in enumerate(classes) if c == 'background']  # the orthophoto shows through
-        write_qml(styles[0], paletted_raster_qml(range(len(names)), names, palette[:len(names)],
-                                                 transparent=background))
-    if confidence is not None:
-        styles.append(Path(confidence).with_suffix('.qml'))
-        if not keep(styles[-1]):
-            write_qml(styles[-1], confidence_raster_qml())
-    out['styles'] = styles
-    out['gpkg'], out['polygons'], out['polygon_stats'] = None, {}, {}
-    existing = [out_dir / f'{stem}_{file_names[c]}.geojson' for c in polygon_ids] + \
-        ([out_dir / f'{stem}.gpkg'] if gpkg else [])
-    if polygon_ids and keep(*existing):
-        out['gpkg'] = out_dir / f'{stem}.gpkg' if gpkg else None
-        out['polygons'] = {c: out_dir / f'{stem}_{file_names[c]}.geojson' for c in polygon_ids}
-    elif polygon_ids:
-        min_area, simplify = default_polygon_settings(pa, min_area, simplify)
-        gp, gj, stats = write_class_polygons(
-            class_map, out_dir, stem, polygon_ids, names, palette, pa, min_area, simplify,
-            data_window=counter.data_window or (0, 0, 0, 0), confidence_path=confidence, gpkg=gpkg,
-            file_names=file_names)
-        out['gpkg'], out['polygons'], out['polygon_stats'] = gp, gj, stats
+        doc_extra = dict(extra or {}, lang=outputs.lang, coordinates=counter.pa.georef.coordinate_note)
+        if confidence is not None:
+            doc_extra['confidence_map'] = confidence.name
+        out['areas'] = write_area_tables(counter, names, paths.areas_csv, paths.areas_json, extra=doc_extra,
+                                         nodata=IGNORE_INDEX)
+    out['styles'] = _write_raster_styles(paths, classes, names, palette, confidence is not None, keep)
+    files = PolygonFiles(paths.out_dir, paths.stem, classes, palette, lang=outputs.lang, gpkg=outputs.gpkg)
+    out.update(_write_polygons(paths, files, counter, polygons if outputs.polygons else None, confidence, keep))
     out['zones_csv'] = None
-    if zones is not None:
-        out['zones_csv'] = out_dir / f'{stem}_zones.csv'
-        if not keep(out['zones_csv']):
-            write_zone_table(class_map, zones, pa, names, out['zones_csv'])
+    if outputs.zones is not None:
+        out['zones_csv'] = paths.zones_csv
+        if not keep(paths.zones_csv):
+            write_zone_table(paths.class_map, outputs.zones, counter.pa, names, paths.zones_csv)
     out['report'] = None
-    if report and keep(out_dir / f'{stem}_report.html'):
-        out['report'] = out_dir / f'{stem}_report.html'
-    elif report:
+    if outputs.report and keep(paths.report):
+        out['report'] = paths.report
+    elif outputs.report:
         from vnseg.geo.report import write_report
-        files = [p.name for p in [class_map, confidence, csv_path, json_path, out.get('gpkg'), preview,
-                                  out['zones_csv'], *styles, *out['polygons'].values()] if p is not None]
-        out['report'] = write_report(out_dir / f'{stem}_report.html', out['areas'], names, palette,
-                                     preview_png=preview, inputs=report_inputs, outputs=files, lang=lang)
+        preview = paths.preview if outputs.preview else None
+        written = [paths.class_map, confidence, paths.areas_csv, paths.areas_json, out['gpkg'], preview,
+                   out['zones_csv'], *out['styles'], *out['polygons'].values()]
+        out['report'] = write_report(paths.report, out['areas'], names, palette, preview_png=preview,
+                                     inputs=report_inputs, outputs=[p.name for p in written if p is not None],
+                                     lang=outputs.lang)
     return out
+
+
+def _write_raster_styles(paths: ScenePaths, classes, names, palette, confidence: bool, keep) -> list:
+    """QGIS styles of the class map (background transparent: the orthophoto shows through) and of the
+    confidence map; returns their paths."""
+    styles = [paths.class_style]
+    if not keep(paths.class_style):
+        background = [i for i, c in enumerate(classes) if c == 'background']
+        write_qml(paths.class_style, paletted_raster_qml(range(len(names)), names, palette[:len(names)],
+                                                         transparent=background))
+    if confidence:
+        styles.append(paths.confidence_style)
+        if not keep(paths.confidence_style):
+            write_qml(paths.confidence_style, confidence_raster_qml())
+    return styles
+
+
+def _write_polygons(paths: ScenePaths, files: PolygonFiles, counter: ClassAreaCounter,
+                    polygons: Optional[PolygonOptions], confidence: Optional[Path], keep) -> dict:
+    """``{'gpkg', 'polygons', 'polygon_stats'}`` of the class polygons (none when ``polygons`` is None);
+    a finished run's files are kept."""
+    from vnseg.geo.vectorize import write_class_polygons
+    ids = polygons.class_ids(files.classes) if polygons is not None else []
+    if not ids:
+        return dict(gpkg=None, polygons={}, polygon_stats={})
+    if keep(*files.paths(ids)):
+        return dict(gpkg=files.gpkg_path if files.gpkg else None,
+                    polygons={c: files.geojson_path(c) for c in ids}, polygon_stats={})
+    gp, gj, stats = write_class_polygons(paths.class_map, files, counter.pa, polygons, confidence_path=confidence,
+                                         data_window=counter.data_window or (0, 0, 0, 0))
+    return dict(gpkg=gp, polygons=gj, polygon_stats=stats)
 
 
 def write_zone_table(class_map: Path, zones, pixel_areas: PixelAreas, names: Sequence[str], csv_path: Path,

@@ -40,30 +40,24 @@ class GsdError(UserError):
     """The model or the image has no usable ground resolution for ``--match-gsd``."""
 
 
-def model_gsd_cm(tile_model) -> tuple:
-    """``(cm/px or None, where it was read)`` of a tile model's training GSD: an ``OnnxTileModel``'s
-    ``resolution`` metadata, a checkpoint's ``meta['gsd_cm']``, or a ``gsd_cm`` attribute."""
+def model_gsd_cm(model) -> tuple:
+    """``(cm/px or None, where it was read)`` of a model's training GSD (``model``: a
+    :class:`vnseg.apis.scene_model.SceneModel`): its ``OnnxTileModel``'s ``resolution`` metadata, its
+    checkpoint's ``meta['gsd_cm']``, or a ``gsd_cm`` attribute of its tile model."""
+    tile_model = model.tile_model
     given = valid_gsd_cm(getattr(tile_model, 'gsd_cm', None))
     if given is not None:
         return given, 'the model object'
     metadata = getattr(tile_model, 'metadata', None)
     if isinstance(metadata, dict):
         return valid_gsd_cm(metadata.get('resolution')), "the ONNX metadata 'resolution'"
-    checkpoint = getattr(tile_model, 'checkpoint', None)
-    if checkpoint is not None:
-        cached = getattr(tile_model, '_checkpoint_gsd', None)
-        if cached is None or cached[0] != checkpoint:   # read once per model, not once per image
-            from .model_loading import read_checkpoint
-            meta = read_checkpoint(checkpoint).get('meta') or {}
-            cached = (checkpoint, valid_gsd_cm(meta.get(GSD_META_KEY)))
-            tile_model._checkpoint_gsd = cached
-        return cached[1], f"the checkpoint's meta['{GSD_META_KEY}']"
+    if model.checkpoint is not None:
+        return valid_gsd_cm(model.checkpoint_meta.get(GSD_META_KEY)), f"the checkpoint's meta['{GSD_META_KEY}']"
     return None, None
 
 
-def _model_subject(tile_model) -> str:
-    return str(getattr(tile_model, 'path', None) or getattr(tile_model, 'checkpoint', None)
-               or getattr(tile_model, 'name', None) or 'model')
+def _model_subject(model) -> str:
+    return str(model.onnx_path or model.checkpoint or getattr(model.tile_model, 'name', None) or 'model')
 
 
 @dataclass
@@ -80,12 +74,13 @@ class GsdMatch:
     height: int
 
     @classmethod
-    def of(cls, tile_model, source) -> 'GsdMatch':
-        """The match of ``source`` (a :class:`vnseg.geo.raster_io.SourceImage`) to ``tile_model``;
-        :class:`GsdError` when either GSD is unknown or the scale is out of range."""
-        model_cm, where = model_gsd_cm(tile_model)
+    def of(cls, model, source) -> 'GsdMatch':
+        """The match of ``source`` (a :class:`vnseg.geo.raster_io.SourceImage`) to ``model`` (a
+        :class:`vnseg.apis.scene_model.SceneModel`); :class:`GsdError` when either GSD is unknown or the
+        scale is out of range."""
+        model_cm, where = model_gsd_cm(model)
         if model_cm is None:
-            raise GsdError(_model_subject(tile_model),
+            raise GsdError(_model_subject(model),
                            f'--match-gsd: the model records no training ground resolution ({where or "none"}'
                            ' has none); train on data prepared from georeferenced scenes or with --gsd-cm, or '
                            'export with --resolution-cm')

@@ -33,8 +33,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from vnseg.classes import IGNORE_INDEX, class_names
+from .sliding import WindowOptions
 
-__all__ = ['predict_to_labelme', 'class_map_to_shapes', 'PrelabelResult']
+__all__ = ['predict_to_labelme', 'class_map_to_shapes', 'PrelabelResult', 'PrelabelOptions']
 
 LOW_CONFIDENCE_PCT = 60
 
@@ -138,89 +139,151 @@ def _labelme_doc(shapes, image_rel: str, h: int, w: int, extra: dict) -> dict:
                 imageHeight=int(h), imageWidth=int(w), vnseg=extra)
 
 
+@dataclass(frozen=True)
+class PrelabelOptions:
+    """How the pre-labels are cut and drawn: the ``vnseg prelabel`` flags of the same names.
+
+    A new pre-label option is a field here named like its flag, the flag in
+    :mod:`vnseg.commands.prelabel` (its parser fills the field by name) and its use in
+    :func:`predict_to_labelme`.
+
+    Attributes:
+        patch_size: images larger than this (px, either side) are cut into patches of this size (>= 64).
+        lang: label names, ``'en'`` or ``'vi'``.
+        simplify: outline simplification in pixels (0 = exact pixel outlines; :func:`class_map_to_shapes`).
+        min_pixels: regions of fewer pixels are not written.
+    """
+    patch_size: int = 2048
+    lang: str = 'en'
+    simplify: float = 0.75
+    min_pixels: int = 0
+
+
+#: The windows of pre-labelling: vnseg map's, 4 windows per forward pass.
+PRELABEL_WINDOWS = WindowOptions(batch_size=4)
+
+
 def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Sequence, out_dir,
-                       patch_size: int = 2048, lang: str = 'en', simplify: float = 0.75, min_pixels: int = 0,
-                       tile: int = 512, overlap: Optional[int] = None, batch_size: int = 4,
+                       labels: PrelabelOptions = PrelabelOptions(), windows: WindowOptions = PRELABEL_WINDOWS, *,
                        device: Optional[str] = None, progress: bool = True,
                        cfg_options: Optional[dict] = None) -> PrelabelResult:
     """Write labelme/AnyLabeling pre-labels and ``review_queue.csv`` for ``images`` into ``out_dir``.
 
     Images that fail (unreadable, not 8-bit...) are listed in ``failures`` and the others go on.
-    See the module doc for the layout; ``simplify`` and ``min_pixels`` as in :func:`class_map_to_shapes`.
-    """
-    import rasterio
-    from PIL import Image
-    from rasterio.windows import Window
+    See the module doc for the layout.
 
-    from vnseg.data.io import atomic_output
-    from vnseg.geo.raster_io import ImageReadError, SourceImage
-    from .large_image import _safe_name, build_tile_model, infer_large_image
-    if patch_size < 64:
-        raise ValueError(f'patch size must be >= 64 px, got {patch_size}')
+    Args:
+        model_or_config, checkpoint: the model (see :func:`vnseg.apis.infer_large_image`).
+        images: image paths; out_dir: the output folder.
+        labels: patch size, label language, simplification, smallest region.
+        windows: whole-scene inference's windows.
+        device, cfg_options: where the model runs, and config overrides.
+        progress: tqdm progress bar.
+    """
+    from vnseg.geo.raster_io import ImageReadError
+    from .large_image import infer_large_image
+    from .gis_outputs import OutputOptions
+    from .scene_model import build_scene_model
+    if labels.patch_size < 64:
+        raise ValueError(f'patch size must be >= 64 px, got {labels.patch_size}')
     out_dir = Path(out_dir)
-    pred_dir = out_dir / 'predictions'
-    model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile)
+    model = build_scene_model(model_or_config, checkpoint, device, cfg_options, tile=windows.tile)
     from vnseg.classes import CLASSES
-    names = list(class_names(lang, list(getattr(model, 'classes', None) or CLASSES)))
+    names = list(class_names(labels.lang, list(getattr(model.tile_model, 'classes', None) or CLASSES)))
     result = PrelabelResult()
     model_info = dict(config=str(model_or_config) if isinstance(model_or_config, (str, Path)) else None,
                       checkpoint=str(checkpoint) if checkpoint else None)
-    for image in images:
-        image = Path(image)
+    outputs = OutputOptions(polygons=False, preview=False, report=False, lang=labels.lang)
+    for image in map(Path, images):
         try:
-            res = infer_large_image(model, None, image, pred_dir, tile=tile, overlap=overlap,
-                                    batch_size=batch_size, write_polygons=False, preview=False, report=False,
-                                    progress=progress, lang=lang)
+            res = infer_large_image(model, None, image, out_dir / 'predictions', windows, outputs=outputs,
+                                    progress=progress)
         except (ImageReadError, ValueError, OSError) as err:  # a bad image: report it, go on
             result.failures.append((str(image), str(err)))
             continue
-        stem = _safe_name(image.stem)
-        with rasterio.open(res.class_map) as cm:
-            conf_ds = rasterio.open(res.confidence) if res.confidence else None
-            h, w = cm.height, cm.width
-            whole = h <= patch_size and w <= patch_size
-            windows = [(0, 0, h, w)] if whole else [
-                (r, c, min(patch_size, h - r), min(patch_size, w - c))
-                for r in range(0, h, patch_size) for c in range(0, w, patch_size)]
-            src = None if whole else SourceImage(image)
-            try:
-                for r, c, ph, pw in windows:
-                    win = Window(c, r, pw, ph)
-                    block = cm.read(1, window=win)
-                    valid = block != IGNORE_INDEX
-                    if not valid.any():
-                        continue
-                    conf = conf_ds.read(1, window=win) if conf_ds is not None else None
-                    shapes = class_map_to_shapes(block, conf, names, simplify, min_pixels)
-                    if whole:
-                        name = stem
-                        image_rel = os.path.relpath(image.resolve(), out_dir.resolve())
-                    else:
-                        name = f'{stem}_r{r}_c{c}'
-                        image_rel = f'{name}.png'
-                        with atomic_output(out_dir / image_rel) as tmp:
-                            Image.fromarray(src.read_rgb(r, c, ph, pw).transpose(1, 2, 0)).save(tmp, format='PNG')
-                    extra = dict(model_info, source_image=str(image), window=dict(row=r, col=c, height=ph, width=pw))
-                    json_path = out_dir / f'{name}.json'
-                    with atomic_output(json_path) as tmp:
-                        Path(tmp).write_text(json.dumps(_labelme_doc(shapes, image_rel, ph, pw, extra),
-                                                        ensure_ascii=False, indent=1), encoding='utf-8')
-                    result.jsons.append(json_path)
-                    row = dict(json=json_path.name, image=image_rel, source=str(image), row=r, col=c,
-                               height=ph, width=pw, predicted_pixels=int(valid.sum()), shapes=len(shapes))
-                    if conf is not None:
-                        cv = conf[valid & (conf <= 100)].astype(np.float64)
-                        row['mean_confidence_pct'] = round(float(cv.mean()), 2) if cv.size else None
-                        row[f'below_{LOW_CONFIDENCE_PCT}pct_share'] = round(
-                            float((cv < LOW_CONFIDENCE_PCT).mean()) * 100, 2) if cv.size else None
-                    present = np.bincount(block[valid], minlength=len(names))
-                    row['classes'] = ' '.join(names[i] for i in np.flatnonzero(present) if i < len(names))
-                    result.rows.append(row)
-            finally:
-                if conf_ds is not None:
-                    conf_ds.close()
-                if src is not None:
-                    src.close()
+        _write_image_labels(image, res, out_dir, names, labels, model_info, result)
+    _write_review_queue(result, out_dir)
+    return result
+
+
+def _write_image_labels(image: Path, res, out_dir: Path, names: Sequence[str], labels: PrelabelOptions,
+                        model_info: dict, result: PrelabelResult) -> None:
+    """The labelme JSONs (and patch PNGs) of one segmented image; their review-queue rows go into
+    ``result``."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from vnseg.geo.raster_io import SourceImage
+    from vnseg.geo.vectorize import safe_name
+    stem = safe_name(image.stem)
+    size = labels.patch_size
+    with rasterio.open(res.class_map) as cm:
+        conf_ds = rasterio.open(res.confidence) if res.confidence else None
+        h, w = cm.height, cm.width
+        whole = h <= size and w <= size
+        windows = [(0, 0, h, w)] if whole else [
+            (r, c, min(size, h - r), min(size, w - c)) for r in range(0, h, size) for c in range(0, w, size)]
+        src = None if whole else SourceImage(image)
+        try:
+            for r, c, ph, pw in windows:
+                win = Window(c, r, pw, ph)
+                block = cm.read(1, window=win)
+                valid = block != IGNORE_INDEX
+                if not valid.any():
+                    continue
+                conf = conf_ds.read(1, window=win) if conf_ds is not None else None
+                shapes = class_map_to_shapes(block, conf, names, labels.simplify, labels.min_pixels)
+                if whole:
+                    name = stem
+                    image_rel = os.path.relpath(image.resolve(), out_dir.resolve())
+                else:
+                    name = f'{stem}_r{r}_c{c}'
+                    image_rel = f'{name}.png'
+                    _write_patch_png(out_dir / image_rel, src.read_rgb(r, c, ph, pw))
+                extra = dict(model_info, source_image=str(image), window=dict(row=r, col=c, height=ph, width=pw))
+                json_path = out_dir / f'{name}.json'
+                _write_labelme_json(json_path, _labelme_doc(shapes, image_rel, ph, pw, extra))
+                result.jsons.append(json_path)
+                row = dict(json=json_path.name, image=image_rel, source=str(image), row=r, col=c,
+                           height=ph, width=pw, predicted_pixels=int(valid.sum()), shapes=len(shapes))
+                row.update(_confidence_columns(conf, valid))
+                present = np.bincount(block[valid], minlength=len(names))
+                row['classes'] = ' '.join(names[i] for i in np.flatnonzero(present) if i < len(names))
+                result.rows.append(row)
+        finally:
+            if conf_ds is not None:
+                conf_ds.close()
+            if src is not None:
+                src.close()
+
+
+def _write_patch_png(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    from vnseg.data.io import atomic_output
+    with atomic_output(path) as tmp:
+        Image.fromarray(rgb.transpose(1, 2, 0)).save(tmp, format='PNG')
+
+
+def _write_labelme_json(path: Path, doc: dict) -> None:
+    from vnseg.data.io import atomic_output
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding='utf-8')
+
+
+def _confidence_columns(conf: Optional[np.ndarray], valid: np.ndarray) -> dict:
+    """The review queue's mean confidence (%) and share of pixels below :data:`LOW_CONFIDENCE_PCT`."""
+    if conf is None:
+        return {}
+    cv = conf[valid & (conf <= 100)].astype(np.float64)
+    return {'mean_confidence_pct': round(float(cv.mean()), 2) if cv.size else None,
+            f'below_{LOW_CONFIDENCE_PCT}pct_share': round(float((cv < LOW_CONFIDENCE_PCT).mean()) * 100, 2)
+            if cv.size else None}
+
+
+def _write_review_queue(result: PrelabelResult, out_dir: Path) -> None:
+    """Rank ``result.rows`` (lowest mean confidence first) and write ``review_queue.csv``."""
+    from vnseg.data.io import atomic_output
     key = 'mean_confidence_pct'
     result.rows.sort(key=lambda r: (r.get(key) if r.get(key) is not None else 101.0, r['json']))
     for i, r in enumerate(result.rows, 1):
@@ -233,4 +296,3 @@ def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Seque
                 wr = csv.DictWriter(f, fieldnames=fields)
                 wr.writeheader()
                 wr.writerows(result.rows)
-    return result

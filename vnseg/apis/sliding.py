@@ -15,23 +15,72 @@ A run can cover a range of strips only (:meth:`TiledSegmenter.iter_strips` ``fir
 the earlier strips whose windows reach into the range are run first as context, without output,
 so that the rows of a strip come out bit-identical whichever strip the run started from. Resuming
 an interrupted run and cutting one mosaic into row bands for several processes are both that.
+
+The window settings travel as one :class:`WindowOptions` (the ``vnseg map`` flags ``--tile``,
+``--overlap``, ``--batch-size``, ``--blend``, ``--tta-flip``, ``--match-gsd``).
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, List, Optional
 
 import numpy as np
 
 from vnseg.geo.windows import blend_weights, tile_starts
 
-__all__ = ['TiledSegmenter', 'StripGrid', 'Strip', 'default_overlap', 'classify', 'confidence_percent']
+__all__ = ['TiledSegmenter', 'WindowOptions', 'StripGrid', 'Strip', 'default_overlap', 'classify',
+           'confidence_percent']
 
 
 def default_overlap(tile: int) -> int:
     """Default overlap: a quarter of the tile (stride = 3/4 tile)."""
     return int(math.floor(tile / 4))
+
+
+@dataclass(frozen=True)
+class WindowOptions:
+    """How an image is cut into windows and their scores merged: the ``vnseg map`` flags of the same
+    names.
+
+    A new window option is a field here named like its flag (``--tta-flip`` -> ``tta_flip``), the flag
+    in :mod:`vnseg.commands.map` (its parser fills the field by name) and its use in
+    :class:`TiledSegmenter` (or :class:`vnseg.apis.scene.Scene`); every caller passes this object on
+    whole.
+
+    Attributes:
+        tile: window side in pixels (an exported ONNX model's fixed input size must be the same).
+        overlap: pixels shared by neighbouring windows; None: ``tile // 4``.
+        batch_size: windows per forward pass; None: the tile model's
+            (:func:`vnseg.apis.tile_models.default_batch_size`: 1 for PyTorch on a CPU, else 4).
+        blend: ``'gaussian'`` (smooth weights, seamless) or ``'mean'`` (plain average, = mmseg
+            ``slide`` with ``crop_size=(tile, tile)``, ``stride=tile - overlap``).
+        tta_flip: add horizontally flipped windows (2x compute).
+        match_gsd: segment the image resampled to the ground resolution the model was trained at
+            (:mod:`vnseg.apis.gsd_match`).
+    """
+    tile: int = 512
+    overlap: Optional[int] = None
+    batch_size: Optional[int] = None
+    blend: str = 'gaussian'
+    tta_flip: bool = False
+    match_gsd: bool = False
+
+    def for_model(self, tile_model) -> 'WindowOptions':
+        """These options with ``overlap`` and ``batch_size`` filled in for ``tile_model``.
+
+        Raises:
+            ValueError: an exported model with a fixed tile size other than :attr:`tile`.
+        """
+        fixed, path = getattr(tile_model, 'tile', None), getattr(tile_model, 'path', None)
+        if fixed is not None and path is not None and fixed != self.tile:
+            raise ValueError(f'{path}: the model was exported for {fixed} px tiles, got --tile {self.tile}')
+        overlap = default_overlap(self.tile) if self.overlap is None else int(self.overlap)
+        batch_size = self.batch_size
+        if batch_size is None:
+            from .tile_models import default_batch_size
+            batch_size = default_batch_size(tile_model)
+        return replace(self, overlap=overlap, batch_size=batch_size)
 
 
 @dataclass(frozen=True)
@@ -168,6 +217,14 @@ class TiledSegmenter:
         self.threshold = float(threshold if threshold is not None
                                else getattr(model, 'threshold', None) or 0.3)
         self.tiles_total = self.tiles_run = 0
+
+    @classmethod
+    def of(cls, model, windows: WindowOptions, nodata: int = 255) -> 'TiledSegmenter':
+        """The segmenter of ``model`` with ``windows`` (defaults filled in: :meth:`WindowOptions.for_model`;
+        ``match_gsd`` is the caller's: it chooses what the windows read)."""
+        w = windows.for_model(model)
+        return cls(model, tile=w.tile, overlap=w.overlap, batch_size=w.batch_size, blend=w.blend,
+                   tta_flip=w.tta_flip, nodata=nodata)
 
     def grid(self, height: int, width: int) -> StripGrid:
         return StripGrid.of(height, width, self.tile, self.overlap)

@@ -2,7 +2,7 @@
 
     from vnseg.apis.teacher_labels import cache_teacher_labels
     report = cache_teacher_labels([('configs/t.py', 'work_dirs/t/best.pth')], 'data/vn_drone',
-                                  ['flights/'], 'data/vn_drone/teacher_cache', tta_flip=True)
+                                  ['flights/'], 'data/vn_drone/teacher_cache')   # windows: TEACHER_WINDOWS
 
 Every train scene of a prepared dataset (``DATA/scenes/img``, ids in ``DATA/scenes/train.txt``) and
 every image of each unlabelled folder goes through vnseg's whole-scene inference
@@ -19,7 +19,7 @@ cannot be read is reported (``on_error``) and recorded as failed, and the others
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
@@ -30,10 +30,13 @@ from vnseg.data.io import IMAGE_SUFFIXES, DataError
 from vnseg.data.soft_label_raster import SoftLabelWriter, quantise
 from vnseg.data.teacher_cache import TeacherCache, cache_file_name, file_sha256
 from vnseg.geo.raster_io import ImageReadError, SourceImage
-from .sliding import TiledSegmenter
+from .sliding import TiledSegmenter, WindowOptions, default_overlap
 
 __all__ = ['cache_teacher_labels', 'CacheReport', 'list_inputs', 'teacher_identity', 'strip_probabilities',
-           'softmax']
+           'softmax', 'TEACHER_WINDOWS']
+
+#: The windows of teacher labels: 512 px with 128 px overlap, 4 per forward pass, flip TTA.
+TEACHER_WINDOWS = WindowOptions(tile=512, overlap=128, batch_size=4, tta_flip=True)
 
 
 @dataclass
@@ -123,10 +126,9 @@ def strip_probabilities(segmenters: Sequence[TiledSegmenter], source, progress: 
         yield row0, q
 
 
-def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabelled: Sequence, out_dir, *,
-                         tile: int = 512, overlap: int = 128, batch_size: int = 4, blend: str = 'gaussian',
-                         tta_flip: bool = True, device: Optional[str] = None, progress: bool = True,
-                         on_error: Optional[Callable[[Path, Exception], None]] = None,
+def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabelled: Sequence, out_dir,
+                         windows: WindowOptions = TEACHER_WINDOWS, *, device: Optional[str] = None,
+                         progress: bool = True, on_error: Optional[Callable[[Path, Exception], None]] = None,
                          tile_models: Optional[list] = None) -> CacheReport:
     """Write (or continue) the teacher-label cache ``out_dir``; see the module docstring.
 
@@ -135,7 +137,8 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
         data_root: a prepared dataset (its train scenes are cached), or None.
         unlabelled: folders of unlabelled images or mosaics (their files with an image suffix).
         out_dir: the cache folder.
-        tile, overlap, batch_size, blend, tta_flip: whole-scene inference settings (recorded).
+        windows: whole-scene inference's windows (tile, overlap, blend and flip TTA are recorded;
+            ``match_gsd`` is not applied).
         device: torch device of the teachers (default: CUDA when available).
         on_error: called with ``(image path, exception)`` for an image that cannot be read (the run
             goes on); None: the exception propagates.
@@ -152,15 +155,16 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
     sources, images, paths = list_inputs(data_root, unlabelled)
     if not images:
         raise DataError(out_dir, 'nothing to cache: no train scenes and no unlabelled images')
-    inference = dict(tile=tile, overlap=overlap, blend=blend, tta_flip=bool(tta_flip),
+    w = windows if windows.overlap is not None else replace(windows, overlap=default_overlap(windows.tile))
+    inference = dict(tile=w.tile, overlap=w.overlap, blend=w.blend, tta_flip=bool(w.tta_flip),
                      ensemble='mean of the teachers\' softmax probabilities',
                      encoding='uint8 round(255 p) per class, band c + 1 = class c; 0 in every band = no prediction')
     # another teacher's, other settings' or other data's cache: refused before any model is built
     TeacherCache.new(out_dir, identities, inference, None, [], sources, images).check_against_disk(
         ('teachers', 'inference', 'sources', 'images', 'fingerprint'))
     if tile_models is None:
-        from .large_image import build_tile_model
-        tile_models = [build_tile_model(c, k, device=device, tile=tile) for c, k in teachers]
+        from .scene_model import build_tile_model
+        tile_models = [build_tile_model(c, k, device=device, tile=w.tile) for c, k in teachers]
     classes = {int(m.num_classes) for m in tile_models}
     if len(classes) != 1 or min(classes) < 2:
         raise DataError(teachers[0][0], f'the teachers must predict the same number (>= 2) of classes, got '
@@ -171,8 +175,7 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
     cache = TeacherCache.new(out_dir, identities, inference, num_classes, names, sources, images)
     cache.continue_from_disk()
     cache.remove_stale_partials()  # what a killed run was writing
-    segmenters = [TiledSegmenter(m, tile=tile, overlap=overlap, batch_size=batch_size, blend=blend,
-                                 tta_flip=tta_flip) for m in tile_models]
+    segmenters = [TiledSegmenter.of(m, w) for m in tile_models]
     report = CacheReport(cache)
     done = set(cache.manifest['done'])
     for key in sorted(images):

@@ -69,6 +69,8 @@ def parse_args(argv=None):
     p.add_argument('--random-weights', action='store_true',
                    help='run an UNTRAINED model built from CONFIG (smoke tests): CONFIG IMAGE [IMAGE ...]')
     p.add_argument('--out-dir', default=None, help='output folder (or the last positional argument)')
+    # the window, polygon and output flags fill the fields of the same names (map_options): --min-area is
+    # PolygonOptions.min_area, --no-preview is OutputOptions.preview=False
     p.add_argument('--tile', type=positive_int, default=None,
                    help="window side in pixels (default 512; an ONNX model's exported tile)")
     p.add_argument('--overlap', type=non_negative_int, default=None,
@@ -208,45 +210,57 @@ def _print_result(image, res):
             print(f'{label:<10}: {path}')
 
 
+def map_options(args, tile: int) -> tuple:
+    """``(WindowOptions, PolygonOptions, OutputOptions)`` of the parsed flags, each field from the flag
+    of its name (:func:`vnseg.commands.flags.options_from_args`); ``tile``: the window side decided
+    from ``--tile`` and the model."""
+    from vnseg.apis.gis_outputs import OutputOptions
+    from vnseg.apis.sliding import WindowOptions
+    from vnseg.commands.flags import options_from_args
+    from vnseg.geo.vectorize import PolygonOptions
+    return (options_from_args(WindowOptions, args, tile=tile), options_from_args(PolygonOptions, args),
+            options_from_args(OutputOptions, args))
+
+
 def _distributed(launcher):
-    """``(rank, world, barrier)``; initialises the process group for a launcher (MMEngine's init_dist,
-    gloo without CUDA -- vnseg.compat)."""
+    """This process among the job's (:class:`vnseg.apis.distributed.ProcessGroup`); initialises the
+    process group for a launcher (MMEngine's init_dist, gloo without CUDA -- vnseg.compat)."""
+    from vnseg.apis.distributed import ProcessGroup
     if launcher == 'none':
-        return 0, 1, None
+        return ProcessGroup()
     import torch
     import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
     from mmengine.dist import get_dist_info, init_dist
     init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = get_dist_info()
-    return rank, world, torch.distributed.barrier
+    return ProcessGroup(rank, world, torch.distributed.barrier)
 
 
 def main(argv=None):
     args = parse_args(argv)
     check_args(args)
     from vnseg.apis.distributed import infer_images
+    from vnseg.apis.scene_model import build_scene_model
     from vnseg.apis.strip_store import ResumeMismatch
     from vnseg.cli import EXIT_USER_ERROR, describe_user_error
     from vnseg.geo.raster_io import ImageReadError
-    if args.onnx:
-        model, ckpt = args.onnx, None
-        tile = args.tile
-        if tile is None:
-            from vnseg.apis.tile_models import OnnxTileModel
-            try:
-                tile = OnnxTileModel(args.onnx).tile or 512
-            except (FileNotFoundError, ValueError) as err:
-                print(f'error: {err}', file=sys.stderr)
-                return EXIT_USER_ERROR
+    onnx_model = None
+    if args.onnx:  # built once: its exported tile is the default --tile
+        try:
+            onnx_model = build_scene_model(args.onnx, None, args.device)
+        except (FileNotFoundError, ValueError) as err:
+            print(f'error: {err}', file=sys.stderr)
+            return EXIT_USER_ERROR
+        tile = args.tile or onnx_model.tile_model.tile or 512
     else:
-        model, ckpt = args.config, args.checkpoint
         tile = args.tile or 512
         if args.overlap is not None and args.overlap >= tile:
             from vnseg.cli import OptionError
             raise OptionError('--overlap', f'{args.overlap} px must be smaller than the tile ({tile} px)')
-    rank, world, barrier = _distributed(args.launcher)
+    windows, polygons, outputs = map_options(args, tile)
+    group = _distributed(args.launcher)
     device = args.device
-    if device is None and world > 1 and not args.onnx:
+    if device is None and group.world > 1 and not args.onnx:
         import torch
         device = f"cuda:{os.environ.get('LOCAL_RANK', 0)}" if torch.cuda.is_available() else 'cpu'
     failed = []
@@ -262,16 +276,10 @@ def main(argv=None):
         print(f'error: {line}', file=sys.stderr)
 
     try:  # an unusable model, zone file or option stops the run here, in one line
-        results = infer_images(
-            model, ckpt, args.images, args.out_dir, rank=rank, world=world, barrier=barrier, resume=args.resume,
-            on_error=report,
-            tile=tile, overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
-            tta_flip=args.tta_flip, device=device, polygon_classes=args.classes,
-            min_polygon_area=args.min_area, simplify_tolerance=args.simplify,
-            write_polygons=not args.no_polygons, preview=not args.no_preview,
-            preview_max_size=args.preview_size, progress=not args.no_progress, cfg_options=args.cfg_options,
-            lang=args.lang, zones=args.zones, zone_field=args.zone_field, gpkg=not args.no_gpkg,
-            report=not args.no_report, random_weights=args.random_weights, match_gsd=args.match_gsd)
+        model = onnx_model or build_scene_model(args.config, args.checkpoint, device, args.cfg_options, tile=tile,
+                                                random_weights=args.random_weights)
+        results = infer_images(model, args.images, args.out_dir, windows, polygons, outputs, group=group,
+                               resume=args.resume, progress=not args.no_progress, on_error=report)
     except expected as err:
         print(f'error: {describe_user_error(err) or err}', file=sys.stderr)
         return EXIT_USER_ERROR
@@ -283,4 +291,3 @@ def main(argv=None):
                   file=sys.stderr)
         return EXIT_USER_ERROR
     return 0
-

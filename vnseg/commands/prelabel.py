@@ -16,7 +16,6 @@ Labels are the class names (--lang); each shape carries its mean confidence in `
 import sys
 
 
-
 def parse_args(argv=None):
     from vnseg.cli import ArgumentParser
     p = ArgumentParser(description='Model predictions -> labelme / AnyLabeling JSON pre-labels')
@@ -41,12 +40,14 @@ def parse_args(argv=None):
 def main(argv=None):
     from vnseg.cli import EXIT_USER_ERROR
     args = parse_args(argv)
-    from vnseg.apis.prelabel import predict_to_labelme
+    from vnseg.apis.prelabel import PrelabelOptions, predict_to_labelme
+    from vnseg.apis.sliding import WindowOptions
+    from vnseg.commands.flags import options_from_args
+    labels = options_from_args(PrelabelOptions, args)
+    windows = WindowOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
     try:
-        res = predict_to_labelme(args.config, args.checkpoint, args.images, args.out_dir,
-                                 patch_size=args.patch_size, lang=args.lang, simplify=args.simplify,
-                                 min_pixels=args.min_pixels, tile=args.tile, overlap=args.overlap,
-                                 batch_size=args.batch_size, device=args.device, progress=not args.no_progress)
+        res = predict_to_labelme(args.config, args.checkpoint, args.images, args.out_dir, labels, windows,
+                                 device=args.device, progress=not args.no_progress)
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return EXIT_USER_ERROR

@@ -52,16 +52,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.teacher_labels import cache_teacher_labels
     from vnseg.cli import EXIT_USER_ERROR, describe_user_error
 
     def report(image, err):
         print(f'error: {describe_user_error(err) or err}', file=sys.stderr)
 
-    result = cache_teacher_labels(
-        args.teachers, args.data, args.unlabelled, args.out_dir, tile=args.tile, overlap=args.overlap,
-        batch_size=args.batch_size, blend=args.blend, tta_flip=not args.no_tta_flip, device=args.device,
-        progress=not args.no_progress, on_error=report)
+    windows = WindowOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size, blend=args.blend,
+                            tta_flip=not args.no_tta_flip)
+    result = cache_teacher_labels(args.teachers, args.data, args.unlabelled, args.out_dir, windows,
+                                  device=args.device, progress=not args.no_progress, on_error=report)
     total = len(result.cache.manifest['images'])
     print(f'{args.out_dir}: {len(result.written)} images written, {len(result.skipped)} already done, '
           f'{len(result.failed)} failed, of {total}')

@@ -18,6 +18,10 @@ Written polygons go to *sinks* (:mod:`vnseg.geo.layers` writers) in output coord
 (:class:`vnseg.geo.georef.Georef`), optionally simplified (Douglas-Peucker, topology preserved) and
 rounded to 1/1000 of a pixel, clipped to the raster bounds.
 
+What is polygonised and how is :class:`PolygonOptions` (the ``vnseg map`` flags ``--classes``,
+``--min-area``, ``--simplify``); where the polygons go is :class:`PolygonFiles` (``STEM.gpkg``,
+``STEM_<class>.geojson``); :func:`write_class_polygons` takes both.
+
 Feature properties: ``class_id``, ``class``, ``area_m2`` and ``area_ha`` (or ``area_px`` without
 ground units) -- the exact area of the pixels of the polygon before simplification --,
 ``confidence`` (mean max-class probability of its pixels in %, when a confidence raster is given)
@@ -26,15 +30,124 @@ and ``cut`` (1 when the polygon is a part of a taller region cut to bound memory
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Hashable, List, Optional, Sequence
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .areas import PixelAreas
 
-__all__ = ['StripPolygonizer', 'vectorize_class_map', 'write_class_polygons']
+__all__ = ['PolygonOptions', 'PolygonFiles', 'StripPolygonizer', 'vectorize_class_map', 'write_class_polygons',
+           'safe_name']
+
+
+def safe_name(name) -> str:
+    """``name`` as a part of a file name: runs of characters other than ``A-Za-z0-9_.-`` become ``_``."""
+    return re.sub(r'[^A-Za-z0-9_.-]+', '_', str(name)).strip('_') or 'class'
+
+
+@dataclass(frozen=True)
+class PolygonOptions:
+    """Which classes become polygons and how: the ``vnseg map`` flags of the same names.
+
+    A new polygon option is a field here named like its flag (``--min-area`` -> ``min_area``), the
+    flag in :mod:`vnseg.commands.map` (its parser fills the field by name) and its use in
+    :func:`vectorize_class_map` or :func:`write_class_polygons`; every caller passes this object on
+    whole.
+
+    Attributes:
+        classes: class names or ids to polygonise (``--classes``); None: every class but one named
+            ``background``.
+        min_area: drop smaller polygons (``--min-area``); m^2 when the raster has ground units, else
+            pixels. None: 1 m^2, or 16 px.
+        simplify: Douglas-Peucker tolerance (``--simplify``) in metres, or pixels without ground
+            units; 0 keeps the exact pixel outlines. None: half a pixel.
+    """
+    classes: Optional[Tuple[Union[str, int], ...]] = None
+    min_area: Optional[float] = None
+    simplify: Optional[float] = None
+
+    def __post_init__(self):
+        if self.classes is not None:
+            object.__setattr__(self, 'classes', tuple(self.classes))
+
+    def class_ids(self, classes: Sequence[str]) -> List[int]:
+        """The sorted ids of :attr:`classes` among ``classes`` (names, index = id).
+
+        Raises:
+            ValueError: an unknown class name or an id out of range.
+        """
+        if self.classes is None:
+            return [i for i, name in enumerate(classes) if name != 'background']
+        ids = []
+        for s in self.classes:
+            if isinstance(s, int) or (isinstance(s, str) and s.isdigit()):
+                i = int(s)
+            elif s in classes:
+                i = list(classes).index(s)
+            else:
+                raise ValueError(f'unknown class {s!r}; classes are {list(classes)}')
+            if not 0 <= i < len(classes):
+                raise ValueError(f'class id {i} out of range 0..{len(classes) - 1}')
+            ids.append(i)
+        return sorted(set(ids))
+
+    def with_defaults(self, pixel_areas: PixelAreas) -> 'PolygonOptions':
+        """These options with the defaults of ``min_area`` and ``simplify`` in the units of
+        ``pixel_areas``: 1 m^2 / 16 px, and half a pixel (in metres, or pixels without ground units)."""
+        ground = pixel_areas.unit == 'm2'
+        min_area = self.min_area if self.min_area is not None else (1.0 if ground else 16.0)
+        simplify = self.simplify if self.simplify is not None else 0.5 * (
+            pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5) if ground else 1.0)
+        return replace(self, min_area=min_area, simplify=simplify)
+
+
+@dataclass(frozen=True)
+class PolygonFiles:
+    """Where the polygons of a class map go, and how their layers are named and coloured.
+
+    ``OUT_DIR/STEM.gpkg`` (one layer per class, QGIS styles in ``layer_styles``) and
+    ``OUT_DIR/STEM_<class>.geojson`` (RFC 7946 when georeferenced) with a ``.qml`` style beside each.
+
+    Attributes:
+        out_dir, stem: the folder and the common start of the file names.
+        classes: canonical class names, index = class id (file names use them).
+        palette: RGB colour per class.
+        lang: language of the layer names and of the ``class`` property
+            (:func:`vnseg.classes.class_names`).
+        gpkg, geojson: which files are written.
+    """
+    out_dir: Path
+    stem: str
+    classes: Tuple[str, ...]
+    palette: Sequence[Sequence[int]]
+    lang: str = 'en'
+    gpkg: bool = True
+    geojson: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, 'out_dir', Path(self.out_dir))
+        object.__setattr__(self, 'classes', tuple(self.classes))
+
+    @property
+    def names(self) -> Tuple[str, ...]:
+        """Display names of the classes (layer names, ``class`` property, legends)."""
+        from vnseg.classes import class_names
+        return class_names(self.lang, self.classes)
+
+    @property
+    def gpkg_path(self) -> Path:
+        return self.out_dir / f'{self.stem}.gpkg'
+
+    def geojson_path(self, class_id: int) -> Path:
+        return self.out_dir / f'{self.stem}_{safe_name(self.classes[class_id])}.geojson'
+
+    def paths(self, class_ids: Sequence[int]) -> List[Path]:
+        """Every file written for ``class_ids`` (styles aside)."""
+        return ([self.geojson_path(c) for c in class_ids] if self.geojson else []) + \
+            ([self.gpkg_path] if self.gpkg else [])
 
 
 @dataclass
@@ -77,14 +190,14 @@ class StripPolygonizer:
         layers: ``{key: LayerSpec}`` -- masks given to :meth:`add` use the same keys.
         pixel_areas: ground area per pixel row (also carries the :class:`Georef` decision).
         min_area: drop smaller polygons; m^2 when ``pixel_areas.unit == 'm2'``, else pixels.
-        simplify_tolerance: Douglas-Peucker tolerance, metres (``'m2'``) or pixels; 0 = exact outlines.
+        simplify: Douglas-Peucker tolerance, metres (``'m2'``) or pixels; 0 = exact outlines.
         bounds: ``(top, bottom, left, right)`` pixel rows/columns covered by the strips.
         max_polygon_rows: regions taller than this are cut at a strip boundary (memory bound);
             None never cuts.
     """
 
     def __init__(self, layers: Dict[Hashable, LayerSpec], pixel_areas: PixelAreas, min_area: float = 0.0,
-                 simplify_tolerance: float = 0.0, bounds: Optional[tuple] = None,
+                 simplify: float = 0.0, bounds: Optional[tuple] = None,
                  max_polygon_rows: Optional[int] = None, has_confidence: bool = False):
         self.layers = layers
         self.has_confidence = has_confidence
@@ -92,9 +205,9 @@ class StripPolygonizer:
         self.georef = pixel_areas.georef
         g = self.georef
         self.min_area = float(min_area)
-        if simplify_tolerance > 0:
-            tol_px = simplify_tolerance if self.pa.unit != 'm2' else \
-                simplify_tolerance / (self.pa.linear_scale() * math.sqrt(self.pa.planar_pixel_area))
+        if simplify > 0:
+            tol_px = simplify if self.pa.unit != 'm2' else \
+                simplify / (self.pa.linear_scale() * math.sqrt(self.pa.planar_pixel_area))
             self.tol_out = g.pixels_to_output(tol_px)
         else:
             self.tol_out = 0.0
@@ -240,18 +353,19 @@ class StripPolygonizer:
 
 
 def vectorize_class_map(class_map_path, layers: Dict[int, LayerSpec], pixel_areas: PixelAreas,
-                        min_area: float = 0.0, simplify_tolerance: float = 0.0, strip_rows: int = 2048,
-                        data_window: Optional[tuple] = None, confidence_path=None,
+                        polygons: PolygonOptions = PolygonOptions(min_area=0.0, simplify=0.0), *,
+                        confidence_path=None, data_window: Optional[tuple] = None, strip_rows: int = 2048,
                         max_polygon_rows: Optional[int] = None) -> Dict[int, dict]:
     """Polygonise classes of a class-index raster (uint8, 255 = nodata) strip by strip.
 
     Args:
-        layers: ``{class_id: LayerSpec}`` -- where each class's polygons go.
+        layers: ``{class_id: LayerSpec}`` -- where each class's polygons go (``polygons.classes`` is
+            not consulted: the layers are the selection).
         pixel_areas: ground area per pixel row of this raster (and its :class:`Georef`).
-        min_area, simplify_tolerance: see :class:`StripPolygonizer`.
-        strip_rows: rows polygonised at a time (memory ~ ``strip_rows x width`` x a few bytes).
-        data_window: ``(row0, row1, col0, col1)`` outside which the raster is nodata; only this part is read.
+        polygons: ``min_area`` and ``simplify`` (their defaults: :meth:`PolygonOptions.with_defaults`).
         confidence_path: optional ``uint8`` confidence raster (%) on the same grid.
+        data_window: ``(row0, row1, col0, col1)`` outside which the raster is nodata; only this part is read.
+        strip_rows: rows polygonised at a time (memory ~ ``strip_rows x width`` x a few bytes).
         max_polygon_rows: see :class:`StripPolygonizer`; default ``4 * strip_rows``; 0 never cuts.
 
     Returns:
@@ -265,7 +379,8 @@ def vectorize_class_map(class_map_path, layers: Dict[int, LayerSpec], pixel_area
     if max_polygon_rows is None:
         max_polygon_rows = 4 * strip_rows
     max_polygon_rows = max_polygon_rows or None
-    poly = StripPolygonizer(layers, pixel_areas, min_area, simplify_tolerance, (top, bottom, left, right),
+    polygons = polygons.with_defaults(pixel_areas)
+    poly = StripPolygonizer(layers, pixel_areas, polygons.min_area, polygons.simplify, (top, bottom, left, right),
                             max_polygon_rows, has_confidence=confidence_path is not None)
     conf_ds = rasterio.open(confidence_path) if confidence_path is not None else None
     try:
@@ -289,48 +404,61 @@ def vectorize_class_map(class_map_path, layers: Dict[int, LayerSpec], pixel_area
     return poly.stats
 
 
-def write_class_polygons(class_map_path, out_dir: Path, stem: str, class_ids: Sequence[int],
-                         names: Sequence[str], palette, pixel_areas: PixelAreas, min_area: float,
-                         simplify_tolerance: float, data_window=None, confidence_path=None,
-                         geojson: bool = True, gpkg: bool = True, strip_rows: int = 2048,
-                         max_polygon_rows: Optional[int] = None, file_names: Optional[Sequence[str]] = None):
+def _geojson_decimals(pixel_areas: PixelAreas) -> int:
+    """Decimals of GeoJSON coordinates: lon/lat to ~1/1000 of a pixel, else 1/1000 of a pixel."""
+    from .layers import lonlat_decimals
+    g = pixel_areas.georef
+    if g.kind == 'crs':
+        return lonlat_decimals(g, pixel_areas.linear_scale() if pixel_areas.unit == 'm2' else 1.0)
+    return max(0, math.ceil(-math.log10(min(g.pixel_size) / 1000)))
+
+
+def write_class_polygons(class_map_path, files: PolygonFiles, pixel_areas: PixelAreas,
+                         polygons: PolygonOptions = PolygonOptions(), *, confidence_path=None,
+                         data_window: Optional[tuple] = None, strip_rows: int = 2048,
+                         max_polygon_rows: Optional[int] = None):
     """The inference tool's polygon outputs: ``STEM.gpkg`` (one styled layer per class, grid CRS) and
     ``STEM_<class>.geojson`` (RFC 7946 when georeferenced) with a ``.qml`` beside each.
 
-    ``names``: display names (layer names, ``class`` property, legends); ``file_names``: names used
-    in file names (default: ``names``). Returns ``(gpkg path or None, {class_id: geojson path},
-    stats)``; nothing is left under a final name when it fails.
+    Args:
+        class_map_path: the class-index raster (uint8, 255 = nodata).
+        files: which files, where, with which layer names and colours.
+        pixel_areas: ground area per pixel row of the raster (and its georeferencing).
+        polygons: the classes (``polygons.classes``, resolved against ``files.classes``), minimum area
+            and simplification.
+        confidence_path, data_window, strip_rows, max_polygon_rows: see :func:`vectorize_class_map`.
+
+    Returns:
+        ``(gpkg path or None, {class_id: geojson path}, stats)``; nothing is left under a final name
+        when it fails.
+
+    Raises:
+        ValueError: an unknown class in ``polygons.classes``.
     """
-    from .layers import GeoJSONWriter, GeoPackageWriter, layer_fields, lonlat_decimals
+    from .layers import GeoJSONWriter, GeoPackageWriter, layer_fields
     from .styles import polygon_layer_qml, write_qml
     from vnseg.data.io import atomic_output  # noqa: F401  (documented contract: atomic outputs)
     g = pixel_areas.georef
-    file_names = list(file_names or names)
-    has_conf = confidence_path is not None
-    gp = GeoPackageWriter(out_dir / f'{stem}.gpkg', g) if gpkg else None
+    class_ids = polygons.class_ids(files.classes)
+    names = files.names
+    gp = GeoPackageWriter(files.gpkg_path, g) if files.gpkg else None
     fields = layer_fields(pixel_areas.unit, with_confidence=True)
+    dec = _geojson_decimals(pixel_areas)
     layers, gj_paths, writers = {}, {}, []
-    if g.kind == 'crs':
-        dec = lonlat_decimals(g, pixel_areas.linear_scale() if pixel_areas.unit == 'm2' else 1.0)
-    else:
-        dec = max(0, math.ceil(-math.log10(min(g.pixel_size) / 1000)))
     for c in class_ids:
         sinks = []
         if gp is not None:
             sinks.append(gp.layer(names[c], fields))
-        if geojson:
-            path = out_dir / f'{stem}_{file_names[c]}.geojson'
-            w = GeoJSONWriter(path, names[c], g, decimals=dec)
-            writers.append(w)
-            sinks.append(w)
-            gj_paths[c] = path
+        if files.geojson:
+            gj_paths[c] = files.geojson_path(c)
+            writers.append(GeoJSONWriter(gj_paths[c], names[c], g, decimals=dec))
+            sinks.append(writers[-1])
         layers[c] = LayerSpec(sinks, c, names[c])
     try:
-        stats = vectorize_class_map(class_map_path, layers, pixel_areas, min_area=min_area,
-                                    simplify_tolerance=simplify_tolerance, strip_rows=strip_rows,
-                                    data_window=data_window, confidence_path=confidence_path,
+        stats = vectorize_class_map(class_map_path, layers, pixel_areas, polygons, confidence_path=confidence_path,
+                                    data_window=data_window, strip_rows=strip_rows,
                                     max_polygon_rows=max_polygon_rows)
-        styles = {names[c]: polygon_layer_qml(c, names[c], palette[c]) for c in class_ids}
+        styles = {names[c]: polygon_layer_qml(c, names[c], files.palette[c]) for c in class_ids}
         for w in writers:
             w.close()
         for c in gj_paths:
@@ -343,5 +471,5 @@ def write_class_polygons(class_map_path, out_dir: Path, stem: str, class_ids: Se
             gp.abort()
         raise
     for c in stats:
-        stats[c]['has_confidence'] = has_conf
+        stats[c]['has_confidence'] = confidence_path is not None
     return gpkg_path, gj_paths, stats
