@@ -70,7 +70,7 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     stages = Stages()
 
-    from vnseg.data.prepare import prepare_dataset
+    from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 
     scenes, holdout, dataset = work / 'scenes', work / 'holdout', work / 'dataset'
     stages.run('1. generate scenes', generate_scenes, scenes, num_scenes=args.scenes,
@@ -79,8 +79,8 @@ def main():
                               size=args.holdout_size, seed=args.seed + 1000, prefix='holdout',
                               write_masks=True)[0]
     summary = stages.run('2. prepare dataset', prepare_dataset, scenes, dataset,
-                         patch_size=args.patch_size, split_mode='scene', seed=args.seed,
-                         num_augment=1)
+                         PatchOptions(patch_size=args.patch_size, num_augment=1),
+                         SplitOptions(split_mode='scene', seed=args.seed))
     if summary.get('failures'):
         raise SystemExit(f'prepare_dataset reported failures: {summary["failures"]}')
 
