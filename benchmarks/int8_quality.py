@@ -59,14 +59,17 @@ def score(model, pairs, out_dir: Path, num_classes: int):
     """Summed confusion matrix, class maps by scene and seconds of ``model`` over ``pairs``."""
     import rasterio
     from vnseg.apis import infer_large_image
+    from vnseg.apis.gis_outputs import OutputOptions
+    from vnseg.apis.sliding import WindowOptions
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
     conf = np.zeros((num_classes, num_classes), np.int64)
     maps = {}
     t0 = time.perf_counter()
     for image, mask in pairs:
-        res = infer_large_image(model, None, image, out_dir, tile=TILE, overlap=OVERLAP, batch_size=4,
-                                blend='mean', device='cpu', write_polygons=False, preview=False,
-                                progress=False, report=False, gpkg=False)
+        res = infer_large_image(model, None, image, out_dir, WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4,
+                                                                           blend='mean'),
+                                outputs=OutputOptions(polygons=False, preview=False, report=False, gpkg=False),
+                                device='cpu', progress=False)
         with rasterio.open(res.class_map) as ds:
             maps[image.name] = ds.read(1)
         conf += confusion_from_arrays(maps[image.name], read_mask(mask))

@@ -108,6 +108,8 @@ def main(argv=None):
     import torch
 
     from vnseg.apis import infer_large_image
+    from vnseg.apis.gis_outputs import OutputOptions
+    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.model_loading import inference_config, load_model
     from vnseg.apis.sliding import classify
     from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
@@ -195,8 +197,9 @@ def main(argv=None):
         res = {}
         for name, model_arg, ckpt in (('pytorch', model, None), ('onnxruntime', ort_model, None)):
             t = time.perf_counter()
-            r = infer_large_image(model_arg, ckpt, image, tmp / name, tile=args.tile, batch_size=args.batch_size,
-                                  progress=False, preview=False, write_polygons=False)
+            r = infer_large_image(model_arg, ckpt, image, tmp / name,
+                                  WindowOptions(tile=args.tile, batch_size=args.batch_size),
+                                  outputs=OutputOptions(preview=False, polygons=False), progress=False)
             res[name] = (time.perf_counter() - t, r)
         with rasterio.open(res['pytorch'][1].class_map) as a, rasterio.open(res['onnxruntime'][1].class_map) as b:
             pa, pb = a.read(1), b.read(1)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, require_shared_data
+from vnseg.deploy.cpu import cpu_int8_features
 
 ort = pytest.importorskip('onnxruntime')
 onnx = pytest.importorskip('onnx')
@@ -91,6 +92,14 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     q = vn8.pop('int8')
     assert vn8 == vn32
     assert q['format'] == 'QDQ' and q['op_types'] == ['Conv', 'MatMul', 'Relu', 'Resize', 'Concat']
+    # portable by default: 7-bit weights, recorded, and this CPU's integer kernels checked against the file's
+    # own float arithmetic at export
+    assert q['weight_bits'] == 7 and q['portable'] is True and '7-bit range' in q['weights']
+    from vnseg.deploy.quantize import weight_code_range
+    assert 32 < weight_code_range(int8) <= 64
+    k = q['kernel_agreement']
+    assert k['tiles'] == 8 and k['pixels'] == 8 * TILE * TILE and k['agreement'] >= 0.99
+    assert k['cpu']['summary'] and set(k['cpu']) >= {'avx2', 'vnni', 'model'}
     assert q['calibration_tiles'] == 8 and q['calibration_pixels'] == 8 * TILE * TILE
     assert q['calibration_images'] == ['calib.tif'] and q['min_agreement'] == 0.95
     assert q['agreement']['tiles'] == 8 and q['agreement']['pixels'] == 8 * TILE * TILE
@@ -114,13 +123,14 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     assert not any(i in dq_of for n in tail[1:] for i in n.input)   # float32 logits onwards
     assert {'/conv_seg/Conv', '/Resize_4', '/Exp', '/Div'} <= set(q['nodes_to_exclude'])
     # the attention's projections (weights sliced from in_proj_weight by shape arithmetic that the fixed
-    # tile makes constant: folded) have int8 weights; its score and context products (ONNX Runtime's
-    # FusedMatMul after its fusions) and the GELU (one fused op) stay float32
+    # tile makes constant: folded) have int8 weights; its score and context products (plain MatMuls: no
+    # FusedMatMul, which other runtimes misread) and the GELU (one fused op) stay float32
     assert q['folded_shape_values'] > 0 and q['ort_fusions'] and q['identity_resizes_dropped'] == 1
-    projections = [n for n in graph.node if n.op_type == 'MatMul']
-    assert len(projections) == 8 and all(dq_of.get(n.input[1]) in int8_inits for n in projections)
-    scores = [n for n in graph.node if n.op_type == 'FusedMatMul']
-    assert len(scores) == 8 and not any(i in dq_of for n in scores for i in n.input)
+    matmuls = [n for n in graph.node if n.op_type == 'MatMul']
+    projections = [n for n in matmuls if dq_of.get(n.input[1]) in int8_inits]
+    scores = [n for n in matmuls if n not in projections]
+    assert len(projections) == 8 and len(scores) == 8 and 'FusedMatMul' not in ops
+    assert not any(i in dq_of for n in scores for i in n.input)
     gelu = [n for n in graph.node if n.op_type == 'Gelu']
     assert len(gelu) == 4 and all(n.input[0] in dq_of for n in gelu)
     # the decode head's upsampling (of levels 2-4; level 1's same-size Resize is dropped) and concatenation
@@ -138,18 +148,106 @@ def test_int8_model_is_quantised_and_keeps_the_metadata(exported):
     assert card['export']['int8'] == 'model.int8.onnx'
 
 
-def test_map_runs_the_int8_model(exported, tiny, tmp_path):
+MAP_OPTIONS = ('--no-progress', '--no-polygons', '--no-report', '--no-preview')
+
+
+def _class_map(folder, stem='check'):
+    with rasterio.open(folder / f'{stem}_classes.tif') as ds:
+        return ds.read(1)
+
+
+def test_map_runs_the_int8_model_after_checking_it_on_this_cpu(exported, tiny, tmp_path, capsys):
     from vnseg.commands.map import main
     fp32, int8 = exported
     maps = {}
     for name, model in (('fp32', fp32), ('int8', int8)):
-        assert main([str(model), str(tiny['check']), str(tmp_path / name), '--no-progress', '--no-polygons',
-                     '--no-report', '--no-preview']) == 0
-        with rasterio.open(tmp_path / name / 'check_classes.tif') as ds:
-            maps[name] = ds.read(1)
+        assert main([str(model), str(tiny['check']), str(tmp_path / name), *MAP_OPTIONS]) == 0
+        maps[name] = _class_map(tmp_path / name)
     valid = maps['fp32'] != 255
     assert valid.all() and maps['int8'].shape == (192, 256)
     assert 0.95 <= (maps['fp32'] == maps['int8']).mean() < 1
+    # the int8 run checked the model first, against the fp32 model beside it, and said so in one line
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith('int8 check'))
+    assert 'the fp32 model model.onnx' in line and 'check.tif' in line and '(>= 95.00 %' in line
+    assert not any(x.startswith('int8 check') for x in out.split('int8 check')[0].splitlines())
+
+
+def _spoilt(int8, folder):
+    """``folder/model.int8.onnx`` (with the fp32 model beside it): ``int8`` whose first three convolutions' int8
+    weight codes have their sign flipped -- a model that disagrees with its fp32 model, on every CPU."""
+    import shutil
+    folder.mkdir()
+    shutil.copy(int8.with_name('model.onnx'), folder / 'model.onnx')
+    model = onnx.load(str(int8))
+    codes = [i for i in model.graph.initializer if i.data_type == onnx.TensorProto.INT8 and len(i.dims) == 4][:3]
+    for init in codes:
+        init.CopyFrom(onnx.numpy_helper.from_array(-onnx.numpy_helper.to_array(init), init.name))
+    onnx.save(model, str(folder / 'model.int8.onnx'))
+    return folder / 'model.int8.onnx'
+
+
+def test_map_stops_when_the_int8_model_fails_its_check_here(exported, tiny, tmp_path, capsys):
+    """Below the file's threshold: one line naming the file, the CPU and the figures, exit status 3, no output;
+    with ``--int8-fallback`` the fp32 model beside it maps the scene instead, and the run says so."""
+    from vnseg.commands.map import main
+    fp32, _ = exported
+    bad = _spoilt(exported[1], tmp_path / 'spoilt')
+    out = tmp_path / 'out'
+    assert main([str(bad), str(tiny['check']), str(out), *MAP_OPTIONS]) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f'error: {bad}: on this CPU (') and 'the fp32 model model.onnx' in err[0]
+    assert '(< 95.00 %' in err[0] and '--int8-fallback' in err[0]
+    assert not out.exists() or list(out.iterdir()) == []
+    assert main([str(bad), str(tiny['check']), str(out), '--int8-fallback', *MAP_OPTIONS]) == 0
+    captured = capsys.readouterr()
+    assert 'mapping with the fp32 model' in captured.err and str(bad.with_name('model.onnx')) in captured.err
+    assert main([str(fp32), str(tiny['check']), str(tmp_path / 'fp32'), *MAP_OPTIONS]) == 0
+    np.testing.assert_array_equal(_class_map(out), _class_map(tmp_path / 'fp32'))
+
+
+def test_a_lone_int8_model_is_checked_for_this_cpus_kernels_only(exported, tiny, tmp_path, capsys):
+    """Without the fp32 model beside it, the check compares this CPU's kernels with the file's own arithmetic:
+    a file that is wrong everywhere (the spoilt one) is not caught there -- the export's check is for that."""
+    import shutil
+
+    from vnseg.commands.map import main
+    bad = _spoilt(exported[1], tmp_path / 'spoilt')
+    lone = tmp_path / 'lone' / 'model.int8.onnx'
+    lone.parent.mkdir()
+    shutil.copy(bad, lone)
+    assert main([str(lone), str(tiny['check']), str(tmp_path / 'a'), *MAP_OPTIONS]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith('int8 check'))
+    assert "the file's own float arithmetic" in line
+
+
+@pytest.mark.skipif(cpu_int8_features()['vnni'] is not False,
+                    reason='8-bit weights are right on a CPU with VNNI (or flags unknown): nothing to catch here')
+def test_8_bit_weights_are_caught_on_this_cpu_without_vnni(exported, tiny, tmp_path):
+    """On an x86 CPU without VNNI the full-range file's integer kernels saturate: the check where the model
+    runs sees it against the file's own float arithmetic, with no fp32 model to compare with."""
+    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.int8_check import Int8CheckError, check_int8_here
+    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+    fp32, int8 = exported
+    rgb, valid = calibration_tiles([tiny['calib']], TILE, 8)
+    w8 = tmp_path / 'w8.onnx'
+    quantize_tile_model(fp32, w8, rgb, valid, weight_bits=8)
+    from vnseg.deploy.onnx_export import embed_metadata
+    meta = OnnxTileModel(int8).metadata
+    embed_metadata(w8, dict(meta, vnseg=dict(meta['vnseg'], int8=dict(meta['vnseg']['int8'], weight_bits=8))))
+    check_rgb, check_valid = calibration_tiles([tiny['check']], TILE, 8)
+    with pytest.raises(Int8CheckError, match='no VNNI'):
+        check_int8_here(OnnxTileModel(w8), check_rgb, check_valid)
+    check_int8_here(OnnxTileModel(int8), check_rgb, check_valid)   # the portable file passes on the same CPU
+    # vnseg map stops; the fallback needs the fp32 model beside the file, and there is none
+    from vnseg.commands.map import main
+    lone = tmp_path / 'lone' / 'model.int8.onnx'
+    lone.parent.mkdir()
+    w8.rename(lone)
+    for extra in ((), ('--int8-fallback',)):
+        assert main([str(lone), str(tiny['check']), str(tmp_path / 'out'), *extra, *MAP_OPTIONS]) == 3
+    assert not (tmp_path / 'out').exists() or list((tmp_path / 'out').iterdir()) == []
 
 
 def test_class_agreement_by_hand():
@@ -297,19 +395,38 @@ def test_static_dims_are_folded_and_the_batch_stays_dynamic():
         np.testing.assert_allclose(ref, x @ np.arange(50, dtype=np.float32).reshape(5, 10)[:, 2:5], rtol=1e-6)
 
 
-def test_reduce_range_keeps_weights_in_7_bits(exported, tiny, tmp_path):
-    """``--int8-reduce-range`` (CPUs without VNNI): int8 weights within [-64, 64], full range otherwise."""
-    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+def test_weight_bits_set_the_range_of_the_weight_codes(exported, tiny, tmp_path):
+    """7-bit weights (the default) keep every int8 weight code within [-64, 64], whatever the CPU, so that no
+    sum of two uint8 x int8 products exceeds 2 x 255 x 64 = 32640 < 2^15; 8-bit weights use the full range."""
+    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model, weight_code_range
     fp32, int8 = exported
     rgb, valid = calibration_tiles([tiny['calib']], TILE, 2)
-    facts = quantize_tile_model(fp32, tmp_path / 'r.onnx', rgb, valid, reduce_range=True)
-    assert '7-bit' in facts['weights']
+    facts = quantize_tile_model(fp32, tmp_path / 'w8.onnx', rgb, valid, weight_bits=8)
+    assert facts['weight_bits'] == 8 and facts['portable'] is False and '8-bit range' in facts['weights']
+    assert weight_code_range(tmp_path / 'w8.onnx') == 127
+    assert weight_code_range(int8) <= 64 and 2 * 255 * weight_code_range(int8) < 2 ** 15
+    assert weight_code_range(fp32) == 0
+    with pytest.raises(ValueError, match='weight_bits must be 7 or 8'):
+        quantize_tile_model(fp32, tmp_path / 'w6.onnx', rgb, valid, weight_bits=6)
 
-    def weight_range(path):
-        inits = onnx.load(str(path)).graph.initializer
-        return max(int(np.abs(onnx.numpy_helper.to_array(i).astype(int)).max()) for i in inits
-                   if i.data_type == onnx.TensorProto.INT8)
-    assert weight_range(int8) == 127 and weight_range(tmp_path / 'r.onnx') <= 64
+
+def test_integer_kernels_of_this_cpu_compute_the_files_arithmetic(exported, tiny):
+    """ONNX Runtime picks the integer kernels by the CPU (VNNI, AVX-512, AVX2): on whichever this is, the portable
+    file's kernels give the classes of its own arithmetic run in float (quantise / dequantise as float ops)."""
+    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.quantize import float_reference, kernel_agreement
+    from vnseg.deploy.quantize import calibration_tiles, quantized_op_counts
+    _, int8 = exported
+    model = OnnxTileModel(int8, providers=['CPUExecutionProvider'])
+    rgb, valid = calibration_tiles([tiny['check']], TILE, 12)
+    facts = kernel_agreement(model, rgb, valid)
+    assert facts['tiles'] == 12 and facts['agreement'] >= 0.99, facts
+    # the reference runs the quantise / dequantise pairs as float ops (the same rounding of every tensor, so
+    # most of its values are those of the integer kernels, bit for bit)
+    ref = float_reference(model)
+    assert ref.session.get_session_options().get_session_config_entry('session.disable_quant_qdq') == '1'
+    a, b = ref.predict(rgb[:2], valid[:2]), model.predict(rgb[:2], valid[:2])
+    assert np.abs(np.exp(a) - np.exp(b)).max() < 0.05 and quantized_op_counts(int8)['DequantizeLinear'] > 20
 
 
 def test_same_size_resize_is_dropped():
@@ -341,3 +458,25 @@ def test_same_size_resize_is_dropped():
         assert got.shape == (n, 2, 8, 8)
         np.testing.assert_array_equal(got, ref)
     assert drop_identity_resizes(model) == 0
+
+
+def test_both_files_run_on_openvino_with_the_classes_of_onnx_runtime(exported, tiny):
+    """The exported graphs hold only operators OpenVINO reads (no ONNX Runtime ``FusedMatMul``): both compile for
+    its CPU plugin and give ONNX Runtime's classes (int8: each runtime's own integer kernels)."""
+    pytest.importorskip('openvino')
+    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.quantize import calibration_tiles, class_agreement
+    rgb, valid = calibration_tiles([tiny['check']], TILE, 12)
+    for path, least in zip(exported, (0.999, 0.98)):
+        ours = OnnxTileModel(path, providers=['CPUExecutionProvider'])
+        ov = OnnxTileModel(path, backend='openvino', threads=1)
+        assert ov.session is None and (ov.tile, ov.num_classes, ov.classes, ov.int8) == (
+            ours.tile, ours.num_classes, ours.classes, ours.int8)
+        agree, total = class_agreement(ours.predict(rgb, valid), ov.predict(rgb, valid), valid)
+        assert total == 12 * TILE * TILE and agree / total >= least, (path.name, agree / total)
+
+
+def test_unknown_backend_is_refused(exported):
+    from vnseg.apis.tile_models import OnnxTileModel
+    with pytest.raises(ValueError, match='tensorrt: not a backend for ONNX models'):
+        OnnxTileModel(exported[0], backend='tensorrt')

@@ -28,10 +28,10 @@ def _is_onnx_path(obj) -> bool:
 
 def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
                      cfg_options: Optional[dict] = None, tile: Optional[int] = None,
-                     random_weights: bool = False):
+                     random_weights: bool = False, backend: str = 'onnxruntime'):
     """The tile model for ``model_or_config``: a tile model as is; an ``.onnx`` path ->
-    :class:`~vnseg.apis.tile_models.OnnxTileModel` (torch is not imported); an mmseg segmentor or a
-    config -> :class:`~vnseg.apis.tile_models.TorchTileModel` (built by
+    :class:`~vnseg.apis.tile_models.OnnxTileModel` on ``backend`` (torch is not imported); an mmseg
+    segmentor or a config -> :class:`~vnseg.apis.tile_models.TorchTileModel` (built by
     :func:`vnseg.apis.model_loading.load_model`: the checkpoint is loaded strictly; no checkpoint only
     with ``random_weights``)."""
     from .tile_models import OnnxTileModel, TorchTileModel
@@ -43,7 +43,9 @@ def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: 
         providers = None
         if device is not None:
             providers = ['CUDAExecutionProvider'] if str(device).startswith('cuda') else ['CPUExecutionProvider']
-        return OnnxTileModel(model_or_config, providers=providers)
+        return OnnxTileModel(model_or_config, providers=providers, backend=backend)
+    if backend != 'onnxruntime':
+        raise ValueError(f'{model_or_config}: the {backend} backend runs exported ONNX models, not a config')
     from .model_loading import load_model
     return TorchTileModel(load_model(model_or_config, checkpoint, device, cfg_options, random_weights=random_weights),
                           tile=tile)
@@ -121,7 +123,7 @@ class SceneModel:
 
 def build_scene_model(model_or_config, checkpoint: Optional[str] = None, device: Optional[str] = None,
                       cfg_options: Optional[dict] = None, tile: Optional[int] = None,
-                      random_weights: bool = False) -> SceneModel:
+                      random_weights: bool = False, backend: str = 'onnxruntime') -> SceneModel:
     """The :class:`SceneModel` of ``model_or_config``: a scene model as is, a tile model with nothing
     known of its weights, else :func:`build_tile_model` with the same arguments and what the weights are.
 
@@ -135,7 +137,7 @@ def build_scene_model(model_or_config, checkpoint: Optional[str] = None, device:
     if _is_tile_model(model_or_config):  # built elsewhere: nothing is known of its weights
         return SceneModel(model_or_config)
     tile_model = build_tile_model(model_or_config, checkpoint, device, cfg_options, tile=tile,
-                                  random_weights=random_weights)
+                                  random_weights=random_weights, backend=backend)
     from_file = isinstance(model_or_config, (str, Path)) and not _is_onnx_path(model_or_config)
     return SceneModel(tile_model, config=str(model_or_config) if from_file else None,
                       checkpoint=None if checkpoint is None else str(checkpoint),

@@ -8,10 +8,14 @@
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
+        [--backend onnxruntime|openvino] [--int8-fallback]
 
 An ONNX model (``vnseg export``) runs on ONNX Runtime: only vnseg's light core is needed
 (``pip install .``: numpy, rasterio, shapely, pyogrio, tqdm, onnxruntime...; no torch, no OpenMMLab).
-Several processes: tools/dist_infer.sh.
+Several processes: tools/dist_infer.sh. ``--backend openvino`` runs the ONNX model on OpenVINO instead
+(``pip install 'vnseg[openvino]'``). An int8 model (``vnseg export --int8``) is first checked on this CPU
+(:mod:`vnseg.deploy.int8_check`): below its threshold the run stops (exit status 3), or maps with the
+fp32 model beside it with ``--int8-fallback``.
 
 Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
@@ -66,6 +70,11 @@ def parse_args(argv=None):
                    help='MODEL.onnx IMAGE [IMAGE ...], or CONFIG CHECKPOINT IMAGE [IMAGE ...]; without '
                         '--out-dir the last one is the output folder (e.g. model.onnx mosaic.tif out/)')
     p.add_argument('--onnx', default=None, help='exported ONNX model: run on ONNX Runtime (no CONFIG/CHECKPOINT)')
+    p.add_argument('--backend', choices=['onnxruntime', 'openvino'], default='onnxruntime',
+                   help="runtime of an ONNX model: ONNX Runtime (default) or OpenVINO (pip install 'vnseg[openvino]')")
+    p.add_argument('--int8-fallback', action='store_true',
+                   help='when an int8 model fails its check on this CPU, map with the fp32 model beside it '
+                        '(MODEL.onnx next to MODEL.int8.onnx) instead of stopping')
     p.add_argument('--random-weights', action='store_true',
                    help='run an UNTRAINED model built from CONFIG (smoke tests): CONFIG IMAGE [IMAGE ...]')
     p.add_argument('--out-dir', default=None, help='output folder (or the last positional argument)')
@@ -116,6 +125,8 @@ def parse_args(argv=None):
     _positional_model_and_out_dir(p, args)
     if args.zones and not args.zone_field:
         p.error('--zones needs --zone-field (the attribute naming each zone)')
+    if not args.onnx and args.backend != 'onnxruntime':
+        p.error(f'--backend {args.backend}: runs exported ONNX models; give MODEL.onnx')
     if args.onnx:
         args.config = args.checkpoint = None
         args.images = args.inputs
@@ -210,6 +221,42 @@ def _print_result(image, res):
             print(f'{label:<10}: {path}')
 
 
+#: Exit status when an int8 model gives wrong classes on this CPU (as ``vnseg export`` refusing one).
+EXIT_INT8_CHECK = 3
+
+
+def _onnx_model_for_this_cpu(args):
+    """The scene model of ``--onnx`` on ``--backend``; an int8 model is first checked on this CPU with tiles of
+    the images (:mod:`vnseg.deploy.int8_check`): its result is printed in one line; when the check fails, the
+    fp32 model beside it with ``--int8-fallback`` (said on stderr), else :class:`Int8CheckError`."""
+    from vnseg.apis.scene_model import build_scene_model
+    from vnseg.deploy.int8_check import Int8CheckError, check_int8_for_images, fp32_sibling
+    model = build_scene_model(args.onnx, None, args.device, backend=args.backend)
+    try:
+        facts = check_int8_for_images(model.tile_model, args.images)
+    except Int8CheckError as err:
+        fp32 = fp32_sibling(args.onnx)
+        if not (args.int8_fallback and fp32):
+            raise
+        print(f'warning: {err}; mapping with the fp32 model {fp32} instead (--int8-fallback)', file=sys.stderr)
+        return build_scene_model(str(fp32), None, args.device, backend=args.backend)
+    if facts:
+        print(f"int8 check on this CPU ({facts['cpu']['summary']}, {args.backend}): {100 * facts['agreement']:.2f} % "
+              f"of {facts['pixels']} pixels of {facts['tiles']} tiles of {facts['image']} agree with "
+              f"{facts['reference']} (>= {100 * facts['min_agreement']:.2f} %)")
+    return model
+
+
+def _int8_advice(args) -> str:
+    """What a user can do about an int8 model that failed its check here."""
+    from vnseg.deploy.int8_check import fp32_sibling
+    fp32 = fp32_sibling(args.onnx)
+    if fp32 is None:
+        return ('no fp32 model beside it to fall back to: map with the fp32 model, or export the int8 model '
+                'with 7-bit weights (vnseg export --int8, the default), which every x86 CPU runs exactly')
+    return f'map with {fp32}, or add --int8-fallback to do so whenever the check fails'
+
+
 def map_options(args, tile: int) -> tuple:
     """``(WindowOptions, PolygonOptions, OutputOptions)`` of the parsed flags, each field from the flag
     of its name (:func:`vnseg.commands.flags.options_from_args`); ``tile``: the window side decided
@@ -246,8 +293,12 @@ def main(argv=None):
     from vnseg.geo.raster_io import ImageReadError
     onnx_model = None
     if args.onnx:  # built once: its exported tile is the default --tile
+        from vnseg.deploy.int8_check import Int8CheckError
         try:
-            onnx_model = build_scene_model(args.onnx, None, args.device)
+            onnx_model = _onnx_model_for_this_cpu(args)
+        except Int8CheckError as err:
+            print(f'error: {err}; {_int8_advice(args)}', file=sys.stderr)
+            return EXIT_INT8_CHECK
         except (FileNotFoundError, ValueError) as err:
             print(f'error: {err}', file=sys.stderr)
             return EXIT_USER_ERROR

@@ -101,14 +101,13 @@ def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the s
     return facts
 
 
-def check_int8_for_images(onnx_path, images: Sequence, max_tiles: int = CHECK_TILES) -> Optional[dict]:
-    """:func:`check_int8_here` for the ONNX model ``onnx_path`` on tiles of ``images`` (:func:`check_tiles`);
-    None when the file is not an int8 model of vnseg's (nothing to check)."""
-    from vnseg.apis.tile_models import OnnxTileModel
-    model = OnnxTileModel(onnx_path, providers=['CPUExecutionProvider'])
-    if model.int8 is None:
+def check_int8_for_images(model, images: Sequence, max_tiles: int = CHECK_TILES) -> Optional[dict]:
+    """:func:`check_int8_here` for the :class:`~vnseg.apis.tile_models.OnnxTileModel` ``model`` (on the backend it
+    runs on) on tiles of ``images`` (:func:`check_tiles`); None when it is not an int8 model of vnseg's (nothing
+    to check)."""
+    if getattr(model, 'int8', None) is None:
         return None
     if model.tile is None:
-        raise ValueError(f'{onnx_path}: an int8 model without a fixed tile size cannot be checked')
+        raise ValueError(f'{model.path}: an int8 model without a fixed tile size cannot be checked')
     rgb, valid, image = check_tiles(images, model.tile, max_tiles)
     return check_int8_here(model, rgb, valid, image=image)
