@@ -7,6 +7,7 @@ scores are close together (nothing learnt), so int8's small errors flip more pix
 97.7 % agreement measured here, checked against 95 % (the default threshold, 98 %, is for trained models).
 """
 import json
+import os
 
 import numpy as np
 import pytest
@@ -54,6 +55,12 @@ def tiny(tmp_path_factory):
     ckpt = tmp / 'tiny.pth'
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, ckpt)
     return dict(ckpt=ckpt, calib=calib, check=check, tmp=tmp)
+
+
+def check_tiles_of(check):
+    """The 12 tiles of the check crop (4 x 3 cells of 64 px) that the portable fixture's classes are of."""
+    from vnseg.deploy.quantize import calibration_tiles
+    return calibration_tiles([check], TILE, 12)
 
 
 def _export(tiny, out, *extra):
@@ -480,3 +487,42 @@ def test_unknown_backend_is_refused(exported):
     from vnseg.apis.tile_models import OnnxTileModel
     with pytest.raises(ValueError, match='tensorrt: not a backend for ONNX models'):
         OnnxTileModel(exported[0], backend='tensorrt')
+
+
+FIXTURE = REPO / 'tests' / 'fixtures' / 'int8_portable'
+
+
+@pytest.mark.skipif(not os.environ.get('VNSEG_MAKE_INT8_FIXTURE'),
+                    reason='makes the committed fixture: VNSEG_MAKE_INT8_FIXTURE=1 pytest -k make_the_portable')
+def test_make_the_portable_int8_fixture(exported, tiny):
+    """Writes tests/fixtures/int8_portable: the exported portable int8 file (its metadata names the CPU it was
+    made on) and the classes its own float arithmetic gives on the 12 check tiles."""
+    import shutil
+
+    from vnseg.apis.sliding import classify
+    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.quantize import float_reference
+    rgb, valid = check_tiles_of(tiny['check'])
+    scores = float_reference(OnnxTileModel(exported[1])).predict(rgb, valid)
+    FIXTURE.mkdir(parents=True, exist_ok=True)
+    np.save(FIXTURE / 'classes.npy', np.stack([classify(s) for s in scores]).astype(np.uint8))
+    shutil.copy(exported[1], FIXTURE / 'model.int8.onnx')
+
+
+def test_an_int8_file_made_on_another_cpu_gives_its_classes_here(tiny):
+    """The committed portable int8 file (tests/fixtures/int8_portable, made by the test above on the CPU its
+    metadata names) maps the check crop's tiles here, on this CPU's integer kernels, to the classes its own float
+    arithmetic gave where it was made; and passes the check vnseg map runs before a scene."""
+    from vnseg.apis.sliding import classify
+    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.deploy.int8_check import check_int8_here
+    model = OnnxTileModel(FIXTURE / 'model.int8.onnx', providers=['CPUExecutionProvider'])
+    made_on = model.int8['kernel_agreement']['cpu']['summary']
+    assert model.int8['weight_bits'] == 7 and model.int8['portable'] and made_on
+    rgb, valid = check_tiles_of(tiny['check'])
+    expected = np.load(FIXTURE / 'classes.npy')
+    got = np.stack([classify(s) for s in model.predict(rgb, valid)])
+    assert got.shape == expected.shape == (12, TILE, TILE)
+    agreement = float((got == expected).mean())
+    assert agreement >= 0.99, f'{100 * agreement:.2f} % of the classes of the file made on {made_on}'
+    assert check_int8_here(model, rgb, valid)['agreement'] >= 0.99
