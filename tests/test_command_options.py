@@ -13,7 +13,8 @@ from vnseg.geo.vectorize import PolygonOptions
 MAP_ALL = ['model.onnx', 'mosaic.tif', 'out', '--tile', '256', '--overlap', '32', '--batch-size', '2',
            '--blend', 'mean', '--tta-flip', '--match-gsd', '--classes', 'road', '3', '--min-area', '2',
            '--simplify', '0.1', '--no-polygons', '--no-gpkg', '--no-preview', '--preview-size', '100',
-           '--no-report', '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'commune']
+           '--no-report', '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'commune',
+           '--sample', '300']
 
 
 def test_map_flags_fill_the_fields_of_their_names():
@@ -22,7 +23,7 @@ def test_map_flags_fill_the_fields_of_their_names():
     assert windows == WindowOptions(tile=256, overlap=32, batch_size=2, blend='mean', tta_flip=True, match_gsd=True)
     assert polygons == PolygonOptions(classes=('road', '3'), min_area=2.0, simplify=0.1)
     assert outputs == OutputOptions(polygons=False, gpkg=False, preview=False, preview_size=100, report=False,
-                                    lang='vi', zones='z.gpkg', zone_field='commune')
+                                    lang='vi', zones='z.gpkg', zone_field='commune', sample=300)
 
 
 def test_map_defaults_are_the_api_defaults():

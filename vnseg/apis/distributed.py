@@ -103,6 +103,9 @@ def _infer_bands(model, images, out_dir, windows, polygons, outputs, group: Proc
         with gdal_cache(), SourceImage(img) as source:
             scene = Scene(model, source, out_dir, windows)
             keep = resume and scene.finished()
+            if outputs.sample:  # every rank sees the same file: all of them stop, none waits at a barrier
+                from .map_sample import check_sample_target
+                check_sample_target(scene.paths.sample, keep)
             if not keep:
                 if rank == 0:
                     scene.paths.out_dir.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,9 @@ class OutputOptions:
         zones: a polygon vector file (any CRS) of zones, or zones already loaded on the image's grid
             (:class:`vnseg.geo.zones.Zones`): adds ``STEM_zones.csv`` with class areas per zone.
         zone_field: the attribute naming each zone (with a zone file).
+        sample: draw a stratified random sample of this many points on the class map for review
+            (``STEM_sample.gpkg`` and ``.qgs``; strata zone x class with zones;
+            :mod:`vnseg.apis.map_sample`); None: no sample.
     """
     polygons: bool = True
     gpkg: bool = True
@@ -62,6 +65,7 @@ class OutputOptions:
     lang: str = 'en'
     zones: object = None
     zone_field: Optional[str] = None
+    sample: Optional[int] = None
 
     def with_zones_on(self, georef) -> 'OutputOptions':
         """These options with :attr:`zones` loaded on the grid of ``georef`` (as they are when

@@ -12,7 +12,7 @@ The options are three small objects whose fields are the ``vnseg map`` flags of 
 ``--tta-flip``, ``--match-gsd``), :class:`~vnseg.geo.vectorize.PolygonOptions` (``--classes``,
 ``--min-area``, ``--simplify``) and :class:`~vnseg.apis.gis_outputs.OutputOptions` (``--no-polygons``,
 ``--no-gpkg``, ``--no-preview``, ``--preview-size``, ``--no-report``, ``--lang``, ``--zones``,
-``--zone-field``); each is built once and handed down whole.
+``--zone-field``, ``--sample``); each is built once and handed down whole.
 
 Outputs in ``out_dir`` (``STEM`` = the image's file name without suffix), each written atomically:
 
@@ -31,6 +31,8 @@ Outputs in ``out_dir`` (``STEM`` = the image's file name without suffix), each w
   area and mean confidence per class; see :mod:`vnseg.geo.areas` for how areas are measured.
 * ``STEM_classes.qml`` + ``STEM_confidence.qml`` -- QGIS styles of the rasters.
 * ``STEM_zones.csv`` -- class areas per zone (``zones``); ``STEM_report.html`` -- one-page report.
+* ``STEM_sample.gpkg`` + ``STEM_sample.qgs`` -- with ``sample``, a stratified random sample of points to
+  review in QGIS (:mod:`vnseg.apis.map_sample`; then ``vnseg accuracy``).
 See :mod:`vnseg.apis.gis_outputs`.
 
 The model is a *tile model* (:mod:`vnseg.apis.tile_models`): an mmseg segmentor (PyTorch) or an
@@ -58,6 +60,7 @@ from typing import Optional, Union
 from vnseg.geo.raster_io import SourceImage
 from vnseg.geo.vectorize import PolygonOptions
 from .gis_outputs import OutputOptions
+from .map_sample import check_sample_target
 from .postprocess import LargeImageResult, postprocess_scene
 from .scene import Scene, gdal_cache, segment_scene
 from .scene_model import build_scene_model
@@ -121,6 +124,8 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
                 polygons.class_ids(scene.classes)  # an unknown class fails before any work
             # outputs of a run whose rasters were finished are its own: a resume keeps them
             keep = resume and scene.finished()
+            if outputs.sample:  # a sample holding a reviewer's labels is refused before any work
+                check_sample_target(scene.paths.sample, keep)
             timings = segment_scene(scene, resume=resume, progress=progress)
             result = postprocess_scene(scene, polygons, outputs, keep_existing=keep, timings=timings)
         result.seconds = time.perf_counter() - t0

@@ -18,6 +18,7 @@ from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import write_preview
 from vnseg.geo.vectorize import PolygonOptions
 from .gis_outputs import OutputOptions, write_gis_outputs
+from .map_sample import MapSample
 from .scene import Scene
 
 __all__ = ['LargeImageResult', 'count_classes', 'postprocess_scene']
@@ -44,6 +45,7 @@ class LargeImageResult:
         gpkg: ``STEM.gpkg`` with one styled polygon layer per class (None without polygons).
         report: ``STEM_report.html``; zones_csv: ``STEM_zones.csv`` (with ``zones``);
         styles: the QGIS ``.qml`` files written beside the rasters.
+        sample: the review sample (``outputs.sample``: ``STEM_sample.gpkg`` and its QGIS project), or None.
     """
     class_map: Path
     preview: Optional[Path]
@@ -63,6 +65,7 @@ class LargeImageResult:
     report: Optional[Path] = None
     zones_csv: Optional[Path] = None
     styles: List[Path] = field(default_factory=list)
+    sample: Optional[MapSample] = None
 
 
 def count_classes(class_map, pixel_areas: PixelAreas, nodata: int = IGNORE_INDEX,
@@ -89,7 +92,8 @@ def postprocess_scene(scene: Scene, polygons: PolygonOptions = PolygonOptions(),
                       outputs: OutputOptions = OutputOptions(), *, keep_existing: bool = False,
                       timings: Optional[dict] = None) -> LargeImageResult:
     """Area tables, styles, preview, layers, zones and report from the finished class map and confidence
-    map (:func:`vnseg.apis.gis_outputs.write_gis_outputs`).
+    map (:func:`vnseg.apis.gis_outputs.write_gis_outputs`), then the review sample (``outputs.sample``,
+    :func:`vnseg.apis.map_sample.draw_map_sample`).
 
     Args:
         scene: a scene whose class map (and confidence map) are written.
@@ -113,6 +117,12 @@ def postprocess_scene(scene: Scene, polygons: PolygonOptions = PolygonOptions(),
     outs = write_gis_outputs(paths, classes, scene.palette, counter, polygons, outputs, extra=_area_extra(scene),
                              report_inputs=_report_inputs(scene, outputs), keep_existing=keep_existing)
     timings['areas+polygons+report'] = time.perf_counter() - t
+    sample = None
+    if outputs.sample:
+        from .map_sample import draw_map_sample
+        t = time.perf_counter()
+        sample = draw_map_sample(paths.class_map, paths.sample, source.path, outputs.sample, outputs, keep_existing)
+        timings['sample'] = time.perf_counter() - t
     return LargeImageResult(
         class_map=paths.class_map, preview=paths.preview if outputs.preview else None,
         polygons={classes[c]: p for c, p in outs['polygons'].items()}, areas_csv=outs['areas_csv'],
@@ -120,7 +130,8 @@ def postprocess_scene(scene: Scene, polygons: PolygonOptions = PolygonOptions(),
         polygon_stats={classes[c]: st for c, st in outs['polygon_stats'].items()},
         tiles_total=scene.tiles_total, tiles_run=scene.tiles_run, timings=timings,
         confidence=confidence, strips_total=len(scene.grid), strips_run=scene.strips_run,
-        gpkg=outs['gpkg'], report=outs['report'], zones_csv=outs['zones_csv'], styles=outs['styles'])
+        gpkg=outs['gpkg'], report=outs['report'], zones_csv=outs['zones_csv'], styles=outs['styles'],
+        sample=sample)
 
 
 def _area_extra(scene: Scene) -> dict:

@@ -65,6 +65,11 @@ class ScenePaths:
         return self._file('_zones.csv')
 
     @property
+    def sample(self) -> Path:
+        """The review sample's GeoPackage (``vnseg map --sample``; its QGIS project ``.qgs`` beside it)."""
+        return self._file('_sample.gpkg')
+
+    @property
     def report(self) -> Path:
         return self._file('_report.html')
 

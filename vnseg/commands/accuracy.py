@@ -1,6 +1,6 @@
 """Class areas with 95 % confidence intervals, error matrix and accuracies from a reviewed sample.
 
-    vnseg accuracy SAMPLE.gpkg --class-map CLASS_MAP.tif --out-dir DIR
+    vnseg accuracy SAMPLE.gpkg --class-map CLASS_MAP.tif --out-dir DIR [--report [REPORT.html]]
         [--zones FILE --zone-field NAME] [--layer sample_points] [--lang en|vi]    (= tools/area_accuracy.py)
 
 SAMPLE is the GeoPackage of ``vnseg sample`` with reference_class filled in by a reviewer (or a CSV with
@@ -17,6 +17,10 @@ Writes into DIR:
     error_matrix.csv  counts and estimated area proportions, rows = map class
     accuracy.md/.html the tables (and a chart) for people
 
+With --report, the same chart and tables (and the sample's size and dates) also go into the mosaic's report:
+STEM_report.html that vnseg map wrote beside STEM_classes.tif (or the report given), as a section of its own
+that a later --report replaces; the rest of the report is kept.
+
 The estimators (Olofsson et al. 2014; Stehman 2014; Cochran 1977) are in vnseg/geo/area_estimation.py.
 """
 import sys
@@ -31,7 +35,12 @@ def parse_args(argv=None):
     p.add_argument('--zones', default=None, help='zone file of a sample stratified by zone (default: as recorded)')
     p.add_argument('--zone-field', default=None, help='attribute naming each zone (default: as recorded)')
     p.add_argument('--layer', default=None, help='layer of the GeoPackage (default sample_points)')
-    p.add_argument('--lang', choices=['en', 'vi'], default='en', help='class names and headings of the tables')
+    p.add_argument('--report', nargs='?', const='', default=None, metavar='REPORT.html',
+                   help="add the chart and tables to the mosaic's report (default: STEM_report.html beside "
+                        'STEM_classes.tif)')
+    p.add_argument('--lang', choices=['en', 'vi'], default=None,
+                   help="class names and headings of the tables (default English; the report's own language for "
+                        '--report)')
     p.add_argument('--block-rows', type=positive_int, default=512, help='class map rows read at a time (memory)')
     return p.parse_args(argv)
 
@@ -41,9 +50,17 @@ def main(argv=None):
     from vnseg.cli import check_output_dir
     from vnseg.geo.accuracy import AccuracyOptions, assess_accuracy
     check_output_dir(args.out_dir)
+    report = None
+    if args.report is not None:  # a report that cannot take the section is refused before anything is written
+        from vnseg.geo.accuracy_report import check_mosaic_report, mosaic_report_of
+        report = args.report or mosaic_report_of(args.class_map)
+        check_mosaic_report(report, args.class_map)
     doc = assess_accuracy(args.sample, AccuracyOptions(
         class_map=args.class_map, out_dir=args.out_dir, zones=args.zones, zone_field=args.zone_field,
-        layer=args.layer, lang=args.lang, block_rows=args.block_rows))
+        layer=args.layer, lang=args.lang or 'en', block_rows=args.block_rows))
+    if report is not None:
+        from vnseg.geo.accuracy_report import add_to_mosaic_report
+        report = add_to_mosaic_report(report, doc, args.class_map, args.lang)
     if doc['unlabelled']:
         print(f'{doc["unlabelled"]} of {doc["rows"]} points have no reference_class: left out '
               f'({doc["n"]} used)', file=sys.stderr)
@@ -64,8 +81,10 @@ def main(argv=None):
               f'{f(e["producers_accuracy_ci95"], ".3f"):>7}')
     if doc['zones']:
         print(f'per zone: {len(doc["zones"])} zones (accuracy.csv, accuracy.md)')
-    notes = list(doc.get('notes') or []) + [f'{z}: {n}' for z, p in doc['zones'].items() for n in p.get('notes') or []]
-    for note in notes:
+    from vnseg.geo.accuracy_report import not_estimable_notes
+    for note in not_estimable_notes(doc):
         print(f'not estimable: {note}')
     print(f'outputs: {args.out_dir}/accuracy.json, accuracy.csv, error_matrix.csv, accuracy.md, accuracy.html')
+    if report is not None:
+        print(f'report : {report} (section "class areas with 95 % confidence intervals")')
     return 0

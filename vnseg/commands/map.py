@@ -8,7 +8,7 @@
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
-        [--backend onnxruntime|openvino] [--int8-fallback]
+        [--backend onnxruntime|openvino] [--int8-fallback] [--sample N]
 
 An ONNX model (``vnseg export``) runs on ONNX Runtime: only vnseg's light core is needed
 (``pip install .``: numpy, rasterio, shapely, pyogrio, tqdm, onnxruntime...; no torch, no OpenMMLab).
@@ -27,6 +27,7 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
     STEM_zones.csv          class areas (ha, %) per zone (with --zones)
     STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
+    STEM_sample.gpkg / .qgs with --sample N: points to review in QGIS (vnseg sample), for vnseg accuracy
 
 ``--match-gsd`` segments each image at the ground resolution the model was trained at (the
 checkpoint's ``meta['gsd_cm']``, or the ONNX model's ``resolution``): the image is read resampled to
@@ -112,6 +113,10 @@ def parse_args(argv=None):
                    help='class names in layers, tables, styles and the report: English or Vietnamese')
     p.add_argument('--zones', default=None, help='polygon vector file (any CRS) of zones: per-zone class areas')
     p.add_argument('--zone-field', default=None, help='attribute naming each zone (with --zones)')
+    p.add_argument('--sample', type=positive_int, default=None, metavar='N',
+                   help='also draw a stratified random sample of N points on the class map to review in QGIS '
+                        '(STEM_sample.gpkg + .qgs, as vnseg sample --n N; strata zone x class with --zones); '
+                        'then vnseg accuracy')
     p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
     p.add_argument('--no-report', action='store_true', help='skip the HTML report')
     p.add_argument('--match-gsd', action='store_true',
@@ -219,6 +224,12 @@ def _print_result(image, res):
     for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
         if path:
             print(f'{label:<10}: {path}')
+    s = res.sample
+    if s is not None:
+        print(f'sample    : {s.gpkg} ({s.points} points to review'
+              + (f'; QGIS project {s.project.name}' if s.project else '')
+              + ('; kept from the finished run' if s.kept else '') + '), then vnseg accuracy '
+              f'{s.gpkg} --class-map {res.class_map} --out-dir DIR --report')
 
 
 #: Exit status when an int8 model gives wrong classes on this CPU (as ``vnseg export`` refusing one).

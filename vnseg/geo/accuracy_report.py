@@ -4,7 +4,9 @@
 a base64 PNG, no script): mapped vs estimated area per class with the 95 % intervals as error bars, the
 area and accuracy table, the sample's size and dates, per-zone tables, and what was not estimable. The
 mosaic's report (:mod:`vnseg.geo.report`) can embed it as it is; :func:`write_accuracy_html` wraps it in
-a page of its own. :func:`accuracy_markdown` gives the same tables, and the error matrices, as Markdown.
+a page of its own, and :func:`add_to_mosaic_report` puts it into the report that ``vnseg map`` wrote
+beside the class map (``vnseg accuracy --report``). :func:`accuracy_markdown` gives the same tables, and
+the error matrices, as Markdown.
 Class names and headings in English or Vietnamese (``lang``); numbers come from the document only.
 """
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import List, Optional, Sequence
 
 from vnseg.classes import PALETTE, class_names
 
-__all__ = ['accuracy_section_html', 'write_accuracy_html', 'accuracy_markdown', 'area_chart_png']
+__all__ = ['accuracy_section_html', 'write_accuracy_html', 'accuracy_markdown', 'area_chart_png', 'mosaic_report_of',
+           'check_mosaic_report', 'add_to_mosaic_report', 'not_estimable_notes']
 
 _TEXT = {
     'en': dict(title='Class areas with 95 % confidence intervals', cls='class', mapped='mapped area',
@@ -156,10 +159,16 @@ def _summary(doc: dict, t: dict) -> str:
     return '; '.join(parts)
 
 
-def _notes(doc: dict) -> List[str]:
-    notes = list(doc.get('notes') or [])
+def not_estimable_notes(doc: dict) -> List[str]:
+    """What was not estimable, and why: the population's notes and each class's (``not_estimable``), per zone too."""
+    def of(pop: dict) -> List[str]:
+        out = list(pop.get('notes') or [])
+        for e in (pop.get('classes') or {}).values():
+            out += [n for n in e.get('not_estimable') or [] if n not in out]
+        return out
+    notes = of(doc)
     for zone, pop in (doc.get('zones') or {}).items():
-        notes += [f'{zone}: {n}' for n in pop.get('notes') or []]
+        notes += [f'{zone}: {n}' for n in of(pop)]
     return notes
 
 
@@ -205,7 +214,7 @@ def accuracy_section_html(doc: dict, lang: str = 'en', palette: Sequence[Sequenc
             for r in _rows(pop, names, labels, keys, t['na']):
                 zrows.append([zone, oa] + r)
         parts.append(table(zrows, [t['zone'], f'{t["overall"]} (%)'] + _head(t, unit)))
-    notes = _notes(doc)
+    notes = not_estimable_notes(doc)
     if _has_gaps(doc):
         parts.append(f'<p class="muted">{esc(t["na_long"])}</p>')
     if notes:
@@ -234,6 +243,59 @@ th {{ background: #f0f0f0; text-align: left; }} table.areas td:not(:first-child)
     return atomic_write_text(path, page)
 
 
+def mosaic_report_of(class_map) -> Path:
+    """The report ``vnseg map`` writes beside a class map: ``STEM_report.html`` for ``STEM_classes.tif``.
+
+    Raises:
+        vnseg.geo.report.ReportError: a class map not named like ``vnseg map``'s.
+    """
+    from .report import ReportError
+    class_map = Path(class_map)
+    if not class_map.name.endswith('_classes.tif'):
+        raise ReportError(f'{class_map}: not named STEM_classes.tif as vnseg map names its class maps: give the '
+                          'report to add to (--report STEM_report.html)')
+    return class_map.with_name(class_map.name[:-len('_classes.tif')] + '_report.html')
+
+
+def check_mosaic_report(report, class_map) -> str:
+    """The text of ``report`` when it is the report of ``class_map`` (it lists the class map among its files).
+
+    Raises:
+        vnseg.geo.report.ReportError: no report, or the report of another class map.
+    """
+    from .report import ReportError
+    report, name = Path(report), Path(class_map).name
+    if not report.is_file():
+        raise ReportError(f'{report}: no report of vnseg map beside the class map (it was run with --no-report?): '
+                          'run vnseg map again with --resume to write it, or give the report (--report FILE)')
+    text = report.read_text(encoding='utf-8')
+    if f'<code>{html.escape(name)}</code>' not in text:
+        raise ReportError(f'{report}: not the report of {name} (its files do not list it)')
+    return text
+
+
+def add_to_mosaic_report(report, doc: dict, class_map, lang: Optional[str] = None) -> Path:
+    """Put the accuracy section of ``doc`` into the mosaic's report (atomically; a second call replaces it).
+
+    Args:
+        report: ``STEM_report.html`` of ``vnseg map`` (:func:`mosaic_report_of`).
+        doc: the accuracy document (``accuracy.json``).
+        class_map: the class map the sample was assessed on (:func:`check_mosaic_report`).
+        lang: ``'en'`` / ``'vi'``; default: the report's own language.
+
+    Raises:
+        vnseg.geo.report.ReportError: no report, or the report of another class map.
+    """
+    import re
+
+    from .report import set_report_section
+    text = check_mosaic_report(report, class_map)
+    if lang is None:
+        found = re.search(r'<html lang="([A-Za-z-]+)"', text)
+        lang = found.group(1) if found and found.group(1) in _TEXT else 'en'
+    return set_report_section(report, 'accuracy', accuracy_section_html(doc, lang))
+
+
 def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '|'.join('---' for _ in head) + '|']
     lines += ['| ' + ' | '.join(str(c) for c in r) + ' |' for r in rows]
@@ -259,7 +321,7 @@ def accuracy_markdown(doc: dict, lang: str = 'en') -> str:
         for zone, pop in doc['zones'].items():
             out += [f'### {zone}', '', _summary(pop, t), '',
                     _md_table(_head(t, unit), _rows(pop, names, labels, keys, t['na'])), '']
-    notes = _notes(doc)
+    notes = not_estimable_notes(doc)
     if notes:
         out += [f'## {t["notes"]}', ''] + [f'- {n}' for n in notes] + ['']
     if _has_gaps(doc):

@@ -13,7 +13,13 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
-__all__ = ['write_report', 'class_area_chart', 'confidence_histogram_chart']
+__all__ = ['write_report', 'class_area_chart', 'confidence_histogram_chart', 'set_report_section', 'ReportError']
+
+
+class ReportError(ValueError):
+    """A report that cannot take a section; the message names the file."""
+
+    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
 
 _TEXT = {
     'en': dict(title='Segmentation report', preview='Class map', legend='Legend', areas='Area per class',
@@ -172,3 +178,30 @@ th {{ background: #f0f0f0; text-align: left; }}
     with atomic_output(path) as tmp:
         Path(tmp).write_text(doc, encoding='utf-8')
     return Path(path)
+
+
+def set_report_section(path, key: str, fragment: str) -> Path:
+    """Put an HTML ``fragment`` into the report at ``path`` as its section ``key`` (atomically).
+
+    The fragment replaces the section ``key`` that an earlier call put there (between two comments naming
+    it), else it goes at the end of the page; the rest of the page is kept as it is.
+
+    Raises:
+        ReportError: no such file, or not an HTML page.
+    """
+    from vnseg.data.io import atomic_write_text
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f'{path}: report not found')
+    text = path.read_text(encoding='utf-8')
+    start, end = f'<!-- vnseg section {key} -->', f'<!-- /vnseg section {key} -->'
+    block = f'{start}\n{fragment}\n{end}'
+    i, j = text.find(start), text.find(end)
+    if 0 <= i < j:
+        text = text[:i] + block + text[j + len(end):]
+    else:
+        k = text.rfind('</body>')
+        if k < 0:
+            raise ReportError(f'{path}: not an HTML page (no </body>)')
+        text = text[:k] + block + '\n' + text[k:]
+    return atomic_write_text(path, text)
