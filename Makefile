@@ -34,9 +34,10 @@ lint: setup
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-# Client tests (tests/clients/): vnseg's outputs opened in QGIS 3.22 and its ONNX export run by the Deepness
-# plugin (../shared/clients/deepness). tools/setup_clients.sh installs QGIS (apt, as root) and the plugin's
-# requirements into the system python first; without root they skip (fail under CI=true).
+# Client tests (tests/clients/): vnseg's outputs opened in QGIS 3.22, its ONNX export run by the Deepness
+# plugin (../shared/clients/deepness) and its HTML report rendered by headless Chromium. tools/setup_clients.sh
+# installs QGIS and Chromium (apt, as root) and the plugin's requirements into the system python first; without
+# root they skip (fail under CI=true).
 test-clients: setup
 	bash tools/setup_clients.sh
 	$(PY) -m pytest tests/clients $(PYTEST_ARGS)

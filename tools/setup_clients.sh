@@ -2,6 +2,7 @@
 # The QGIS side of the client tests (`make test-clients`, tests/clients/): idempotent, seconds once installed.
 #
 #   * QGIS 3.22 with its python bindings from Debian (bookworm: `qgis python3-qgis`), as root with apt-get;
+#   * headless Chromium from Debian (`chromium-headless-shell`), which renders vnseg's HTML reports;
 #   * into that system python (/usr/bin/python3), the Deepness plugin's own pinned requirements
 #     (../shared/clients/deepness/src/deepness/python_requirements/requirements.txt: onnxruntime, opencv,
 #     numpy < 2), with pip's --break-system-packages (the plugin runs in QGIS' python, not in a venv).
@@ -29,6 +30,14 @@ if ! "$PY" -c 'import qgis.core, qgis.gui' >/dev/null 2>&1; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends qgis python3-qgis >/dev/null
     "$PY" -c 'import qgis.core, qgis.gui' || give_up "QGIS installed but $PY cannot import it"
+fi
+
+if ! command -v chromium-headless-shell >/dev/null && ! command -v chromium >/dev/null; then
+    [ "$(id -u)" = 0 ] || give_up "headless Chromium is not installed and installing it needs root (apt-get install chromium-headless-shell)"
+    command -v apt-get >/dev/null || give_up "headless Chromium is not installed and there is no apt-get to install it"
+    echo "setup_clients: installing headless Chromium from Debian (apt-get install chromium-headless-shell)"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends chromium-headless-shell >/dev/null
 fi
 
 [ -f "$REQS" ] || give_up "the Deepness plugin's requirements are missing: $REQS"

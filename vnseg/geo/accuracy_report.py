@@ -105,9 +105,13 @@ def area_chart_png(doc: dict, lang: str = 'en', palette: Sequence[Sequence[int]]
     ax.barh(y + h / 2, [v or 0 for v in mapped], height=h, color=colours, alpha=0.35, edgecolor='#333333',
             linewidth=0.6, hatch='//')
     ax.barh(y - h / 2, [v or 0 for v in est], height=h, color=colours, edgecolor='#333333', linewidth=0.6)
+    from matplotlib import patheffects
+    halo = [patheffects.withStroke(linewidth=3.2, foreground='white')]  # visible on a dark bar (background)
     for yi, v, e in zip(y, est, ci):
         if v is not None and e is not None:
-            ax.errorbar(v, yi - h / 2, xerr=e, fmt='none', ecolor='#111111', elinewidth=1.2, capsize=4)
+            bars = ax.errorbar(v, yi - h / 2, xerr=e, fmt='none', ecolor='#111111', elinewidth=1.2, capsize=4)
+            for artist in list(bars.lines[1]) + list(bars.lines[2]):
+                artist.set_path_effects(halo)
         elif v is None:
             ax.text(0, yi - h / 2, f' {t["na"]}', va='center', fontsize=8)
     ax.set_yticks(y, labels)
