@@ -1,8 +1,8 @@
 """File input/output for the data pipeline: atomic writes, safe image reading, palette PNG masks.
 
-Every file the pipeline writes goes through :func:`atomic_write_bytes`: the bytes land in a
-temporary file in the destination folder, which then replaces the destination with ``os.replace``
-(atomic on POSIX and Windows). A crash therefore never leaves a half-written PNG or JSON behind.
+Every file the pipeline writes is written atomically (:mod:`vnseg.data.atomic`, whose names this
+module re-exports: :func:`atomic_output`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
+:func:`write_json`, :func:`partial_path`). A crash therefore never leaves a half-written PNG or JSON behind.
 
 Images are read with :func:`read_image`, which checks the pixel count from the file header
 *before* decoding (decompression bombs), and normalises the mode to 8-bit RGB with an explicit,
@@ -12,19 +12,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import io
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional, Sequence, Union
+from typing import Optional, Sequence, Union
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, PALETTE
+from vnseg.data.atomic import (PendingFile, atomic_output, atomic_write_bytes, atomic_write_text,  # noqa: F401 (re-exported)
+                               partial_path, write_json)
 from vnseg.cli import UserError
 
 PathLike = Union[str, os.PathLike]
@@ -53,40 +53,6 @@ class ImageReadError(DataError, OSError):
     (:mod:`vnseg.geo.raster_io`) raises it too."""
 
 
-# ------------------------------------------------------------------------------------------------
-# atomic writes
-# ------------------------------------------------------------------------------------------------
-def partial_path(path: PathLike) -> Path:
-    """Hidden temporary name next to ``path`` (same folder, so ``os.replace`` is atomic; same suffix)."""
-    path = Path(path)
-    return path.with_name(f'.{path.stem}.partial-{os.getpid()}{path.suffix}')
-
-
-@contextlib.contextmanager
-def atomic_output(path: PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; on success rename it onto ``path`` in one step.
-
-    A reader never sees a half-written file: either the old file (or none) or the complete new one.
-    The temporary file keeps the final suffix so that writers that pick the format by extension
-    (GDAL drivers) work. On error the temporary file is removed and ``path`` is left untouched; an
-    ``OSError`` that names no file (a full disk, say) is raised again naming ``path``.
-    Parent folders are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_path(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno is not None and exc.filename in (None, str(tmp), tmp):
-            raise OSError(exc.errno, exc.strerror, str(path)) from exc
-        raise
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def open_tiled_geotiff(path: PathLike, width: int, height: int, count: int, crs=None, transform=None,
                        block: int = 512, **profile):
     """A new tiled, deflate-compressed uint8 GeoTIFF at ``path``, open for writing (a rasterio dataset).
@@ -106,23 +72,6 @@ def open_tiled_geotiff(path: PathLike, width: int, height: int, count: int, crs=
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
         return rasterio.open(path, 'w', **profile)
-
-
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`). Returns the path."""
-    with atomic_output(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
-def atomic_write_text(path: PathLike, text: str) -> Path:
-    """Write UTF-8 text atomically."""
-    return atomic_write_bytes(path, text.encode('utf-8'))
-
-
-def write_json(path: PathLike, obj) -> Path:
-    """Write ``obj`` as indented, key-sorted UTF-8 JSON, atomically (stable bytes for a given obj)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + '\n')
 
 
 def _png_bytes(image: Image.Image, compress_level: int = 6) -> bytes:

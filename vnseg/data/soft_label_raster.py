@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
-from vnseg.data.io import DataError, open_tiled_geotiff, partial_path
+from vnseg.data.io import DataError, PendingFile, open_tiled_geotiff
 
 __all__ = ['BLOCK', 'quantise', 'dequantise', 'SoftLabelWriter', 'read_soft_labels', 'soft_label_shape']
 
@@ -55,8 +54,8 @@ class SoftLabelWriter:
     def __init__(self, path, num_classes: int, width: int, height: int, crs=None, transform=None,
                  tags: Optional[dict] = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = partial_path(self.path)
+        self._pending = PendingFile(self.path)
+        self.tmp = self._pending.tmp
         self.num_classes, self.width, self.height = int(num_classes), int(width), int(height)
         self._dst = open_tiled_geotiff(self.tmp, self.width, self.height, self.num_classes, crs, transform,
                                        block=BLOCK, interleave='pixel')
@@ -100,14 +99,13 @@ class SoftLabelWriter:
             raise ValueError(f'{self.path}: only {self._next_row} of {self.height} rows were written')
         self._flush()
         self._dst.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return self._pending.commit()
 
     def abort(self) -> None:
         """Drop the unfinished file."""
         with contextlib.suppress(Exception):
             self._dst.close()
-        self.tmp.unlink(missing_ok=True)
+        self._pending.discard()
 
     def __enter__(self):
         return self
