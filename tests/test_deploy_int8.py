@@ -258,7 +258,7 @@ def test_8_bit_weights_are_caught_on_this_cpu_without_vnni(exported, tiny, tmp_p
 
 
 def test_class_agreement_by_hand():
-    from vnseg.deploy.quantize import class_agreement
+    from vnseg.deploy.agreement import class_agreement
     # 1 tile, 3 classes, 2 x 2 pixels
     a = np.zeros((1, 3, 2, 2), np.float32)
     a[0, 1, 0, 0] = 1    # pixel (0, 0): class 1
@@ -472,7 +472,8 @@ def test_both_files_run_on_openvino_with_the_classes_of_onnx_runtime(exported, t
     its CPU plugin and give ONNX Runtime's classes (int8: each runtime's own integer kernels)."""
     pytest.importorskip('openvino')
     from vnseg.apis.tile_models import OnnxTileModel
-    from vnseg.deploy.quantize import calibration_tiles, class_agreement
+    from vnseg.deploy.agreement import class_agreement
+    from vnseg.deploy.quantize import calibration_tiles
     rgb, valid = calibration_tiles([tiny['check']], TILE, 12)
     for path, least in zip(exported, (0.999, 0.98)):
         ours = OnnxTileModel(path, providers=['CPUExecutionProvider'])

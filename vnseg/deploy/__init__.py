@@ -4,6 +4,8 @@
   inside, dynamic batch, softmax output), parity check against PyTorch, Deepness + vnseg metadata.
 * :mod:`vnseg.deploy.model_card` -- what a model is (classes, data, resolution, config, iterations,
   metrics, parameters) as Markdown + JSON beside a checkpoint or an exported file.
+* :mod:`vnseg.deploy.agreement` -- how many pixels two predictions give the same class (parity and
+  int8 checks).
 
 Running an exported model needs only :mod:`vnseg.apis.tile_models` (numpy + onnxruntime).
 """

@@ -214,8 +214,8 @@ def check_parity(segmentor, onnx_path, rgb: np.ndarray, valid: np.ndarray, batch
     (max |log p_torch - log p_onnx| over class scores with p_torch >= 1e-4, i.e. the difference of
     the softmax-normalised logits where they matter) and ``max_abs_prob_diff``, plus ``pixels``.
     """
-    from vnseg.apis.sliding import classify
     from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
+    from vnseg.deploy.agreement import class_agreement
     torch_model = TorchTileModel(segmentor, fuse_head=False)  # the model as trained: the reference
     onnx_model = OnnxTileModel(onnx_path, providers=['CPUExecutionProvider'], fill_rgb01=fill_rgb01(segmentor))
     agree = total = 0
@@ -225,10 +225,8 @@ def check_parity(segmentor, onnx_path, rgb: np.ndarray, valid: np.ndarray, batch
         lt = torch_model.predict(r, v)
         lo = onnx_model.predict(r, v)
         lt = lt - _logsumexp(lt)
-        for k in range(len(r)):
-            ct, co = classify(lt[k]), classify(lo[k])
-            agree += int((ct == co)[v[k]].sum())
-            total += int(v[k].sum())
+        n_agree, n_valid = class_agreement(lt, lo, v)
+        agree, total = agree + n_agree, total + n_valid
         pt = np.exp(lt)
         sel = pt >= 1e-4
         if sel.any():

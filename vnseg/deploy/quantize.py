@@ -29,9 +29,9 @@ with the same input, output and metadata, by ONNX Runtime's own tools
   8 bits and the graph's output is float32 probabilities with no 1/255 steps to create class ties.
 
 :func:`int8_agreement` runs the fp32 and the int8 graph on the same real tiles and gives the share of
-valid pixels whose predicted class agrees (:func:`class_agreement`); ``vnseg export --int8`` refuses
-the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`). It also records how the
-exporting CPU's integer kernels agree with the file's own float arithmetic
+valid pixels whose predicted class agrees (:func:`vnseg.deploy.agreement.class_agreement`);
+``vnseg export --int8`` refuses the int8 file below ``--min-int8-agreement`` (:data:`DEFAULT_MIN_AGREEMENT`).
+It also records how the exporting CPU's integer kernels agree with the file's own float arithmetic
 (:func:`kernel_agreement`).
 """
 from __future__ import annotations
@@ -44,10 +44,11 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from vnseg.cli import UserError
+from vnseg.deploy.agreement import class_agreement
 
 __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'PORTABLE_WEIGHT_BITS', 'weight_code_range',
            'QDQ_AS_FLOAT', 'float_reference', 'kernel_agreement', 'TileCalibrationReader', 'Int8AgreementError',
-           'calibration_tiles', 'class_agreement', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
+           'calibration_tiles', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
            'int8_path_for', 'quantized_op_counts', 'tail_nodes', 'activation_matmuls']
 
 #: Default minimum share of valid pixels whose class the int8 graph must give as the fp32 graph does.
@@ -161,23 +162,6 @@ class TileCalibrationReader(CalibrationDataReader):
 
     def rewind(self):
         self._it = iter(self._feeds)
-
-
-def class_agreement(scores_a: np.ndarray, scores_b: np.ndarray, valid: np.ndarray) -> tuple:
-    """``(agreeing, counted)`` pixel counts: valid pixels whose class (argmax over C, first class on ties,
-    :func:`vnseg.apis.sliding.classify`) is the same in both.
-
-    ``scores_a``, ``scores_b``: float ``(n, C, H, W)`` (logits or log-probabilities); ``valid``: bool
-    ``(n, H, W)``.
-    """
-    from vnseg.apis.sliding import classify
-    if scores_a.shape != scores_b.shape or scores_a.shape[:1] + scores_a.shape[2:] != valid.shape:
-        raise ValueError(f'shapes differ: {scores_a.shape}, {scores_b.shape}, valid {valid.shape}')
-    agree = total = 0
-    for a, b, v in zip(scores_a, scores_b, valid):
-        agree += int((classify(a) == classify(b))[v].sum())
-        total += int(v.sum())
-    return agree, total
 
 
 def int8_agreement(fp32_model, int8_model, rgb: np.ndarray, valid: np.ndarray, batch_size: int = 2) -> dict:
