@@ -113,6 +113,12 @@ class BenchmarkError(RuntimeError):
     """A user mistake or a failed step; printed as one ``error:`` line."""
 
 
+def write_result(path, obj):
+    """``obj`` as JSON at ``path``, atomically: a killed run leaves no half-written result to be reused."""
+    from vnseg.data.atomic import atomic_write_text
+    atomic_write_text(path, json.dumps(obj, indent=1))
+
+
 # -- recipe changes (ablations) ------------------------------------------------------------------
 def _pipeline(cfg):
     return cfg.train_dataloader.dataset.pipeline
@@ -503,7 +509,7 @@ def make_teacher_cache(args, data, work):
     cost = out.parent / f'{out.name}.cost.json'
     if report.written:  # seconds of the images made now, added to those of an interrupted run
         spent = json.loads(cost.read_text())['seconds'] if cost.is_file() else 0.0
-        cost.write_text(json.dumps(dict(seconds=round(spent + time.perf_counter() - t0, 1))))
+        write_result(cost, dict(seconds=round(spent + time.perf_counter() - t0, 1)))
     print(f'[kd_cached] {len(report.written)} images written, {len(report.skipped)} reused', flush=True)
     return out
 
@@ -558,8 +564,7 @@ def score_teacher(args, data, work, member_rows=(), tile_models=None):
         else float('nan') for run, _ in data['teachers']]
     result = dict(recipe=label, seed='-', iters=args.iters, train_seconds=round(float(sum(members)), 1),
                   tta_flip=True, scores=scores, extra={'no TTA': _val_entry(confusion(data['val_scenes'], False))})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1))
+    write_result(path, result)
     return result
 
 
@@ -588,13 +593,12 @@ def iou_table(conf):
     """Per-class IoU (%) and mIoU (%) from a (C, C) confusion matrix (rows = ground truth).
 
     A class absent from both ground truth and prediction has IoU NaN and is left out of the mean.
+    IoU as in mmseg's IoUMetric (:func:`vnseg.reports.confusion.metrics_from_confusion`).
     """
     import numpy as np
-    conf = np.asarray(conf, dtype=np.float64)
-    tp = np.diag(conf)
-    union = conf.sum(0) + conf.sum(1) - tp
-    with np.errstate(invalid='ignore', divide='ignore'):
-        iou = np.where(union > 0, tp / union, np.nan) * 100
+
+    from vnseg.reports.confusion import metrics_from_confusion
+    iou = metrics_from_confusion(conf)['IoU'] * 100
     return iou, float(np.nanmean(iou)) if np.isfinite(iou).any() else float('nan')
 
 
@@ -704,7 +708,7 @@ def run_recipe(name, args, data, final=False):
             tail = log.read_text().strip().splitlines()[-5:]
             raise BenchmarkError(f'{log}: training of {name!r} failed (exit {proc.returncode}): ' + ' | '.join(tail))
         trained = dict(fingerprint=train_fingerprint, train_seconds=round(seconds, 1))
-        stamp.write_text(json.dumps(trained))
+        write_result(stamp, trained)
     device = 'cpu' if args.device == 'cpu' else 'cuda'
     model = load_model(str(run_dir / 'config.py'), str(checkpoint), device=device)
     has_ema = any(h['type'] == 'EMAHook' for h in cfg.get('custom_hooks') or [])
@@ -731,7 +735,7 @@ def run_recipe(name, args, data, final=False):
     result = dict(recipe=label, seed=args.seed, iters=args.iters, batch_size=args.batch_size, crop=args.crop,
                   config=str(config_path.relative_to(REPO)), fingerprint=fingerprint, tta_flip=tta_flip,
                   train_seconds=trained['train_seconds'], scores=scores, extra=extra)
-    result_path.write_text(json.dumps(result, indent=1))
+    write_result(result_path, result)
     return result
 
 
@@ -833,9 +837,7 @@ def main(argv=None):
         return 1
     from vnseg.classes import CLASSES
     splits = ['val'] + ([] if args.no_test else ['test'])
-    tmp = work / '.results.json.partial'
-    tmp.write_text(json.dumps(results, indent=1))
-    os.replace(tmp, work / 'results.json')
+    write_result(work / 'results.json', results)
     counts = f"{len(data['val_scenes'])} val scenes" + ('' if args.no_test else f", {len(data['test_scenes'])} test")
     print(f'\nSegFormer-B0 from scratch, {args.iters} iterations x {args.batch_size} x {args.crop}^2, '
           f'seed {args.seed}; {counts}')
