@@ -203,10 +203,8 @@ def cpu_bf16_report():
 def prepare_data(work_dir, scenes, scene_size, crop, seed=0):
     """Synthetic scenes prepared as ``vnseg prepare`` does (whole scenes, split lists, class weights,
     summary), written once into ``WORK/data-<scenes>x<size>``; returns the prepared folder."""
-    sys.path.insert(0, osp.join(REPO, 'demo'))
-    from synthetic_scenes import generate_scenes
-
     from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
+    from vnseg.testing.synthetic_scenes import generate_scenes
     root = osp.join(work_dir, f'data-{scenes}x{scene_size}-s{seed}')
     out = osp.join(root, 'prepared')
     if osp.isfile(osp.join(out, 'scenes', 'train.txt')) and osp.isfile(osp.join(out, 'class_weights.json')):

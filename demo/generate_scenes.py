@@ -3,12 +3,12 @@
 
     python demo/generate_scenes.py --out-dir OUT_DIR [--num-scenes 8] [--size 768 | --size H W] [--seed 0]
 
-See ``demo/synthetic_scenes.py`` (beside this script) for what the scenes contain.
+See :mod:`vnseg.testing.synthetic_scenes` for what the scenes contain.
 """
 import argparse
 import sys
 
-from synthetic_scenes import generate_scenes
+from vnseg.testing.synthetic_scenes import generate_scenes
 
 
 def build_parser():

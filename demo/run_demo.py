@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from synthetic_scenes import generate_scenes  # beside this script
+from vnseg.testing.synthetic_scenes import generate_scenes
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / 'configs' / 'segformer_tiny_demo_vn.py'

@@ -17,7 +17,7 @@ from vnseg.engine.hooks import ClassWeightsHook
 from vnseg.data.io import DataError
 from vnseg.pretrained import disable_pretrained
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
-from synthetic_scenes import generate_scenes
+from vnseg.testing.synthetic_scenes import generate_scenes
 
 from conftest import REPO
 

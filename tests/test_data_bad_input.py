@@ -12,7 +12,7 @@ from PIL import Image
 
 from vnseg.data.io import DataError, ImageReadError, read_image
 from vnseg.data.prepare import PatchOptions, prepare_dataset
-from synthetic_scenes import generate_scene
+from vnseg.testing.synthetic_scenes import generate_scene
 
 REPO = Path(__file__).resolve().parents[1]
 ROAD_RECT = [{'label': 'road', 'points': [[0, 0], [128, 40]], 'shape_type': 'rectangle'}]

@@ -13,7 +13,7 @@ from vnseg.data.augment import GEOMETRIC_OPS, apply_geometric, augment_variants
 from vnseg.data.patches import SceneTooSmallError, keep_patch, patch_windows
 from vnseg.data.prepare import PatchOptions, PrepareError, SceneOptions, SplitOptions, prepare_dataset
 from vnseg.data.split import split_by_scene, split_counts
-from synthetic_scenes import generate_scenes
+from vnseg.testing.synthetic_scenes import generate_scenes
 
 REPO = Path(__file__).resolve().parents[1]
 PATCH = 64

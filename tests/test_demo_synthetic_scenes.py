@@ -1,4 +1,4 @@
-"""The demo's scene generator (demo/synthetic_scenes.py): deterministic, consistent with its JSON,
+"""The demo's scene generator (vnseg.testing.synthetic_scenes): deterministic, consistent with its JSON,
 all classes, learnable colour cues that are not trivially separable."""
 import importlib.util
 import json
@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from vnseg.data.labelme import json_to_mask, load_annotation
-from synthetic_scenes import generate_scene, generate_scenes
+from vnseg.testing.synthetic_scenes import generate_scene, generate_scenes
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from conftest import REPO
-from synthetic_scenes import generate_scenes
+from vnseg.testing.synthetic_scenes import generate_scenes
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 
 RECIPE = 'configs/segformer_b0_recipe_vn.py'

@@ -15,5 +15,5 @@ vnseg.data`` loads neither torch nor mmengine):
 * :mod:`~vnseg.data.prepare`: ``prepare_dataset(src, out, ...)``, the orchestration behind
   ``tools/prepare_dataset.py``; :mod:`~vnseg.data.chart`: its class-distribution chart.
 
-The synthetic scene generator of the demo lives in ``demo/synthetic_scenes.py``.
+The synthetic scene generator of the demo and the tests is :mod:`vnseg.testing.synthetic_scenes`.
 """

@@ -1,7 +1,8 @@
 """Synthetic drone-like scenes of rural Vietnam, written as image + AnyLabeling JSON polygons.
 
 The generator feeds the demo (``demo/run_demo.py``: generate -> prepare -> train -> test -> infer),
-``demo/generate_scenes.py`` and the tests (``pytest.ini`` puts ``demo/`` on the path). A scene
+``demo/generate_scenes.py``, the tests and the benchmarks, which import it as
+``vnseg.testing.synthetic_scenes``. A scene
 is built from vector objects (shapely), written as AnyLabeling polygons, and the image is then
 *rendered from the mask that vnseg's own converter makes of those polygons*, so image and labels
 agree pixel for pixel.
