@@ -19,7 +19,8 @@ setup(
     description='Semantic segmentation of drone imagery of Vietnam on MMSegmentation',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
-    packages=find_packages(include=['vnseg', 'vnseg.*']),
+    # the product only: vnseg.testing (generated scenes for the demo, tests and benchmarks) stays in the checkout
+    packages=find_packages(include=['vnseg', 'vnseg.*'], exclude=['vnseg.testing', 'vnseg.testing.*']),
     python_requires='>=3.9',
     install_requires=read_requirements('requirements/deploy.txt'),
     extras_require={

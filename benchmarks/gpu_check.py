@@ -1,8 +1,12 @@
-"""The steps of ``tools/gpu_check.sh``: one-shot checks of vnseg on a lent GPU machine (torch only there).
+"""The steps of ``benchmarks/gpu_check.sh``: one-shot checks of vnseg on a lent GPU machine (torch only there).
 
-    python -m vnseg.commands.gpu_check prepare --dir DIR [--checkpoint CKPT] [--tiny] [--no-onnx] [--wheel SPEC]
-    python -m vnseg.commands.gpu_check STEP --dir DIR --out OUT [--dry-run]      (STEP: see STEPS)
-    python -m vnseg.commands.gpu_check summary --dir DIR --out OUT
+    python benchmarks/gpu_check.py prepare --dir DIR [--checkpoint CKPT] [--tiny] [--no-onnx] [--wheel SPEC]
+    python benchmarks/gpu_check.py STEP --dir DIR --out OUT [--dry-run]      (STEP: see STEPS)
+    python benchmarks/gpu_check.py summary --dir DIR --out OUT
+
+A developer's check, not a ``vnseg`` subcommand: it is not in the wheel. It imports vnseg from the
+checkout (``benchmarks/gpu_check.sh`` puts the checkout on ``PYTHONPATH``), and on the lent machine only
+the parts of vnseg that need no numpy (:mod:`vnseg.data.atomic`, :mod:`vnseg.deploy.agreement`).
 
 The lent machine has Python 3.12 and torch 2.11 with CUDA, but no mmcv, no mmseg and no package
 registry, and 15 minutes in all: mmcv 2.1.0 cannot be compiled there in time, so no mmseg model can be
@@ -19,7 +23,7 @@ environment) writes DIR with
 - ``wheels/``: optional wheels for Python 3.12 (``--wheel numpy``), unpacked there into ``site/``;
 - ``manifest.json``: what was made, with which torch, the files' sizes.
 
-The steps (each a process of its own with a time limit, run by ``tools/gpu_check.sh``; each writes
+The steps (each a process of its own with a time limit, run by ``benchmarks/gpu_check.sh``; each writes
 ``OUT/steps/STEP.json`` with a ``status`` of ok / fail / skipped and its figures):
 
 - ``env``: Python, torch, CUDA, the GPU, bf16 support, numpy / onnxruntime and its providers;
@@ -48,6 +52,9 @@ import sys
 import time
 from pathlib import Path
 
+from vnseg.data.atomic import atomic_write_text
+from vnseg.deploy.agreement import agreeing_pixels
+
 STEPS = ('env', 'torch_ops', 'traced_model', 'onnx', 'train_step', 'sliding')
 #: pass marks: classes agreeing on pixels whose reference top-2 margin is >= MARGIN (random weights give
 #: near-ties: a flip there says nothing), fp32 and TF32 / bf16
@@ -65,10 +72,8 @@ class Skip(Exception):
 
 
 def _write_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + '.tmp')
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    """``data`` as JSON in the order given (steps in :data:`STEPS` order), atomically."""
+    atomic_write_text(path, json.dumps(data, indent=1, default=str))
 
 
 def _device(args) -> str:
@@ -122,8 +127,9 @@ def prepare(args) -> dict:
     from vnseg.apis.model_loading import inference_config, load_model
     from vnseg.apis.sliding import TiledSegmenter
     from vnseg.deploy.onnx_export import TileForward, fill_rgb01
+    from vnseg.testing.synthetic_scenes import generate_scenes
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[1]
     out = Path(args.dir)
     out.mkdir(parents=True, exist_ok=True)
     tiny = args.tiny
@@ -138,8 +144,6 @@ def prepare(args) -> dict:
     model = load_model(cfg, args.checkpoint, device='cpu', random_weights=args.checkpoint is None)
     forward = TileForward(model, tile).cpu().eval()
     with tempfile.TemporaryDirectory() as tmp:
-        sys.path.insert(0, str(repo / 'demo'))
-        from synthetic_scenes import generate_scenes
         generate_scenes(tmp, num_scenes=1, size=scene_hw, seed=3)
         scene = np.asarray(Image.open(next(Path(tmp).glob('*.png'))).convert('RGB')).transpose(2, 0, 1).copy()
         # the tiles: windows of the scene
@@ -249,19 +253,20 @@ class ArraySource:
 def _manifest(args) -> dict:
     path = Path(args.dir) / 'manifest.json'
     if not path.is_file():
-        raise RuntimeError(f'{path}: missing (run `bash tools/gpu_check.sh --prepare` here first, and carry '
+        raise RuntimeError(f'{path}: missing (run `bash benchmarks/gpu_check.sh --prepare` here first, and carry '
                            'the folder)')
     return json.loads(path.read_text())
 
 
 def _agreement(classes, ref_classes, margin=None):
     """Share of pixels whose class is the reference's: all, and where the reference's margin >= MARGIN."""
-    same = classes.cpu() == ref_classes.cpu().to(classes.dtype)
-    out = dict(agreement=round(float(same.float().mean()), 6))
+    classes, ref_classes = classes.cpu(), ref_classes.cpu().to(classes.dtype)
+    agree, total = agreeing_pixels(classes, ref_classes)
+    out = dict(agreement=round(agree / total, 6))
     if margin is not None:
-        sel = margin.float() >= MARGIN
-        out['agreement_decided'] = round(float(same[sel].float().mean()), 6) if bool(sel.any()) else None
-        out['decided_share'] = round(float(sel.float().mean()), 4)
+        agree, decided = agreeing_pixels(classes, ref_classes, margin.cpu().float() >= MARGIN)
+        out['agreement_decided'] = round(agree / decided, 6) if decided else None
+        out['decided_share'] = round(decided / total, 4)
     return out
 
 
@@ -575,7 +580,7 @@ def summary(args) -> dict:
                      f"`{text}` |")
     lines += ['', f"Overall: {'PASSED' if result['passed'] else 'FAILED'} (ok or skipped steps only); every figure "
               'in gpu_check.json.']
-    (out / 'gpu_check.md').write_text('\n'.join(lines) + '\n')
+    atomic_write_text(out / 'gpu_check.md', '\n'.join(lines) + '\n')
     return result
 
 
@@ -584,8 +589,8 @@ STEP_FUNCTIONS = dict(env=step_env, torch_ops=step_torch_ops, traced_model=step_
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog='python -m vnseg.commands.gpu_check',
-                                description='the steps of tools/gpu_check.sh (see its --help)')
+    p = argparse.ArgumentParser(prog='python benchmarks/gpu_check.py',
+                                description='the steps of benchmarks/gpu_check.sh (see its --help)')
     p.add_argument('what', choices=('prepare', 'summary') + STEPS)
     p.add_argument('--dir', default='work_dirs/gpu_check', help='the prepared folder (carried to the machine)')
     p.add_argument('--out', default=None, help='where steps/STEP.json and the summary go')

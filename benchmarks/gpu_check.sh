@@ -1,20 +1,21 @@
 #!/usr/bin/env bash
 # One-shot checks of vnseg on a lent GPU machine (Python 3.12 + torch with CUDA; no mmcv/mmseg, no package
-# registry, 15 minutes in all). What each step checks and what cannot be checked: docs/gpu.md, "tools/gpu_check.sh".
+# registry, 15 minutes in all). A developer's check, not part of vnseg. What each step checks and what cannot
+# be checked: docs/gpu.md, "benchmarks/gpu_check.sh".
 #
 # 1. Here, in the full environment (make setup), prepare the folder to carry (about 40 MB; ignored by git):
-#        bash tools/gpu_check.sh --prepare [--checkpoint CKPT] [--wheel numpy]      # -> work_dirs/gpu_check/
+#        bash benchmarks/gpu_check.sh --prepare [--checkpoint CKPT] [--wheel numpy]   # -> work_dirs/gpu_check/
 #    (--wheel SPEC...: wheels for CPython 3.12 manylinux downloaded from the registry here, unpacked there:
 #    numpy, ~16 MB, makes the sliding-window step possible on a machine without numpy; the ONNX step needs
 #    onnxruntime too, whose CUDA build, onnxruntime-gpu, is ~300 MB: too big to carry.)
 # 2. There, from the repository root, with the folder carried (run tool: carry=["work_dirs/gpu_check"]):
-#        bash tools/gpu_check.sh --out "$OUT" [--budget 480] [--steps "env traced_model"]
+#        bash benchmarks/gpu_check.sh --out "$OUT" [--budget 480] [--steps "env traced_model"]
 #    Every step runs in its own process under `timeout`, within the budget (seconds, default 480: the
 #    machine's start and the transfers take the rest of the 15 minutes); each writes OUT/steps/STEP.json
 #    and OUT/steps/STEP.log; OUT/gpu_check.json and OUT/gpu_check.md sum them up. Exit 0 when every step
 #    is ok or skipped. --steps runs only the steps named (the others keep their earlier results).
 # 3. Here, the same steps on CPU with a tiny model, in seconds (tests/test_gpu_check.py runs it):
-#        bash tools/gpu_check.sh --dry-run [--out DIR]
+#        bash benchmarks/gpu_check.sh --dry-run [--out DIR]
 set -u -o pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,10 +50,10 @@ if [ -z "${PYTHON:-}" ]; then
     if [ "$MODE" != check ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 export PYTHONPATH="$HERE${PYTHONPATH:+:$PYTHONPATH}"
-STEP_MODULE=vnseg.commands.gpu_check
+STEPS_SCRIPT=benchmarks/gpu_check.py
 
 if [ "$MODE" = prepare ]; then
-    exec "$PYTHON" -m "$STEP_MODULE" prepare --dir "$DIR" ${PREPARE_ARGS[@]+"${PREPARE_ARGS[@]}"}
+    exec "$PYTHON" "$STEPS_SCRIPT" prepare --dir "$DIR" ${PREPARE_ARGS[@]+"${PREPARE_ARGS[@]}"}
 fi
 
 mkdir -p "$OUT/steps"
@@ -62,7 +63,7 @@ if [ "$MODE" = dry-run ]; then
     if [ "$DIR_GIVEN" = 0 ]; then   # a tiny model, prepared into the output folder
         DIR="$OUT/prepared"
         if [ ! -f "$DIR/manifest.json" ]; then
-            timeout 300 "$PYTHON" -m "$STEP_MODULE" prepare --tiny --dir "$DIR" > "$OUT/prepare.log" 2>&1 \
+            timeout 300 "$PYTHON" "$STEPS_SCRIPT" prepare --tiny --dir "$DIR" > "$OUT/prepare.log" 2>&1 \
                 || { echo "error: the tiny prepare failed, see $OUT/prepare.log" >&2; exit 1; }
         fi
     fi
@@ -92,7 +93,7 @@ for entry in "${STEPS[@]}"; do
     [ "$limit" -gt "$left" ] && limit=$left
     echo "== $step (limit ${limit} s)"
     rm -f "$OUT/steps/$step.json"
-    timeout -k 5 "$limit" "$PYTHON" -m "$STEP_MODULE" "$step" --dir "$DIR" --out "$OUT" ${DRY[@]+"${DRY[@]}"} \
+    timeout -k 5 "$limit" "$PYTHON" "$STEPS_SCRIPT" "$step" --dir "$DIR" --out "$OUT" ${DRY[@]+"${DRY[@]}"} \
         > "$OUT/steps/$step.log" 2>&1
     rc=$?
     if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
@@ -103,4 +104,4 @@ for entry in "${STEPS[@]}"; do
     fi
     tail -n 1 "$OUT/steps/$step.log" | cut -c1-300
 done
-timeout 60 "$PYTHON" -m "$STEP_MODULE" summary --dir "$DIR" --out "$OUT" ${DRY[@]+"${DRY[@]}"}
+timeout 60 "$PYTHON" "$STEPS_SCRIPT" summary --dir "$DIR" --out "$OUT" ${DRY[@]+"${DRY[@]}"}

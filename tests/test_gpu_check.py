@@ -1,5 +1,6 @@
-"""tools/gpu_check.sh: its dry run on CPU (every step, a tiny prepared model), the torch-only steps on a
+"""benchmarks/gpu_check.sh: its dry run on CPU (every step, a tiny prepared model), the torch-only steps on a
 Python without numpy/mmcv/mmengine/mmseg (as on the lent GPU machine), the budget and the carried wheels."""
+import importlib.util
 import json
 import os
 import subprocess
@@ -10,7 +11,8 @@ import pytest
 
 from conftest import REPO
 
-SCRIPT = REPO / 'tools' / 'gpu_check.sh'
+SCRIPT = REPO / 'benchmarks' / 'gpu_check.sh'
+STEPS_SCRIPT = REPO / 'benchmarks' / 'gpu_check.py'
 
 
 def _env(**extra):
@@ -34,7 +36,10 @@ def test_dry_run_runs_every_step_and_sums_them_up(dry_run):
     out, proc = dry_run
     result = json.loads((out / 'gpu_check.json').read_text())
     assert result['dry_run'] is True and result['passed'] is True
-    from vnseg.commands.gpu_check import STEPS
+    spec = importlib.util.spec_from_file_location('gpu_check', STEPS_SCRIPT)
+    gpu_check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_check)
+    STEPS = gpu_check.STEPS
     assert list(result['steps']) == list(STEPS)
     assert {name: s['status'] for name, s in result['steps'].items()} == dict.fromkeys(STEPS, 'ok'), result['steps']
     steps = result['steps']
@@ -59,7 +64,7 @@ def test_steps_need_torch_only(dry_run, tmp_path, step, status):
     out, _ = dry_run
     code = (f'import runpy, sys\nfor m in {BLOCKED!r}: sys.modules[m] = None\n'
             f"sys.argv = ['gpu_check', {step!r}, '--dir', {str(out / 'prepared')!r}, '--out', {str(tmp_path)!r}, "
-            "'--dry-run']\nrunpy.run_module('vnseg.commands.gpu_check', run_name='__main__')")
+            f"'--dry-run']\nrunpy.run_path({str(STEPS_SCRIPT)!r}, run_name='__main__')")
     proc = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=REPO,
                           env=_env(PYTHONPATH=str(REPO)), timeout=300)
     result = json.loads((tmp_path / 'steps' / f'{step}.json').read_text())

@@ -1,5 +1,7 @@
 """The light install, as a GIS user gets it: vnseg's wheel in a fresh venv outside the checkout, then
-``vnseg map model.onnx mosaic.tif out/`` on a real GeoTIFF, with no torch and no OpenMMLab there.
+``vnseg map model.onnx mosaic.tif out/`` on a real GeoTIFF, with no torch and no OpenMMLab there. The wheel
+holds the product only: vnseg's package, without the lab (benchmarks, the demo, tests, checks of other
+machines, the generated scenes of :mod:`vnseg.testing`).
 
 No package registry is reached: the wheel is built from this checkout, and the fresh venv sees only the
 distributions the wheel declares (``Requires-Dist``, followed recursively), linked from this
@@ -63,8 +65,8 @@ def _link_site(dists, site: Path):
 
 
 @pytest.fixture(scope='module')
-def light_venv(tmp_path_factory):
-    """A fresh venv with vnseg's wheel installed and only its declared dependencies visible."""
+def wheel(tmp_path_factory):
+    """vnseg's wheel, built from a copy of this checkout."""
     tmp = tmp_path_factory.mktemp('wheel')
     source = tmp / 'source'  # setuptools builds in the source tree: a copy keeps the checkout clean
     for name in ('requirements', 'vnseg'):
@@ -74,7 +76,14 @@ def light_venv(tmp_path_factory):
     dist_dir = tmp / 'dist'
     subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
                     '-w', str(dist_dir), str(source)], check=True, capture_output=True, timeout=300)
-    wheel, = dist_dir.glob('vnseg-*.whl')
+    built, = dist_dir.glob('vnseg-*.whl')
+    return built
+
+
+@pytest.fixture(scope='module')
+def light_venv(wheel, tmp_path_factory):
+    """A fresh venv with vnseg's wheel installed and only its declared dependencies visible."""
+    tmp = tmp_path_factory.mktemp('venv')
     with zipfile.ZipFile(wheel) as zf:
         meta_name, = (n for n in zf.namelist() if n.endswith('.dist-info/METADATA'))
         requires = [line.split(':', 1)[1].strip() for line in zf.read(meta_name).decode().splitlines()
@@ -132,3 +141,27 @@ def test_vnseg_map_onnx_on_a_real_geotiff_from_the_wheel(light_venv, tmp_path):
     with rasterio.open(work / 'out' / 'mosaic_classes.tif') as a, rasterio.open(ref.class_map) as b:
         assert a.crs == b.crs and a.transform == b.transform
         assert np.array_equal(a.read(1), b.read(1))
+
+
+def test_wheel_holds_the_product_only(wheel):
+    """Every file of the wheel is vnseg's package or its metadata; no generated test scenes, no script that
+    reaches outside the package through ``sys.path`` (it fails in an installed wheel), and every module of
+    ``vnseg/commands/`` with a ``main`` is a ``vnseg`` subcommand."""
+    from vnseg.commands import COMMANDS
+    with zipfile.ZipFile(wheel) as zf:
+        files = {name: zf.read(name).decode('utf-8', 'replace') for name in zf.namelist()}
+    modules = sorted(n for n in files if n.endswith('.py'))
+    assert len(modules) > 100 and 'vnseg/commands/map.py' in modules and 'vnseg/apis/sliding.py' in modules
+    outside = [n for n in files if not n.startswith('vnseg/') and not re.match(r'vnseg-[^/]+\.dist-info/', n)]
+    assert outside == []
+    assert [n for n in modules if n.startswith('vnseg/testing/')] == []
+    assert [n for n in modules if re.search(r'sys\.path\.(insert|append)', files[n])] == []
+    subcommands = {module for module, _, _ in COMMANDS.values()}
+    commands = [n for n in modules if n.startswith('vnseg/commands/') and n.count('/') == 2]
+    scripts = [n for n in commands if re.search(r'^def main\(', files[n], re.M)
+               and Path(n).stem not in subcommands | {'__init__'}]
+    assert len(commands) > len(subcommands) and scripts == []
+    # what the checkout holds besides the lab is all there
+    package = {p.relative_to(REPO).as_posix() for p in (REPO / 'vnseg').rglob('*.py')
+               if 'testing' not in p.relative_to(REPO).parts}
+    assert package <= set(modules)
