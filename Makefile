@@ -8,8 +8,8 @@ PYTEST_ARGS ?=
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 # GPU switch of the set-up (tools/setup_env.sh): VNSEG_CUDA=1 builds mmcv with CUDA ops, 0 without, auto (default)
 # when nvidia-smi lists a GPU. `test-cuda-build` proves the CUDA build without a GPU, in its own venv, for one
-# architecture (the visible GPU's, else 9.0 = H100/H200; TORCH_CUDA_ARCH_LIST overrides); measured: 65 min on 2 cores
-# (set-up + compile; the compile shared the cores with trainings for its first 26 min), seconds once the wheel is cached.
+# architecture (the visible GPU's, else 9.0 = H100/H200; TORCH_CUDA_ARCH_LIST overrides); about an hour on a small CPU
+# machine the first time (docs/gpu.md, "How long it takes"), seconds once the wheel is cached.
 CUDA_VENV ?= .venv-cuda
 CUDA_TEST_ARCH = $(or $(TORCH_CUDA_ARCH_LIST),$(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1),9.0)
 

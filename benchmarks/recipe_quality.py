@@ -70,7 +70,7 @@ reference row ran: ``y`` is the test mIoU of the reference row that scored best 
 also trains ``vnseg`` on the train and val scenes together (``vnseg train --all-scenes``), scored on the
 test scenes only: ``FINAL vnseg_all_scenes_mIoU=<x> vnseg_mIoU=<y> delta=<x-y>``.
 
-Cost: one 750 x 8 x 256^2 SegFormer-B0 run is ~12 min on 2 idle CPU cores, seconds on a GPU
+Cost: minutes per SegFormer-B0 run on a CPU (docs/results.md has the times), far less on a GPU
 (``--device cuda``). On a CPU shared with other jobs, ``OMP_NUM_THREADS=1`` avoids the
 thread oversubscription that slows torch's parallel kernels down many times.
 """
@@ -99,7 +99,7 @@ RECIPES = {
 #: plain mmseg rows that vnseg's recipe is compared with (``--recipes stock-all`` runs them all): the
 #: RESULT line takes the one that scored best on VALIDATION
 REFERENCES = ('stock', 'stock-plain', 'stock-plain-lr2e-4', 'stock-plain-lr1e-3')
-TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the issue's protocol)
+TILE, OVERLAP = 512, 128  # whole-scene inference windows, pixels (the benchmark's protocol: docs/results.md)
 SPLIT_SEED = 0
 TRAIN_RATIOS = (0.8, 0.2, 0.0)
 MIN_WARMUP_STEPS = 5  # a 1-step LinearLR warm-up would leave the lr at start_factor (1e-6) for good

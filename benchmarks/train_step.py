@@ -119,8 +119,10 @@ def parse_args(argv=None):
                    help='a recipe config (also configs/pspnet_r18_recipe_vn.py)')
     p.add_argument('--variants', nargs='+', default=None, metavar='NAME',
                    help=f'variants to run, eager first (default: all: {" ".join(DEFAULT_VARIANTS)})')
-    p.add_argument('--batch', type=int, default=8, help='crops per step (the recipe run of issue 27: 8)')
-    p.add_argument('--crop', type=int, default=256, help='crop side in pixels (issue 27: 256)')
+    p.add_argument('--batch', type=int, default=8,
+                   help='crops per step (default: as benchmarks/recipe_quality.py trains)')
+    p.add_argument('--crop', type=int, default=256,
+                   help='crop side in pixels (default: as benchmarks/recipe_quality.py trains)')
     p.add_argument('--steps', type=int, default=10, help='timed iterations per run')
     p.add_argument('--warmup', type=int, default=3, help='untimed iterations first (compile happens there)')
     p.add_argument('--rounds', type=int, default=2, help='runs per variant, alternated')

@@ -38,7 +38,7 @@ def repo_root():
 def one_torch_thread():
     """Run a module's in-process model steps on one torch thread, restored afterwards. Large models
     on tiny inputs gain little from intra-op threads, and on a CPU shared with other jobs the
-    threads oversubscribe it (measured 5-10x slower)."""
+    threads oversubscribe it (several times slower)."""
     import torch
 
     previous = torch.get_num_threads()

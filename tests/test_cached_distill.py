@@ -1,4 +1,4 @@
-"""Distillation from cached teacher soft labels (issue 23 items 2, 3): the soft labels go through the
+"""Distillation from cached teacher soft labels: the soft labels go through the
 recipe's augmentation aligned with image and mask, the segmentor's KD term against them, a few
 iterations of training through mmengine's Runner, and the two configs.
 

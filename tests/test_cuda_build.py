@@ -115,7 +115,7 @@ def test_extension_reports_torch_cuda_version():
 def test_extension_defines_cuda_kernels(ext_path):
     names = defined_cuda_functions(ext_path)
     assert KNOWN_CUDA_FUNCTIONS <= names, f'missing: {sorted(KNOWN_CUDA_FUNCTIONS - names)}'
-    # the CUDA build of mmcv 2.1.0 defines 94 distinct `*_cuda` host functions (measured, sm_90); a CPU build none
+    # the CUDA build of mmcv 2.1.0 defines close to a hundred distinct `*_cuda` host functions; a CPU build none
     assert len(names) >= 80, sorted(names)
 
 

@@ -23,7 +23,7 @@ from vnseg.classes import CLASSES, PALETTE  # noqa: E402
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 OEM_H, OEM_W = 24, 40  # not square: a transposed read would show
 
-# OEM id -> vnseg id, written out by hand from the issue: 0 unknown -> 255, 1 bareland, 2 rangeland,
+# OEM id -> vnseg id, written out by hand from OpenEarthMap's classes: 0 unknown -> 255, 1 bareland, 2 rangeland,
 # 3 developed space, 7 agriculture -> background (merge) / 255 (safe), 4 road -> 1, 5 tree -> 3,
 # 6 water -> 2, 8 building -> 4.
 MERGE = {0: 255, 1: 0, 2: 0, 3: 0, 4: 1, 5: 3, 6: 2, 7: 0, 8: 4}

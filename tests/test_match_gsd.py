@@ -4,9 +4,8 @@ Real imagery: a 512 x 384 crop of the Kampala drone mosaic (EPSG:3857, 7.44 cm/p
 same extent averaged down 2x (256 x 192, 14.88 cm/px). The model is the tiny demo SegFormer with seeded
 random weights (no download, no training) whose checkpoint says it was trained at the 1x GSD: random
 convolutions respond to texture at a scale, so they tell the two resolutions apart as a trained model
-would. Measured (this module's numbers): the 2x class map (upsampled 2x) agrees with the 1x one on 93.5 %
-of the pixels with --match-gsd and on 60.0 % without; class areas with --match-gsd are within 1.1 % of
-the scene of the 1x ones (building: 425.6 m^2 at 1x, 437.2 m^2 matched, 345.6 m^2 unmatched).
+would. The tests compare the 2x class map (upsampled 2x) and its class areas with the 1x ones, with and
+without --match-gsd (the values they print: docs/results.md).
 """
 import json
 

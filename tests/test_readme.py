@@ -5,7 +5,9 @@
   README runs the main ones;
 * every relative link (and image) in README.md and docs/*.md points to an existing file, and a ``#fragment``
   to a heading of that file;
-* README.md stays under 250 lines (measurements live in docs/, with their commands).
+* README.md stays under 250 lines, and carries no measurement: no date, no table of timings or gains
+  (measurements live in docs/results.md, with their commands and dates; the README gives one line per result and
+  a link).
 
 The parsers are tested on samples first, so a parser that finds nothing cannot pass for a clean README.
 """
@@ -30,6 +32,8 @@ _ASSIGNMENT = re.compile(r'^[A-Za-z_]\w*=')
 _WORD = re.compile(r'^[a-z][\w-]*$')
 _LINK = re.compile(r'!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)')
 _HEADING = re.compile(r'^(#{1,6})\s+(.*?)\s*#*\s*$', re.M)
+_DATE = re.compile(r'\b20\d\d-[01]\d-[0-3]\d\b')
+_MEASURED_CELL = re.compile(r'(?<![\w.])[+-]\d+(?:\.\d+)?\b|\b\d+(?:\.\d+)? ?(?:min|s|ms|MB|GB)\b')
 
 
 def code_blocks(text):
@@ -86,6 +90,17 @@ def vnseg_options(text):
             found = {a.split('=')[0] for a in args[1:] if re.match(r'^--[a-z][\w-]*', a)}
             options.setdefault(args[0], set()).update(found)
     return options
+
+
+def measurements(text):
+    """The lines of a Markdown text that carry a measurement: a date anywhere in the prose, or a table row with a
+    duration or a signed gain (``+9.90``). Code blocks and link targets (whose anchors may hold a date) don't count."""
+    found = []
+    for line in _FENCE.sub('', text).splitlines():
+        prose = re.sub(r'\]\([^)]*\)', '](...)', line)
+        if _DATE.search(prose) or (prose.lstrip().startswith('|') and _MEASURED_CELL.search(prose)):
+            found.append(line)
+    return found
 
 
 def heading_anchors(text):
@@ -162,6 +177,16 @@ def test_parser_finds_the_commands_that_shell_blocks_run():
     assert vnseg_options(SAMPLE) == {'map': set(), 'prepare': {'--out-dir'}, 'train': set()}
 
 
+def test_measurement_finder_flags_dates_and_measured_tables():
+    sample = ('Measured 2026-12-01 on the Dubai tiles.\n'
+              'One line and a [link](docs/results.md#distillation-2026-12-02), with a gain of +9.90 in prose.\n'
+              '| seed | gain |\n| --- | ---: |\n| 0 | **+9.90** |\n| first set-up | 16 min 20 s |\n'
+              '| `configs/pspnet_r18_vn.py` | 2.1 | 2.11 | 11.9 | 77.98 |\n| confidence | in % (0-100) |\n'
+              '```text\n[setup 2026-12-02] done\n```\n')
+    assert measurements(sample) == ['Measured 2026-12-01 on the Dubai tiles.', '| 0 | **+9.90** |',
+                                    '| first set-up | 16 min 20 s |']
+
+
 def test_link_checker_flags_missing_files_and_headings(tmp_path):
     (tmp_path / 'docs').mkdir()
     (tmp_path / 'docs' / 'a.md').write_text('# Title\n\n## The `shipped` recipe (today)\n')
@@ -179,6 +204,11 @@ def test_link_checker_flags_missing_files_and_headings(tmp_path):
 def test_readme_is_short():
     lines = README_TEXT.count('\n')
     assert lines < MAX_README_LINES, f'README.md has {lines} lines; move detail to docs/'
+
+
+def test_readme_carries_no_measurement():
+    assert measurements(README_TEXT) == [], 'measurements go to docs/results.md; the README keeps a line and a link'
+    assert 'docs/results.md' in README_TEXT
 
 
 def test_readme_names_the_main_commands():

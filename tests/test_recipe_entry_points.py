@@ -1,4 +1,4 @@
-"""The recipe's configs work everywhere a config is accepted (issue 26 item 5).
+"""The recipe's configs work everywhere a config is accepted.
 
 A SegFormer-B0 is trained with ``configs/segformer_b0_recipe_vn.py`` for 2 iterations on tiny prepared
 scenes (48 px crops) by ``tools/train.py``; then each consumer of a config runs it in a fresh interpreter

@@ -1,6 +1,6 @@
 """tools/setup_env.sh says what it does: heartbeat lines while a long step runs, mmcv's compile progress,
 the final time. Its functions are sourced into a bash that runs them on short dummy commands (the real
-mmcv build takes ~30 min and is never run here)."""
+mmcv build takes long and is never run here)."""
 import re
 import shutil
 import subprocess

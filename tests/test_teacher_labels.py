@@ -1,4 +1,4 @@
-"""``vnseg teacher-labels`` (issue 23 item 1): the cache holds the teacher's probabilities (one-hot of the
+"""``vnseg teacher-labels``: the cache holds the teacher's probabilities (one-hot of the
 mask for the colour teacher; an ensemble's mean by hand), 8-bit, tiled, by strips; a cache of another
 teacher, other settings or other data is refused; an unreadable image is reported and skipped; a
 killed run resumes to identical bytes.

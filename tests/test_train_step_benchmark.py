@@ -18,7 +18,7 @@ def bench():
     return module
 
 
-def test_defaults_are_the_issue_27_run_and_every_variant():
+def test_defaults_are_the_recipe_benchmark_run_and_every_variant():
     b = bench()
     args = b.parse_args([])
     assert (args.batch, args.crop, args.budget_iters) == (8, 256, 750)

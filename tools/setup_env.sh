@@ -8,7 +8,7 @@
 #    torchvision. torch >= 2.14 breaks mmcv 2.1.0's C++17 build;
 # 3. a constraints file pinning the installed torch pair, so no later install swaps it;
 # 4. full mmcv 2.1.0 (compiled ops) built from source with --no-build-isolation against that torch:
-#    ~30 minutes on 2 cores the first time, seconds afterwards thanks to pip's wheel cache;
+#    long the first time (docs/install.md), seconds afterwards thanks to pip's wheel cache;
 # 5. the rest of requirements/ and vnseg itself (editable).
 #
 # Progress: every step is a line "[setup <elapsed>] ..."; while a long step runs (the installs, the mmcv

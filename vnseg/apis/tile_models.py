@@ -35,9 +35,9 @@ _MIN_PROB = 1e-30
 def default_batch_size(tile_model) -> int:
     """Windows per forward pass when the caller gives none: 1 for PyTorch on a CPU, else 4.
 
-    On a CPU, PyTorch runs a SegFormer-B0 window in the same time alone or in a batch of 4 (194 vs 192 ms
-    per 512 px window on 2 cores, docs/results.md "Whole scenes"), and a batch of 4 raises the peak memory of a
-    2048 px scene from 0.89x to 1.43x stock mmseg's; a GPU (and ONNX Runtime's batched kernels) use batches.
+    On a CPU, PyTorch runs a window in about the same time alone or in a batch, and a batch raises the peak
+    memory of a whole scene (docs/results.md, "CPU speed"); a GPU (and ONNX Runtime's batched kernels) use
+    batches.
     """
     device = getattr(tile_model, 'device', None)
     return 1 if isinstance(tile_model, TorchTileModel) and getattr(device, 'type', None) == 'cpu' else 4
@@ -50,8 +50,8 @@ class TorchTileModel:
         model: mmseg ``EncoderDecoder``-like segmentor in eval mode.
         tile: window side the engine will feed (used for padding metadata only).
         fuse_head: switch a ``SegformerHead`` to :class:`~vnseg.models.FusedSegformerHead` in place
-            (the same weights and logits up to float rounding, ~1.3x faster windows on a CPU); other
-            heads are left as they are.
+            (the same weights and logits up to float rounding, faster windows on a CPU: docs/results.md,
+            "CPU speed"); other heads are left as they are.
     """
 
     def __init__(self, model, tile: Optional[int] = None, fuse_head: bool = True):

@@ -111,8 +111,8 @@ def TileForward(segmentor, tile: int):
             if not torch.onnx.is_in_onnx_export():
                 return logits.softmax(dim=1)
             # in the ONNX graph the softmax over classes is spelt out: ONNX Runtime's Softmax on axis 1 of
-            # (N, C, H, W) is several times slower than these element-wise ops (~15 % of a SegFormer-B0 tile,
-            # fp32 and int8 alike). PyTorch keeps its own softmax (whose backward a traced graph can train)
+            # (N, C, H, W) is much slower than these element-wise ops, fp32 and int8 alike (docs/results.md,
+            # "CPU speed"). PyTorch keeps its own softmax (whose backward a traced graph can train)
             e = (logits - logits.amax(dim=1, keepdim=True)).exp()
             return e / e.sum(dim=1, keepdim=True)
 
@@ -258,8 +258,7 @@ def deepness_metadata(classes: Sequence[str], tile: int, overlap_pct: int = 25,
 
     ``seg_small_segment`` is 0: Deepness then unticks "Remove small segment areas" (a missing key
     leaves it ticked at size 9: a 9 x 9 median filter of the class map, which vnseg's map does not
-    apply; on a Kampala crop it lowered the agreement with vnseg's class map from 98.7 % to 95.6 %,
-    tests/clients).
+    apply, and Deepness' map would then differ from vnseg's; tests/clients compares the two).
     """
     if seg_thresh is None:
         seg_thresh = 0.5 if binary else 0.0

@@ -7,7 +7,7 @@ commute: the fusion conv's block ``W_i`` (``channels x channels``) applied to st
 gives the same sum. This head does exactly that, stage by stage, and adds the four results: no
 ``4 * channels`` concatenation, and three quarters of the fusion conv's multiply-adds move to the coarser
 grids (strides 8, 16, 32). The stride-4 stage is not resized at all (it is on the target grid already).
-On a CPU this is 60 % of a SegFormer-B0 window's time (``docs/results.md``, "CPU speed").
+On a CPU the decode head takes most of a SegFormer-B0 window's time (``docs/results.md``, "CPU speed").
 
 The bilinear resizes and the sum are done together: a bilinear resize is a product with one small
 interpolation matrix per axis (``(H, h)`` and ``(W, w)``), and the second product adds into the running

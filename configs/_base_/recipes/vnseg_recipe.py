@@ -14,13 +14,13 @@ train_pipeline = [
     # online multi-scale around each scene's own ground resolution (vnseg.datasets.transforms)
     dict(type='RandomRescale', ratio_range=(0.5, 2.0)),
     # mmseg's crop, re-drawn (up to 10 times) while one class covers over 75 % of it. vnseg's
-    # ClassAwareRandomCrop (half of the crops centred on water or trees) cost ~2 validation mIoU on
-    # both seeds (docs/results.md): it is available, not in the recipe
+    # ClassAwareRandomCrop (half of the crops centred on water or trees) lowered the validation mIoU
+    # (docs/results.md): it is available, not in the recipe
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     # nadir views have no "up": horizontal, vertical and both flips
     dict(type='RandomFlip', prob=[0.25, 0.25, 0.25], direction=['horizontal', 'vertical', 'diagonal']),
-    # no PhotoMetricDistortion: validated on a held-out tile it cost 1.00 mIoU (mean of two seeds;
-    # docs/results.md); `vnseg-photometric` in the benchmark adds it back
+    # no PhotoMetricDistortion: validated on a held-out tile it lowered the mIoU (docs/results.md);
+    # `vnseg-photometric` in the benchmark adds it back
     dict(type='PackSegInputs'),
 ]
 scenes = dict(img_path='scenes/img', seg_map_path='scenes/ann')
@@ -37,7 +37,7 @@ test_dataloader = dict(dataset=dict(data_prefix=scenes, ann_file='scenes/test.tx
 # class's share of the train pixels, mean 1; written by tools/prepare_dataset.py): ClassWeightsHook
 # below reads it from the train data root when training starts (vnseg.engine.hooks; the model config
 # holds no file, so the config builds a model to predict with anywhere, without the data); chosen on
-# a held-out tile, +2.39 mIoU (mean of two seeds; docs/results.md).
+# a held-out tile (docs/results.md).
 # `vnseg-no_class_weights` in the benchmark removes the hook.
 decode_loss = [
     dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
@@ -58,9 +58,10 @@ param_scheduler = [
 ]
 # On a CPU (only): the SegFormer head trains as FusedSegformerHead (the same model computed in a cheaper
 # order) and each train scene is decoded once per data-loader worker (CachedLoadImageFromFile, at most
-# 512 MiB of images per worker): 1.80x training steps/s, the same loss curve (docs/results.md).
+# 512 MiB of images per worker): more training steps/s, the same loss curve (docs/results.md, "CPU speed").
 # `vnseg train --no-cpu-speedups` turns them off. bf16 autocast (`bf16=True`) is not adopted: its test
-# mIoU moved by -2.75, +1.54, -0.79 over three runs; `vnseg-cpu_bf16` in the benchmark measures it
+# mIoU moved by more than seed noise, either way (docs/results.md); `vnseg-cpu_bf16` in the benchmark
+# measures it
 cpu_speedups = dict(fused_head=True, image_cache_mb=512)
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters, val_interval=max_iters // 10)
 val_cfg = dict(type='ValLoop')

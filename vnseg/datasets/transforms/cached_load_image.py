@@ -1,7 +1,7 @@
 """``CachedLoadImageFromFile``: mmcv's ``LoadImageFromFile`` that keeps the images it decoded in memory.
 
-The recipe trains on whole scenes cropped online: every sample decodes one whole scene (a PNG of
-~800 x 650 px: ~25 ms of CPU, three quarters of the recipe's data pipeline) to keep a 256 px crop of it,
+The recipe trains on whole scenes cropped online: every sample decodes one whole scene (most of the
+recipe's data pipeline's CPU time: docs/results.md, "CPU speed") to keep a 256 px crop of it,
 and the same few hundred scenes are decoded again in every epoch. On a machine whose cores also run the
 model (a CPU training), that decoding takes the cores from the training step. This loader decodes each
 file once per process and hands out copies of the decoded array afterwards: the same arrays, so the
