@@ -17,10 +17,10 @@ Part 2 -- a multi-class class map from the Dubai tiles (``../shared/data/dubai_a
 the 54 masks shelf-packed in file order, repeated until a 4096 x 4096 canvas is full, on an assumed
 UTM 40N grid at 0.5 m per pixel. Vectorised by the coverage polygoniser at 0.5 m and 2 m, with and
 without building regularisation, and by the per-polygon Douglas-Peucker polygoniser
-(``vnseg.geo.vectorize``) for contrast: is the written GeoPackage a valid coverage
-(``shapely.coverage_is_valid`` over all its polygons), the largest per-class area change of the
-geometries against the exact pixel areas, and (``--timing``, on an idle machine only) the time and
-peak RSS of each run in its own process.
+(``vnseg.geo.strips``, what ``vnseg map`` wrote before the coverage) for contrast: is the written
+GeoPackage a valid coverage (``shapely.coverage_is_valid`` over all its polygons), the largest
+per-class area change of the geometries against the exact pixel areas, and (``--timing``, on an
+idle machine only) the time and peak RSS of each run in its own process.
 """
 from __future__ import annotations
 
@@ -121,14 +121,15 @@ def kampala_polygons(mask_path, simplify_m: float, regularize: bool):
     import rasterio
 
     from vnseg.geo.areas import PixelAreas
-    from vnseg.geo.coverage import CoverageOptions, vectorize_coverage
-    from vnseg.geo.vectorize import LayerSpec
+    from vnseg.geo.coverage import PolygonOptions, vectorize_coverage
+    from vnseg.geo.strips import LayerSpec
     with rasterio.open(mask_path) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     sink = ListSink()
-    opts = CoverageOptions(simplify=simplify_m, regularize_buildings=regularize, building_class=1)
+    opts = PolygonOptions(min_area=0.0, simplify=simplify_m, regularize_buildings=regularize)
     t = time.perf_counter()
-    res = vectorize_coverage(mask_path, {1: LayerSpec([sink], 1, 'building')}, pa, opts, strip_rows=512)
+    res = vectorize_coverage(mask_path, {1: LayerSpec([sink], 1, 'building')}, pa, opts, strip_rows=512,
+                             building_class=1)
     dt = time.perf_counter() - t
     flags = [p.get('regularized', 0) for _, p in sink.items]
     return [g for g, _ in sink.items], pa, res, dt, flags
@@ -225,6 +226,23 @@ def dubai_mosaic(path: Path, size: int = 4096, pixel_m: float = 0.5):
     return path, i
 
 
+def per_polygon(class_map: Path, layers: dict, pa, simplify: float, strip_rows: int = 2048) -> dict:
+    """The polygons ``vnseg map`` wrote before the coverage: each class's mask polygonised on its own and
+    each polygon simplified on its own (Douglas-Peucker), with the strip polygoniser; returns its stats."""
+    import rasterio
+    from rasterio.windows import Window
+
+    from vnseg.geo.strips import StripPolygonizer
+    poly = StripPolygonizer(layers, pa, 0.0, simplify, None, 4 * strip_rows)
+    with rasterio.open(class_map) as ds:
+        for r0 in range(0, ds.height, strip_rows):
+            h = min(strip_rows, ds.height - r0)
+            block = ds.read(1, window=Window(0, r0, ds.width, h))
+            poly.add(r0, h, {c: block == c for c in layers})
+    poly.close()
+    return poly.stats
+
+
 def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict:
     """Vectorise ``class_map`` into ``out_gpkg`` (classes 1-4, as ``vnseg map``'s default) and measure."""
     import rasterio
@@ -234,9 +252,9 @@ def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict
 
     from vnseg.classes import CLASSES
     from vnseg.geo.areas import PixelAreas
-    from vnseg.geo.coverage import CoverageOptions, coverage_layer_fields, vectorize_coverage
+    from vnseg.geo.coverage import PolygonOptions, coverage_layer_fields, vectorize_coverage
     from vnseg.geo.layers import GeoPackageWriter, layer_fields
-    from vnseg.geo.vectorize import LayerSpec, vectorize_class_map
+    from vnseg.geo.strips import LayerSpec
     with rasterio.open(class_map) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     gp = GeoPackageWriter(out_gpkg, pa.georef)
@@ -249,15 +267,11 @@ def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict
         layers[c] = LayerSpec([gp.layer(CLASSES[c], f)], c, CLASSES[c])
     t = time.perf_counter()
     if mode == 'per-polygon':
-        try:  # the option object of the whole-scene chain, where it has landed
-            from vnseg.geo.vectorize import PolygonOptions
-        except ImportError:
-            stats = vectorize_class_map(class_map, layers, pa, min_area=0.0, simplify_tolerance=simplify)
-        else:
-            stats = vectorize_class_map(class_map, layers, pa, PolygonOptions(min_area=0.0, simplify=simplify))
+        stats = per_polygon(class_map, layers, pa, simplify)
         res = None
     else:
-        res = vectorize_coverage(class_map, layers, pa, CoverageOptions(simplify=simplify, regularize_buildings=reg))
+        res = vectorize_coverage(class_map, layers, pa,
+                                 PolygonOptions(min_area=0.0, simplify=simplify, regularize_buildings=reg))
     gp.close()
     dt = time.perf_counter() - t
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -12,8 +12,8 @@ from vnseg.geo.vectorize import PolygonOptions
 
 MAP_ALL = ['model.onnx', 'mosaic.tif', 'out', '--tile', '256', '--overlap', '32', '--batch-size', '2',
            '--blend', 'mean', '--tta-flip', '--match-gsd', '--classes', 'road', '3', '--min-area', '2',
-           '--simplify', '0.1', '--no-polygons', '--no-gpkg', '--no-preview', '--preview-size', '100',
-           '--no-report', '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'commune',
+           '--simplify', '0.1', '--regularize-buildings', '--no-polygons', '--no-gpkg', '--no-preview',
+           '--preview-size', '100', '--no-report', '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'commune',
            '--sample', '300']
 
 
@@ -21,7 +21,7 @@ def test_map_flags_fill_the_fields_of_their_names():
     from vnseg.commands.map import map_options, parse_args
     windows, polygons, outputs = map_options(parse_args(MAP_ALL), 256)
     assert windows == WindowOptions(tile=256, overlap=32, batch_size=2, blend='mean', tta_flip=True, match_gsd=True)
-    assert polygons == PolygonOptions(classes=('road', '3'), min_area=2.0, simplify=0.1)
+    assert polygons == PolygonOptions(classes=('road', '3'), min_area=2.0, simplify=0.1, regularize_buildings=True)
     assert outputs == OutputOptions(polygons=False, gpkg=False, preview=False, preview_size=100, report=False,
                                     lang='vi', zones='z.gpkg', zone_field='commune', sample=300)
 
@@ -76,6 +76,10 @@ def test_polygon_classes_are_resolved_by_name_or_id():
         PolygonOptions(classes=['roof']).class_ids(names)
     with pytest.raises(ValueError, match='class id 5 out of range 0..4'):
         PolygonOptions(classes=[5]).class_ids(names)
+    # squaring buildings needs a building class (checked with the classes, before any work)
+    assert PolygonOptions(regularize_buildings=True).class_ids(names) == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match='--regularize-buildings: the model has no class named building'):
+        PolygonOptions(regularize_buildings=True).class_ids(('background', 'road', 'tree'))
 
 
 def test_polygon_defaults_in_the_units_of_the_grid():

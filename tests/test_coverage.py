@@ -6,9 +6,9 @@ shapely = pytest.importorskip('shapely')
 rasterio = pytest.importorskip('rasterio')
 
 from vnseg.geo.areas import PixelAreas  # noqa: E402
-from vnseg.geo.coverage import (CoverageOptions, check_coverage, coverage_layer_fields,  # noqa: E402
+from vnseg.geo.coverage import (PolygonOptions, check_coverage, coverage_layer_fields,  # noqa: E402
                                 coverage_supported, validity_report, vectorize_coverage)
-from vnseg.geo.vectorize import LayerSpec  # noqa: E402
+from vnseg.geo.strips import LayerSpec  # noqa: E402
 
 PX = 0.1  # metres per pixel of the test rasters (UTM)
 
@@ -49,7 +49,8 @@ def run(path, strip_rows, classes=range(5), max_polygon_rows=None, **opts):
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     sinks = {c: ListSink() for c in classes}
     layers = {c: LayerSpec([sinks[c]], c, f'c{c}') for c in classes}
-    res = vectorize_coverage(path, layers, pa, CoverageOptions(**opts), strip_rows=strip_rows,
+    opts = dict(dict(min_area=0.0, simplify=0.0), **opts)
+    res = vectorize_coverage(path, layers, pa, PolygonOptions(**opts), strip_rows=strip_rows,
                              max_polygon_rows=max_polygon_rows)
     return res, sinks, pa
 
@@ -193,7 +194,7 @@ def test_nodata_is_left_out_and_confidence_kept(tmp_path):
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     sinks = {c: ListSink() for c in (0, 1)}
     layers = {c: LayerSpec([sinks[c]], c, f'c{c}') for c in (0, 1)}
-    vectorize_coverage(path, layers, pa, CoverageOptions(simplify=0.2), strip_rows=8, confidence_path=cpath)
+    vectorize_coverage(path, layers, pa, PolygonOptions(min_area=0, simplify=0.2), strip_rows=8, confidence_path=cpath)
     (g0, p0), = sinks[0].items
     (g1, p1), = sinks[1].items
     assert p0['confidence'] == pytest.approx(80.0) and p1['confidence'] == pytest.approx(60.0)
@@ -241,7 +242,7 @@ def test_written_geopackage_checked_by_bands(tmp_path):
     gp = GeoPackageWriter(tmp_path / 'out.gpkg', pa.georef)
     names = [f'c{c}' for c in range(5)]
     layers = {c: LayerSpec([gp.layer(names[c], coverage_layer_fields('m2', False))], c, names[c]) for c in range(5)}
-    res = vectorize_coverage(path, layers, pa, CoverageOptions(simplify=0.3), strip_rows=40)
+    res = vectorize_coverage(path, layers, pa, PolygonOptions(min_area=0, simplify=0.3), strip_rows=40)
     gp.close()
     check = check_coverage(gpkg_bands(tmp_path / 'out.gpkg', names, n_bands=4))
     assert check == dict(valid=True, bands=4, invalid_bands=[])

@@ -82,8 +82,9 @@ def test_world_file_polygons_in_world_units_with_pixel_tolerances(tmp_path, pixe
     names = list(CLASSES)
     for tol in (0.0, 1.0):
         out = tmp_path / f'tol{tol}'
-        gp, gj, stats = write_class_polygons(src, PolygonFiles(out, 'map', names, PALETTE), pa,
-                                             PolygonOptions([1, 3], min_area=0, simplify=tol))
+        res = write_class_polygons(src, PolygonFiles(out, 'map', names, PALETTE), pa,
+                                   PolygonOptions([1, 3], min_area=0, simplify=tol))
+        gp, gj = res.gpkg, res.geojson
         fc = json.loads(gj[3].read_text())
         assert 'crs' not in fc
         geoms = [shapely.geometry.shape(f['geometry']) for f in fc['features']]
@@ -122,9 +123,10 @@ def test_strip_polygons_cut_and_confidence(tmp_path, strip_rows, max_rows):
     cpath = _write(tmp_path / 'conf.tif', conf)
     pa = PixelAreas(CRS.from_epsg(32648), UTM, 70, 90)
     names = list(CLASSES)
-    gp, _, stats = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', names, PALETTE, geojson=False), pa,
-                                        PolygonOptions(range(5), 0, 0), confidence_path=cpath, strip_rows=strip_rows,
-                                        max_polygon_rows=max_rows)
+    res = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', names, PALETTE, geojson=False), pa,
+                               PolygonOptions(range(5), 0, 0), confidence_path=cpath, strip_rows=strip_rows,
+                               max_polygon_rows=max_rows)
+    gp, stats = res.gpkg, res.stats
     for c in range(5):
         geoms, p = _layer(gp, names[c])
         sel = arr == c
@@ -149,8 +151,9 @@ def test_geopackage_styles_and_rfc7946_geojson(tmp_path):
         west, south, east, north = rasterio.warp.transform_bounds(ds.crs, 'EPSG:4326', *ds.bounds, densify_pts=21)
     names = list(class_names('vi'))
     files = ['background', 'road', 'water', 'tree', 'building']
-    gp, gj, stats = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', files, PALETTE, lang='vi'), pa,
-                                         PolygonOptions([1, 2, 3, 4], 0, 0.05))
+    res = write_class_polygons(src, PolygonFiles(tmp_path / 'o', 'm', files, PALETTE, lang='vi'), pa,
+                               PolygonOptions([1, 2, 3, 4], 0, 0.05))
+    gp, gj, stats = res.gpkg, res.geojson, res.stats
     assert sorted(pyogrio.list_layers(gp)[:, 0].tolist()) == sorted(names[1:] + ['layer_styles'])
     import sqlite3
     con = sqlite3.connect(gp)
@@ -167,7 +170,7 @@ def test_geopackage_styles_and_rfc7946_geojson(tmp_path):
         assert colour.startswith(','.join(map(str, PALETTE[cid])))
     info = pyogrio.read_info(gp, layer=names[4])
     assert CRS.from_user_input(info['crs']).to_epsg() == 3857 and info['geometry_type'] == 'Polygon'
-    assert list(info['fields']) == ['class_id', 'class', 'area_m2', 'area_ha', 'confidence', 'cut']
+    assert list(info['fields']) == ['class_id', 'class', 'area_m2', 'area_ha', 'confidence', 'cut', 'geom_area_m2']
     for c in (1, 2, 3, 4):
         assert gj[c].name == f'm_{files[c]}.geojson' and gj[c].with_suffix('.qml').exists()
         fc = json.loads(gj[c].read_text(encoding='utf-8'))

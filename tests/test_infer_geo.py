@@ -105,8 +105,9 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
     names = ('background', 'road', 'water', 'tree', 'building')
 
     def polys(rows, sub):
-        gp, _, stats = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE, geojson=False), pa,
-                                            PolygonOptions(range(5), 0, 0), strip_rows=rows, max_polygon_rows=0)
+        res = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE, geojson=False), pa,
+                                   PolygonOptions(range(5), 0, 0), strip_rows=rows, max_polygon_rows=0)
+        gp, stats = res.gpkg, res.stats
         out = {}
         for c in range(5):
             _, _, wkb, _ = pyogrio.raw.read(str(gp), layer=names[c])
@@ -136,18 +137,22 @@ def test_min_area_and_simplification(tmp_path):
     names = ('background', 'road', 'water', 'tree', 'building')
 
     def run(cls, sub, min_area=0.0, tol=0.0):
-        gp, gj, st = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE), pa,
-                                          PolygonOptions([cls], min_area, tol))
+        res = write_class_polygons(src, PolygonFiles(tmp_path / sub, 'm', names, PALETTE), pa,
+                                   PolygonOptions([cls], min_area, tol))
+        gp, st = res.gpkg, res.stats
         meta, _, wkb, vals = pyogrio.raw.read(str(gp), layer=names[cls])
         assert pyogrio.read_info(gp, layer=names[cls])['crs'] == 'EPSG:32648'
         return st, shapely.from_wkb(wkb), dict(zip(meta['fields'], vals))
-    st, _, props = run(4, 'b', min_area=0.3)  # drop single pixels (0.25 m^2 x 0.9992^-2)
-    assert st[4]['dropped_small'] > 10
+    st, _, props = run(4, 'b', min_area=0.3)  # single pixels (0.25 m^2 x 0.9992^-2) go
+    # (merged into their largest neighbour, so the coverage keeps no hole: the net area taken is reported)
+    assert st[4]['dropped_small'] == 0 and st[4]['dropped_area'] > 10 * 0.25
     assert all(props['area_m2'] >= 0.3)
     exact, exact_geoms, _ = run(3, 't0')
     n_exact = sum(len(g.exterior.coords) for g in exact_geoms)
     _, geoms, _ = run(3, 't1', tol=0.5)
-    assert sum(len(g.exterior.coords) for g in geoms) < 0.7 * n_exact
+    # (shared borders simplified once for both neighbours, Visvalingam-Whyatt, vertices where three
+    # classes meet kept: fewer vertices go than with Douglas-Peucker on each polygon alone)
+    assert sum(len(g.exterior.coords) for g in geoms) < 0.75 * n_exact
     assert sum(g.area for g in geoms) == pytest.approx(exact[3]['area'] * 0.9996 ** 2, rel=0.03)
     assert all(g.is_valid for g in geoms)
     for g in geoms:

@@ -37,14 +37,16 @@ CHILD = textwrap.dedent('''
     with rasterio.open(src) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
     # warm-up on a small map so that library initialisation is part of the baseline
-    write_class_polygons(sys.argv[5], PolygonFiles(out / 'warm', 'w', CLASSES, PALETTE), pa,
+    with rasterio.open(sys.argv[5]) as ds:
+        warm_pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
+    write_class_polygons(sys.argv[5], PolygonFiles(out / 'warm', 'w', CLASSES, PALETTE), warm_pa,
                          PolygonOptions([1, 3], 0, 0))
     # the imports (torch) peak far above what polygons need: reset the peak (VmHWM), keep the current RSS
     with open('/proc/self/clear_refs', 'w') as f:
         f.write('5')
     base = status('VmRSS')
-    gp, gj, stats = write_class_polygons(src, PolygonFiles(out, 'roads', CLASSES, PALETTE), pa,
-                                         PolygonOptions([1], 0, 0), strip_rows=strip, max_polygon_rows=max_rows)
+    stats = write_class_polygons(src, PolygonFiles(out, 'roads', CLASSES, PALETTE), pa,
+                                 PolygonOptions([1], 0, 0), strip_rows=strip, max_polygon_rows=max_rows).stats
     peak = status('VmHWM')
     print(json.dumps(dict(base_mb=base, peak_mb=peak, delta_mb=peak - base,
                           stats={str(k): v for k, v in stats.items()})))

@@ -141,8 +141,8 @@ def test_regularised_buildings_keep_the_coverage_valid(tmp_path, strip_rows):
     from rasterio.transform import from_origin
 
     from vnseg.geo.areas import PixelAreas
-    from vnseg.geo.coverage import CoverageOptions, vectorize_coverage
-    from vnseg.geo.vectorize import LayerSpec
+    from vnseg.geo.coverage import PolygonOptions, vectorize_coverage
+    from vnseg.geo.strips import LayerSpec
     cm, truths, blob = town()
     path = tmp_path / 'town.tif'
     with rasterio.open(path, 'w', driver='GTiff', width=cm.shape[1], height=cm.shape[0], count=1, dtype='uint8',
@@ -154,7 +154,7 @@ def test_regularised_buildings_keep_the_coverage_valid(tmp_path, strip_rows):
     layers = {c: LayerSpec([sinks[c]], c, f'c{c}') for c in range(5)}
     # (the sieve of specks, as with vnseg map's minimum area, leaves no one-pixel gap between a
     # building and a tree that the squared building would swallow: such a building stays unsquared)
-    res = vectorize_coverage(path, layers, pa, CoverageOptions(simplify=0.2, min_area=0.2, regularize_buildings=True),
+    res = vectorize_coverage(path, layers, pa, PolygonOptions(simplify=0.2, min_area=0.2, regularize_buildings=True),
                              strip_rows=strip_rows)
     arr = np.asarray([g for s in sinks.values() for g, _ in s.items], dtype=object)
     assert shapely.coverage_is_valid(arr)
@@ -186,8 +186,8 @@ def test_memory_stays_bounded_on_a_taller_map(tmp_path):
     from rasterio.transform import from_origin
 
     from vnseg.geo.areas import PixelAreas
-    from vnseg.geo.coverage import CoverageOptions, vectorize_coverage
-    from vnseg.geo.vectorize import LayerSpec
+    from vnseg.geo.coverage import PolygonOptions, vectorize_coverage
+    from vnseg.geo.strips import LayerSpec
     peaks = []
     for reps in (2, 8):
         cm = np.vstack([town(seed=s)[0] for s in range(reps)])
@@ -199,7 +199,7 @@ def test_memory_stays_bounded_on_a_taller_map(tmp_path):
             pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
         sinks = {c: ListSink() for c in range(5)}
         layers = {c: LayerSpec([sinks[c]], c, f'c{c}') for c in range(5)}
-        opts = CoverageOptions(simplify=0.2, min_area=0.2, regularize_buildings=True)
+        opts = PolygonOptions(simplify=0.2, min_area=0.2, regularize_buildings=True)
         res = vectorize_coverage(path, layers, pa, opts, strip_rows=64, max_polygon_rows=256)
         assert shapely.coverage_is_valid(np.asarray([g for s in sinks.values() for g, _ in s.items], dtype=object))
         assert res['layers'][4]['regularized'] >= 6 * reps

@@ -113,17 +113,19 @@ def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counte
     confidence = paths.confidence if paths.confidence.is_file() else None
     names = list(class_names(outputs.lang, classes))
     out: Dict = dict(areas_csv=paths.areas_csv, areas_json=paths.areas_json)
+    out['styles'] = _write_raster_styles(paths, classes, names, palette, confidence is not None, keep)
+    files = PolygonFiles(paths.out_dir, paths.stem, classes, palette, lang=outputs.lang, gpkg=outputs.gpkg)
+    out.update(_write_polygons(paths, files, counter, polygons if outputs.polygons else None, confidence, keep))
     if keep(paths.areas_csv, paths.areas_json):
         out['areas'] = json.loads(paths.areas_json.read_text(encoding='utf-8'))
     else:
         doc_extra = dict(extra or {}, lang=outputs.lang, coordinates=counter.pa.georef.coordinate_note)
         if confidence is not None:
             doc_extra['confidence_map'] = confidence.name
+        if out['validity'] is not None:
+            doc_extra['validity'] = out['validity']
         out['areas'] = write_area_tables(counter, names, paths.areas_csv, paths.areas_json, extra=doc_extra,
                                          nodata=IGNORE_INDEX)
-    out['styles'] = _write_raster_styles(paths, classes, names, palette, confidence is not None, keep)
-    files = PolygonFiles(paths.out_dir, paths.stem, classes, palette, lang=outputs.lang, gpkg=outputs.gpkg)
-    out.update(_write_polygons(paths, files, counter, polygons if outputs.polygons else None, confidence, keep))
     out['zones_csv'] = None
     if outputs.zones is not None:
         out['zones_csv'] = paths.zones_csv
@@ -160,18 +162,18 @@ def _write_raster_styles(paths: ScenePaths, classes, names, palette, confidence:
 
 def _write_polygons(paths: ScenePaths, files: PolygonFiles, counter: ClassAreaCounter,
                     polygons: Optional[PolygonOptions], confidence: Optional[Path], keep) -> dict:
-    """``{'gpkg', 'polygons', 'polygon_stats'}`` of the class polygons (none when ``polygons`` is None);
-    a finished run's files are kept."""
+    """``{'gpkg', 'polygons', 'polygon_stats', 'validity'}`` of the class polygons (none when ``polygons``
+    is None); a finished run's files are kept (without stats and validity report)."""
     from vnseg.geo.vectorize import write_class_polygons
     ids = polygons.class_ids(files.classes) if polygons is not None else []
     if not ids:
-        return dict(gpkg=None, polygons={}, polygon_stats={})
+        return dict(gpkg=None, polygons={}, polygon_stats={}, validity=None)
     if keep(*files.paths(ids)):
         return dict(gpkg=files.gpkg_path if files.gpkg else None,
-                    polygons={c: files.geojson_path(c) for c in ids}, polygon_stats={})
-    gp, gj, stats = write_class_polygons(paths.class_map, files, counter.pa, polygons, confidence_path=confidence,
-                                         data_window=counter.data_window or (0, 0, 0, 0))
-    return dict(gpkg=gp, polygons=gj, polygon_stats=stats)
+                    polygons={c: files.geojson_path(c) for c in ids}, polygon_stats={}, validity=None)
+    res = write_class_polygons(paths.class_map, files, counter.pa, polygons, confidence_path=confidence,
+                               data_window=counter.data_window or (0, 0, 0, 0))
+    return dict(gpkg=res.gpkg, polygons=res.geojson, polygon_stats=res.stats, validity=res.validity)
 
 
 def write_zone_table(class_map: Path, zones, pixel_areas: PixelAreas, names: Sequence[str], csv_path: Path,

@@ -6,6 +6,7 @@
         [--out-dir DIR instead of the last argument] [--onnx MODEL]
         [--tile 512] [--overlap 128] [--batch-size N] [--blend gaussian|mean] [--tta-flip]
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
+        [--regularize-buildings]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
         [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
         [--backend onnxruntime|openvino] [--int8-fallback] [--sample N]
@@ -95,9 +96,14 @@ def parse_args(argv=None):
     p.add_argument('--classes', nargs='+', default=None,
                    help='classes to polygonise, names or ids (default: all but background)')
     p.add_argument('--min-area', type=non_negative_float, default=None,
-                   help='drop polygons smaller than this, m^2 (pixels without georeferencing); default 1 m^2 / 16 px')
+                   help='specks smaller than this, m^2 (pixels without georeferencing), are merged into their '
+                        'largest neighbour before polygonising (no gaps); default 1 m^2 / 16 px')
     p.add_argument('--simplify', type=non_negative_float, default=None,
-                   help='polygon simplification tolerance in m (pixels without georeferencing); default half a pixel')
+                   help='simplification tolerance in m (pixels without georeferencing) of the class polygons, '
+                        'which keep sharing their borders (a gap-free coverage); default half a pixel')
+    p.add_argument('--regularize-buildings', action='store_true',
+                   help='square the building outlines (straight walls, right angles), cut into the other '
+                        'classes; a building that cannot be squared keeps its outline (regularized = 0)')
     p.add_argument('--no-polygons', action='store_true', help='skip the GeoJSON polygons')
     p.add_argument('--no-preview', action='store_true', help='skip the preview PNG')
     p.add_argument('--preview-size', type=positive_int, default=2048,

@@ -7,8 +7,9 @@ One job per module:
   (cloud-optimised), the preview PNG, atomic file replacement.
 * :mod:`vnseg.geo.georef`     -- the one "georeferenced or not" decision (CRS / world file / pixels).
 * :mod:`vnseg.geo.areas`      -- ground area of each pixel row and per-class area tables.
-* :mod:`vnseg.geo.vectorize`  -- masks -> polygons strip by strip, memory bounded by a few strips.
+* :mod:`vnseg.geo.strips`     -- masks -> polygons strip by strip, memory bounded by a few strips.
 * :mod:`vnseg.geo.coverage`   -- a class map -> a gap-free coverage of all classes' polygons, strip by strip.
+* :mod:`vnseg.geo.vectorize`  -- that coverage written as styled GeoPackage / GeoJSON layers.
 * :mod:`vnseg.geo.regularize` -- square building outlines, cut into that coverage.
 * :mod:`vnseg.geo.layers`     -- RFC 7946 GeoJSON and GeoPackage writers.
 * :mod:`vnseg.geo.styles`     -- QGIS styles (.qml files, GeoPackage ``layer_styles``).

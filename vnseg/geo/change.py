@@ -156,7 +156,7 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
     from .layers import GeoPackageWriter, layer_fields
     from .raster_io import ClassMapWriter
     from .styles import paletted_raster_qml, polygon_layer_qml, write_qml
-    from .vectorize import LayerSpec, StripPolygonizer
+    from .strips import LayerSpec, StripPolygonizer
     names = list(class_names(lang))
     n = len(CLASSES)
     cats = [parse_category(c, lang) for c in (categories or DEFAULT_CATEGORIES)]

@@ -1,7 +1,7 @@
 """A gap-free class coverage: the polygons of every class share their borders exactly after simplification.
 
 :class:`CoveragePolygonizer` polygonises a class-index raster strip by strip like
-:class:`vnseg.geo.vectorize.StripPolygonizer` (whose merging of regions across strips, and cutting of
+:class:`vnseg.geo.strips.StripPolygonizer` (whose merging of regions across strips, and cutting of
 regions taller than ``max_polygon_rows``, it inherits), but all classes at once -- background and
 nodata included -- so the polygons of one strip tile the strip exactly:
 
@@ -31,23 +31,29 @@ the exact pixel area of the region, after the sieve), plus ``geom_area_m2`` (``g
 without ground units): the ground area of the simplified (and regularised) geometry, and for
 buildings with regularisation on, ``regularized`` (1 / 0). The per-class totals of both are in
 the stats, from which :func:`validity_report` makes the map's validity report.
+
+What is polygonised and how is :class:`PolygonOptions` (the ``vnseg map`` flags ``--classes``,
+``--min-area``, ``--simplify``, ``--regularize-buildings``); :func:`vnseg.geo.vectorize.write_class_polygons`
+writes the coverage's layers to files.
 """
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Dict, Hashable, Iterator, List, Optional
+from dataclasses import dataclass, replace
+from typing import Dict, Hashable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from .areas import PixelAreas
 from .regularize import Cell, RegularizeOptions, place_buildings
-from .vectorize import LayerSpec, StripPolygonizer
+from .strips import LayerSpec, StripPolygonizer
 
-__all__ = ['CoverageOptions', 'CoveragePolygonizer', 'vectorize_coverage', 'coverage_layer_fields',
+__all__ = ['PolygonOptions', 'CoveragePolygonizer', 'vectorize_coverage', 'coverage_layer_fields',
            'validity_report', 'check_coverage', 'gpkg_bands', 'coverage_supported', 'sieve_strips']
 
+#: Class-map value of pixels without prediction (kept out of every layer, never sieved).
+NODATA = 255
 #: Minimum GEOS version with the coverage functions (``coverage_simplify``, ``coverage_is_valid``).
 MIN_GEOS = (3, 12, 0)
 
@@ -58,25 +64,67 @@ def coverage_supported() -> bool:
     return tuple(shapely.geos_version) >= MIN_GEOS and hasattr(shapely, 'coverage_simplify')
 
 
-@dataclass
-class CoverageOptions:
-    """Options of the gap-free class coverage (named like the ``vnseg map`` flags they will back).
+@dataclass(frozen=True)
+class PolygonOptions:
+    """Which classes become polygons and how: the ``vnseg map`` flags of the same names.
+
+    A new polygon option is a field here named like its flag (``--min-area`` -> ``min_area``), the
+    flag in :mod:`vnseg.commands.map` (its parser fills the field by name) and its use in
+    :func:`vectorize_coverage` or :func:`vnseg.geo.vectorize.write_class_polygons`; every caller
+    passes this object on whole.
 
     Attributes:
-        simplify: simplification tolerance, metres (pixels without ground units); 0 keeps pixel edges.
-        min_area: specks smaller than this (m^2, or pixels) are dissolved into their largest neighbour.
-        regularize_buildings: square the buildings (:mod:`vnseg.geo.regularize`).
-        building_class: class id of buildings.
-        nodata: class-map value of pixels without prediction (kept out of every layer).
-        check: check each strip's simplified coverage with ``shapely.coverage_is_valid``.
+        classes: class names or ids whose polygons are written (``--classes``); None: every class but
+            one named ``background``. All classes take part in the coverage either way.
+        min_area: specks smaller than this are dissolved into their largest neighbour (``--min-area``);
+            m^2 when the raster has ground units, else pixels. None: 1 m^2, or 16 px.
+        simplify: tolerance of the coverage's simplification (``--simplify``) in metres, or pixels
+            without ground units (the side of the largest triangle a removed vertex spans); 0 keeps the
+            exact pixel outlines. None: half a pixel.
+        regularize_buildings: square the buildings (``--regularize-buildings``; :mod:`vnseg.geo.regularize`).
     """
-
-    simplify: float = 0.0
-    min_area: float = 0.0
+    classes: Optional[Tuple[Union[str, int], ...]] = None
+    min_area: Optional[float] = None
+    simplify: Optional[float] = None
     regularize_buildings: bool = False
-    building_class: int = 4
-    nodata: int = 255
-    check: bool = True
+
+    def __post_init__(self):
+        if self.classes is not None:
+            object.__setattr__(self, 'classes', tuple(self.classes))
+
+    def class_ids(self, classes: Sequence[str]) -> List[int]:
+        """The sorted ids of :attr:`classes` among ``classes`` (names, index = id).
+
+        Raises:
+            ValueError: an unknown class name or an id out of range; :attr:`regularize_buildings`
+                without a class named ``building``.
+        """
+        if self.regularize_buildings and 'building' not in classes:
+            raise ValueError(f'--regularize-buildings: the model has no class named building; its classes are '
+                             f'{list(classes)}')
+        if self.classes is None:
+            return [i for i, name in enumerate(classes) if name != 'background']
+        ids = []
+        for s in self.classes:
+            if isinstance(s, int) or (isinstance(s, str) and s.isdigit()):
+                i = int(s)
+            elif s in classes:
+                i = list(classes).index(s)
+            else:
+                raise ValueError(f'unknown class {s!r}; classes are {list(classes)}')
+            if not 0 <= i < len(classes):
+                raise ValueError(f'class id {i} out of range 0..{len(classes) - 1}')
+            ids.append(i)
+        return sorted(set(ids))
+
+    def with_defaults(self, pixel_areas: PixelAreas) -> 'PolygonOptions':
+        """These options with the defaults of ``min_area`` and ``simplify`` in the units of
+        ``pixel_areas``: 1 m^2 / 16 px, and half a pixel (in metres, or pixels without ground units)."""
+        ground = pixel_areas.unit == 'm2'
+        min_area = self.min_area if self.min_area is not None else (1.0 if ground else 16.0)
+        simplify = self.simplify if self.simplify is not None else 0.5 * (
+            pixel_areas.linear_scale() * (pixel_areas.planar_pixel_area ** 0.5) if ground else 1.0)
+        return replace(self, min_area=min_area, simplify=simplify)
 
 
 def coverage_layer_fields(area_unit: str, with_confidence: bool = True, regularized: bool = False) -> Dict[str, str]:
@@ -189,33 +237,38 @@ class CoveragePolygonizer(StripPolygonizer):
     Args:
         layers: ``{class_id: LayerSpec}``: the classes written (others are part of the coverage only).
         pixel_areas: ground area per pixel row (and the grid's :class:`Georef`).
-        options: :class:`CoverageOptions` (``simplify`` in metres, or pixels without ground units).
+        polygons: ``simplify`` (metres, or pixels without ground units; None: 0 here, see
+            :meth:`PolygonOptions.with_defaults`) and ``regularize_buildings``; ``classes`` and
+            ``min_area`` are the caller's (the layers, the sieve).
         bounds: ``(top, bottom, left, right)`` pixel rows/columns covered by the strips.
         max_polygon_rows: regions taller than this are cut at a strip line (memory bound); None never.
         has_confidence: confidences are given with the strips.
         regularize: :class:`RegularizeOptions` in pixels (default: the defaults) when
-            ``options.regularize_buildings``.
+            ``polygons.regularize_buildings``.
+        building_class: class value of buildings (squared, and kept apart from the ground they take).
+        nodata: class value of pixels without prediction (never given to a squared building).
     """
 
-    def __init__(self, layers: Dict[Hashable, LayerSpec], pixel_areas: PixelAreas, options: CoverageOptions,
+    def __init__(self, layers: Dict[Hashable, LayerSpec], pixel_areas: PixelAreas, polygons: PolygonOptions,
                  bounds: Optional[tuple] = None, max_polygon_rows: Optional[int] = None,
-                 has_confidence: bool = False, regularize: Optional[RegularizeOptions] = None):
+                 has_confidence: bool = False, regularize: Optional[RegularizeOptions] = None,
+                 building_class: int = 4, nodata: int = 255):
         super().__init__(layers, pixel_areas, 0.0, 0.0, bounds, max_polygon_rows, has_confidence)
         if not coverage_supported():
             import shapely
             raise RuntimeError(f'the class coverage needs GEOS >= 3.12 (shapely has {shapely.geos_version})')
-        self.options = options
+        self.building_class, self.nodata = building_class, nodata
         self.tol_px = 0.0
-        if options.simplify > 0:
-            self.tol_px = options.simplify / self._metres_per_pixel()
+        if polygons.simplify:
+            self.tol_px = polygons.simplify / self._metres_per_pixel()
         self.carry = defaultdict(list, self.carry)
         self.stats = defaultdict(_new_stats, {k: _new_stats() for k in layers})
-        self.regularize = (regularize or RegularizeOptions()) if options.regularize_buildings else None
+        self.regularize = (regularize or RegularizeOptions()) if polygons.regularize_buildings else None
         self.margin = 0.0
         self._raw = None
         if self.regularize is not None:
             self.margin = math.ceil(self.regularize.max_shift + 2.0)
-            self._raw = _RawOutlines(options.building_class, pixel_areas,
+            self._raw = _RawOutlines(building_class, pixel_areas,
                                      (self.top, self.bottom, self.left, self.right), max_polygon_rows)
         self.pending: List[_Region] = []
         self.thetas: list = []
@@ -286,14 +339,13 @@ class CoveragePolygonizer(StripPolygonizer):
         _node_polygons(arr, np.concatenate(nodes))
         if self.tol_px > 0 and len(arr) > 1:
             arr = shapely.coverage_simplify(arr, self.tol_px, simplify_boundary=False)
-        if self.options.check:
-            self.strip_checks += 1
-            if not bool(shapely.coverage_is_valid(arr)):
-                self.invalid_strips.append(row0)
+        self.strip_checks += 1
+        if not bool(shapely.coverage_is_valid(arr)):
+            self.invalid_strips.append(row0)
         if self._raw is not None:
-            self._raw.add(row0, h, {self.options.building_class: block == self.options.building_class})
+            self._raw.add(row0, h, {self.building_class: block == self.building_class})
         by_key: Dict[int, list] = defaultdict(list)
-        from .vectorize import _Piece
+        from .strips import _Piece
         for g, k, n, s in zip(arr, keys, counts, sums):
             by_key[k].append(_Piece(g, n, s, g.bounds[1]))
         for key in set(by_key) | {k for k, v in self.carry.items() if v}:
@@ -321,7 +373,7 @@ class CoveragePolygonizer(StripPolygonizer):
                 self._write(reg)
             self.pending = []
             return
-        bc, m = self.options.building_class, self.margin
+        bc, m = self.building_class, self.margin
         ready = [reg for reg in self.pending if reg.key == bc and reg.regularized is None
                  and (last or reg.geom.bounds[3] + m < r1)]
         if ready:
@@ -353,7 +405,7 @@ class CoveragePolygonizer(StripPolygonizer):
             self._raw.done = [g for g in self._raw.done if g.bounds[3] + 2 * m >= r1]
 
     def _regularize(self, todo: List[_Region]):
-        bc, nodata = self.options.building_class, self.options.nodata
+        bc, nodata = self.building_class, self.nodata
         cells, owners = [], []
         for reg in self.pending:
             if reg in todo:
@@ -418,7 +470,7 @@ class CoveragePolygonizer(StripPolygonizer):
             props['confidence'] = round(reg.conf_sum / reg.npix, 2) if (self.has_confidence and reg.npix) else None
             props['cut'] = int(reg.cut)
             props['geom_area_m2' if self.pa.unit == 'm2' else 'geom_area_px'] = round(garea, 6)
-            if self.regularize is not None and reg.key == self.options.building_class:
+            if self.regularize is not None and reg.key == self.building_class:
                 props['regularized'] = int(reg.regularized or 0)
                 st['regularized'] += int(reg.regularized or 0)
             geom = affine_transform(part, self._to_out)
@@ -494,20 +546,24 @@ def sieve_strips(read_rows, top: int, bottom: int, strip_rows: int, min_pixels: 
 
 
 def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas: PixelAreas,
-                       options: CoverageOptions, strip_rows: int = 2048, data_window: Optional[tuple] = None,
-                       confidence_path=None, max_polygon_rows: Optional[int] = None,
-                       regularize: Optional[RegularizeOptions] = None) -> dict:
-    """Polygonise a class-index raster (uint8, ``options.nodata`` = no prediction) into a coverage.
+                       polygons: PolygonOptions = PolygonOptions(min_area=0.0, simplify=0.0), *,
+                       strip_rows: int = 2048, data_window: Optional[tuple] = None, confidence_path=None,
+                       max_polygon_rows: Optional[int] = None, regularize: Optional[RegularizeOptions] = None,
+                       building_class: int = 4) -> dict:
+    """Polygonise a class-index raster (uint8, 255 = no prediction) into a coverage.
 
     Args:
-        layers: ``{class_id: LayerSpec}`` -- where each written class's polygons go.
+        layers: ``{class_id: LayerSpec}`` -- where each written class's polygons go (``polygons.classes``
+            is not consulted: the layers are the selection).
         pixel_areas: ground area per pixel row of this raster.
-        options: :class:`CoverageOptions`.
+        polygons: ``min_area`` (the sieve), ``simplify`` and ``regularize_buildings`` (None values: the
+            defaults of :meth:`PolygonOptions.with_defaults`).
         strip_rows: rows polygonised at a time.
         data_window: ``(row0, row1, col0, col1)`` outside which the raster is nodata.
         confidence_path: optional ``uint8`` confidence raster (%) on the same grid.
         max_polygon_rows: see :class:`StripPolygonizer`; default ``4 * strip_rows``; 0 never cuts.
         regularize: :class:`RegularizeOptions` (lengths in pixels); default: its defaults.
+        building_class: class value of buildings.
 
     Returns:
         ``{'layers': {class_id: stats}, 'classes': {class value: stats}, 'strip_checks',
@@ -524,19 +580,28 @@ def vectorize_coverage(class_map_path, layers: Dict[int, LayerSpec], pixel_areas
     if max_polygon_rows is None:
         max_polygon_rows = 4 * strip_rows
     max_polygon_rows = max_polygon_rows or None
-    poly = CoveragePolygonizer(layers, pixel_areas, options, (top, bottom, left, right), max_polygon_rows,
-                               has_confidence=confidence_path is not None, regularize=regularize)
+    polygons = polygons.with_defaults(pixel_areas)
+    poly = CoveragePolygonizer(layers, pixel_areas, polygons, (top, bottom, left, right), max_polygon_rows,
+                               has_confidence=confidence_path is not None, regularize=regularize,
+                               building_class=building_class, nodata=NODATA)
     px_area = pixel_areas.area_at_row(pixel_areas.height / 2) if pixel_areas.unit == 'm2' else 1.0
-    min_pixels = int(math.ceil(options.min_area / px_area)) if options.min_area > 0 else 0
+    min_pixels = int(math.ceil(polygons.min_area / px_area)) if polygons.min_area > 0 else 0
     sieved = 0
     sieved_area: Dict[int, float] = defaultdict(float)
     conf_ds = rasterio.open(confidence_path) if confidence_path is not None else None
     try:
         with rasterio.open(class_map_path) as ds:
+            if (ds.width, ds.height) != (pixel_areas.width, pixel_areas.height):
+                raise ValueError(f'{class_map_path}: class map size {ds.width}x{ds.height} differs from the grid '
+                                 f'of its pixel areas {pixel_areas.width}x{pixel_areas.height}')
+            if conf_ds is not None and (conf_ds.width, conf_ds.height) != (ds.width, ds.height):
+                raise ValueError(f'{confidence_path}: confidence raster size {conf_ds.width}x{conf_ds.height} '
+                                 f'differs from the class map {ds.width}x{ds.height}')
+
             def read_rows(r0, r1):
                 return ds.read(1, window=Window(left, r0, right - left, r1 - r0))
 
-            strips = sieve_strips(read_rows, top, bottom, strip_rows, min_pixels, options.nodata)
+            strips = sieve_strips(read_rows, top, bottom, strip_rows, min_pixels, NODATA)
             prev_last, cur = None, next(strips, None)
             while cur is not None:
                 nxt = next(strips, None)
@@ -591,6 +656,8 @@ def validity_report(result: dict, names: Optional[dict] = None, check: Optional[
     names = names or {}
     rows = []
     for k, st in sorted(result['classes'].items(), key=lambda kv: kv[0]):
+        if k == NODATA:
+            continue
         pa, ga = st['pixel_area'], st['geom_area']
         rows.append(dict(class_id=k, **{'class': names.get(k, str(k))}, pixel_area=round(pa, 4),
                          geom_area=round(ga, 4),
@@ -632,8 +699,9 @@ def gpkg_bands(path, layers, n_bands: int = 16) -> Iterator[list]:
     import shapely
     from pyogrio import read_info
     from pyogrio.raw import read
-    ext = np.array([read_info(str(path), layer=name)['total_bounds'] for name in layers], np.float64)
-    ext = ext[np.all(np.isfinite(ext), axis=1)]
+    ext = [read_info(str(path), layer=name)['total_bounds'] for name in layers]
+    ext = np.array([e for e in ext if e is not None and len(e) == 4], np.float64).reshape(-1, 4)
+    ext = ext[np.all(np.isfinite(ext), axis=1)]  # an empty layer has no extent
     if not len(ext):
         return
     x0, y0, x1, y1 = ext[:, 0].min(), ext[:, 1].min(), ext[:, 2].max(), ext[:, 3].max()
