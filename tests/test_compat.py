@@ -1,4 +1,4 @@
-"""Each compatibility fix in vnseg.compat, checked against the failure it prevents."""
+"""Each compatibility fix in vnseg.compat, in its order, checked against the failure it prevents."""
 import os
 import subprocess
 import sys
@@ -14,6 +14,7 @@ from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# -- 1. allow_mmengine_checkpoint_globals ----------------------------------------------------------
 def test_mmengine_checkpoint_loads_with_weights_only(tmp_path, monkeypatch):
     """Fix 1: what mmengine's message_hub puts in a checkpoint loads under weights_only=True."""
     from mmengine.logging import HistoryBuffer, MessageHub
@@ -72,6 +73,7 @@ def test_pickled_getattr_is_restricted_to_history_buffer(tmp_path):
         torch.load(path, weights_only=True)
 
 
+# -- 2. patch_init_dist_for_cpu --------------------------------------------------------------------
 def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     """Fix 2: mmengine's init_dist('pytorch') works without CUDA (gloo, no set_device)."""
     code = (
@@ -88,6 +90,18 @@ def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
     assert 'BACKEND gloo (0, 1)' in out.stdout
 
 
+# -- 3. patch_inference_dataset_meta ---------------------------------------------------------------
+def test_inference_apis_take_class_names_from_the_config(tmp_path):
+    """Fix 3: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
+    (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
+    from mmseg.apis import init_model
+
+    from vnseg.classes import CLASSES, PALETTE
+    model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
+    assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}
+
+
+# -- 4. adapt_cfg_to_device ------------------------------------------------------------------------
 def _cfg(launcher='none'):
     return Config(dict(
         model=dict(type='EncoderDecoder',
@@ -131,23 +145,14 @@ def test_cuda_configs_untouched():
     assert 'model_wrapper_cfg' not in cfg
 
 
-def test_inference_apis_take_class_names_from_the_config(tmp_path):
-    """Fix 3: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
-    (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
-    from mmseg.apis import init_model
-
-    from vnseg.classes import CLASSES, PALETTE
-    model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
-    assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}
-
-
+# -- 5. route_checkpoint_loading -------------------------------------------------------------------
 def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
     """Fix 5: mmengine's local loader (load_from, resume, the inferencer) explains what is wrong with
     a file instead of a torch traceback, and refuses pickled objects in a sentence."""
     from mmengine.runner.checkpoint import _load_checkpoint
 
     from vnseg.apis.model_loading import CheckpointError, UnsafeCheckpointError
-    from vnseg.compat import weights_only_refusal
+    from vnseg.checkpoints import weights_only_refusal
 
     text = tmp_path / 'readme.pth'
     text.write_text('see the wiki\n')
@@ -166,6 +171,28 @@ def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
     assert weights_only_refusal(RuntimeError('PytorchStreamReader failed reading zip archive')) is None
 
 
+# -- 6. patch_atomic_local_writes ------------------------------------------------------------------
+def test_local_backend_writes_atomically(tmp_path):
+    """Fix 6: mmengine's LocalBackend.put / put_text (every checkpoint save) write a temporary file and
+    rename it: a write that fails keeps the old file whole and leaves no temporary file, where stock
+    mmengine has already truncated it (a kill mid-save: tests/test_checkpoint_atomic.py)."""
+    from mmengine.fileio.backends import LocalBackend
+
+    backend = LocalBackend()
+    target = tmp_path / 'iter_10.pth'
+    backend.put(b'old checkpoint', target)
+    with pytest.raises(TypeError):
+        backend.put('not bytes', target)  # fails once the file is open
+    assert target.read_bytes() == b'old checkpoint'
+    assert os.listdir(tmp_path) == ['iter_10.pth']
+    backend.put_text('iter_10.pth', tmp_path / 'last_checkpoint')
+    assert (tmp_path / 'last_checkpoint').read_text() == 'iter_10.pth'
+    with pytest.raises(TypeError):
+        LocalBackend.put.__wrapped__(backend, 'not bytes', target)  # mmengine's own put
+    assert target.read_bytes() == b''
+
+
+# -- 7. patch_class_weighted_cross_entropy ---------------------------------------------------------
 def test_class_weighted_cross_entropy_skips_ignored_pixels():
     """Fix 7: mmseg's CrossEntropyLoss with class weights on a batch with ignored (255) pixels: the
     weighted mean over the valid pixels (stock mmseg raises IndexError)."""

@@ -78,10 +78,10 @@ def test_fixes_hold_when_mmseg_apis_is_imported_first(repo_root):
             "assert tuple(model.dataset_meta['classes']) == CLASSES, model.dataset_meta\n"
             "inferencer = MMSegInferencer('configs/segformer_tiny_demo_vn.py', weights=None, device='cpu')\n"
             "assert tuple(inferencer.model.dataset_meta['classes']) == CLASSES\n"
-            "import vnseg.mmseg_ext, vnseg.compat, vnseg.dataset_meta\n"
+            "import vnseg.mmseg_ext, vnseg.compat\n"
             "vnseg.compat.apply()\n"
-            "vnseg.dataset_meta.patch_inference_dataset_meta()  # idempotent: still one level of patching\n"
-            "assert vnseg.dataset_meta.STOCK_INIT_MODEL.__code__ is not init_model.__code__\n"
-            "assert vnseg.dataset_meta.STOCK_INIT_MODEL.__code__.co_name == 'init_model'\n"
+            "vnseg.compat.patch_inference_dataset_meta()  # idempotent: still one level of patching\n"
+            "assert vnseg.compat.STOCK_INIT_MODEL.__code__ is not init_model.__code__\n"
+            "assert vnseg.compat.STOCK_INIT_MODEL.__code__.co_name == 'init_model'\n"
             "print('ok')\n")
     assert _python('-c', code).strip().endswith('ok')

@@ -3,19 +3,19 @@
 Every place that turns a checkpoint into a model goes through here: :func:`vnseg.apis.load_model`
 (``tools/test.py``, whole-scene inference, the analysis tools), ``mmseg.apis.init_model`` and
 ``MMSegInferencer`` (:mod:`vnseg.dataset_meta`), mmengine's own loader of local files
-(``load_from``, ``resume``: :func:`route_checkpoint_loading`, fix 5 of :mod:`vnseg.compat`'s list) and
-the distillation teacher. The rules:
+(``load_from``, ``resume``: :func:`vnseg.compat.route_checkpoint_loading` routes it here) and
+the distillation teacher. The rules (this is their one description):
 
 * a checkpoint must fit the model exactly: a missing, unexpected or mis-shaped key is a
   :class:`WeightsMismatchError` that names the checkpoint, the config and the first offending
   keys (mmengine only logs a warning and leaves those weights random);
 * a checkpoint file that is missing, empty, a text file, truncated, or holds pickled objects other
   than weights is a :class:`CheckpointError` (:class:`UnsafeCheckpointError`) with a sentence a
-  user understands.
+  user understands: files are read with ``torch.load(weights_only=True)`` and an allow-list of the
+  few classes mmengine checkpoints hold (:func:`mmengine_checkpoint_globals`).
 
 Layer: below the registrations (:mod:`vnseg.models` uses it for the teacher) and below
-:mod:`vnseg.mmseg_ext`, which applies :func:`route_checkpoint_loading`; above :mod:`vnseg.compat`
-(torch's allow-list, :func:`vnseg.compat.weights_only_refusal`). It imports nothing of :mod:`vnseg.apis`.
+:mod:`vnseg.compat`, whose fixes 1 and 5 use it. It imports nothing of :mod:`vnseg.apis` or :mod:`vnseg.compat`.
 Errors subclass :class:`vnseg.data.io.DataError` (message ``'<file>: <problem>'``), so the tools
 report them as one line (:mod:`vnseg.cli`).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import os
 import pickle
+import re
 import zipfile
 from typing import Mapping, Optional, Union
 
@@ -31,7 +32,7 @@ from vnseg.data.io import DataError
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'WeightsMismatchError', 'ConfigError',
            'load_config', 'read_checkpoint', 'checkpoint_state_dict', 'compare_state_dict',
-           'check_checkpoint_file', 'load_weights', 'route_checkpoint_loading']
+           'check_checkpoint_file', 'load_weights', 'mmengine_checkpoint_globals', 'weights_only_refusal']
 
 #: How many offending keys of each kind an error message shows.
 SHOWN_KEYS = 3
@@ -130,7 +131,7 @@ def read_checkpoint(path: PathLike, map_location='cpu') -> dict:
     """The dict a checkpoint file holds, read with ``torch.load(weights_only=True)``.
 
     Only tensors, plain Python values and the few classes mmengine checkpoints need
-    (:func:`vnseg.compat.allow_mmengine_checkpoint_globals`) are unpickled. Addresses with a
+    (:func:`mmengine_checkpoint_globals`) are unpickled. Addresses with a
     scheme (``https://``, ``s3://``, ...) are handed to mmengine's loaders.
 
     Raises:
@@ -139,17 +140,17 @@ def read_checkpoint(path: PathLike, map_location='cpu') -> dict:
     """
     import torch
 
-    from vnseg import compat
-    compat.apply()  # fix 1: the allow-list of what mmengine checkpoints hold
+    allowed = torch.serialization.safe_globals(_not_yet_allowed(mmengine_checkpoint_globals()))
     path = os.path.expanduser(os.fspath(path))
     if '://' in path:
         from mmengine.runner.checkpoint import CheckpointLoader
-        return CheckpointLoader.load_checkpoint(path, map_location=map_location)
+        with allowed:
+            return CheckpointLoader.load_checkpoint(path, map_location=map_location)
     check_checkpoint_file(path)
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+        with allowed:
+            checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        from vnseg.compat import weights_only_refusal
         refused = weights_only_refusal(exc)
         if refused is not None:
             raise UnsafeCheckpointError(path, unsafe_checkpoint_problem(path, refused)) from None
@@ -165,6 +166,81 @@ def read_checkpoint(path: PathLike, map_location='cpu') -> dict:
         raise CheckpointError(path, f'holds a {type(checkpoint).__name__}, not a checkpoint dict '
                                     'of weights')
     return checkpoint
+
+
+# ----------------------------------------------------------------------------------------------
+# what a checkpoint may hold, and torch's refusals
+# ----------------------------------------------------------------------------------------------
+def mmengine_checkpoint_globals():
+    """The non-tensor classes/functions an mmengine/mmseg checkpoint pickles, as ``torch.serialization``
+    safe-globals entries: objects, or ``(object, 'module.name')`` where pickles name them differently
+    (numpy 1.x wrote ``numpy.core.multiarray``; numpy 2 calls the module ``numpy._core.multiarray``)."""
+    import numpy as np
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    multiarray = np._core.multiarray if hasattr(np, '_core') else np.core.multiarray
+    entries = [
+        HistoryBuffer,
+        (_history_buffer_getattr, 'builtins.getattr'),
+        (_history_buffer_getattr, '__builtin__.getattr'),
+        np.ndarray,
+        np.dtype,
+        (multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+        (multiarray._reconstruct, 'numpy._core.multiarray._reconstruct'),
+        (multiarray.scalar, 'numpy.core.multiarray.scalar'),
+        (multiarray.scalar, 'numpy._core.multiarray.scalar'),
+    ]
+    # numpy >= 1.25 pickles dtypes by their class (numpy.dtypes.Float64DType, ...).
+    dtypes_mod = getattr(np, 'dtypes', None)
+    if dtypes_mod is not None:
+        for name in dir(dtypes_mod):
+            obj = getattr(dtypes_mod, name)
+            if isinstance(obj, type) and issubclass(obj, np.dtype):
+                entries.append(obj)
+    return entries
+
+
+def _not_yet_allowed(entries) -> list:
+    """The ``entries`` that torch's safe globals lack: a ``safe_globals`` block adds these and, when it ends,
+    removes them only, so the process-wide allow-list (:func:`vnseg.compat.allow_mmengine_checkpoint_globals`)
+    stays whole."""
+    import torch
+    allowed = set(torch.serialization.get_safe_globals())
+    return [e for e in entries if e not in allowed]
+
+
+#: HistoryBuffer's built-in statistics (its registry fills lazily, on the first instance).
+_HISTORY_BUFFER_STATISTICS = frozenset({'min', 'max', 'current', 'mean'})
+
+
+def _history_buffer_getattr(obj, name):
+    """``getattr`` restricted to what a pickled HistoryBuffer needs: its statistics methods."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+
+    allowed = _HISTORY_BUFFER_STATISTICS.union(HistoryBuffer._statistics_methods)
+    if obj is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'vnseg.checkpoints: refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint')
+
+
+_REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')
+_REFUSED_CLASS = re.compile(r"but got <class '([\w.]+)'>")
+
+
+def weights_only_refusal(exc: BaseException):
+    """What ``torch.load(weights_only=True)`` refused to unpickle (e.g. ``'posix.system'``), or
+    None when ``exc`` is not such a refusal (a corrupt file, say)."""
+    text = str(exc)
+    if 'Weights only load failed' not in text and 'refusing getattr' not in text:
+        return None
+    for pattern in (_REFUSED_GLOBAL, _REFUSED_CLASS):
+        found = pattern.search(text)
+        if found:
+            return found.group(1)
+    if 'refusing getattr' in text:
+        return 'getattr'
+    return 'an object of a kind weights never hold'
 
 
 def unsafe_checkpoint_problem(path: str, refused: str) -> str:
@@ -264,36 +340,3 @@ def load_weights(model, checkpoint, config=None, checkpoint_name: Optional[str] 
         raise WeightsMismatchError(name, f'does not fit the model of {config_name}: '
                                          f'{_one_line(exc)}') from None
     return dict(checkpoint)
-
-
-# ----------------------------------------------------------------------------------------------
-# mmengine's loader of local files (fix 5)
-# ----------------------------------------------------------------------------------------------
-def route_checkpoint_loading():
-    """Route mmengine's loader of local checkpoint files (``load_from``, ``resume``,
-    ``_load_checkpoint``, ``MMSegInferencer``) through :func:`read_checkpoint`, whose errors name the
-    file and say what is wrong (mmengine's bare ``torch.load`` ends in a traceback); ``MMSegInferencer``
-    remembers the file it was given, to name it in errors. Idempotent; applied by
-    :mod:`vnseg.mmseg_ext`."""
-    from mmengine.runner.checkpoint import CheckpointLoader
-    from mmseg.apis.mmseg_inferencer import MMSegInferencer
-
-    current = CheckpointLoader._schemes.get('')
-    if getattr(current, '_vnseg_checked', False):
-        return
-
-    def load_from_local(filename, map_location=None):
-        return read_checkpoint(filename, map_location=map_location)
-
-    load_from_local._vnseg_checked = True
-    load_from_local.__wrapped__ = current
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
-
-    stock_init_model = MMSegInferencer._init_model
-
-    def _init_model(self, cfg, weights, device='cpu'):
-        self._vnseg_weights = weights
-        return stock_init_model(self, cfg, weights, device)
-
-    _init_model.__wrapped__ = stock_init_model
-    MMSegInferencer._init_model = _init_model

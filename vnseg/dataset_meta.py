@@ -1,4 +1,4 @@
-"""Class names and palette of a model from its config's dataset (vnseg's fix 3 of mmseg's inference APIs).
+"""Class names and palette of a model from its config's dataset (what fix 3 of :mod:`vnseg.compat` routes to).
 
 mmseg 1.2.2 takes a model's ``dataset_meta`` (class names + palette) from the checkpoint only. When the
 checkpoint has none -- ``weights=None``, a bare ``state_dict``, a converted checkpoint -- it falls back
@@ -7,16 +7,16 @@ to Cityscapes' 19 classes (``MMSegInferencer``) or to a dataset guessed by ``num
 a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-class configs that paints
 and names every prediction wrongly.
 
-:func:`patch_inference_dataset_meta` (applied by :mod:`vnseg.mmseg_ext`) routes both entry points
-through :func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from
+:func:`vnseg.compat.patch_inference_dataset_meta` (applied by :mod:`vnseg.mmseg_ext`) routes both entry
+points through :func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from
 the checkpoint when it has it (palette completed from the config when missing), else from the dataset
 that the config's ``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its
 class's ``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.classes.CLASSES` / :data:`vnseg.classes.PALETTE`).
 Configs without a dataset keep mmseg's behaviour. Weights are loaded strictly
 (:mod:`vnseg.checkpoints`).
 
-Layer: with :mod:`vnseg.checkpoints`, below :mod:`vnseg.mmseg_ext` and :mod:`vnseg.apis` (which
-re-exports :func:`dataset_meta_from_config` and :func:`resolve_dataset_meta`); imports nothing of them.
+Layer: with :mod:`vnseg.checkpoints`, below :mod:`vnseg.compat`, :mod:`vnseg.mmseg_ext` and :mod:`vnseg.apis`
+(which re-exports :func:`dataset_meta_from_config` and :func:`resolve_dataset_meta`); imports nothing of them.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ['dataset_meta_from_config', 'resolve_dataset_meta', 'fallback_meta', 'init_model_with_meta',
-           'load_weights_with_meta', 'patch_inference_dataset_meta']
+           'load_weights_with_meta']
 
 
 def _dataset_cfg(ds):
@@ -166,46 +166,3 @@ def fallback_meta(model) -> dict:
         return dict(classes=tuple(CLASSES), palette=[list(c) for c in PALETTE])
     return dict(classes=tuple(f'class_{i}' for i in range(num_classes)),
                 palette=_default_palette(num_classes))
-
-
-
-# ----------------------------------------------------------------------------------------------
-# the patch of mmseg's inference APIs (fix 3)
-# ----------------------------------------------------------------------------------------------
-#: mmseg's own ``init_model``, as a separate function object (set by :func:`patch_inference_dataset_meta`).
-STOCK_INIT_MODEL = None
-
-
-def _init_model_with_vnseg_meta(config, checkpoint=None, device='cuda:0', cfg_options=None):
-    # Runs as the code of mmseg's ``init_model`` function object, whose globals are those of
-    # ``mmseg.apis.inference``: it may use only names it imports itself.
-    from vnseg.dataset_meta import STOCK_INIT_MODEL, init_model_with_meta
-    return init_model_with_meta(STOCK_INIT_MODEL, config, checkpoint, device, cfg_options)
-
-
-def patch_inference_dataset_meta():
-    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through this module (idempotent;
-    applied by :mod:`vnseg.mmseg_ext`).
-
-    ``init_model`` is patched in place (:func:`vnseg.compat.replace_function_code`): mmseg's function
-    object keeps its identity and gets the code of :func:`_init_model_with_vnseg_meta`, which calls a
-    copy of the original (:data:`STOCK_INIT_MODEL`), so a reference taken by
-    ``from mmseg.apis import init_model`` before the patch is patched too.
-    ``MMSegInferencer._load_weights_to_model`` is a method, looked up on the class at call time.
-    """
-    global STOCK_INIT_MODEL
-    import mmseg.apis.inference as inference
-    from mmseg.apis.mmseg_inferencer import MMSegInferencer
-
-    from vnseg.compat import replace_function_code
-    original = replace_function_code(inference.init_model, _init_model_with_vnseg_meta, '_vnseg_meta')
-    if original is None:
-        return
-    STOCK_INIT_MODEL = original
-
-    stock_load = MMSegInferencer._load_weights_to_model
-
-    def _load_weights_to_model(self, model, checkpoint, cfg):
-        return load_weights_with_meta(stock_load, self, model, checkpoint, cfg)
-
-    MMSegInferencer._load_weights_to_model = _load_weights_to_model

@@ -1,11 +1,9 @@
 """Everything vnseg adds to mmseg, applied by one import: ``import vnseg.mmseg_ext``.
 
-1. :func:`vnseg.compat.apply` -- the stack's compatibility fixes for today's torch and numpy;
-2. mmseg's loaders routed through vnseg's strict ones: mmengine's reader of local checkpoint files
-   (:func:`vnseg.checkpoints.route_checkpoint_loading`, fix 5) and the class names and palette of
-   ``mmseg.apis.init_model`` / ``MMSegInferencer`` (:func:`vnseg.dataset_meta.patch_inference_dataset_meta`,
-   fix 3);
-3. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
+1. :func:`vnseg.compat.apply` -- the stack's compatibility fixes for today's torch and numpy, among them
+   mmseg's loaders routed through vnseg's strict ones (mmengine's reader of local checkpoint files, the
+   class names and palette of ``mmseg.apis.init_model`` / ``MMSegInferencer``);
+2. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
    losses (:mod:`vnseg.models`), metric (:mod:`vnseg.evaluation`) and training hooks
    (:mod:`vnseg.engine`: ``AtomicCheckpointHook``, ``ClassWeightsHook``) into mmseg's registries
    (scope ``mmseg``).
@@ -20,8 +18,6 @@ nothing of :mod:`vnseg.apis`.
 from vnseg import checkpoints, compat, dataset_meta
 
 compat.apply()
-checkpoints.route_checkpoint_loading()
-dataset_meta.patch_inference_dataset_meta()
 
 from vnseg import datasets, engine, evaluation, models  # noqa: E402  (registration, after the fixes)
 

@@ -97,7 +97,7 @@ def main(argv=None):
 
     import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.apis.model_loading import CheckpointError, check_checkpoint_file, read_checkpoint
-    from vnseg.compat import write_file_atomically
+    from vnseg.data.atomic import atomic_write_bytes
 
     if args.trust_pickled:
         check_checkpoint_file(args.src)  # exists, not empty, not text: before unpickling
@@ -110,7 +110,7 @@ def main(argv=None):
     out = strip_checkpoint(checkpoint)
     buffer = io.BytesIO()
     torch.save(out, buffer)
-    write_file_atomically(osp.abspath(args.dst), buffer.getvalue())
+    atomic_write_bytes(osp.abspath(args.dst), buffer.getvalue(), fsync=True)
     state = checkpoint.get('state_dict', checkpoint)
     print(f'{args.src}: {len(state)} keys -> {args.dst}: {len(out["state_dict"])} keys '
           f'(teacher keys dropped: {out["meta"]["teacher_keys_dropped"]}, prefix removed: '

@@ -60,12 +60,12 @@ def _data_summary(path: Path) -> dict:
 
 
 def checkpoint_meta(checkpoint) -> dict:
-    """``meta`` of an MMEngine checkpoint (epoch, iter, dataset_meta, ...), read with
-    ``weights_only=True``; empty when the file has none or cannot be read that way."""
-    import torch
+    """``meta`` of an MMEngine checkpoint (epoch, iter, dataset_meta, ...), read by
+    :func:`vnseg.checkpoints.read_checkpoint`; empty when the file has none or cannot be read."""
+    from vnseg.checkpoints import CheckpointError, read_checkpoint
     try:
-        ckpt = torch.load(str(checkpoint), map_location='cpu', weights_only=True)
-    except Exception:
+        ckpt = read_checkpoint(checkpoint)
+    except CheckpointError:
         return {}
     meta = ckpt.get('meta') if isinstance(ckpt, dict) else None
     return meta if isinstance(meta, dict) else {}

@@ -8,9 +8,9 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from vnseg.compat import write_file_atomically
+from vnseg.data.atomic import atomic_write_bytes
 
-#: Temporary files of an interrupted atomic write (:func:`vnseg.data.io.partial_path`).
+#: Temporary files of an interrupted atomic write (:func:`vnseg.data.atomic.partial_path`).
 _PARTIAL = re.compile(r'^\..+\.partial-(\d+)(\.[^.]*)?$')
 
 
@@ -22,7 +22,7 @@ class AtomicCheckpointHook(CheckpointHook):
     the previous checkpoint loadable and ``--resume`` working:
 
     * every checkpoint file is written to a hidden temporary file and renamed over its final name
-      once complete (``vnseg.compat`` makes mmengine's local file writes atomic);
+      once complete (fix 6 of :mod:`vnseg.compat` makes mmengine's local file writes atomic);
     * ``last_checkpoint`` (the file ``--resume`` reads) is replaced atomically too, only after the
       checkpoint it names is complete (mmengine truncates and rewrites it in place);
     * with ``max_keep_ckpts``, the oldest checkpoint is deleted only *after* the new one and
@@ -54,7 +54,7 @@ class AtomicCheckpointHook(CheckpointHook):
             backend_args=self.backend_args, **self.args)
         if not is_main_process():
             return
-        write_file_atomically(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt.encode())
+        atomic_write_bytes(osp.join(runner.work_dir, 'last_checkpoint'), self.last_ckpt.encode(), fsync=True)
         for old in expired:
             path = self.file_backend.join_path(self.out_dir, self.filename_tmpl.format(old))
             if self.file_backend.isfile(path):
