@@ -4,15 +4,9 @@ Every place that turns a checkpoint into predictions goes through here or throug
 on (:mod:`vnseg.checkpoints`: reading files, loading weights strictly; :mod:`vnseg.dataset_meta`:
 class names and palette): ``tools/test.py``, whole-scene inference, ``mmseg.apis.init_model`` and
 ``MMSegInferencer`` (patched by :mod:`vnseg.mmseg_ext`), the analysis tools and the distillation
-teacher. The rules:
-
-* a checkpoint must fit the model exactly: a missing, unexpected or mis-shaped key is a
-  :class:`WeightsMismatchError` that names the checkpoint, the config and the first offending
-  keys (mmengine only logs a warning and leaves those weights random);
-* a checkpoint file that is missing, empty, a text file, truncated, or holds pickled objects other
-  than weights is a :class:`CheckpointError` (:class:`UnsafeCheckpointError`) with a sentence a
-  user understands;
-* random weights only when asked for by name (``random_weights=True``, ``--random-weights``).
+teacher. Checkpoints follow the rules of :mod:`vnseg.checkpoints` (strict fit, readable errors, no
+pickled code); and a model gets random weights only when asked for by name (``random_weights=True``,
+``--random-weights``).
 
 The checkpoint names are re-exported here (``vnseg.apis.model_loading.read_checkpoint`` is
 :func:`vnseg.checkpoints.read_checkpoint`). Errors subclass :class:`vnseg.data.io.DataError`
