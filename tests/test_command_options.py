@@ -14,7 +14,7 @@ MAP_ALL = ['model.onnx', 'mosaic.tif', 'out', '--tile', '256', '--overlap', '32'
            '--blend', 'mean', '--tta-flip', '--match-gsd', '--classes', 'road', '3', '--min-area', '2',
            '--simplify', '0.1', '--regularize-buildings', '--no-polygons', '--no-gpkg', '--no-preview',
            '--preview-size', '100', '--no-report', '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'commune',
-           '--sample', '300']
+           '--sample', '300', '--no-indicators']
 
 
 def test_map_flags_fill_the_fields_of_their_names():
@@ -23,7 +23,7 @@ def test_map_flags_fill_the_fields_of_their_names():
     assert windows == WindowOptions(tile=256, overlap=32, batch_size=2, blend='mean', tta_flip=True, match_gsd=True)
     assert polygons == PolygonOptions(classes=('road', '3'), min_area=2.0, simplify=0.1, regularize_buildings=True)
     assert outputs == OutputOptions(polygons=False, gpkg=False, preview=False, preview_size=100, report=False,
-                                    lang='vi', zones='z.gpkg', zone_field='commune', sample=300)
+                                    lang='vi', zones='z.gpkg', zone_field='commune', sample=300, indicators=False)
 
 
 def test_map_defaults_are_the_api_defaults():

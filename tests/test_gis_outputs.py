@@ -65,7 +65,7 @@ def test_vietnamese_names_zones_styles_report_on_a_drone_geotiff(repo_root, tiny
     # layers: Vietnamese layer names, styled; GeoPackage areas = area table within 1 %
     gpkg = out / f'{stem}.gpkg'
     layers = sorted(pyogrio.list_layers(gpkg)[:, 0])
-    assert layers == sorted(list(vi[1:]) + ['layer_styles'])
+    assert layers == sorted(list(vi[1:]) + ['khu vực', 'layer_styles'])  # + the zones with their indicators
     for r in doc['classes'][1:]:
         meta, _, wkb, vals = pyogrio.raw.read(str(gpkg), layer=r['class'])
         props = dict(zip(meta['fields'], vals))

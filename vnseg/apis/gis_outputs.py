@@ -12,6 +12,9 @@ Outputs (``STEM`` = image file name without suffix):
 * ``STEM.gpkg`` -- one polygon layer per class in the image's CRS, QGIS styles in ``layer_styles``.
 * ``STEM_<class>.geojson`` (+ ``.qml``) -- RFC 7946 (WGS84 lon/lat) when georeferenced.
 * ``STEM_zones.csv`` -- per-zone class areas (ha, %) when zones are given.
+* ``STEM_indicators.csv`` -- urban indicators (:mod:`vnseg.geo.indicators`) of the map and of each zone; with
+  zones, ``STEM.gpkg`` also holds a styled zone layer of them. The area JSON carries them too, and the
+  polygons' validity report (coverage valid, geometries repaired, area change of simplification per class).
 * ``STEM_report.html`` -- the one-page report (:mod:`vnseg.geo.report`).
 """
 from __future__ import annotations
@@ -53,6 +56,8 @@ class OutputOptions:
         zones: a polygon vector file (any CRS) of zones, or zones already loaded on the image's grid
             (:class:`vnseg.geo.zones.Zones`): adds ``STEM_zones.csv`` with class areas per zone.
         zone_field: the attribute naming each zone (with a zone file).
+        indicators: write the urban indicators of the map and of each zone (``STEM_indicators.csv``, the
+            area JSON, the report and, with zones, the zone layer of ``STEM.gpkg``).
         sample: draw a stratified random sample of this many points on the class map for review
             (``STEM_sample.gpkg`` and ``.qgs``; strata zone x class with zones;
             :mod:`vnseg.apis.map_sample`); None: no sample.
@@ -66,6 +71,7 @@ class OutputOptions:
     zones: object = None
     zone_field: Optional[str] = None
     sample: Optional[int] = None
+    indicators: bool = True
 
     def with_zones_on(self, georef) -> 'OutputOptions':
         """These options with :attr:`zones` loaded on the grid of ``georef`` (as they are when
@@ -105,7 +111,7 @@ def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counte
 
     Returns:
         ``{'areas', 'areas_csv', 'areas_json', 'gpkg', 'polygons' {class id: geojson},
-        'polygon_stats', 'styles', 'zones_csv', 'report'}``.
+        'polygon_stats', 'validity', 'styles', 'zones_csv', 'indicators_csv', 'report'}``.
     """
     def keep(*files) -> bool:
         return keep_existing and all(Path(p).is_file() for p in files)
@@ -115,8 +121,23 @@ def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counte
     out: Dict = dict(areas_csv=paths.areas_csv, areas_json=paths.areas_json)
     out['styles'] = _write_raster_styles(paths, classes, names, palette, confidence is not None, keep)
     files = PolygonFiles(paths.out_dir, paths.stem, classes, palette, lang=outputs.lang, gpkg=outputs.gpkg)
-    out.update(_write_polygons(paths, files, counter, polygons if outputs.polygons else None, confidence, keep))
-    if keep(paths.areas_csv, paths.areas_json):
+    indicators = None  # the indicators count the building polygons: both are made anew, or both kept
+    if outputs.indicators and not keep(paths.indicators_csv, paths.areas_json):
+        from vnseg.geo.indicators import SceneIndicators
+        indicators = SceneIndicators(paths.class_map, classes, counter, outputs.zones, outputs.lang)
+        indicators.measure()
+    out.update(_write_polygons(paths, files, counter, polygons if outputs.polygons else None, confidence,
+                               keep if indicators is None else (lambda *files: False), indicators))
+    out['zones_csv'] = None
+    if outputs.zones is not None:
+        out['zones_csv'] = paths.zones_csv
+        if not keep(paths.zones_csv):
+            if indicators is not None:
+                indicators.zone_counter.write_csv(paths.zones_csv, names)
+            else:
+                write_zone_table(paths.class_map, outputs.zones, counter.pa, names, paths.zones_csv)
+    out['indicators_csv'] = paths.indicators_csv if outputs.indicators else None
+    if keep(paths.areas_csv, paths.areas_json) and indicators is None:
         out['areas'] = json.loads(paths.areas_json.read_text(encoding='utf-8'))
     else:
         doc_extra = dict(extra or {}, lang=outputs.lang, coordinates=counter.pa.georef.coordinate_note)
@@ -124,13 +145,10 @@ def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counte
             doc_extra['confidence_map'] = confidence.name
         if out['validity'] is not None:
             doc_extra['validity'] = out['validity']
+        if indicators is not None:
+            doc_extra.update(_indicator_entries(indicators.write_table(paths.indicators_csv), outputs.lang))
         out['areas'] = write_area_tables(counter, names, paths.areas_csv, paths.areas_json, extra=doc_extra,
                                          nodata=IGNORE_INDEX)
-    out['zones_csv'] = None
-    if outputs.zones is not None:
-        out['zones_csv'] = paths.zones_csv
-        if not keep(paths.zones_csv):
-            write_zone_table(paths.class_map, outputs.zones, counter.pa, names, paths.zones_csv)
     out['report'] = None
     if outputs.report and keep(paths.report):
         out['report'] = paths.report
@@ -138,7 +156,7 @@ def write_gis_outputs(paths: ScenePaths, classes: Sequence[str], palette, counte
         from vnseg.geo.report import write_report
         preview = paths.preview if outputs.preview else None
         written = [paths.class_map, confidence, paths.areas_csv, paths.areas_json, out['gpkg'], preview,
-                   out['zones_csv'], *out['styles'], *out['polygons'].values()]
+                   out['zones_csv'], out['indicators_csv'], *out['styles'], *out['polygons'].values()]
         out['report'] = write_report(paths.report, out['areas'], names, palette, preview_png=preview,
                                      inputs=report_inputs, outputs=[p.name for p in written if p is not None],
                                      lang=outputs.lang)
@@ -160,10 +178,22 @@ def _write_raster_styles(paths: ScenePaths, classes, names, palette, confidence:
     return styles
 
 
+def _indicator_entries(rows, lang: str) -> dict:
+    """The area JSON's indicator entries from :meth:`vnseg.geo.indicators.SceneIndicators.rows`: the map's
+    (``indicators``), the zones' (``zone_indicators``) and each key's label in ``lang`` (``indicator_labels``)."""
+    from vnseg.geo.indicators import indicator_labels
+    strip = ('scope', 'zone')
+    return dict(indicators={k: v for k, v in rows[0].items() if k not in strip},
+                zone_indicators=[{k: v for k, v in r.items() if k != 'scope'} for r in rows[1:]],
+                indicator_labels=indicator_labels(lang))
+
+
 def _write_polygons(paths: ScenePaths, files: PolygonFiles, counter: ClassAreaCounter,
-                    polygons: Optional[PolygonOptions], confidence: Optional[Path], keep) -> dict:
+                    polygons: Optional[PolygonOptions], confidence: Optional[Path], keep, indicators=None) -> dict:
     """``{'gpkg', 'polygons', 'polygon_stats', 'validity'}`` of the class polygons (none when ``polygons``
-    is None); a finished run's files are kept (without stats and validity report)."""
+    is None); a finished run's files are kept (without stats and validity report). ``indicators``
+    (:class:`vnseg.geo.indicators.SceneIndicators`): its building tally counts the buildings as they are
+    written, and with zones its zone layer goes into ``STEM.gpkg``."""
     from vnseg.geo.vectorize import write_class_polygons
     ids = polygons.class_ids(files.classes) if polygons is not None else []
     if not ids:
@@ -171,8 +201,10 @@ def _write_polygons(paths: ScenePaths, files: PolygonFiles, counter: ClassAreaCo
     if keep(*files.paths(ids)):
         return dict(gpkg=files.gpkg_path if files.gpkg else None,
                     polygons={c: files.geojson_path(c) for c in ids}, polygon_stats={}, validity=None)
+    sinks = indicators.sinks() if indicators is not None else None
+    more = indicators.add_zone_layer if indicators is not None and indicators.zones is not None else None
     res = write_class_polygons(paths.class_map, files, counter.pa, polygons, confidence_path=confidence,
-                               data_window=counter.data_window or (0, 0, 0, 0))
+                               data_window=counter.data_window or (0, 0, 0, 0), sinks=sinks, more_layers=more)
     return dict(gpkg=res.gpkg, polygons=res.geojson, polygon_stats=res.stats, validity=res.validity)
 
 

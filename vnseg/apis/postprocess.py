@@ -44,6 +44,8 @@ class LargeImageResult:
         strips_total, strips_run: strips of the grid / strips computed by this call.
         gpkg: ``STEM.gpkg`` with one styled polygon layer per class (None without polygons).
         report: ``STEM_report.html``; zones_csv: ``STEM_zones.csv`` (with ``zones``);
+        indicators_csv: ``STEM_indicators.csv`` (urban indicators of the map and the zones);
+        validity: the polygons' validity report (None when the polygons were kept or not made);
         styles: the QGIS ``.qml`` files written beside the rasters.
         sample: the review sample (``outputs.sample``: ``STEM_sample.gpkg`` and its QGIS project), or None.
     """
@@ -65,6 +67,8 @@ class LargeImageResult:
     report: Optional[Path] = None
     zones_csv: Optional[Path] = None
     styles: List[Path] = field(default_factory=list)
+    indicators_csv: Optional[Path] = None
+    validity: Optional[dict] = None
     sample: Optional[MapSample] = None
 
 
@@ -131,6 +135,7 @@ def postprocess_scene(scene: Scene, polygons: PolygonOptions = PolygonOptions(),
         tiles_total=scene.tiles_total, tiles_run=scene.tiles_run, timings=timings,
         confidence=confidence, strips_total=len(scene.grid), strips_run=scene.strips_run,
         gpkg=outs['gpkg'], report=outs['report'], zones_csv=outs['zones_csv'], styles=outs['styles'],
+        indicators_csv=outs['indicators_csv'], validity=outs['validity'],
         sample=sample)
 
 

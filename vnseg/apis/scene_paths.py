@@ -65,6 +65,11 @@ class ScenePaths:
         return self._file('_zones.csv')
 
     @property
+    def indicators_csv(self) -> Path:
+        """Urban indicators of the map and of each zone."""
+        return self._file('_indicators.csv')
+
+    @property
     def sample(self) -> Path:
         """The review sample's GeoPackage (``vnseg map --sample``; its QGIS project ``.qgs`` beside it)."""
         return self._file('_sample.gpkg')

@@ -8,7 +8,7 @@
         [--device cpu|cuda|cuda:1] [--classes building water ...] [--min-area 1] [--simplify 0.05]
         [--regularize-buildings]
         [--no-polygons] [--no-preview] [--preview-size 2048] [--resume] [--no-progress] [--cfg-options k=v ...]
-        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-gpkg] [--no-report] [--match-gsd]
+        [--lang en|vi] [--zones FILE --zone-field NAME] [--no-indicators] [--no-gpkg] [--no-report] [--match-gsd]
         [--backend onnxruntime|openvino] [--int8-fallback] [--sample N]
 
 An ONNX model (``vnseg export``) runs on ONNX Runtime: only vnseg's light core is needed
@@ -22,11 +22,15 @@ Writes into DIR (STEM = image file name without suffix):
     STEM_classes.tif        class-index GeoTIFF (source CRS/transform, colour table, COG layout, 255 = nodata)
     STEM_confidence.tif     probability of the predicted class in % (uint8 0-100, 255 = nodata, same grid, COG)
     STEM_preview.png        colour overlay preview (downsampled)
-    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background)
+    STEM.gpkg               polygons, one QGIS-styled layer per class (default: all but background): a gap-free
+                            coverage (shared borders), each polygon's exact pixel area (area_m2) and drawn
+                            area (geom_area_m2); with --zones a styled zone layer of the urban indicators
     STEM_<class>.geojson    the same polygons, RFC 7946 (WGS84 lon/lat), with a .qml style beside
     STEM_areas.csv / .json  pixels, m^2, ha, share of the valid area and mean confidence per class
     STEM_classes.qml        QGIS styles of the class map (colours, class names) and of the confidence map
     STEM_zones.csv          class areas (ha, %) per zone (with --zones)
+    STEM_indicators.csv     urban indicators of the map and of each zone: building coverage ratio, tree cover,
+                            impervious and water shares, road length and density, buildings and footprints
     STEM_report.html        one-page report: preview, legend, areas, charts, inputs and model
     STEM_sample.gpkg / .qgs with --sample N: points to review in QGIS (vnseg sample), for vnseg accuracy
 
@@ -125,6 +129,8 @@ def parse_args(argv=None):
                         'then vnseg accuracy')
     p.add_argument('--no-gpkg', action='store_true', help='skip the GeoPackage (GeoJSON only)')
     p.add_argument('--no-report', action='store_true', help='skip the HTML report')
+    p.add_argument('--no-indicators', action='store_true',
+                   help='skip the urban indicators (STEM_indicators.csv, the zone layer, their part of the report)')
     p.add_argument('--match-gsd', action='store_true',
                    help="resample each image to the model's training ground resolution (cm/px, from the "
                         'checkpoint or the ONNX metadata) for segmentation; outputs stay on the image grid')
@@ -223,11 +229,21 @@ def _print_result(image, res):
     for name, path in res.polygons.items():
         st = res.polygon_stats.get(name)
         unit_txt = 'm2' if unit == 'm2' else 'px'
-        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons; {st['dropped_small']} below min area, "
-                                       f"{st.get('dropped_area', 0):.2f} {unit_txt} not in the layers)"
-                                       if st else ' (kept from the finished run)'))
+        squared = f", {st['regularized']} squared (--regularize-buildings)" if st and st.get('regularized') else ''
+        specks = (f"; specks below --min-area merged into their neighbours: {st['dropped_area']:+.2f} {unit_txt}"
+                  if st and st.get('dropped_area') else '')
+        print(f'polygons  : {path}' + (f" ({st['polygons']} polygons{squared}{specks})" if st
+                                       else ' (kept from the finished run)'))
+    v = res.validity
+    if v is not None:
+        worst = max(v['classes'], key=lambda r: abs(r['area_change_pct']), default=None)
+        print(f"coverage  : {'valid' if v['coverage_valid'] else 'NOT valid'} ({v['strips_checked']} strips checked, "
+              f"{v['invalid_repaired']} geometries repaired"
+              + (f"; largest area change of simplification {worst['area_change_pct']:+.3f} % ({worst['class']})"
+                 if worst else '') + ')')
     print(f'areas     : {res.areas_csv}, {res.areas_json}')
-    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('report', res.report)):
+    for label, path in (('layers', res.gpkg), ('zones', res.zones_csv), ('indicators', res.indicators_csv),
+                        ('report', res.report)):
         if path:
             print(f'{label:<10}: {path}')
     s = res.sample

@@ -33,7 +33,8 @@ from .areas import PixelAreas
 
 __all__ = ['UrbanClasses', 'INDICATORS', 'indicator_labels', 'skeleton_step_lengths', 'RoadLengths',
            'measure_road_length', 'BuildingTally', 'indicators_from_areas', 'map_indicators',
-           'zone_indicators', 'write_indicator_tables', 'zone_layer_fields', 'zone_layer_features']
+           'zone_indicators', 'write_indicator_tables', 'zone_layer_fields', 'zone_layer_features', 'zone_layer_qml',
+           'ZONE_LAYER', 'SceneIndicators']
 
 #: Indicator columns: ``(key, English label, Vietnamese label, unit)``.
 INDICATORS = (
@@ -226,7 +227,8 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
     Args:
         class_area: ground area per class value (index = class id; m^2, or pixels with ``unit='px'``).
         road_length: road centre-line length (m, or pixels).
-        footprints: building footprint areas inside the area.
+        footprints: building footprint areas inside the area (None: the buildings were not
+            polygonised; their count and footprints are None).
         classes: which ids are roads, water, trees, buildings and nodata.
         unit: ``'m2'`` or ``'px'`` (then areas are pixel counts, lengths pixels: ``area_ha`` and the
             km columns are None, shares are still valid).
@@ -242,7 +244,7 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
         if valid <= 0 or not ids:
             return None
         return round(100.0 * float(sum(a[i] for i in ids)) / valid, 4)
-    fp = np.asarray(footprints, np.float64)
+    fp = np.asarray(footprints, np.float64) if footprints is not None else None
     has_road = classes.road is not None
     ground = unit == 'm2'
     out = dict(
@@ -254,9 +256,9 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
         road_length_km=round(road_length / 1e3, 6) if (ground and has_road) else None,
         road_density_km_km2=round((road_length / 1e3) / (valid / 1e6), 4) if (ground and has_road and valid > 0)
         else None,
-        building_count=int(len(fp)),
-        footprint_median_m2=round(float(np.median(fp)), 4) if len(fp) else None,
-        footprint_total_m2=round(float(fp.sum()), 4),
+        building_count=int(len(fp)) if fp is not None else None,
+        footprint_median_m2=round(float(np.median(fp)), 4) if fp is not None and len(fp) else None,
+        footprint_total_m2=round(float(fp.sum()), 4) if fp is not None else None,
     )
     if not ground:
         out['road_length_px'] = round(road_length, 3)
@@ -266,10 +268,10 @@ def indicators_from_areas(class_area: Sequence[float], road_length: float, footp
 def map_indicators(counter, roads: RoadLengths, buildings: Optional[BuildingTally],
                    classes: UrbanClasses = UrbanClasses()) -> dict:
     """Indicators of a whole map from its :class:`vnseg.geo.areas.ClassAreaCounter`, road lengths and
-    building tally (None: no building polygons were made; counts are then 0)."""
+    building tally (None: no building polygons were made; counts and footprints are then None)."""
     pa = counter.pa
     area = counter.area_m2 if pa.unit == 'm2' else counter.pixels.astype(np.float64)
-    fp = buildings.areas if buildings is not None else np.zeros(0)
+    fp = buildings.areas if buildings is not None else None
     return indicators_from_areas(area, roads.total, fp, classes, pa.unit)
 
 
@@ -279,15 +281,15 @@ def zone_indicators(zone_counter, roads: RoadLengths, buildings: Optional[Buildi
     (``map_index``: which of its class maps), road lengths per zone and the building tally."""
     pa = zone_counter.pa
     zones = zone_counter.zones
-    which = buildings.zone_of_each(zones) if buildings is not None else np.zeros(0, np.int64)
-    fp_all = buildings.areas if buildings is not None else np.zeros(0)
+    which = buildings.zone_of_each(zones) if buildings is not None else None
     rows = []
     for z, name in enumerate(zones.names):
         area = zone_counter.area_m2[map_index, z] if pa.unit == 'm2' else \
             zone_counter.pixels[map_index, z].astype(np.float64)
         road = float(roads.per_zone[z]) if len(roads.per_zone) > z else 0.0
         row = dict(zone=name)
-        row.update(indicators_from_areas(area, road, fp_all[which == z], classes, pa.unit))
+        fp = buildings.areas[which == z] if buildings is not None else None
+        row.update(indicators_from_areas(area, road, fp, classes, pa.unit))
         rows.append(row)
     return rows
 
@@ -295,7 +297,7 @@ def zone_indicators(zone_counter, roads: RoadLengths, buildings: Optional[Buildi
 def write_indicator_tables(rows: List[dict], csv_path, json_path, lang: str = 'en',
                            extra: Optional[dict] = None) -> dict:
     """Write indicator rows (a map's, or one per zone) as CSV (stable English keys as column names)
-    and JSON (the rows, plus each column's label and unit in ``lang``), atomically.
+    and JSON (the rows, plus each column's label and unit in ``lang``; None: no JSON file), atomically.
 
     Returns the JSON document.
     """
@@ -311,7 +313,8 @@ def write_indicator_tables(rows: List[dict], csv_path, json_path, lang: str = 'e
     doc = dict(lang=lang, columns=[dict(key=k, label=labels.get(k, k), unit=units.get(k, '')) for k in keys],
                rows=rows)
     doc.update(extra or {})
-    write_json(json_path, doc)
+    if json_path is not None:
+        write_json(json_path, doc)
     return doc
 
 
@@ -323,6 +326,27 @@ def zone_layer_fields() -> Dict[str, str]:
         f[k] = 'int' if k == 'building_count' else 'float'
     return f
 
+
+
+#: Name of the zone layer in ``STEM.gpkg``, per language.
+ZONE_LAYER = {'en': 'zones', 'vi': 'khu vực'}
+#: The zone layer's colours: building coverage ratio (%) in five classes, light to dark.
+COVERAGE_RANGES = ((0, 20, (255, 255, 178)), (20, 40, (254, 204, 92)), (40, 60, (253, 141, 60)),
+                   (60, 80, (240, 59, 32)), (80, 100, (189, 0, 38)))
+
+
+def zone_layer_qml(lang: str = 'en') -> str:
+    """QGIS style of the zone layer: zones coloured by building coverage ratio (:data:`COVERAGE_RANGES`),
+    labelled with their name and ratio, and every field titled in both languages (``lang``'s first)."""
+    from .styles import graduated_polygon_qml
+    other = 'vi' if lang == 'en' else 'en'
+    first, second = indicator_labels(lang), indicator_labels(other)
+    zone_word = {'en': 'zone', 'vi': 'khu vực'}
+    aliases = {'zone': f'{zone_word[lang]} / {zone_word[other]}'}
+    aliases.update({k: f'{first[k]} / {second[k]}' for k, *_ in INDICATORS})
+    ranges = [(lo, hi, rgb, f'{lo}–{hi} %') for lo, hi, rgb in COVERAGE_RANGES]
+    label = ('"zone" || \'\\n\' || coalesce(format_number("building_coverage_pct", 1) || \' %\', \'–\')')
+    return graduated_polygon_qml('building_coverage_pct', ranges, aliases, label)
 
 
 def zone_layer_features(zones, rows: List[dict], georef):
@@ -337,3 +361,99 @@ def zone_layer_features(zones, rows: List[dict], georef):
         return np.column_stack([x, y])
     for geom, row in zip(zones.geoms, rows):
         yield shapely.transform(geom, to_out), dict(row)
+
+
+class SceneIndicators:
+    """The urban indicators of one class map, gathered while its outputs are written (bounded memory).
+
+    1. :meth:`measure` reads the class map by strips: road centre lines (per zone) and, with zones, the
+       class areas per zone (:class:`vnseg.geo.zones.ZoneAreaCounter`, also the zone table's numbers);
+    2. :meth:`sinks` are given to the polygoniser (:func:`vnseg.geo.vectorize.write_class_polygons`):
+       the building tally counts the building polygons as they are written;
+    3. :meth:`add_zone_layer` (its ``more_layers``, with zones) adds the styled zone layer to ``STEM.gpkg``;
+    4. :meth:`rows` and :meth:`write_table`: the map's indicators and one row per zone.
+
+    Args:
+        class_map: the class-index raster (uint8, 255 = nodata).
+        classes: canonical class names, index = class id (:meth:`UrbanClasses.from_names`).
+        counter: the class map's :class:`vnseg.geo.areas.ClassAreaCounter` (the map's class areas).
+        zones: :class:`vnseg.geo.zones.Zones` on the class map's grid, or None.
+        lang: ``'en'`` or ``'vi'``: the zone layer's name and field titles.
+    """
+
+    def __init__(self, class_map, classes: Sequence[str], counter, zones=None, lang: str = 'en'):
+        self.class_map, self.counter, self.zones, self.lang = class_map, counter, zones, lang
+        self.pa = counter.pa
+        self.classes = UrbanClasses.from_names(classes, counter.nodata)
+        self.roads: Optional[RoadLengths] = None
+        self.zone_counter = None
+        self.tally: Optional[BuildingTally] = None
+
+    def measure(self, strip_rows: int = 1024):
+        """Road centre lines and, with zones, the class areas per zone (reads the class map twice by strips)."""
+        import rasterio
+        from rasterio.windows import Window
+
+        from .zones import ZoneAreaCounter
+        n_zones = len(self.zones.names) if self.zones is not None else 0
+        if self.classes.road is None:
+            self.roads = RoadLengths(0.0, np.zeros(n_zones), 'm' if self.pa.unit == 'm2' else 'px')
+        else:
+            self.roads = measure_road_length(self.class_map, self.pa, self.zones, self.classes.road,
+                                             strip_rows=strip_rows, data_window=self.counter.data_window)
+        if self.zones is None:
+            return
+        self.zone_counter = ZoneAreaCounter(self.zones, self.pa, nodata=self.classes.nodata)
+        with rasterio.open(self.class_map) as ds:
+            b = self.zones.bounds
+            r_lo = max(0, int(np.floor(b[:, 1].min())))
+            r_hi = min(ds.height, int(np.ceil(b[:, 3].max())))
+            for r0 in range(r_lo, r_hi, strip_rows):
+                h = min(strip_rows, r_hi - r0)
+                self.zone_counter.update(r0, ds.read(1, window=Window(0, r0, ds.width, h)))
+
+    def sinks(self) -> Dict[int, list]:
+        """``{building class: [the building tally]}`` for the polygoniser ({} without a building class)."""
+        if self.classes.building is None:
+            return {}
+        self.tally = BuildingTally(self.pa.georef)
+        return {self.classes.building: [self.tally]}
+
+    def map_row(self) -> dict:
+        """The whole map's indicators (:func:`map_indicators`)."""
+        return map_indicators(self.counter, self.roads, self.tally, self.classes)
+
+    def zone_rows(self) -> List[dict]:
+        """One row per zone (:func:`zone_indicators`); [] without zones."""
+        if self.zone_counter is None:
+            return []
+        return zone_indicators(self.zone_counter, self.roads, self.tally, self.classes)
+
+    @property
+    def zone_layer_name(self) -> str:
+        return ZONE_LAYER.get(self.lang, ZONE_LAYER['en'])
+
+    def add_zone_layer(self, gp) -> Dict[str, str]:
+        """Add the zone layer (zone outlines with their indicators, as multipolygons) to the open
+        :class:`vnseg.geo.layers.GeoPackageWriter` ``gp``; returns its style ``{layer name: QML}``."""
+        import shapely
+        name = self.zone_layer_name
+        lay = gp.layer(name, zone_layer_fields(), geometry_type='MultiPolygon')
+        for geom, props in zone_layer_features(self.zones, self.zone_rows(), self.pa.georef):
+            parts = [p for p in shapely.get_parts(geom) if p.geom_type == 'Polygon' and not p.is_empty]
+            lay.add(shapely.MultiPolygon(parts), props)
+        return {name: zone_layer_qml(self.lang)}
+
+    def rows(self) -> List[dict]:
+        """The table's rows: the map's (``scope`` = ``map``, ``zone`` empty), then one per zone
+        (``scope`` = ``zone``)."""
+        out = [dict(scope='map', zone='', **self.map_row())]
+        out += [dict(scope='zone', **row) for row in self.zone_rows()]
+        return out
+
+    def write_table(self, csv_path) -> List[dict]:
+        """Write :meth:`rows` as CSV (English keys as column names; labels in :data:`INDICATORS`), atomically;
+        returns the rows."""
+        rows = self.rows()
+        write_indicator_tables(rows, csv_path, None, self.lang)
+        return rows

@@ -146,8 +146,8 @@ class GeoJSONWriter:
 class _GpkgLayer:
     """One polygon layer of a :class:`GeoPackageWriter`; ``add`` queues features, written in batches."""
 
-    def __init__(self, owner: 'GeoPackageWriter', name: str, fields: Dict[str, str]):
-        self.owner, self.name, self.fields = owner, name, dict(fields)
+    def __init__(self, owner: 'GeoPackageWriter', name: str, fields: Dict[str, str], geometry_type: str = 'Polygon'):
+        self.owner, self.name, self.fields, self.geometry_type = owner, name, dict(fields), geometry_type
         self._geoms: List = []
         self._rows: List[dict] = []
         self.count = 0
@@ -164,9 +164,10 @@ class _GpkgLayer:
         from pyogrio.raw import write
         if not self._geoms and (self._created or not force):
             return
-        columns = []
+        columns, masks = [], []
         for name, kind in self.fields.items():
             values = [r.get(name) for r in self._rows]
+            masks.append(np.array([v is None for v in values], bool))  # None is NULL (floats: NaN -> NULL too)
             if kind == 'str':
                 columns.append(np.array(['' if v is None else str(v) for v in values], dtype=object))
             elif kind == 'int':
@@ -176,8 +177,8 @@ class _GpkgLayer:
         wkb = shapely.to_wkb(np.asarray(self._geoms, dtype=object)) if self._geoms else np.array([], dtype=object)
         crs = self.owner.georef.crs.to_wkt() if self.owner.georef.crs is not None else None
         append = self._created or self.owner._exists
-        write(str(self.owner.tmp_path), wkb, columns, list(self.fields), layer=self.name, driver='GPKG',
-              geometry_type='Polygon', crs=crs, append=append, promote_to_multi=False,
+        write(str(self.owner.tmp_path), wkb, columns, list(self.fields), field_mask=masks, layer=self.name,
+              driver='GPKG', geometry_type=self.geometry_type, crs=crs, append=append, promote_to_multi=False,
               dataset_options=None if append else {'VERSION': GPKG_VERSION})
         self.owner._exists = True
         self._created = True
@@ -202,9 +203,10 @@ class GeoPackageWriter:
         self._exists = False
         self.layers: Dict[str, _GpkgLayer] = {}
 
-    def layer(self, name: str, fields: Dict[str, str]) -> _GpkgLayer:
-        """A new layer ``name`` with ``fields`` ``{name: 'int' | 'float' | 'str'}``."""
-        lay = _GpkgLayer(self, name, fields)
+    def layer(self, name: str, fields: Dict[str, str], geometry_type: str = 'Polygon') -> _GpkgLayer:
+        """A new layer ``name`` with ``fields`` ``{name: 'int' | 'float' | 'str'}`` and geometries of
+        ``geometry_type`` (``'Polygon'``, or ``'MultiPolygon'`` for shapes of several parts, such as zones)."""
+        lay = _GpkgLayer(self, name, fields, geometry_type)
         self.layers[name] = lay
         return lay
 

@@ -2,8 +2,8 @@
 
 Everything is inside the file (images base64-embedded, inline CSS, no script, no network): the
 colour-overlay preview with its legend, the area table (pixels, ha, share, mean confidence), a
-per-class area chart, the confidence histogram, and the inputs and model used. Charts are drawn with
-matplotlib (Agg backend).
+per-class area chart, the confidence histogram, the polygons' validity report, the urban indicators of
+the map and of each zone, and the inputs and model used. Charts are drawn with matplotlib (Agg backend).
 """
 from __future__ import annotations
 
@@ -27,13 +27,25 @@ _TEXT = {
                conf='mean confidence (%)', chart='Area per class', hist='Confidence of the predictions',
                hist_x='max class probability (%)', hist_y='share of mapped pixels (%)', inputs='Inputs and model',
                outputs='Files', note='How areas were measured', unit_px='pixels', nodata='no data',
-               no_conf='no confidence raster was written'),
+               no_conf='no confidence raster was written', indicators='Urban indicators', whole_map='whole map',
+               zone='zone', validity='Polygons: a gap-free coverage',
+               valid='the class polygons form a valid coverage: no gap, no overlap, shared borders',
+               not_valid='NOT a valid coverage: strips with gaps or overlaps at rows {rows}',
+               checked='{n} strips checked', repaired='invalid geometries repaired: {n}',
+               drawn='drawn area (ha)', pixel_area='pixel area (ha)', change='change (%)',
+               change_note='area of the simplified outlines against the exact area of their pixels'),
     'vi': dict(title='Báo cáo phân đoạn', preview='Bản đồ lớp phủ', legend='Chú giải', areas='Diện tích theo lớp',
                cls='lớp', pixels='điểm ảnh', ha='diện tích (ha)', share='tỷ lệ diện tích (%)',
                conf='độ tin cậy trung bình (%)', chart='Diện tích theo lớp', hist='Độ tin cậy của dự đoán',
                hist_x='xác suất lớp cao nhất (%)', hist_y='tỷ lệ điểm ảnh (%)', inputs='Dữ liệu đầu vào và mô hình',
                outputs='Tệp kết quả', note='Cách tính diện tích', unit_px='điểm ảnh', nodata='không có dữ liệu',
-               no_conf='không có ảnh độ tin cậy'),
+               no_conf='không có ảnh độ tin cậy', indicators='Chỉ tiêu đô thị', whole_map='toàn bản đồ',
+               zone='khu vực', validity='Vùng (polygon): phủ kín không chồng lấn',
+               valid='các vùng của các lớp phủ kín bản đồ: không hở, không chồng lấn, chung ranh giới',
+               not_valid='KHÔNG phủ kín hợp lệ: các dải có chỗ hở hoặc chồng lấn tại hàng {rows}',
+               checked='đã kiểm tra {n} dải', repaired='số hình học lỗi đã sửa: {n}',
+               drawn='diện tích vẽ (ha)', pixel_area='diện tích điểm ảnh (ha)', change='chênh lệch (%)',
+               change_note='diện tích đường bao đã đơn giản hoá so với diện tích chính xác của các điểm ảnh'),
 }
 
 
@@ -161,6 +173,7 @@ table {{ border-collapse: collapse; font-size: 13px; }} td, th {{ border: 1px so
 table.areas td:not(:first-child) {{ text-align: right; }} table.areas td:first-child {{ white-space: nowrap; }}
 th {{ background: #f0f0f0; text-align: left; }}
 .muted {{ color: #777; }} code {{ font-size: 12px; }}
+table.indicators th {{ font-size: 12px; }} .validity.bad {{ color: #b00020; font-weight: bold; }}
 </style></head><body>
 <h1>{esc(title)}</h1>
 <p class="muted">{esc(areas.get('note', ''))}</p>
@@ -171,13 +184,69 @@ th {{ background: #f0f0f0; text-align: left; }}
 <h2>{esc(t['outputs'])}</h2><ul>{files_html}</ul></div>
 <div class="col"><h2>{esc(t['areas'])}</h2>{table}
 <img alt="{esc(t['chart'])}" src="data:image/png;base64,{chart}">
-<h2>{esc(t['hist'])}</h2>{hist_html}</div>
+<h2>{esc(t['hist'])}</h2>{hist_html}{_validity_html(areas, t, names)}</div>
 </div>
+{_indicators_html(areas, t, lang)}
 </body></html>
 '''
     with atomic_output(path) as tmp:
         Path(tmp).write_text(doc, encoding='utf-8')
     return Path(path)
+
+
+def _cell(key: str, value) -> str:
+    """An indicator value as shown: shares with 1 decimal, km with 3, counts whole, '–' for none."""
+    if value is None:
+        return '–'
+    if key == 'building_count':
+        return f'{int(value):,}'
+    if key.endswith('_km'):
+        return f'{value:,.3f}'
+    if key.endswith(('_pct', '_km_km2')):
+        return f'{value:,.1f}'
+    return f'{value:,.2f}'
+
+
+def _indicators_html(areas: dict, t: dict, lang: str) -> str:
+    """The urban indicators of the map and of each zone (the area JSON's ``indicators`` and
+    ``zone_indicators``) as a table in ``lang``; '' when there are none."""
+    if not areas.get('indicators'):
+        return ''
+    from .indicators import INDICATORS, indicator_labels
+    esc = html.escape
+    labels = indicator_labels(lang)
+    keys = [k for k, *_ in INDICATORS]
+    rows = [(t['whole_map'], areas['indicators'])] + [(r.get('zone', ''), r) for r in areas.get('zone_indicators', [])]
+    head = ''.join(f'<th>{esc(h)}</th>' for h in [t['zone']] + [labels[k] for k in keys])
+    body = '\n'.join('<tr><td>' + esc(str(name)) + '</td>' + ''.join(f'<td>{_cell(k, r.get(k))}</td>' for k in keys)
+                     + '</tr>' for name, r in rows)
+    return (f'<h2>{esc(t["indicators"])}</h2><table class="areas indicators"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{body}</tbody></table>')
+
+
+def _validity_html(areas: dict, t: dict, names: Sequence[str]) -> str:
+    """The polygons' validity report (the area JSON's ``validity``): coverage valid, strips checked,
+    geometries repaired and per class the area change of simplification; '' without polygons."""
+    v = areas.get('validity')
+    if not v:
+        return ''
+    esc = html.escape
+    ok = t['valid'] if v['coverage_valid'] else t['not_valid'].format(rows=', '.join(map(str, v['invalid_strips'])))
+    ground = v.get('unit') == 'm2'
+    scale = 1e-4 if ground else 1.0
+    rows = []
+    for r in v['classes']:
+        i = r['class_id']
+        name = names[i] if i < len(names) else r['class']
+        rows.append(f"<tr><td>{esc(str(name))}</td><td>{r['pixel_area'] * scale:,.4f}</td>"
+                    f"<td>{r['geom_area'] * scale:,.4f}</td><td>{r['area_change_pct']:+.3f}</td></tr>")
+    units = (t['pixel_area'], t['drawn']) if ground else (t['pixels'], t['pixels'])
+    head = ''.join(f'<th>{esc(h)}</th>' for h in (t['cls'], *units, t['change']))
+    return (f'<h2>{esc(t["validity"])}</h2><p class="validity {"ok" if v["coverage_valid"] else "bad"}">{esc(ok)}'
+            f' ({esc(t["checked"].format(n=v["strips_checked"]))}; '
+            f'{esc(t["repaired"].format(n=v["invalid_repaired"]))})</p>'
+            f'<table class="areas"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f'<p class="muted">{esc(t["change_note"])}</p>')
 
 
 def set_report_section(path, key: str, fragment: str) -> Path:

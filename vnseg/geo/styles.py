@@ -14,7 +14,8 @@ in the chosen language) or, for the confidence raster, a red-to-green *pseudocol
 alpha 0: set its opacity in the layer's symbology to paint it), so the orthophoto under the class map
 shows through everywhere the model found nothing. Polygon layers get a single fill in the class
 colour, half transparent, with the class name as the legend entry (a one-category categorized
-renderer on ``class_id``).
+renderer on ``class_id``). A layer of numbers (the zone layer of urban indicators) gets a *graduated*
+renderer on one field, labels and field aliases (:func:`graduated_polygon_qml`).
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 from xml.sax.saxutils import quoteattr
 
-__all__ = ['paletted_raster_qml', 'confidence_raster_qml', 'polygon_layer_qml', 'write_qml',
-           'add_geopackage_styles']
+__all__ = ['paletted_raster_qml', 'confidence_raster_qml', 'polygon_layer_qml', 'graduated_polygon_qml',
+           'write_qml', 'add_geopackage_styles']
 
 _HEAD = "<!DOCTYPE qgis PUBLIC 'http://mrcc.com/qgis.dtd' 'SYSTEM'>\n"
 _VERSION = '3.28.0-Firenze'
@@ -125,6 +126,72 @@ def polygon_layer_qml(class_id: int, label: str, rgb: Sequence[int], fill_alpha:
             f'{symbol}'
             '    </symbols>\n'
             '  </renderer-v2>\n'
+            '  <layerGeometryType>2</layerGeometryType>\n'
+            '</qgis>\n')
+
+
+def graduated_polygon_qml(attr: str, ranges: Sequence[tuple], aliases: Optional[Dict[str, str]] = None,
+                          label_expression: Optional[str] = None, fill_alpha: int = 150) -> str:
+    """QML of a polygon layer coloured by ranges of a numeric field (a graduated renderer), with field
+    aliases (the attribute table's column titles) and labels.
+
+    Args:
+        attr: the numeric field.
+        ranges: ``(lower, upper, rgb, legend label)`` per class, in order (a value on a bound goes to the
+            first range holding it; features whose value is NULL or outside every range are not drawn).
+        aliases: ``{field: alias}``.
+        label_expression: a QGIS expression drawn over each polygon (None: no labels).
+        fill_alpha: fill opacity 0..255 (outlines opaque).
+    """
+    items, symbols = [], []
+    for i, (lo, hi, rgb, label) in enumerate(ranges):
+        fill = ','.join(str(int(v)) for v in rgb[:3])
+        items.append(f'      <range lower="{float(lo)!r}" upper="{float(hi)!r}" symbol="{i}" '
+                     f'label={quoteattr(str(label))} render="true"/>')
+        symbols.append(
+            f'      <symbol type="fill" name="{i}" alpha="1" clip_to_extent="1" force_rhr="0">\n'
+            '        <layer class="SimpleFill" enabled="1" locked="0" pass="0">\n'
+            '          <Option type="Map">\n'
+            f'            <Option name="color" type="QString" value="{fill},{int(fill_alpha)}"/>\n'
+            '            <Option name="joinstyle" type="QString" value="miter"/>\n'
+            '            <Option name="outline_color" type="QString" value="35,35,35,255"/>\n'
+            '            <Option name="outline_style" type="QString" value="solid"/>\n'
+            '            <Option name="outline_width" type="QString" value="0.6"/>\n'
+            '            <Option name="outline_width_unit" type="QString" value="MM"/>\n'
+            '            <Option name="style" type="QString" value="solid"/>\n'
+            '          </Option>\n'
+            '        </layer>\n'
+            '      </symbol>\n')
+    labeling = ''
+    if label_expression:
+        labeling = (
+            '  <labeling type="simple">\n'
+            '    <settings calloutType="simple">\n'
+            f'      <text-style fieldName={quoteattr(label_expression)} isExpression="1" fontSize="10" '
+            'fontSizeUnit="Point" textColor="20,20,20,255" fontWeight="75" textOpacity="1" multilineHeight="1">\n'
+            '        <text-buffer bufferDraw="1" bufferSize="1" bufferSizeUnits="MM" bufferColor="255,255,255,255" '
+            'bufferOpacity="0.8" bufferNoFill="1" bufferJoinStyle="128"/>\n'
+            '      </text-style>\n'
+            '      <text-format multilineAlign="1"/>\n'
+            '      <placement placement="1" centroidInside="1" centroidWhole="0" fitInPolygonOnly="0" '
+            'priority="5" offsetType="0"/>\n'
+            '      <rendering drawLabels="1" obstacle="1" displayAll="0" upsidedownLabels="0" labelPerPart="0"/>\n'
+            '    </settings>\n'
+            '  </labeling>\n')
+    alias_xml = ''
+    if aliases:
+        alias_xml = ('  <aliases>\n' + ''.join(
+            f'    <alias field={quoteattr(str(f))} index="{i}" name={quoteattr(str(a))}/>\n'
+            for i, (f, a) in enumerate(aliases.items())) + '  </aliases>\n')
+    return (_HEAD + f'<qgis version="{_VERSION}" styleCategories="AllStyleCategories" '
+            f'labelsEnabled="{1 if label_expression else 0}">\n'
+            f'  <renderer-v2 type="graduatedSymbol" attr={quoteattr(attr)} graduatedMethod="GraduatedColor" '
+            'symbollevels="0" enableorderby="0" forceraster="0">\n'
+            '    <ranges>\n' + '\n'.join(items) + '\n    </ranges>\n'
+            '    <symbols>\n' + ''.join(symbols) + '    </symbols>\n'
+            '    <classificationMethod id="Custom"/>\n'
+            '  </renderer-v2>\n'
+            + labeling + alias_xml +
             '  <layerGeometryType>2</layerGeometryType>\n'
             '</qgis>\n')
 
