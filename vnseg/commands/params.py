@@ -138,8 +138,8 @@ def main(argv=None):
     table = to_markdown(rows, shape)
     print(table, end='')
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table)
+        from vnseg.data.atomic import atomic_write_text
+        atomic_write_text(args.out, table)
     off = [r['stem'] for r in rows if r['rel_diff'] is not None and abs(r['rel_diff']) > TOLERANCE]
     if off:
         print(f'off the study by more than {TOLERANCE:.0%}: {", ".join(off)}', file=sys.stderr)

@@ -6,23 +6,18 @@ Example:
   python tools/analysis_tools/compare_runs.py work_dirs/segformer_b2 work_dirs/b2_oem \
       --names "SegFormer-B2" "SegFormer-B2 (OEM)" --out results.md --csv results.csv
 """
-import argparse
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
-    from vnseg.reports.tool_args import add_runs_args, check_runs_args
-    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_runs_args(p)
+    from vnseg.reports.tool_args import parse_runs_args, runs_parser
+    p = runs_parser(__doc__)
     p.add_argument('--no-params', action='store_true',
                    help='do not build models to count parameters (stored num_params still used)')
     p.add_argument('--sort', action='store_true', help='best mIoU first')
     p.add_argument('--extra-metrics', nargs='+', default=[], help='more summary keys, e.g. mAcc aAcc')
     p.add_argument('--out', help='also write the markdown here')
     p.add_argument('--csv', help='also write a CSV here')
-    args = p.parse_args(argv)
-    check_runs_args(p, args)
-    return args
+    return parse_runs_args(p, argv)
 
 
 def main(argv=None):
@@ -32,8 +27,8 @@ def main(argv=None):
     table = comparison.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
     print(table, end='')
     if args.out:
-        with open(args.out, 'w') as f:
-            f.write(table)
+        from vnseg.data.atomic import atomic_write_text
+        atomic_write_text(args.out, table)
     if args.csv:
         comparison.comparison_csv(rows, args.csv)
 

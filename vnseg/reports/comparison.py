@@ -22,7 +22,6 @@ Unknown values print as ``?``; undefined (NaN) metrics as ``n/a``.
 """
 import glob
 import math
-import os
 import os.path as osp
 import re
 from dataclasses import dataclass, field
@@ -208,15 +207,16 @@ def comparison_csv(runs, path, names=None, count_params=True):
     """Write the same comparison as CSV (numbers unformatted: params as an integer, metrics in
     percent, empty for unknown/NaN). Returns ``path``."""
     import csv
+
+    from vnseg.data.atomic import atomic_output
     rows = comparison_rows(runs, names, count_params)
     classes = []
     for row in rows:
         classes += [c for c in row.iou if c not in classes]
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
 
     def num(v):
         return '' if v is None or (isinstance(v, float) and math.isnan(v)) else v
-    with open(path, 'w', newline='') as f:
+    with atomic_output(path) as tmp, open(tmp, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['model', 'num_params', 'pretrained_oem', 'distilled', 'mIoU']
                         + [f'IoU.{c}' for c in classes])

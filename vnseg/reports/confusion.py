@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from vnseg.data.atomic import atomic_output
 
 from . import metrics_file
 
@@ -138,9 +139,8 @@ def save_csv(conf, classes, path, normalized=False):
     """Write the matrix as CSV: header ``gt\\pred,<class>...``, one row per ground-truth class.
     Counts are integers; with ``normalized=True`` rows are fractions (6 decimals, empty = NaN).
     Returns ``path``."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     values = normalize_rows(conf) if normalized else np.asarray(conf, dtype=np.int64)
-    with open(path, 'w', newline='') as f:
+    with atomic_output(path) as tmp, open(tmp, 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['gt\\pred'] + list(classes))
         for name, row in zip(classes, values):

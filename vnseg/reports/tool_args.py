@@ -1,4 +1,21 @@
 """Command-line arguments shared by the report tools (``tools/analysis_tools``)."""
+import argparse
+
+
+def runs_parser(description, what='work dirs or metrics JSON files'):
+    """The parser of a report tool (:class:`vnseg.cli.ArgumentParser`, ``description`` kept as written) with
+    the runs it reads (:func:`add_runs_args`); parse with :func:`parse_runs_args`."""
+    from vnseg.cli import ArgumentParser
+    parser = ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_runs_args(parser, what=what)
+    return parser
+
+
+def parse_runs_args(parser, argv=None):
+    """``parser.parse_args(argv)``, checked by :func:`check_runs_args`."""
+    args = parser.parse_args(argv)
+    check_runs_args(parser, args)
+    return args
 
 
 def add_runs_args(parser, what='work dirs or metrics JSON files'):
@@ -14,8 +31,14 @@ def check_runs_args(parser, args):
 
 
 def add_figure_args(parser, width, height):
-    """``--title`` and the figure size: ``--width``/``--height`` in inches, ``--dpi``."""
+    """``--out`` (the PNG), ``--title`` and the figure size: ``--width``/``--height`` in inches, ``--dpi``."""
+    parser.add_argument('--out', required=True, help='output PNG')
     parser.add_argument('--title', help='figure title')
     parser.add_argument('--width', type=float, default=width, help=f'inches (default {width})')
     parser.add_argument('--height', type=float, default=height, help=f'inches (default {height})')
     parser.add_argument('--dpi', type=int, default=100, help='dots per inch (default 100)')
+
+
+def figure_options(args) -> dict:
+    """The options of :func:`add_figure_args` as the plot functions take them: ``title``, ``figsize``, ``dpi``."""
+    return dict(title=args.title, figsize=(args.width, args.height), dpi=args.dpi)
