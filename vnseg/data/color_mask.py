@@ -19,16 +19,14 @@ Custom tables come from a JSON file: ``{"#6EC1E4": "road", "155,155,155": "ignor
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, NUM_CLASSES, PALETTE
-from vnseg.data.label_map import LabelMap, LabelMapError
+from vnseg.data.label_map import LabelMap, LabelMapError, read_json_object
 
 RGB = Tuple[int, int, int]
 
@@ -85,15 +83,8 @@ class ColorTable:
     @classmethod
     def from_json(cls, path: Union[str, os.PathLike]) -> 'ColorTable':
         """``{colour: class}`` or ``{"colors": {colour: class}}`` JSON file."""
-        try:
-            data = json.loads(Path(path).read_text(encoding='utf-8'))
-        except (OSError, ValueError) as e:
-            raise LabelMapError(f'{path}: cannot read colour table ({e})') from e
-        if isinstance(data, dict) and isinstance(data.get('colors'), dict):
-            data = data['colors']
-        if not isinstance(data, dict):
-            raise LabelMapError(f'{path}: colour table must be a JSON object')
-        return cls(data)
+        data = read_json_object(path, 'colour table')
+        return cls(data['colors'] if isinstance(data.get('colors'), dict) else data)
 
     @classmethod
     def from_spec(cls, spec) -> 'ColorTable':

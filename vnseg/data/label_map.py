@@ -35,6 +35,18 @@ class LabelMapError(ValueError):
     user_error = True
 
 
+def read_json_object(path: Union[str, os.PathLike], what: str) -> dict:
+    """The JSON object in the file ``path``; a :class:`LabelMapError` naming the file and ``what`` it should
+    hold (``'label map'``, ``'colour table'``) when it cannot be read or is not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding='utf-8'))
+    except (OSError, ValueError) as e:
+        raise LabelMapError(f'{path}: cannot read {what} ({e})') from e
+    if not isinstance(data, dict):
+        raise LabelMapError(f'{path}: {what} must be a JSON object')
+    return data
+
+
 def _norm(label: str, case_sensitive: bool) -> str:
     label = str(label).strip()
     return label if case_sensitive else label.casefold()
@@ -106,15 +118,10 @@ class LabelMap:
     @classmethod
     def from_json(cls, path: Union[str, os.PathLike]) -> 'LabelMap':
         """JSON file: a flat ``{label: value}`` dict or ``{"labels": {...}, "case_sensitive": bool}``."""
-        try:
-            data = json.loads(Path(path).read_text(encoding='utf-8'))
-        except (OSError, ValueError) as e:
-            raise LabelMapError(f'{path}: cannot read label map ({e})') from e
-        if isinstance(data, dict) and isinstance(data.get('labels'), dict):
+        data = read_json_object(path, 'label map')
+        if isinstance(data.get('labels'), dict):
             return cls(data['labels'], case_sensitive=bool(data.get('case_sensitive', False)))
-        if isinstance(data, dict):
-            return cls(data)
-        raise LabelMapError(f'{path}: label map must be a JSON object')
+        return cls(data)
 
     @classmethod
     def from_spec(cls, spec: Optional[Union['LabelMap', Mapping, str, os.PathLike]]) -> 'LabelMap':
