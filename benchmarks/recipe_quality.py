@@ -191,23 +191,29 @@ def _photometric(cfg, data):
     pipe.insert(pack[0] if pack else len(pipe), dict(type='PhotoMetricDistortion'))
 
 
-def _no_ema(cfg, data):
+def _remove_hook(cfg, hook_type, what):
     hooks = cfg.get('custom_hooks', [])
-    cfg.custom_hooks = [h for h in hooks if h['type'] != 'EMAHook']
+    cfg.custom_hooks = [h for h in hooks if h['type'] != hook_type]
     if len(cfg.custom_hooks) == len(hooks):
-        raise BenchmarkError('the recipe has no EMAHook to remove')
+        raise BenchmarkError(f'the recipe has no {what} to remove')
+
+
+def _no_ema(cfg, data):
+    _remove_hook(cfg, 'EMAHook', 'EMAHook')
+
+
+def _cpu_speedup_on(cfg, key, what):
+    if (cfg.get('cpu_speedups') or {}).get(key):
+        raise BenchmarkError(f'the recipe already trains {what} on a CPU')
+    cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, **{key: True})  # CPU only: vnseg train applies it
 
 
 def _cpu_bf16(cfg, data):
-    if (cfg.get('cpu_speedups') or {}).get('bf16'):
-        raise BenchmarkError('the recipe already trains in bf16 on a CPU')
-    cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, bf16=True)  # CPU only: vnseg train applies it
+    _cpu_speedup_on(cfg, 'bf16', 'in bf16')
 
 
 def _cpu_fused_head(cfg, data):
-    if (cfg.get('cpu_speedups') or {}).get('fused_head'):
-        raise BenchmarkError('the recipe already trains with the fused SegFormer head on a CPU')
-    cfg.cpu_speedups = dict(cfg.get('cpu_speedups') or {}, fused_head=True)  # CPU only: vnseg train applies it
+    _cpu_speedup_on(cfg, 'fused_head', 'with the fused SegFormer head')
 
 
 def _no_cpu_speedups(cfg, data):
@@ -238,10 +244,7 @@ def _patches(cfg, data):
 
 
 def _no_class_weights(cfg, data):
-    hooks = cfg.get('custom_hooks', [])
-    cfg.custom_hooks = [h for h in hooks if h['type'] != 'ClassWeightsHook']
-    if len(cfg.custom_hooks) == len(hooks):
-        raise BenchmarkError('the recipe has no ClassWeightsHook (class weights of the CE) to remove')
+    _remove_hook(cfg, 'ClassWeightsHook', 'ClassWeightsHook (class weights of the CE)')
 
 
 def _kd(cfg, data):
