@@ -22,7 +22,7 @@ from typing import Optional
 
 import numpy as np
 
-from vnseg.data.io import DataError, PendingFile, open_tiled_geotiff
+from vnseg.data.io import BlockRows, DataError, PendingFile, open_tiled_geotiff
 
 __all__ = ['BLOCK', 'quantise', 'dequantise', 'SoftLabelWriter', 'read_soft_labels', 'soft_label_shape']
 
@@ -62,43 +62,15 @@ class SoftLabelWriter:
         self._dst.update_tags(**{k: v if isinstance(v, str) else json.dumps(v) for k, v in (tags or {}).items()})
         for c in range(self.num_classes):
             self._dst.set_band_description(c + 1, f'probability of class {c} x 255')
-        self._buf, self._buf_rows = [], 0
-        self._next_row = 0   # next row expected
-        self._flushed = 0    # rows already in the file
+        self._rows = BlockRows(self._dst, BLOCK, self.path)
 
     def write_rows(self, row0: int, q: np.ndarray) -> None:
         """Append rows ``[row0, row0 + q.shape[1])`` of ``q`` = ``uint8 (C, rows, width)``."""
-        if row0 != self._next_row:
-            raise ValueError(f'{self.path}: rows must come in order: expected row {self._next_row}, got {row0}')
-        if q.shape[0] != self.num_classes or q.shape[2] != self.width:
-            raise ValueError(f'{self.path}: expected ({self.num_classes}, rows, {self.width}), got {q.shape}')
-        self._buf.append(np.ascontiguousarray(q, dtype=np.uint8))
-        self._buf_rows += q.shape[1]
-        self._next_row += q.shape[1]
-        if self._buf_rows >= BLOCK or self._next_row == self.height:
-            self._flush()
-
-    def _flush(self) -> None:
-        from rasterio.windows import Window
-        if not self._buf:
-            return
-        data = np.concatenate(self._buf, axis=1) if len(self._buf) > 1 else self._buf[0]
-        final = self._next_row == self.height
-        n = data.shape[1] if final else (data.shape[1] // BLOCK) * BLOCK
-        if n:
-            self._dst.write(data[:, :n], window=Window(0, self._flushed, self.width, n))
-            self._flushed += n
-        rest = data[:, n:]
-        self._buf = [rest] if rest.shape[1] else []
-        self._buf_rows = rest.shape[1]
+        self._rows.add(row0, q)
 
     def close(self) -> Path:
         """Finish the file and rename it onto ``path``; returns ``path``."""
-        if self._next_row != self.height:
-            self.abort()
-            raise ValueError(f'{self.path}: only {self._next_row} of {self.height} rows were written')
-        self._flush()
-        self._dst.close()
+        self._rows.finish(self.abort)
         return self._pending.commit()
 
     def abort(self) -> None:

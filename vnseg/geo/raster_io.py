@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import DataError, ImageReadError, atomic_output, open_tiled_geotiff, partial_path
+from vnseg.data.io import BlockRows, DataError, ImageReadError, atomic_output, open_tiled_geotiff, partial_path
 
 __all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
 
@@ -199,43 +199,15 @@ class ClassMapWriter:
         all_tags.update(tags or {})
         self._dst.update_tags(**all_tags)
         self._dst.set_band_description(1, 'class index')
-        self._buf = []
-        self._buf_rows = 0
-        self._next_row = 0     # next row expected from the caller
-        self._flushed = 0      # rows already written to the work file
+        self._rows = BlockRows(self._dst, self.BLOCK, self.path)
 
     def write_rows(self, row0: int, rows: np.ndarray):
         """Append rows ``[row0, row0 + rows.shape[0])``; ``rows`` is ``uint8 (h, width)``."""
-        if row0 != self._next_row:
-            raise ValueError(f'rows must be written in order: expected row {self._next_row}, got {row0}')
-        if rows.shape[1] != self.width:
-            raise ValueError(f'expected {self.width} columns, got {rows.shape[1]}')
-        self._buf.append(np.ascontiguousarray(rows, dtype=np.uint8))
-        self._buf_rows += rows.shape[0]
-        self._next_row += rows.shape[0]
-        if self._buf_rows >= self.BLOCK:
-            self._flush(final=self._next_row == self.height)
-
-    def _flush(self, final: bool):
-        from rasterio.windows import Window
-        if not self._buf:
-            return
-        data = np.concatenate(self._buf, axis=0) if len(self._buf) > 1 else self._buf[0]
-        n = data.shape[0] if final else (data.shape[0] // self.BLOCK) * self.BLOCK
-        if n:
-            self._dst.write(data[:n], 1, window=Window(0, self._flushed, self.width, n))
-            self._flushed += n
-        rest = data[n:]
-        self._buf = [rest] if rest.shape[0] else []
-        self._buf_rows = rest.shape[0]
+        self._rows.add(row0, rows[None])
 
     def close(self) -> Path:
         """Finish the file: flush, build the COG, rename onto ``path``. Returns ``path``."""
-        if self._next_row != self.height:
-            self.abort()
-            raise ValueError(f'{self.path}: only {self._next_row} of {self.height} rows were written')
-        self._flush(final=True)
-        self._dst.close()
+        self._rows.finish(self.abort)
         try:
             with atomic_output(self.path) as tmp:
                 _to_cog(self._work, tmp, self.BLOCK)
