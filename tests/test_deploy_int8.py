@@ -365,6 +365,12 @@ def test_int8_option_errors(tiny, tmp_path, capsys, extra, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def _run_before_and_after(before: bytes, model, x):
+    """The outputs of the graph before (serialised) and after a rewrite (``model``) on the input ``x``."""
+    return tuple(ort.InferenceSession(graph, providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+                 for graph in (before, model.SerializeToString()))
+
+
 def test_static_dims_are_folded_and_the_batch_stays_dynamic():
     """x (N, 3, 4, 5): Shape(x)[3] (= 5) and Shape(x)[1:3] (= [3, 4]) become constants, Shape(x)[0] (the
     batch) does not; the graph gives the same result for batch 1 and 3."""
@@ -396,8 +402,7 @@ def test_static_dims_are_folded_and_the_batch_stays_dynamic():
     onnx.checker.check_model(model)
     for n in (1, 3):
         x = np.random.RandomState(n).rand(n, 3, 4, 5).astype(np.float32)
-        ref = ort.InferenceSession(before, providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
-        got = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        ref, got = _run_before_and_after(before, model, x)
         assert ref.shape == (n, 3, 4, 3)
         np.testing.assert_array_equal(got, ref)
         np.testing.assert_allclose(ref, x @ np.arange(50, dtype=np.float32).reshape(5, 10)[:, 2:5], rtol=1e-6)
@@ -461,8 +466,7 @@ def test_same_size_resize_is_dropped():
     assert model.graph.node[3].input[0] == 'x'
     for n in (1, 2):
         x = np.random.RandomState(n).randn(n, 2, 4, 4).astype(np.float32)
-        ref = ort.InferenceSession(before, providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
-        got = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider']).run(None, {'x': x})[0]
+        ref, got = _run_before_and_after(before, model, x)
         assert got.shape == (n, 2, 8, 8)
         np.testing.assert_array_equal(got, ref)
     assert drop_identity_resizes(model) == 0
