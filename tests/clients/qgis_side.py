@@ -21,6 +21,9 @@ Commands (ARGS.json keys):
   renders three PNGs on the ortho's grid (one PNG pixel = one raster pixel).
 * ``gdal`` (``paths``): opens each file with GDAL/OGR (every layer, every feature) and returns the
   warnings and errors GDAL emitted.
+* ``zones`` (``ortho``, ``gpkg``, ``zone_layer``, ``class_layers``, ``png_dir``): the zone layer of urban
+  indicators with its default style (graduated renderer, labels, field aliases) and its features' values; the
+  class layers' styles; renders of the zones over the class layers and the ortho, and over the ortho alone.
 * ``review_form`` (``gpkg``, ``project``, ``png_dir``, ``edit``, ``form_id``): the sample's review form --
   the layer's default style and form, the ``reference_class`` drop-down as QGIS builds it, labels picked in
   it and saved, the form and the project rendered to PNGs, the project's layers.
@@ -345,7 +348,51 @@ def review_form(args):
     return info
 
 
-COMMANDS = dict(deepness=deepness, layers=layers, gdal=gdal, review_form=review_form)
+def zones(args):
+    """The zone layer of urban indicators as a planner opens it (its default style applied by QGIS): renderer,
+    ranges, field aliases, labels, the features' indicators; rendered over the class layers and the ortho, and
+    the class layers' own styles."""
+    from qgis.core import QgsProject
+    app = _app(gui=False)
+    log = _log_collector()
+    ortho, ortho_info = _raster(args['ortho'], 'ortho')
+    zl, info = _vector(f'{args["gpkg"]}|layername={args["zone_layer"]}', args['zone_layer'])
+    r = zl.renderer()
+    if r is not None and r.type() == 'graduatedSymbol':
+        info['class_attribute'] = r.classAttribute()
+        info['ranges'] = [dict(lower=g.lowerValue(), upper=g.upperValue(), label=g.label(),
+                               rgba=_rgba(g.symbol().color()),
+                               outline_rgba=_rgba(g.symbol().symbolLayer(0).strokeColor())) for g in r.ranges()]
+    fields = zl.fields()
+    info['fields'] = fields.names()
+    info['aliases'] = {f.name(): zl.attributeAlias(i) for i, f in enumerate(fields)}
+    info['display_names'] = {f.name(): f.displayName() for f in fields}
+    info['labels_enabled'] = bool(zl.labelsEnabled())
+    lab = zl.labeling()
+    info['label_expression'] = lab.settings().fieldName if lab is not None else None
+    info['wkb_type'] = int(zl.wkbType())
+    info['features_attrs'] = [{name: (None if f[name] is None or str(f[name]) == 'NULL' else f[name])
+                               for name in fields.names()} for f in zl.getFeatures()]
+    classes = {}
+    clayers = []
+    for name in args['class_layers']:
+        lay, cinfo = _vector(f'{args["gpkg"]}|layername={name}', name)
+        classes[name] = cinfo
+        clayers.append(lay)
+    for lay in [ortho, zl, *clayers]:
+        QgsProject.instance().addMapLayer(lay, False)
+    extent, crs, size = ortho.extent(), ortho.crs(), (ortho.width(), ortho.height())
+    png = args['png_dir']
+    renders = dict(zones_over_classes=_render([zl, *clayers, ortho], extent, crs, size,
+                                              os.path.join(png, 'zones_over_classes.png')),
+                   zones_over_ortho=_render([zl, ortho], extent, crs, size, os.path.join(png, 'zones_over_ortho.png')))
+    report = dict(zones=info, classes=classes, ortho=ortho_info, renders=renders, log=log)
+    QgsProject.instance().removeAllMapLayers()
+    del ortho, zl, clayers, app
+    return report
+
+
+COMMANDS = dict(deepness=deepness, layers=layers, gdal=gdal, review_form=review_form, zones=zones)
 
 
 def main(argv):

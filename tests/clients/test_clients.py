@@ -8,6 +8,9 @@
   the default styles QGIS applies by itself, QGIS' ellipsoidal areas, and renders whose pixels must
   carry vnseg's palette where the class map has those classes (the ortho under the background);
 * the GeoPackage read by the GDAL of that QGIS (3.6) without a warning;
+* the planner's GeoPackage (``vnseg map --zones --regularize-buildings``): the zone layer of urban indicators
+  opened in QGIS with its graduated style, labels and field titles in both languages, its values the indicator
+  table's, rendered over the ortho;
 * a sample's review form (``vnseg sample``) opened in QGIS: the ``reference_class`` drop-down QGIS builds
   from the stored form, labels picked in it and saved, the style and the project over the ortho; what QGIS
   saved is read by ``vnseg accuracy``.
@@ -459,3 +462,93 @@ def test_qgis_opens_the_sample_as_a_review_form(qgis_python, tmp_path, lang):
                                                                            after['col']) if int(i) not in saved})
     doc = assess_accuracy(gpkg, AccuracyOptions(class_map=str(cmap), out_dir=str(tmp_path / 'acc')))
     assert doc['n'] == 60 and doc['sample']['drawn']
+
+
+# ------------------------------------------------------------------------------------------------
+# the planner's GeoPackage: class coverage, square buildings and the zone layer of urban indicators
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope='module')
+def made_zones(made, tmp_path_factory):
+    """``vnseg map`` of the same crop with two zones (west and east halves, given in EPSG:4326) and square
+    buildings, in Vietnamese: the planner's GeoPackage."""
+    import rasterio
+    import shapely
+    from rasterio.warp import transform_bounds
+    from vnseg.commands.map import main as vnseg_map
+    tmp = tmp_path_factory.mktemp('zones')
+    with rasterio.open(made['ortho']) as ds:
+        w, s, e, n = transform_bounds(ds.crs, 'EPSG:4326', *ds.bounds, densify_pts=21)
+    mid = (w + e) / 2
+    feats = [dict(type='Feature', properties=dict(phuong=name), geometry=shapely.geometry.mapping(shapely.box(*b)))
+             for name, b in (('phường Tây', (w - 1e-4, s - 1e-4, mid, n + 1e-4)),
+                             ('phường Đông', (mid, s - 1e-4, e + 1e-4, n + 1e-4)))]
+    zf = tmp / 'phuong.geojson'
+    zf.write_text(json.dumps(dict(type='FeatureCollection', features=feats)), encoding='utf-8')
+    out = tmp / 'map'
+    assert vnseg_map([str(made['onnx']), str(made['ortho']), str(out), '--no-progress', '--no-preview', '--lang', 'vi',
+                      '--zones', str(zf), '--zone-field', 'phuong', '--regularize-buildings']) == 0
+    return dict(out=out, stem=made['stem'])
+
+
+def test_qgis_opens_the_zone_layer_styled_with_its_indicators(made, made_zones, qgis_python, tmp_path):
+    import csv
+    from rasterio.features import rasterize
+    import shapely
+    from pyogrio.raw import read
+    from vnseg.classes import CLASSES_VI, PALETTE
+    from vnseg.geo.indicators import COVERAGE_RANGES, INDICATORS, indicator_labels
+    out, stem = made_zones['out'], made_zones['stem']
+    gpkg = out / f'{stem}.gpkg'
+    class_layers = [c for c in CLASSES_VI[1:] if c in _gpkg_layers(gpkg)]
+    assert 'khu vực' in _gpkg_layers(gpkg) and len(class_layers) >= 2
+    png_dir = tmp_path / 'png'
+    png_dir.mkdir()
+    rep = run_side(qgis_python, 'zones', dict(ortho=str(made['ortho']), gpkg=str(gpkg), zone_layer='khu vực',
+                                              class_layers=class_layers, png_dir=str(png_dir)), tmp_path)
+    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, r in rep['renders'].items():
+            shutil.copy(r['path'], Path(keep) / f'clients_{name}.png')
+    z = rep['zones']
+    # the style QGIS applied by itself: graduated on the building coverage ratio, labelled
+    assert z['renderer'] == 'graduatedSymbol' and z['class_attribute'] == 'building_coverage_pct'
+    assert [(g['lower'], g['upper'], g['rgba']) for g in z['ranges']] == [
+        (lo, hi, list(rgb) + [150]) for lo, hi, rgb in COVERAGE_RANGES]
+    assert z['labels_enabled'] and all(f in z['label_expression'] for f in ('"zone"', '"building_coverage_pct"'))
+    assert z['crs'] == rep['ortho']['crs'] and z['features'] == 2 and z['wkb_type'] in (6, 3006)  # MultiPolygon
+    # every indicator field titled in Vietnamese, then English
+    vi, en = indicator_labels('vi'), indicator_labels('en')
+    for key, *_ in INDICATORS:
+        assert z['aliases'][key] == f'{vi[key]} / {en[key]}'
+        assert z['display_names'][key] == z['aliases'][key]
+    # the values QGIS reads are the indicator table's
+    with open(out / f'{stem}_indicators.csv', encoding='utf-8') as f:
+        rows = {r['zone']: r for r in csv.DictReader(f) if r['scope'] == 'zone'}
+    assert sorted(a['zone'] for a in z['features_attrs']) == sorted(rows) == sorted(['phường Tây', 'phường Đông'])
+    for a in z['features_attrs']:
+        row = rows[a['zone']]
+        for key, *_ in INDICATORS:
+            want = row[key]
+            assert (a[key] is None) if want == '' else a[key] == pytest.approx(float(want), rel=1e-9)
+    # the class layers keep their own styles beside the zones
+    for name, info in rep['classes'].items():
+        c = CLASSES_VI.index(name)
+        assert info['renderer'] == 'categorizedSymbol' and info['categories'][0]['rgba'] == list(PALETTE[c]) + [150]
+    # rendered: inside each zone (away from its border and its label) the range's colour at alpha 150 over the ortho
+    img = _png(rep['renders']['zones_over_ortho']['path'])
+    assert rep['renders']['zones_over_ortho']['errors'] == []
+    classes, transform, _ = _read(out / f'{stem}_classes.tif')
+    ortho = np.moveaxis(np.stack([_read(made['ortho'], b)[0] for b in (1, 2, 3)]), 0, -1).astype(float)
+    _, _, wkb, vals = read(str(gpkg), layer='khu vực', columns=['building_coverage_pct'])
+    for geom, ratio in zip(shapely.from_wkb(wkb), vals[0]):
+        (lo, hi, rgb), = [r for r in COVERAGE_RANGES if r[0] <= ratio <= r[1]][:1]
+        inside = _interior(rasterize([(geom, 1)], out_shape=classes.shape, transform=transform, dtype=np.uint8) == 1, 3)
+        a = 150 / 255
+        want = a * np.array(rgb, float) + (1 - a) * ortho[inside]
+        share = float((np.abs(img[inside][:, :3] - want).max(axis=1) <= 2).mean())
+        assert share >= 0.93, (ratio, share)      # the rest: the zone's name and ratio written over it
+    print('zone layer in QGIS:', {a['zone']: a['building_coverage_pct'] for a in z['features_attrs']})
+    # and the GDAL of that QGIS reads the file (MultiPolygon zone layer, NULL fields) without a warning
+    gdal_rep = run_side(qgis_python, 'gdal', dict(paths=[str(gpkg)]), tmp_path)
+    assert gdal_rep['files'][str(gpkg)]['messages'] == []
