@@ -36,3 +36,6 @@ def test_demo_learns_and_writes_every_output(tmp_path):
     table = (work / 'comparison.md').read_text()
     assert f'{metrics["mIoU"]:.2f}' in table
     assert 'test mIoU' in out.stdout
+    # only what a user needs: none of the libraries' notices (this test process would see them)
+    for notice in ('pkg_resources', 'build_loss', 'NotGeoreferencedWarning', "'crs' was not provided"):
+        assert notice not in out.stdout + out.stderr, notice

@@ -23,13 +23,16 @@ User mistakes recognised (:func:`describe_user_error`):
 * GDAL/rasterio I/O errors (their message names the file).
 
 Third-party warnings: the libraries under vnseg warn their own developers (mmseg's ``build_loss``
-would be deprecated soon, ``avg_non_ignore``, mmengine's and torch's deprecations); a vnseg user can do
-nothing about them. :func:`quiet_third_party_warnings` hides the warnings those packages raise
-(deprecations, ``UserWarning`` s, torch's ``TracerWarning`` s at ONNX export), all but
-``RuntimeWarning`` (numerical trouble stays visible). Only the
-command-line entry points call it (the ``if __name__ == '__main__'`` blocks of ``tools/*.py`` and the
-``vnseg`` console command), never an import: tests and library users keep seeing every warning.
-vnseg's own warnings (e.g. a grayscale image converted) are still shown.
+would be deprecated soon, ``avg_non_ignore``, mmengine's and torch's deprecations, setuptools' notice
+about ``pkg_resources``); a vnseg user can do nothing about them. The geospatial libraries warn about
+what vnseg already handles and reports: an image without georeferencing is mapped on its pixel grid
+(rasterio's ``NotGeoreferencedWarning``) and its polygon layers have no CRS (pyogrio's "'crs' was not
+provided"); the report and the area table say so, in pixel units. :func:`quiet_third_party_warnings`
+hides these (:data:`THIRD_PARTY_MODULES`, :data:`THIRD_PARTY_MESSAGES`), all but ``RuntimeWarning``
+(numerical trouble stays visible). Only the command-line entry points call it (the ``if __name__ ==
+'__main__'`` blocks of ``tools/*.py``, the ``vnseg`` console command and the demo's ``run_demo.py``),
+never an import: tests and library users keep seeing every warning. vnseg's own warnings (e.g. a
+grayscale image converted) are still shown.
 """
 from __future__ import annotations
 
@@ -73,10 +76,16 @@ _PROBLEMS = {
 #: Packages whose warnings :func:`quiet_third_party_warnings` hides (and their submodules).
 THIRD_PARTY_MODULES = ('mmseg', 'mmengine', 'mmcv', 'mmpretrain', 'torch', 'torchvision')
 
-#: Warnings raised on the libraries' behalf but attributed elsewhere (by their message): setuptools'
-#: notice when mmengine (``mmengine.utils.package_utils``) imports ``pkg_resources``, which Python
-#: attributes to ``importlib``.
-THIRD_PARTY_MESSAGES = (r'pkg_resources is deprecated as an API',)
+#: Warnings hidden by their message (``UserWarning`` s): raised on a library's behalf but attributed elsewhere, or
+#: raised by a library whose other warnings may matter to the user.
+THIRD_PARTY_MESSAGES = (
+    # setuptools, when mmengine (mmengine.utils.package_utils) imports pkg_resources; attributed to importlib
+    r'pkg_resources is deprecated as an API',
+    # rasterio's NotGeoreferencedWarning: vnseg maps such an image on its pixel grid and says so
+    r'Dataset has no geotransform, gcps, or rpcs',
+    # pyogrio writing a layer of such an image (attributed to vnseg's writer): no CRS to give
+    r"'crs' was not provided",
+)
 
 #: Set to 1 to see the third-party warnings at the command line too.
 SHOW_WARNINGS_ENV = 'VNSEG_SHOW_WARNINGS'
