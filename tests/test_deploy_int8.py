@@ -532,3 +532,14 @@ def test_an_int8_file_made_on_another_cpu_gives_its_classes_here(tiny):
     agreement = float((got == expected).mean())
     assert agreement >= 0.99, f'{100 * agreement:.2f} % of the classes of the file made on {made_on}'
     assert check_int8_here(model, rgb, valid)['agreement'] >= 0.99
+
+
+def test_map_checks_an_int8_model_on_the_backend_it_runs_on(exported, tiny, tmp_path, capsys):
+    """``--backend openvino``: the check before the scene runs the int8 model on OpenVINO's own integer kernels
+    (which may differ from ONNX Runtime's) and says so."""
+    pytest.importorskip('openvino')
+    from vnseg.commands.map import main
+    status = main([str(exported[1]), str(tiny['check']), str(tmp_path / 'ov'), '--backend', 'openvino', *MAP_OPTIONS])
+    captured = capsys.readouterr()
+    line = next(x for x in (captured.out + captured.err).splitlines() if 'int8' in x and 'openvino' in x)
+    assert (status, line.startswith('int8 check on this CPU')) in ((0, True), (3, False)), (status, line)

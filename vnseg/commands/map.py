@@ -274,9 +274,9 @@ def _onnx_model_for_this_cpu(args):
         print(f'warning: {err}; mapping with the fp32 model {fp32} instead (--int8-fallback)', file=sys.stderr)
         return build_scene_model(str(fp32), None, args.device, backend=args.backend)
     if facts:
-        print(f"int8 check on this CPU ({facts['cpu']['summary']}, {args.backend}): {100 * facts['agreement']:.2f} % "
-              f"of {facts['pixels']} pixels of {facts['tiles']} tiles of {facts['image']} agree with "
-              f"{facts['reference']} (>= {100 * facts['min_agreement']:.2f} %)")
+        print(f"int8 check on this CPU ({facts['cpu']['summary']}, {facts['backend']}): "
+              f"{100 * facts['agreement']:.2f} % of {facts['pixels']} pixels of {facts['tiles']} tiles of "
+              f"{facts['image']} agree with {facts['reference']} (>= {100 * facts['min_agreement']:.2f} %)")
     return model
 
 

@@ -36,9 +36,9 @@ class Int8CheckError(ValueError):
     def __init__(self, path, facts: dict):
         self.facts = facts
         super().__init__(
-            f"{path}: on this CPU ({facts['cpu']['summary']}) the int8 model agrees with {facts['reference']} on "
-            f"only {100 * facts['agreement']:.2f} % of {facts['pixels']} pixels of {facts['tiles']} tiles of "
-            f"{facts['image']} (< {100 * facts['min_agreement']:.2f} %, the file's threshold)")
+            f"{path}: on this CPU ({facts['cpu']['summary']}, {facts['backend']}) the int8 model agrees with "
+            f"{facts['reference']} on only {100 * facts['agreement']:.2f} % of {facts['pixels']} pixels of "
+            f"{facts['tiles']} tiles of {facts['image']} (< {100 * facts['min_agreement']:.2f} %, its threshold)")
 
 
 def fp32_sibling(int8_path) -> Optional[Path]:
@@ -95,7 +95,7 @@ def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the s
         reference = "the file's own float arithmetic"
         facts = kernel_agreement(int8_model, rgb, valid)
     facts.update(reference=reference, min_agreement=min_agreement, image=Path(str(image)).name,
-                 cpu=cpu_int8_features())
+                 cpu=cpu_int8_features(), backend=getattr(int8_model, 'backend', 'onnxruntime'))
     if facts['agreement'] < min_agreement:
         raise Int8CheckError(int8_model.path, facts)
     return facts
