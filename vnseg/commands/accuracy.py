@@ -57,7 +57,7 @@ def main(argv=None):
         check_mosaic_report(report, args.class_map)
     doc = assess_accuracy(args.sample, AccuracyOptions(
         class_map=args.class_map, out_dir=args.out_dir, zones=args.zones, zone_field=args.zone_field,
-        layer=args.layer, lang=args.lang or 'en', block_rows=args.block_rows))
+        layer=args.layer, lang=args.lang, block_rows=args.block_rows))
     if report is not None:
         from vnseg.geo.accuracy_report import add_to_mosaic_report
         report = add_to_mosaic_report(report, doc, args.class_map, args.lang)

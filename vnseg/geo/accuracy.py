@@ -60,7 +60,7 @@ class AccuracyOptions:
         zones, zone_field: the zone file of a sample stratified by zone (default: the one recorded in the
             sample's GeoPackage).
         layer: the GeoPackage layer (default :data:`vnseg.geo.review_form.LAYER`, or its only point layer).
-        lang: ``'en'`` / ``'vi'``: class names and headings of the Markdown and HTML tables.
+        lang: ``'en'`` / ``'vi'``: class names and headings of the Markdown and HTML tables (None: English).
         block_rows: rows of the class map read at a time (memory).
     """
 
@@ -69,7 +69,7 @@ class AccuracyOptions:
     zones: Optional[str] = None
     zone_field: Optional[str] = None
     layer: Optional[str] = None
-    lang: str = 'en'
+    lang: Optional[str] = None
     block_rows: int = 512
 
 
@@ -423,8 +423,8 @@ def assess_accuracy(sample_path, options: AccuracyOptions) -> dict:
     _write_matrix_csv(out / 'error_matrix.csv', doc)
     from .accuracy_report import accuracy_markdown, write_accuracy_html
     from vnseg.data.io import atomic_write_text
-    atomic_write_text(out / 'accuracy.md', accuracy_markdown(doc, options.lang))
-    write_accuracy_html(out / 'accuracy.html', doc, options.lang)
+    atomic_write_text(out / 'accuracy.md', accuracy_markdown(doc, options.lang or 'en'))
+    write_accuracy_html(out / 'accuracy.html', doc, options.lang or 'en')
     return doc
 
 
