@@ -1,6 +1,7 @@
 """Quality of the class-map vectors: gap-free coverage, simplification, building regularisation.
 
     python benchmarks/vector_quality.py [--out-dir work_dirs/vector_quality] [--skip-dubai] [--timing]
+        [--model-kampala KAMPALA_classes.tif] [--model-dubai TILE6_classes.tif ...]
 
 Part 1 -- Kampala drone mosaic (``../shared/data/kampala_drone``): the building polygons made from the
 reference mask (``kampala_oam_z21_buildings_mask.tif``, the OSM footprints rasterised on the mosaic's
@@ -21,6 +22,13 @@ without building regularisation, and by the per-polygon Douglas-Peucker polygoni
 GeoPackage a valid coverage (``shapely.coverage_is_valid`` over all its polygons), the largest
 per-class area change of the geometries against the exact pixel areas, and (``--timing``, on an
 idle machine only) the time and peak RSS of each run in its own process.
+
+Part 3 -- a model's class maps (``vnseg map`` of a trained model): ``--model-kampala`` (its
+``STEM_classes.tif`` of the Kampala mosaic) vectorised as ``vnseg map`` writes it (all classes but
+background, ``--min-area`` 1 m^2) before the coverage (per-polygon Douglas-Peucker at half a pixel) and
+now (the coverage at half a pixel and at 0.5 m, with and without square buildings): valid coverage,
+vertices per building, the buildings against the OSM footprints as in part 1. ``--model-dubai`` (its
+class maps of Dubai test scenes, shelf-packed on the assumed 0.5 m grid of part 2): part 2's runs.
 """
 from __future__ import annotations
 
@@ -135,20 +143,28 @@ def kampala_polygons(mask_path, simplify_m: float, regularize: bool):
     return [g for g, _ in sink.items], pa, res, dt, flags
 
 
-def part_kampala(rows_out: list):
-    import shapely
-    mask = KAMPALA / 'kampala_oam_z21_buildings_mask.tif'
+def kampala_osm(grid: Path, quiet: bool = False):
+    """The OSM footprints inside the mosaic, in its CRS, those that touch merged (the mask cannot tell them
+    apart); returns ``(footprints, crs)``."""
     import rasterio
-    with rasterio.open(mask) as ds:
+    import shapely
+    with rasterio.open(grid) as ds:
         crs = ds.crs
         extent = shapely.box(*ds.bounds)
     # OSM footprints inside the mosaic (the label file covers more tiles than the mosaic)
     osm_all = [g for g in read_osm(KAMPALA / 'labels_osm_buildings.geojson', crs) if extent.contains(g)]
-    # the mask merges footprints that touch (shared walls): compare with the same groups
     merged = shapely.union_all(np.asarray(osm_all, dtype=object))
     osm = [g for g in getattr(merged, 'geoms', [merged]) if g.geom_type == 'Polygon']
-    print(f'Kampala: {len(osm_all)} OSM buildings inside the mosaic, {len(osm)} once those that touch are '
-          f'merged; {mask.name} {crs}')
+    if not quiet:
+        print(f'Kampala: {len(osm_all)} OSM buildings inside the mosaic, {len(osm)} once those that touch are '
+              f'merged; {Path(grid).name} {crs}')
+    return osm, crs
+
+
+def part_kampala(rows_out: list):
+    import shapely
+    mask = KAMPALA / 'kampala_oam_z21_buildings_mask.tif'
+    osm, crs = kampala_osm(mask)
     configs = [('raw pixel outlines', 0.0, False), ('coverage simplified 0.15 m', 0.15, False),
                ('coverage simplified 0.5 m', 0.5, False), ('regularised (0.15 m)', 0.15, True)]
     raw = None
@@ -197,17 +213,23 @@ def print_kampala(rows, timing: bool):
 
 # -- part 2: a multi-class map ------------------------------------------------------------------------
 
-def dubai_mosaic(path: Path, size: int = 4096, pixel_m: float = 0.5):
-    """Shelf-pack the Dubai masks (file order, repeated) into a ``size`` x ``size`` class map GeoTIFF."""
+def _class_raster(path: Path) -> np.ndarray:
     import rasterio
-    from PIL import Image
+    with rasterio.open(path) as ds:
+        return ds.read(1)
+
+
+def dubai_mosaic(path: Path, size: int = 4096, pixel_m: float = 0.5, files=None, repeat: bool = True):
+    """Shelf-pack class maps (default: the Dubai masks; file order, repeated unless ``repeat`` is False) into a
+    ``size`` x ``size`` class map GeoTIFF (255 where nothing was placed)."""
+    import rasterio
     from rasterio.transform import from_origin
-    files = sorted(DUBAI.glob('*.png'))
+    files = list(files) if files is not None else sorted(DUBAI.glob('*.png'))
     canvas = np.full((size, size), 255, np.uint8)
     y = x = shelf = 0
     i = 0
-    while y < size:
-        m = np.array(Image.open(files[i % len(files)]))
+    while y < size and (repeat or i < len(files)):
+        m = _class_raster(files[i % len(files)])
         i += 1
         h, w = m.shape
         if x >= size:
@@ -226,14 +248,16 @@ def dubai_mosaic(path: Path, size: int = 4096, pixel_m: float = 0.5):
     return path, i
 
 
-def per_polygon(class_map: Path, layers: dict, pa, simplify: float, strip_rows: int = 2048) -> dict:
+def per_polygon(class_map: Path, layers: dict, pa, simplify: float, strip_rows: int = 2048,
+                min_area: float = 0.0) -> dict:
     """The polygons ``vnseg map`` wrote before the coverage: each class's mask polygonised on its own and
-    each polygon simplified on its own (Douglas-Peucker), with the strip polygoniser; returns its stats."""
+    each polygon simplified on its own (Douglas-Peucker), polygons below ``min_area`` dropped, with the strip
+    polygoniser; returns its stats."""
     import rasterio
     from rasterio.windows import Window
 
     from vnseg.geo.strips import StripPolygonizer
-    poly = StripPolygonizer(layers, pa, 0.0, simplify, None, 4 * strip_rows)
+    poly = StripPolygonizer(layers, pa, min_area, simplify, None, 4 * strip_rows)
     with rasterio.open(class_map) as ds:
         for r0 in range(0, ds.height, strip_rows):
             h = min(strip_rows, ds.height - r0)
@@ -302,13 +326,18 @@ def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict
     return out
 
 
-def part_dubai(out_dir: Path, timing: bool) -> list:
-    class_map, n = dubai_mosaic(out_dir / 'dubai_mosaic_4096.tif')
-    print(f'\nDubai class map: {class_map} (4096 x 4096, {n} masks placed, 0.5 m/px assumed)')
+def part_dubai(out_dir: Path, timing: bool, model_maps=None) -> list:
+    if model_maps:
+        class_map, n = dubai_mosaic(out_dir / 'dubai_model_mosaic.tif', size=3 * 859, files=model_maps, repeat=False)
+        print(f'\nDubai model class map: {class_map} (2577 x 2577, {n} class maps of vnseg map placed, 0.5 m/px '
+              'assumed)')
+    else:
+        class_map, n = dubai_mosaic(out_dir / 'dubai_mosaic_4096.tif')
+        print(f'\nDubai class map: {class_map} (4096 x 4096, {n} masks placed, 0.5 m/px assumed)')
     rows = []
     for mode in ('per-polygon', 'coverage', 'coverage+regularise'):
         for simplify in (0.5, 2.0):
-            gpkg = out_dir / f'dubai_{mode.replace("+", "_")}_{simplify}.gpkg'
+            gpkg = out_dir / f'{class_map.stem}_{mode.replace("+", "_")}_{simplify}.gpkg'
             cmd = [sys.executable, __file__, '--one', str(class_map), mode, str(simplify), str(gpkg)]
             r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS='1'))
             if r.returncode:
@@ -331,12 +360,96 @@ def part_dubai(out_dir: Path, timing: bool) -> list:
     return rows
 
 
+# -- part 3: a model's class map of the Kampala mosaic ---------------------------------------------------
+
+#: ``(row name, vectoriser, --simplify in m (None: vnseg map's default, half a pixel), square buildings)``
+MODEL_RUNS = (('per-polygon DP, half a pixel (before)', 'per-polygon', None, False),
+              ('coverage, half a pixel (default)', 'coverage', None, False),
+              ('coverage, 0.5 m', 'coverage', 0.5, False),
+              ('coverage, half a pixel + squared', 'coverage', None, True),
+              ('coverage, 0.5 m + squared', 'coverage', 0.5, True))
+
+
+def model_run(class_map: Path, out_dir: Path, mode: str, simplify, regularize: bool) -> dict:
+    """Vectorise a model's class map as ``vnseg map`` does (classes 1-4, ``--min-area`` 1 m^2) into a
+    GeoPackage; returns its path, the building polygons and the run's facts."""
+    import rasterio
+    import shapely
+    from pyogrio.raw import read
+
+    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.geo.areas import PixelAreas
+    from vnseg.geo.layers import GeoPackageWriter, layer_fields
+    from vnseg.geo.strips import LayerSpec
+    from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
+    with rasterio.open(class_map) as ds:
+        pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
+    opts = PolygonOptions(simplify=simplify, regularize_buildings=regularize).with_defaults(pa)
+    stem = f'{Path(class_map).stem}_{mode}_{opts.simplify:.3f}{"_squared" if regularize else ""}'
+    gpkg = out_dir / f'{stem}.gpkg'
+    t = time.perf_counter()
+    if mode == 'per-polygon':
+        gp = GeoPackageWriter(gpkg, pa.georef)
+        layers = {c: LayerSpec([gp.layer(CLASSES[c], layer_fields(pa.unit, False))], c, CLASSES[c])
+                  for c in range(1, 5)}
+        per_polygon(class_map, layers, pa, opts.simplify, min_area=opts.min_area)
+        gp.close()
+        validity = None
+    else:
+        res = write_class_polygons(class_map, PolygonFiles(out_dir, stem, CLASSES, PALETTE, geojson=False), pa, opts)
+        validity = res.validity
+    dt = time.perf_counter() - t
+    geoms, buildings, flags = [], [], []
+    for c in range(1, 5):
+        meta, _, wkb, vals = read(str(gpkg), layer=CLASSES[c])
+        g = shapely.from_wkb(wkb)
+        geoms.extend(g)
+        if c == 4:
+            buildings = list(g)
+            props = dict(zip(meta['fields'], vals))
+            flags = list(props.get('regularized', []))
+    arr = np.asarray(geoms, dtype=object)
+    return dict(gpkg=gpkg, buildings=buildings, seconds=dt, valid=bool(shapely.coverage_is_valid(arr)),
+                vertices=int(shapely.get_num_coordinates(arr).sum()), squared=int(sum(flags)) if regularize else None,
+                max_area_change=(max(abs(r['area_change_pct']) for r in validity['classes']) if validity else None),
+                area_change_pct=({r['class']: r['area_change_pct'] for r in validity['classes']} if validity else None),
+                metres_per_unit=pa.linear_scale())
+
+
+def part_kampala_model(class_map: Path, out_dir: Path, timing: bool) -> list:
+    """Part 3 on Kampala: the runs of :data:`MODEL_RUNS` on a model's class map, buildings against OSM."""
+    osm, _ = kampala_osm(class_map, quiet=True)
+    print(f'\nKampala, a model\'s class map: {class_map} ({len(osm)} OSM footprints)')
+    rows = []
+    for name, mode, simplify, reg in MODEL_RUNS:
+        r = model_run(class_map, out_dir, mode, simplify, reg)
+        m = building_metrics(r['buildings'], osm, r['metres_per_unit'])
+        m.update(name=name, seconds=r['seconds'], valid=r['valid'], vertices_total=r['vertices'],
+                 squared=r['squared'], max_area_change_pct=r['max_area_change'], area_change_pct=r['area_change_pct'])
+        rows.append(m)
+    print(f'{"vectoriser":38s} {"valid":>6s} {"vertices":>9s} {"verts/bldg":>10s} {"bldgs":>6s} {"squared":>8s} '
+          f'{"IoU mean":>8s} {"IoU p10":>8s} {"PoLiS m":>8s} {"Haus. m":>8s} {"90+-10%":>8s} {"s":>6s}')
+    for r in rows:
+        sq = f'{r["squared"]:8d}' if r['squared'] is not None else '       -'
+        print(f'{r["name"]:38s} {str(r["valid"]):>6s} {r["vertices_total"]:9d} {r["vertices_median"]:10.1f} '
+              f'{r["n"]:6d} {sq} {r["iou_mean"]:8.4f} {r["iou_p10"]:8.4f} {r["polis_m"]:8.3f} '
+              f'{r["hausdorff_m"]:8.3f} {r["right_angles_pct"]:8.1f} '
+              + (f'{r["seconds"]:6.1f}' if timing else '   n/a'))
+    print('per-class area change of the drawn outlines against the pixel areas (%):')
+    for r in rows:
+        if r['area_change_pct']:
+            print(f'  {r["name"]:38s} ' + '  '.join(f'{k} {v:+.3f}' for k, v in r['area_change_pct'].items()))
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('--out-dir', default=str(REPO / 'work_dirs' / 'vector_quality'))
     p.add_argument('--skip-kampala', action='store_true')
     p.add_argument('--skip-dubai', action='store_true')
     p.add_argument('--timing', action='store_true', help='print times and peak memory (idle machine only)')
+    p.add_argument('--model-kampala', default=None, help="a model's class map of the Kampala mosaic (vnseg map)")
+    p.add_argument('--model-dubai', nargs='+', default=None, help="a model's class maps of Dubai test scenes")
     p.add_argument('--one', nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.one:
@@ -356,6 +469,10 @@ def main(argv=None):
         result['kampala'] = rows
     if not args.skip_dubai:
         result['dubai'] = part_dubai(out_dir, args.timing)
+    if args.model_kampala:
+        result['kampala_model'] = part_kampala_model(Path(args.model_kampala), out_dir, args.timing)
+    if args.model_dubai:
+        result['dubai_model'] = part_dubai(out_dir, args.timing, [Path(f) for f in args.model_dubai])
     (out_dir / 'vector_quality.json').write_text(json.dumps(result, indent=2, default=float))
     print(f'\nwritten: {out_dir / "vector_quality.json"}')
 
