@@ -230,7 +230,7 @@ def _print_result(image, res):
         st = res.polygon_stats.get(name)
         unit_txt = 'm2' if unit == 'm2' else 'px'
         squared = f", {st['regularized']} squared (--regularize-buildings)" if st and st.get('regularized') else ''
-        specks = (f"; specks below --min-area merged into their neighbours: {st['dropped_area']:+.2f} {unit_txt}"
+        specks = (f"; {-st['dropped_area']:+.2f} {unit_txt} by merging specks below --min-area into neighbours"
                   if st and st.get('dropped_area') else '')
         print(f'polygons  : {path}' + (f" ({st['polygons']} polygons{squared}{specks})" if st
                                        else ' (kept from the finished run)'))
