@@ -15,7 +15,7 @@ def read_requirements(path):
 
 setup(
     name='vnseg',
-    version=open('vnseg/version.py').read().split("'")[1],
+    version=open('vnseg/core/version.py').read().split("'")[1],
     description='Semantic segmentation of drone imagery of Vietnam on MMSegmentation',
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',

@@ -217,7 +217,7 @@ def scene(args, n_classes: int):
 def simulate(truth: np.ndarray, mapped: np.ndarray, n: int, min_per_stratum: int, args) -> None:
     """``args.draws`` samples of ``n`` points (``min_per_stratum`` first), labelled from ``truth``, estimated;
     prints the coverage table and the ``RESULT_COVERAGE`` line."""
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     from vnseg.geo.area_estimation import ReviewedSample, Strata, estimate_accuracy
     from vnseg.geo.sampling import ClassMap, allocate, count_strata, draw_points
     K = len(CLASSES)
@@ -291,7 +291,7 @@ def simulate(truth: np.ndarray, mapped: np.ndarray, n: int, min_per_stratum: int
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     K = len(CLASSES)
     truth, mapped = scene(args, K)
     valid = mapped < K

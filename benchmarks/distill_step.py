@@ -54,7 +54,7 @@ def build_model(model_cfg, device, size):
     from mmengine.model import revert_sync_batchnorm
     from mmseg.registry import MODELS
 
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
 
     disable_pretrained(model_cfg)
     model_cfg.data_preprocessor['size'] = (size, size)
@@ -90,7 +90,7 @@ def main(argv=None):
     from mmseg.registry import MODELS
 
     from vnseg.models.segmentors.distill_segmentor import load_teacher_model_cfg
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
 
     device = args.device
     if device == 'auto':

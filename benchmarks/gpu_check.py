@@ -6,7 +6,7 @@
 
 A developer's check, not a ``vnseg`` subcommand: it is not in the wheel. It imports vnseg from the
 checkout (``benchmarks/gpu_check.sh`` puts the checkout on ``PYTHONPATH``), and on the lent machine only
-the parts of vnseg that need no numpy (:mod:`vnseg.data.atomic`, :mod:`vnseg.deploy.agreement`).
+the parts of vnseg that need no numpy (:mod:`vnseg.core.atomic`, :mod:`vnseg.deploy.agreement`).
 
 The lent machine has Python 3.12 and torch 2.11 with CUDA, but no mmcv, no mmseg and no package
 registry, and 15 minutes in all: mmcv 2.1.0 cannot be compiled there in time, so no mmseg model can be
@@ -18,7 +18,7 @@ environment) writes DIR with
   TorchScript: loadable by torch alone;
 - ``tiles.pt``: tiles of a synthetic drone scene (uint8) and the reference classes and top-2 margins of
   eager PyTorch fp32 on CPU here; ``scene.pt``: the scene and its reference whole-scene class map
-  (vnseg's sliding-window inference, :mod:`vnseg.apis.sliding`);
+  (vnseg's sliding-window inference, :mod:`vnseg.inference.sliding`);
 - ``model.onnx`` / ``model.int8.onnx``: the same model exported by ``vnseg export`` (``--int8``);
 - ``wheels/``: optional wheels for Python 3.12 (``--wheel numpy``), unpacked there into ``site/``;
 - ``manifest.json``: what was made, with which torch, the files' sizes.
@@ -52,7 +52,7 @@ import sys
 import time
 from pathlib import Path
 
-from vnseg.data.atomic import atomic_write_text
+from vnseg.core.atomic import atomic_write_text
 from vnseg.deploy.agreement import agreeing_pixels
 
 STEPS = ('env', 'torch_ops', 'traced_model', 'onnx', 'train_step', 'sliding')
@@ -125,8 +125,8 @@ def prepare(args) -> dict:
     from PIL import Image
 
     from vnseg.apis.model_loading import inference_config, load_model
-    from vnseg.apis.sliding import TiledSegmenter
     from vnseg.deploy.onnx_export import TileForward, fill_rgb01
+    from vnseg.inference.sliding import TiledSegmenter
     from vnseg.testing.synthetic_scenes import generate_scenes
 
     repo = Path(__file__).resolve().parents[1]
@@ -210,7 +210,7 @@ def prepare(args) -> dict:
     return manifest
 
 
-# -- tile-model adapters (vnseg.apis.sliding's interface) --------------------------------------------------
+# -- tile-model adapters (vnseg.inference.sliding's interface) --------------------------------------------------
 class ScriptTileModel:
     """A tile forward (RGB [0, 1] -> probabilities; eager or TorchScript) as a vnseg tile model:
     ``predict(rgb uint8 (n, 3, t, t), valid bool (n, t, t)) -> float32 log-probabilities``."""
@@ -235,7 +235,7 @@ class ScriptTileModel:
 
 
 class ArraySource:
-    """An in-memory uint8 ``(3, H, W)`` image as a source of :class:`vnseg.apis.sliding.TiledSegmenter`."""
+    """An in-memory uint8 ``(3, H, W)`` image as a source of :class:`vnseg.inference.sliding.TiledSegmenter`."""
 
     def __init__(self, rgb):
         self.rgb = rgb
@@ -483,8 +483,8 @@ def step_onnx(args) -> dict:
         raise Skip(f'{exc.name} is not installed here (onnxruntime-gpu is ~300 MB: over what can be carried)')
     import torch
 
-    from vnseg.apis.sliding import classify
-    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.inference.sliding import classify
+    from vnseg.inference.tile_models import OnnxTileModel
     providers = ort.get_available_providers()
     res = dict(onnxruntime=ort.__version__, providers=providers)
     data = _tiles(args)
@@ -527,7 +527,7 @@ def step_sliding(args) -> dict:
         raise Skip('numpy is not installed here (carry it: prepare --wheel numpy)')
     import torch
 
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     _need_cuda(args)
     dev = _device(args)
     scene = torch.load(Path(args.dir) / 'scene.pt', weights_only=True)

@@ -60,7 +60,7 @@ def score(model, pairs, out_dir: Path, num_classes: int):
     import rasterio
     from vnseg.apis import infer_large_image
     from vnseg.apis.gis_outputs import OutputOptions
-    from vnseg.apis.sliding import WindowOptions
+    from vnseg.inference.sliding import WindowOptions
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
     conf = np.zeros((num_classes, num_classes), np.int64)
     maps = {}
@@ -82,8 +82,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     import vnseg.mmseg_ext  # noqa: F401
     from vnseg.apis import load_model
-    from vnseg.apis.tile_models import OnnxTileModel
-    from vnseg.classes import CLASSES, NUM_CLASSES
+    from vnseg.core.classes import CLASSES, NUM_CLASSES
+    from vnseg.inference.tile_models import OnnxTileModel
     pairs = scene_pairs(Path(args.test_scenes))
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)

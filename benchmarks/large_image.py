@@ -111,7 +111,7 @@ def child(args):
     cuda = args.device.startswith('cuda')
     phases = {}
     if args.child.startswith('ort'):
-        from vnseg.apis.tile_models import OnnxTileModel
+        from vnseg.inference.tile_models import OnnxTileModel
         model = OnnxTileModel(args.onnx_file, threads=args.threads,
                               providers=['CUDAExecutionProvider'] if cuda else ['CPUExecutionProvider'])
     else:
@@ -158,10 +158,10 @@ def child(args):
         from vnseg.apis.gis_outputs import OutputOptions
         from vnseg.apis.postprocess import postprocess_scene
         from vnseg.apis.scene import Scene, segment_scene
-        from vnseg.apis.sliding import WindowOptions
         from vnseg.geo.raster_io import SourceImage
+        from vnseg.inference.sliding import WindowOptions
         with SourceImage(args.image) as source:
-            from vnseg.apis.tile_models import default_batch_size
+            from vnseg.inference.tile_models import default_batch_size
             windows = WindowOptions(tile=args.tile, overlap=args.tile - args.stride, blend=args.blend,
                                     batch_size=args.batch_size or default_batch_size(tile_model.inner))
             scene = Scene(scene_model, source, args.out, windows)

@@ -109,11 +109,11 @@ def main(argv=None):
 
     from vnseg.apis import infer_large_image
     from vnseg.apis.gis_outputs import OutputOptions
-    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.model_loading import inference_config, load_model
-    from vnseg.apis.sliding import classify
-    from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
     from vnseg.deploy.onnx_export import check_parity, export_onnx, parity_tiles
+    from vnseg.inference.sliding import WindowOptions
+    from vnseg.inference.sliding import classify
+    from vnseg.inference.tile_models import OnnxTileModel, TorchTileModel
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     tmp = Path(tempfile.mkdtemp(prefix='vnseg_onnx_bench_'))

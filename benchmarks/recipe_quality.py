@@ -115,7 +115,7 @@ class BenchmarkError(RuntimeError):
 
 def write_result(path, obj):
     """``obj`` as JSON at ``path``, atomically: a killed run leaves no half-written result to be reused."""
-    from vnseg.data.atomic import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
     atomic_write_text(path, json.dumps(obj, indent=1))
 
 
@@ -262,7 +262,7 @@ def _kd(cfg, data):
 
 def _use_teacher_cache(cfg, data):
     """``kd_cached``: every reader of the teacher cache points at the one made for this run (``teacher_cache``)."""
-    from vnseg.data.teacher_cache import use_teacher_cache
+    from vnseg.distill.teacher_cache import use_teacher_cache
     if data.get('teacher_cache') is None:
         raise BenchmarkError('recipe "kd_cached" needs --teacher RUN_DIR (a finished run of this benchmark)')
     use_teacher_cache(cfg, data['teacher_cache'])
@@ -322,8 +322,8 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
     (``ClassWeightsHook``: ``data_root``'s ``class_weights.json``, read when training starts) are
     checked now, as ``tools/train.py`` does.
     """
+    from vnseg.core.errors import DataError
     from vnseg.data.class_weights import training_class_weights
-    from vnseg.data.io import DataError
     ratio = iters / cfg.train_cfg.max_iters
     scheds = cfg.get('param_scheduler') or []
     bounds = {}  # original boundary -> rescaled boundary
@@ -377,9 +377,9 @@ def fit_budget(cfg, *, iters, batch_size, crop, seed, data_root, work_dir):
 # -- data ----------------------------------------------------------------------------------------
 def prepare(src, out, *, crop, color_table, ratios, augment):
     """Prepare ``src`` into ``out`` with vnseg's tool unless ``out`` already holds that result."""
+    from vnseg.core.errors import DataError
     from vnseg.data.class_weights import write_class_weights
     from vnseg.data.prepare import PatchOptions, PrepareError, SceneOptions, SplitOptions, prepare_dataset
-    from vnseg.data.io import DataError
     src, out = Path(src).resolve(), Path(out)
     summary_path = out / 'summary.json'
     wanted = dict(patch_size=crop, ratios=list(ratios), seed=SPLIT_SEED, num_augment=1 if augment else 0)
@@ -491,9 +491,9 @@ def make_teacher_cache(args, data, work):
     ``--unlabelled-src`` (recipe ``kd_cached``): ``work/teacher_cache/<key>``, made by ``vnseg teacher-labels``'
     code, or continued / reused when it exists (``<key>``: :func:`teacher_key`). The minutes it took are
     kept beside it (``<key>.cost.json``) for the teacher's cost line."""
-    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.teacher_labels import cache_teacher_labels
-    from vnseg.data.io import DataError
+    from vnseg.core.errors import DataError
+    from vnseg.inference.sliding import WindowOptions
     unlabelled = unlabelled_folders(args)
     out = work / 'teacher_cache' / teacher_key(args, data)
     print(f'[kd_cached] teacher soft labels -> {out}', flush=True)
@@ -525,10 +525,10 @@ def score_teacher(args, data, work, member_rows=(), tile_models=None):
     the members already built as tile models (tests)."""
     import numpy as np
     from vnseg.apis.scene_model import build_tile_model
-    from vnseg.apis.sliding import TiledSegmenter, WindowOptions
     from vnseg.apis.teacher_labels import strip_probabilities
-    from vnseg.classes import NUM_CLASSES
+    from vnseg.core.classes import NUM_CLASSES
     from vnseg.geo.raster_io import SourceImage
+    from vnseg.inference.sliding import TiledSegmenter, WindowOptions
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
     # the score depends on the teachers and the val/test scenes, not on the unlabelled folder of the cache
     key = hashlib.sha1(json.dumps([[str(c) for _, c in data['teachers']], data['fingerprint']]).encode())
@@ -610,7 +610,7 @@ def score_scenes(model, scenes, out_dir, tta_flip, device):
     import numpy as np
     import rasterio
     from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
-    from vnseg.classes import NUM_CLASSES
+    from vnseg.core.classes import NUM_CLASSES
     from vnseg.reports.confusion import confusion_from_arrays, read_mask
     conf = np.zeros((NUM_CLASSES, NUM_CLASSES), np.int64)
     windows = WindowOptions(tile=TILE, overlap=OVERLAP, batch_size=4, tta_flip=tta_flip)
@@ -636,7 +636,7 @@ def load_raw_weights(model, checkpoint):
 def train_on_val_scenes_too(cfg, data):
     """The final model's data: the benchmark's val scenes added to its train scenes (``--final``), with
     ``vnseg train --all-scenes``'s own function (the benchmark's configs validate nothing)."""
-    from vnseg.runner_utils import train_on_all_scenes
+    from vnseg.commands.runner import train_on_all_scenes
     cfg.val_dataloader = dict(dataset=dict(data_root=str(data['val_root']), ann_file='scenes/val.txt'))
     train_on_all_scenes(cfg)
     cfg.val_dataloader = None
@@ -838,7 +838,7 @@ def main(argv=None):
     except BenchmarkError as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     splits = ['val'] + ([] if args.no_test else ['test'])
     write_result(work / 'results.json', results)
     counts = f"{len(data['val_scenes'])} val scenes" + ('' if args.no_test else f", {len(data['test_scenes'])} test")

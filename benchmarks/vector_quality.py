@@ -274,7 +274,7 @@ def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict
     from pyogrio import read_info
     from pyogrio.raw import read
 
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     from vnseg.geo.areas import PixelAreas
     from vnseg.geo.coverage import PolygonOptions, coverage_layer_fields, vectorize_coverage
     from vnseg.geo.layers import GeoPackageWriter, layer_fields
@@ -377,7 +377,7 @@ def model_run(class_map: Path, out_dir: Path, mode: str, simplify, regularize: b
     import shapely
     from pyogrio.raw import read
 
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     from vnseg.geo.areas import PixelAreas
     from vnseg.geo.layers import GeoPackageWriter, layer_fields
     from vnseg.geo.strips import LayerSpec

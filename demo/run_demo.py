@@ -146,6 +146,6 @@ def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
 
 
 if __name__ == '__main__':
-    from vnseg.cli import quiet_third_party_warnings
+    from vnseg.commands.cli import quiet_third_party_warnings
     quiet_third_party_warnings()  # the libraries' notices are not for users (VNSEG_SHOW_WARNINGS=1 shows them)
     main()

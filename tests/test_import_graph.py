@@ -1,4 +1,9 @@
-"""vnseg has no import circle: the graph of its modules' imports of one another is acyclic.
+"""vnseg's imports point down its layers, and have no circle.
+
+Layers (the table in :mod:`vnseg`'s docstring, :data:`LAYERS` here): a module may import its own package and
+the packages of the layers below its own, never a package of its own layer or of one above; an import that
+runs up (or sideways) fails :func:`test_imports_point_down_the_layers`, naming the edge. The graph of
+modules is acyclic (:func:`test_vnseg_has_no_import_circle`).
 
 Every ``import``/``from ... import`` statement of every module under ``vnseg/`` counts, at any depth
 (inside functions and methods too: a function-level import still makes its module depend on the
@@ -9,11 +14,25 @@ Importing a submodule also runs its packages' ``__init__`` (``vnseg.apis.meta`` 
 so those edges count too. Pure ``ast``: nothing is imported.
 """
 import ast
+import re
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+#: vnseg's package (or top-level module) -> its layer; bottom first. The top-level ``__init__`` imports the version.
+LAYERS = {
+    'core': 0,
+    'data': 1, 'distill': 1, 'openmmlab': 1,
+    'datasets': 2, 'models': 2, 'engine': 2, 'evaluation': 2,
+    'mmseg_ext': 3, 'geo': 3, 'inference': 3,
+    'deploy': 4, 'apis': 4,
+    'reports': 5,
+    'commands': 6,
+    'testing': 7,
+}
+#: modules at the top of ``vnseg/`` that belong to a package's layer (``python -m vnseg`` is the command line)
+PART_OF = {'__main__': 'commands', '': 'core'}
 
 
 def module_names(root: Path, package: str = 'vnseg') -> dict:
@@ -109,11 +128,64 @@ def find_cycle(graph: dict):
     return None
 
 
+def unit(module: str) -> str:
+    """The package (or top-level module) of ``vnseg.X.y`` that :data:`LAYERS` names: ``X`` (``vnseg`` itself: core)."""
+    name = module.split('.')[1] if '.' in module else ''
+    return PART_OF.get(name, name)
+
+
+def layer_violations(graph: dict, layers: dict = LAYERS) -> list:
+    """``'a -> b (unit a, layer n -> unit b, layer m)'`` for every import of ``graph`` that does not point down."""
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            a, b = unit(module), unit(target)
+            if a != b and not layers[b] < layers[a]:
+                found.append(f'{module} -> {target} ({a}, layer {layers[a]} -> {b}, layer {layers[b]})')
+    return found
+
+
 def test_vnseg_has_no_import_circle():
     graph = import_graph()
-    assert len(graph) > 50 and 'vnseg.compat' in graph and 'vnseg.apis.model_loading' in graph
+    assert len(graph) > 50 and 'vnseg.openmmlab.compat' in graph and 'vnseg.apis.model_loading' in graph
     cycle = find_cycle(graph)
     assert cycle is None, 'import circle: ' + ' -> '.join(cycle)
+
+
+def test_imports_point_down_the_layers():
+    graph = import_graph()
+    assert {unit(m) for m in graph} == set(LAYERS), 'a vnseg package without a layer in LAYERS (or a layer left over)'
+    violations = layer_violations(graph)
+    assert not violations, 'imports that do not point down the layers:\n' + '\n'.join(violations)
+
+
+def test_every_package_says_its_layer_in_its_docstring():
+    """Each package's ``__init__`` (and ``vnseg/mmseg_ext.py``) says ``Layer N`` as :data:`LAYERS` has it, and
+    ``vnseg``'s own docstring lists every package with its layer."""
+    table = ast.get_docstring(ast.parse((REPO / 'vnseg' / '__init__.py').read_text(encoding='utf-8')))
+    for name, layer in LAYERS.items():
+        path = REPO / 'vnseg' / name / '__init__.py'
+        path = path if path.exists() else REPO / 'vnseg' / f'{name}.py'
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding='utf-8')))
+        said = re.findall(r'^Layer (\d+)\b', doc, re.M)
+        assert said == [str(layer)], f'{path.relative_to(REPO)}: its docstring says layer {said}, LAYERS {layer}'
+        listed = re.search(rf'^ *{layer}  vnseg\.{name} ', table, re.M)
+        assert listed, f'vnseg/__init__.py: {name} is not listed in layer {layer}'
+
+
+def test_the_layer_check_finds_an_import_that_runs_up_or_sideways(tmp_path):
+    _write(tmp_path, {
+        'pkg/__init__.py': '',
+        'pkg/low/__init__.py': '', 'pkg/low/a.py': 'def f():\n    from pkg.high.b import g\n',
+        'pkg/high/__init__.py': '', 'pkg/high/b.py': 'from pkg.low import a\n',
+        'pkg/side/__init__.py': '', 'pkg/side/c.py': 'import pkg.high.b\n',
+    })
+    assert layer_violations(import_graph(tmp_path, 'pkg'), {'core': 0, 'low': 0, 'high': 1, 'side': 1}) == [
+        'pkg.low.a -> pkg.high (low, layer 0 -> high, layer 1)',
+        'pkg.low.a -> pkg.high.b (low, layer 0 -> high, layer 1)',
+        'pkg.side.c -> pkg.high (side, layer 1 -> high, layer 1)',
+        'pkg.side.c -> pkg.high.b (side, layer 1 -> high, layer 1)',
+    ]
 
 
 def _write(root, files):

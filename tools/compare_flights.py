@@ -8,6 +8,6 @@ import sys
 from vnseg.commands.compare import main, parse_args  # noqa: F401  (the tool's interface)
 
 if __name__ == '__main__':
-    from vnseg.cli import quiet_third_party_warnings, run_tool
+    from vnseg.commands.cli import quiet_third_party_warnings, run_tool
     quiet_third_party_warnings()  # the libraries' deprecation notices are not for users
     sys.exit(run_tool(main))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distributed training with torchrun:  tools/dist_train.sh CONFIG GPUS [train.py args...]
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT. With no GPU it runs GPUS CPU processes over gloo
-# (vnseg.compat picks the backend), which is how the test suite checks it.
+# (vnseg.openmmlab.compat picks the backend), which is how the test suite checks it.
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

@@ -1,6 +1,6 @@
 """Everything vnseg adds to mmseg, applied by one import: ``import vnseg.mmseg_ext``.
 
-1. :func:`vnseg.compat.apply` -- the stack's compatibility fixes for today's torch and numpy, among them
+1. :func:`vnseg.openmmlab.compat.apply` -- the stack's compatibility fixes for today's torch and numpy, among them
    mmseg's loaders routed through vnseg's strict ones (mmengine's reader of local checkpoint files, the
    class names and palette of ``mmseg.apis.init_model`` / ``MMSegInferencer``);
 2. the registration of vnseg's datasets and transforms (:mod:`vnseg.datasets`), models, heads and
@@ -12,10 +12,10 @@ Configs load it with ``custom_imports = dict(imports=['vnseg.mmseg_ext'], allow_
 (``configs/_base_/default_runtime.py``); the tools and :mod:`vnseg.apis` import it. Importing it again,
 or in any order relative to mmseg's own modules, changes nothing: the fixes are idempotent and patch
 the functions mmseg calls, not names that another module may already have imported.
-Layer: above everything it applies or registers, below :mod:`vnseg.apis` and the commands; it imports
-nothing of :mod:`vnseg.apis`.
+Layer 3 (the layers: :mod:`vnseg`): above everything it applies or registers (layers 1-2), below
+:mod:`vnseg.apis` and the commands.
 """
-from vnseg import checkpoints, compat, dataset_meta
+from vnseg.openmmlab import checkpoints, compat, dataset_meta
 
 compat.apply()
 

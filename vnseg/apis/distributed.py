@@ -20,7 +20,7 @@ from typing import Callable, List, Optional, Sequence
 
 from vnseg.geo.vectorize import PolygonOptions
 from .gis_outputs import OutputOptions
-from .sliding import WindowOptions
+from vnseg.inference.sliding import WindowOptions
 
 __all__ = ['infer_images', 'assign_images', 'ProcessGroup']
 

@@ -2,7 +2,7 @@
 
 Called by :func:`vnseg.apis.infer_large_image` once ``STEM_classes.tif`` (and, when the engine wrote
 it, ``STEM_confidence.tif``) exist. Every file is written atomically. Class names are shown in the
-chosen language (:data:`vnseg.classes.CLASS_NAMES`); file names keep the canonical English names.
+chosen language (:data:`vnseg.core.classes.CLASS_NAMES`); file names keep the canonical English names.
 
 Outputs (``STEM`` = image file name without suffix):
 
@@ -26,7 +26,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX, class_names
+from vnseg.core.classes import IGNORE_INDEX, class_names
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas, write_area_tables
 from vnseg.geo.styles import confidence_raster_qml, paletted_raster_qml, write_qml
 from vnseg.geo.vectorize import PolygonFiles, PolygonOptions

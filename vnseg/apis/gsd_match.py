@@ -27,7 +27,7 @@ from typing import Optional
 
 import numpy as np
 
-from vnseg.cli import UserError
+from vnseg.core.errors import UserError
 from vnseg.data.gsd import GSD_META_KEY, grid_gsd_cm, valid_gsd_cm
 
 __all__ = ['GsdError', 'GsdMatch', 'ResampledSource', 'model_gsd_cm', 'MAX_SCALE']
@@ -135,7 +135,7 @@ class ResampledSource:
         """RGB of a model-grid window: ``uint8 (3, height, width)`` (bilinear)."""
         from rasterio.enums import Resampling
 
-        from vnseg.geo.raster_io import ImageReadError
+        from vnseg.core.errors import ImageReadError
         src = self.source
         try:
             data = src.ds.read(src.indexes, window=self._window(row0, col0, height, width),
@@ -149,7 +149,7 @@ class ResampledSource:
         """Validity of a model-grid window: ``bool (height, width)`` (nearest)."""
         from rasterio.enums import Resampling
 
-        from vnseg.geo.raster_io import ImageReadError
+        from vnseg.core.errors import ImageReadError
         try:
             mask = self.source.ds.dataset_mask(window=self._window(row0, col0, height, width),
                                                out_shape=(height, width), resampling=Resampling.nearest)

@@ -8,7 +8,7 @@
     res.class_map, res.polygons['building'], res.areas['classes']
 
 The options are three small objects whose fields are the ``vnseg map`` flags of the same names:
-:class:`~vnseg.apis.sliding.WindowOptions` (``--tile``, ``--overlap``, ``--batch-size``, ``--blend``,
+:class:`~vnseg.inference.sliding.WindowOptions` (``--tile``, ``--overlap``, ``--batch-size``, ``--blend``,
 ``--tta-flip``, ``--match-gsd``), :class:`~vnseg.geo.vectorize.PolygonOptions` (``--classes``,
 ``--min-area``, ``--simplify``) and :class:`~vnseg.apis.gis_outputs.OutputOptions` (``--no-polygons``,
 ``--no-gpkg``, ``--no-preview``, ``--preview-size``, ``--no-report``, ``--lang``, ``--zones``,
@@ -35,9 +35,9 @@ Outputs in ``out_dir`` (``STEM`` = the image's file name without suffix), each w
   review in QGIS (:mod:`vnseg.apis.map_sample`; then ``vnseg accuracy``).
 See :mod:`vnseg.apis.gis_outputs`.
 
-The model is a *tile model* (:mod:`vnseg.apis.tile_models`): an mmseg segmentor (PyTorch) or an
+The model is a *tile model* (:mod:`vnseg.inference.tile_models`): an mmseg segmentor (PyTorch) or an
 exported ONNX file (ONNX Runtime; then neither torch nor OpenMMLab is imported), held with what its
-weights are (:mod:`vnseg.apis.scene_model`). The sliding-window loop (:mod:`vnseg.apis.sliding`) is
+weights are (:mod:`vnseg.apis.scene_model`). The sliding-window loop (:mod:`vnseg.inference.sliding`) is
 the same numpy code for both. The jobs of a run live in their own modules: the image and its strips
 (:mod:`vnseg.apis.scene`), the output file names (:mod:`vnseg.apis.scene_paths`), and what is made
 from the finished class map (:mod:`vnseg.apis.postprocess`, :mod:`vnseg.apis.gis_outputs`).
@@ -64,7 +64,7 @@ from .map_sample import check_sample_target
 from .postprocess import LargeImageResult, postprocess_scene
 from .scene import Scene, gdal_cache, segment_scene
 from .scene_model import build_scene_model
-from .sliding import WindowOptions
+from vnseg.inference.sliding import WindowOptions
 
 __all__ = ['infer_large_image', 'LargeImageResult', 'WindowOptions', 'PolygonOptions', 'OutputOptions']
 
@@ -77,7 +77,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
 
     Args:
         model_or_config: mmseg segmentor, config path / ``Config``, an exported ``.onnx`` file, a
-            tile model (:mod:`vnseg.apis.tile_models`) or a :class:`~vnseg.apis.scene_model.SceneModel`
+            tile model (:mod:`vnseg.inference.tile_models`) or a :class:`~vnseg.apis.scene_model.SceneModel`
             (:func:`~vnseg.apis.scene_model.build_scene_model` builds one with config overrides or
             random weights; build it once for many images).
         checkpoint: weights file (``.pth``), loaded strictly (:func:`vnseg.apis.load_model`); None for an
@@ -85,7 +85,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         src: JPEG / PNG / GeoTIFF (anything GDAL reads), 8-bit RGB, RGBA, grey or paletted.
         out_dir: output folder (created).
         windows: window side, overlap, batch size, blending, flip TTA, GSD matching
-            (:class:`~vnseg.apis.sliding.WindowOptions`); an ONNX model's fixed input size must equal
+            (:class:`~vnseg.inference.sliding.WindowOptions`); an ONNX model's fixed input size must equal
             ``windows.tile``. With ``match_gsd`` the image is read resampled to the model's training
             GSD (checkpoint ``meta['gsd_cm']`` or ONNX ``resolution``) and the result mapped back onto
             the image's grid, where areas are measured (:mod:`vnseg.apis.gsd_match`).
@@ -103,7 +103,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         :class:`LargeImageResult` (paths, area table, tile counts, time).
 
     Raises:
-        vnseg.geo.raster_io.ImageReadError: the image is missing, unreadable or not 8-bit (the
+        vnseg.core.errors.ImageReadError: the image is missing, unreadable or not 8-bit (the
             message names the file).
         vnseg.apis.strip_store.ResumeMismatch: ``resume`` with a stored run of other settings.
         vnseg.geo.zones.ZoneError: an unusable zone file (named in the message).
@@ -112,7 +112,7 @@ def infer_large_image(model_or_config, checkpoint: Optional[str], src: Union[str
         vnseg.apis.model_loading.CheckpointError (and its subclasses), ConfigError,
             MissingWeightsError: see :func:`vnseg.apis.load_model`.
     """
-    from vnseg.classes import class_names
+    from vnseg.core.classes import class_names
     class_names(outputs.lang)  # an unknown language fails before any work
     with gdal_cache():
         t0 = time.perf_counter()

@@ -87,7 +87,7 @@ def draw_map_sample(class_map: Path, gpkg: Path, image: Path, n: int, outputs, k
         vnseg.geo.sampling.SampleError: ``n`` too small for the strata's minimums (the map is written: the
             message says how to draw the sample from it), or ``gpkg`` holds reviewed labels.
     """
-    from vnseg.cli import OptionError
+    from vnseg.core.errors import OptionError
     from vnseg.geo.sampling import SampleError, SampleOptions, draw_sample
     gpkg = Path(gpkg)
     if keep_existing and gpkg.is_file():

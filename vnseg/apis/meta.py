@@ -1,15 +1,15 @@
 """Class names and palette of inference models: :func:`init_model` (``mmseg.apis.init_model`` with
-vnseg's fixes applied) and the helpers of :mod:`vnseg.dataset_meta`, re-exported.
+vnseg's fixes applied) and the helpers of :mod:`vnseg.openmmlab.dataset_meta`, re-exported.
 
 The logic (metadata from the checkpoint, else from the config's dataset; weights loaded strictly) lives
-in :mod:`vnseg.dataset_meta`, below :mod:`vnseg.mmseg_ext`, which patches mmseg's ``init_model`` and
+in :mod:`vnseg.openmmlab.dataset_meta`, below :mod:`vnseg.mmseg_ext`, which patches mmseg's ``init_model`` and
 ``MMSegInferencer`` with it.
 """
 from __future__ import annotations
 
 from typing import Optional
 
-from vnseg.dataset_meta import dataset_meta_from_config, resolve_dataset_meta
+from vnseg.openmmlab.dataset_meta import dataset_meta_from_config, resolve_dataset_meta
 
 __all__ = ['dataset_meta_from_config', 'resolve_dataset_meta', 'init_model']
 

@@ -1,16 +1,16 @@
 """The one way vnseg loads a model to predict or teach: config + checkpoint, strictly.
 
 Every place that turns a checkpoint into predictions goes through here or through what it is built
-on (:mod:`vnseg.checkpoints`: reading files, loading weights strictly; :mod:`vnseg.dataset_meta`:
+on (:mod:`vnseg.openmmlab.checkpoints`: reading files, loading weights strictly; :mod:`vnseg.openmmlab.dataset_meta`:
 class names and palette): ``tools/test.py``, whole-scene inference, ``mmseg.apis.init_model`` and
 ``MMSegInferencer`` (patched by :mod:`vnseg.mmseg_ext`), the analysis tools and the distillation
-teacher. Checkpoints follow the rules of :mod:`vnseg.checkpoints` (strict fit, readable errors, no
+teacher. Checkpoints follow the rules of :mod:`vnseg.openmmlab.checkpoints` (strict fit, readable errors, no
 pickled code); and a model gets random weights only when asked for by name (``random_weights=True``,
 ``--random-weights``).
 
 The checkpoint names are re-exported here (``vnseg.apis.model_loading.read_checkpoint`` is
-:func:`vnseg.checkpoints.read_checkpoint`). Errors subclass :class:`vnseg.data.io.DataError`
-(message ``'<file>: <problem>'``), so the tools report them as one line (:mod:`vnseg.cli`).
+:func:`vnseg.openmmlab.checkpoints.read_checkpoint`). Errors subclass :class:`vnseg.core.errors.DataError`
+(message ``'<file>: <problem>'``), so the tools report them as one line (:mod:`vnseg.commands.cli`).
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from vnseg.checkpoints import (CheckpointError, ConfigError, PathLike, UnsafeCheckpointError,
+from vnseg.openmmlab.checkpoints import (CheckpointError, ConfigError, PathLike, UnsafeCheckpointError,
                                WeightsMismatchError, _config_name, check_checkpoint_file,
                                checkpoint_state_dict, compare_state_dict, load_config, load_weights,
                                read_checkpoint)
-from vnseg.data.io import DataError
+from vnseg.core.errors import DataError, DeviceError, UserError
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'WeightsMismatchError', 'ConfigError',
            'MissingWeightsError', 'load_config', 'read_checkpoint', 'checkpoint_state_dict',
@@ -40,25 +40,22 @@ class MissingWeightsError(DataError):
 def resolve_device(device: Optional[str] = None) -> str:
     """``device``, checked; None -> ``'cuda:0'`` when CUDA is available, else ``'cpu'``.
 
-    Raises :class:`vnseg.cli.OptionError` (subject ``--device``) for an unknown device or a CUDA
-    device on a machine without one.
+    Raises :class:`vnseg.core.errors.DeviceError` (subject: the device as given) for an unknown device or a
+    CUDA device on a machine without one.
     """
     import torch
 
-    from vnseg.cli import OptionError
     if device is None:
         return 'cuda:0' if torch.cuda.is_available() else 'cpu'
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):
-        raise OptionError('--device', f'unknown device {device!r}; use cpu, cuda or cuda:N') from None
+        raise DeviceError(device, 'is not a torch device', use='cpu, cuda or cuda:N') from None
     if parsed.type == 'cuda':
         if not torch.cuda.is_available():
-            raise OptionError('--device', f'{device} asked for, but this machine has no usable '
-                                          'CUDA GPU; use --device cpu')
+            raise DeviceError(device, 'asked for, but this machine has no usable CUDA GPU', use='cpu')
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise OptionError('--device', f'{device} asked for, but this machine has '
-                                          f'{torch.cuda.device_count()} CUDA GPU(s)')
+            raise DeviceError(device, f'asked for, but this machine has {torch.cuda.device_count()} CUDA GPU(s)')
     return str(device)
 
 
@@ -71,7 +68,7 @@ def inference_config(config, cfg_options: Optional[dict] = None):
     """
     import copy
 
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
     if isinstance(config, (str, os.PathLike)):
         cfg = load_config(config, cfg_options)
     else:
@@ -103,19 +100,19 @@ def load_model(model_or_config, checkpoint: Optional[PathLike] = None, device: O
 
     Raises:
         ConfigError, CheckpointError, UnsafeCheckpointError, WeightsMismatchError,
-        MissingWeightsError, vnseg.cli.OptionError (``--device``).
+        MissingWeightsError, vnseg.core.errors.DeviceError, vnseg.core.errors.UserError (a checkpoint and
+        ``random_weights`` both).
     """
     import torch
     from mmengine.model import revert_sync_batchnorm
 
     import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
-    from vnseg.dataset_meta import fallback_meta, resolve_dataset_meta
+    from vnseg.openmmlab.dataset_meta import fallback_meta, resolve_dataset_meta
 
     from .meta import init_model
     if random_weights and checkpoint is not None:
-        from vnseg.cli import OptionError
-        raise OptionError('--random-weights', f'a checkpoint ({checkpoint}) was given too; '
-                                              'give one or the other')
+        raise UserError(checkpoint, 'a checkpoint given with random_weights=True (an untrained model): give one or '
+                                    'the other')
     if isinstance(model_or_config, torch.nn.Module):
         model = model_or_config
         if checkpoint is not None:

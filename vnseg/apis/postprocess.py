@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from vnseg.classes import IGNORE_INDEX
+from vnseg.core.classes import IGNORE_INDEX
 from vnseg.geo.areas import ClassAreaCounter, PixelAreas
 from vnseg.geo.raster_io import write_preview
 from vnseg.geo.vectorize import PolygonOptions

@@ -32,8 +32,8 @@ from typing import List, Optional, Sequence
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX, class_names
-from .sliding import WindowOptions
+from vnseg.core.classes import IGNORE_INDEX, class_names
+from vnseg.inference.sliding import WindowOptions
 
 __all__ = ['predict_to_labelme', 'class_map_to_shapes', 'PrelabelResult', 'PrelabelOptions']
 
@@ -180,7 +180,7 @@ def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Seque
         device, cfg_options: where the model runs, and config overrides.
         progress: tqdm progress bar.
     """
-    from vnseg.geo.raster_io import ImageReadError
+    from vnseg.core.errors import ImageReadError
     from .large_image import infer_large_image
     from .gis_outputs import OutputOptions
     from .scene_model import build_scene_model
@@ -188,7 +188,7 @@ def predict_to_labelme(model_or_config, checkpoint: Optional[str], images: Seque
         raise ValueError(f'patch size must be >= 64 px, got {labels.patch_size}')
     out_dir = Path(out_dir)
     model = build_scene_model(model_or_config, checkpoint, device, cfg_options, tile=windows.tile)
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     names = list(class_names(labels.lang, list(getattr(model.tile_model, 'classes', None) or CLASSES)))
     result = PrelabelResult()
     model_info = dict(config=str(model_or_config) if isinstance(model_or_config, (str, Path)) else None,
@@ -260,13 +260,13 @@ def _write_image_labels(image: Path, res, out_dir: Path, names: Sequence[str], l
 def _write_patch_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     with atomic_output(path) as tmp:
         Image.fromarray(rgb.transpose(1, 2, 0)).save(tmp, format='PNG')
 
 
 def _write_labelme_json(path: Path, doc: dict) -> None:
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     with atomic_output(path) as tmp:
         Path(tmp).write_text(json.dumps(doc, ensure_ascii=False, indent=1), encoding='utf-8')
 
@@ -283,7 +283,7 @@ def _confidence_columns(conf: Optional[np.ndarray], valid: np.ndarray) -> dict:
 
 def _write_review_queue(result: PrelabelResult, out_dir: Path) -> None:
     """Rank ``result.rows`` (lowest mean confidence first) and write ``review_queue.csv``."""
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     key = 'mean_confidence_pct'
     result.rows.sort(key=lambda r: (r.get(key) if r.get(key) is not None else 101.0, r['json']))
     for i, r in enumerate(result.rows, 1):

@@ -3,7 +3,7 @@
 The segmentation part of whole-scene inference, apart from the post-processing (areas, preview,
 polygons, ...: :mod:`vnseg.apis.postprocess`) that reads the finished rasters. A :class:`Scene` ties
 an image (:class:`vnseg.geo.raster_io.SourceImage`) to a model (:class:`vnseg.apis.scene_model.SceneModel`)
-and its window settings (:class:`vnseg.apis.sliding.WindowOptions`); :func:`segment_scene` runs every
+and its window settings (:class:`vnseg.inference.sliding.WindowOptions`); :func:`segment_scene` runs every
 strip that its store (:mod:`vnseg.apis.strip_store`) does not hold yet and writes both maps.
 """
 from __future__ import annotations
@@ -13,12 +13,12 @@ import time
 from contextlib import contextmanager
 from typing import Dict, Optional
 
-from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
+from vnseg.core.classes import CLASSES, IGNORE_INDEX, PALETTE
 from vnseg.geo.raster_io import SourceImage
 from .gsd_match import GsdMatch, gsd_tags
 from .scene_model import SceneModel, build_scene_model
 from .scene_paths import ScenePaths
-from .sliding import TiledSegmenter, WindowOptions
+from vnseg.inference.sliding import TiledSegmenter, WindowOptions
 from .strip_store import StripStore
 
 __all__ = ['Scene', 'open_scene', 'segment_scene', 'gdal_cache']

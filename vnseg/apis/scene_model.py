@@ -2,7 +2,7 @@
 
 :func:`build_tile_model` turns what a user names (a config and a checkpoint, an exported ``.onnx``
 file, an mmseg segmentor in memory, or a tile model) into a tile model
-(:mod:`vnseg.apis.tile_models`). :class:`SceneModel` keeps it together with where its weights come
+(:mod:`vnseg.inference.tile_models`). :class:`SceneModel` keeps it together with where its weights come
 from -- the config, the checkpoint, random weights on purpose -- which the outputs' tags and report
 name and the resume check compares (:attr:`SceneModel.identity`); :func:`build_scene_model` builds
 one.
@@ -30,11 +30,11 @@ def build_tile_model(model_or_config, checkpoint: Optional[str] = None, device: 
                      cfg_options: Optional[dict] = None, tile: Optional[int] = None,
                      random_weights: bool = False, backend: str = 'onnxruntime'):
     """The tile model for ``model_or_config``: a tile model as is; an ``.onnx`` path ->
-    :class:`~vnseg.apis.tile_models.OnnxTileModel` on ``backend`` (torch is not imported); an mmseg
-    segmentor or a config -> :class:`~vnseg.apis.tile_models.TorchTileModel` (built by
+    :class:`~vnseg.inference.tile_models.OnnxTileModel` on ``backend`` (torch is not imported); an mmseg
+    segmentor or a config -> :class:`~vnseg.inference.tile_models.TorchTileModel` (built by
     :func:`vnseg.apis.model_loading.load_model`: the checkpoint is loaded strictly; no checkpoint only
     with ``random_weights``)."""
-    from .tile_models import OnnxTileModel, TorchTileModel
+    from vnseg.inference.tile_models import OnnxTileModel, TorchTileModel
     if _is_tile_model(model_or_config):
         return model_or_config
     if _is_onnx_path(model_or_config):
@@ -61,7 +61,7 @@ class SceneModel:
     """A tile model and where its weights come from.
 
     Attributes:
-        tile_model: what runs the windows (:mod:`vnseg.apis.tile_models`).
+        tile_model: what runs the windows (:mod:`vnseg.inference.tile_models`).
         config: the config path it was built from (None: an ONNX file or a model given in memory).
         checkpoint: the weights file it was built with (None: an ONNX file, in-memory or random weights).
         random_weights: an untrained model built on purpose.
@@ -73,7 +73,7 @@ class SceneModel:
 
     @property
     def onnx_path(self) -> Optional[Path]:
-        """The ONNX file of an :class:`~vnseg.apis.tile_models.OnnxTileModel`, else None."""
+        """The ONNX file of an :class:`~vnseg.inference.tile_models.OnnxTileModel`, else None."""
         return getattr(self.tile_model, 'path', None)
 
     @cached_property

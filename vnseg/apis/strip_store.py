@@ -1,6 +1,6 @@
 """Finished strips on disk: what makes whole-scene inference resumable and splittable into bands.
 
-Every finished strip of a scene (:class:`vnseg.apis.sliding.Strip`) is written at once, atomically,
+Every finished strip of a scene (:class:`vnseg.inference.sliding.Strip`) is written at once, atomically,
 to its own small file ``strip_NNNNNN.tif`` in a hidden folder next to the outputs
 (``OUT/.STEM.parts/``): band 1 = class indices, band 2 = confidence (uint8 %, 255 = nodata), deflate.
 A ``manifest.json`` records what the strips were computed from (image, model, window settings).
@@ -8,7 +8,7 @@ The folder is created with the first finished strip: a run that fails (or is kil
 strip is done -- a truncated or unreadable image, a bad model -- leaves no hidden folder behind.
 
 * A run killed at any moment (even SIGKILL) leaves complete strip files only; ``--resume`` runs the
-  missing strips (with their context, see :mod:`vnseg.apis.sliding`) and gives the same bytes.
+  missing strips (with their context, see :mod:`vnseg.inference.sliding`) and gives the same bytes.
 * Several processes can fill one store, each its own row band of strips (``tools/dist_infer.sh``).
 * :meth:`StripStore.assemble` stacks the strips with a GDAL VRT and lets GDAL's COG driver write
   the final class map and confidence map (512 x 512 deflate tiles, overviews) block by block, then
@@ -28,7 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from vnseg.data.io import atomic_output
+from vnseg.core.atomic import atomic_output
 
 __all__ = ['StripStore', 'ResumeMismatch']
 

@@ -6,12 +6,12 @@
 
 Every train scene of a prepared dataset (``DATA/scenes/img``, ids in ``DATA/scenes/train.txt``) and
 every image of each unlabelled folder goes through vnseg's whole-scene inference
-(:class:`vnseg.apis.sliding.TiledSegmenter`: sliding windows, Gaussian blending of the logits, flip
+(:class:`vnseg.inference.sliding.TiledSegmenter`: sliding windows, Gaussian blending of the logits, flip
 TTA); with several checkpoints the teachers' softmax probabilities are averaged (an ensemble). The
 windows of all teachers run strip by strip in step, so memory is one strip of scores per teacher
 (``float32 C x tile x width``), whatever the image height; the probabilities go to disk as 8-bit
-per class (:mod:`vnseg.data.soft_label_raster`) and the cache is described by its manifest
-(:mod:`vnseg.data.teacher_cache`: teachers and their sha256, TTA, data fingerprint).
+per class (:mod:`vnseg.distill.soft_label_raster`) and the cache is described by its manifest
+(:mod:`vnseg.distill.teacher_cache`: teachers and their sha256, TTA, data fingerprint).
 
 Resumable: an image whose soft labels are listed as done is skipped when the same command runs
 again; a killed run recomputes only the image it was on, which gives the same bytes. An image that
@@ -25,12 +25,14 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vnseg.classes import CLASSES
-from vnseg.data.io import IMAGE_SUFFIXES, DataError
-from vnseg.data.soft_label_raster import SoftLabelWriter, quantise
-from vnseg.data.teacher_cache import TeacherCache, cache_file_name, file_sha256
-from vnseg.geo.raster_io import ImageReadError, SourceImage
-from .sliding import TiledSegmenter, WindowOptions, default_overlap
+from vnseg.core.classes import CLASSES
+from vnseg.core.errors import DataError
+from vnseg.core.errors import ImageReadError
+from vnseg.data.io import IMAGE_SUFFIXES
+from vnseg.distill.soft_label_raster import SoftLabelWriter, quantise
+from vnseg.distill.teacher_cache import TeacherCache, cache_file_name, file_sha256
+from vnseg.geo.raster_io import SourceImage
+from vnseg.inference.sliding import TiledSegmenter, WindowOptions, default_overlap
 
 __all__ = ['cache_teacher_labels', 'CacheReport', 'list_inputs', 'teacher_identity', 'strip_probabilities',
            'softmax', 'TEACHER_WINDOWS']
@@ -145,7 +147,7 @@ def cache_teacher_labels(teachers: Sequence[Tuple[str, str]], data_root, unlabel
         tile_models: the teachers already built as tile models (tests), one per ``teachers`` pair.
 
     Raises:
-        :class:`vnseg.data.teacher_cache.CacheMismatch` when ``out_dir`` holds a cache of another
+        :class:`vnseg.distill.teacher_cache.CacheMismatch` when ``out_dir`` holds a cache of another
         teacher, settings or data; :class:`DataError` for a missing dataset, folder, config or
         checkpoint (before any work).
     """

@@ -1,5 +1,8 @@
 """The ``vnseg`` command: one subcommand per job, each the same code as its ``tools/`` script.
 
+Layer 6, the top of the product (the layers: :mod:`vnseg`): the one package that turns errors into flags and
+exit codes.
+
     vnseg --help                      the subcommands
     vnseg map model.onnx mosaic.tif out/      whole-scene inference (light install: no torch)
     vnseg train configs/segformer_b0_recipe_vn.py --work-dir work_dirs/b0
@@ -43,7 +46,7 @@ COMMANDS = {
 
 
 def _usage() -> str:
-    from vnseg.version import __version__
+    from vnseg.core.version import __version__
     width = max(len(name) for name in COMMANDS)  # (not map(): the submodule vnseg.commands.map shadows it here)
     lines = [f'usage: vnseg COMMAND [options]   (vnseg {__version__}; vnseg COMMAND --help for its options)',
              '', 'commands:']
@@ -53,7 +56,7 @@ def _usage() -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``vnseg COMMAND ...``; returns the exit status (the console entry point exits with it)."""
-    from vnseg.cli import EXIT_USAGE, quiet_third_party_warnings, run_tool
+    from vnseg.commands.cli import EXIT_USAGE, quiet_third_party_warnings, run_tool
     if argv is None:  # the command line (console script, python -m vnseg): libraries' deprecations hidden
         quiet_third_party_warnings()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -61,7 +64,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(_usage())
         return 0 if argv else EXIT_USAGE
     if argv[0] == '--version':
-        from vnseg.version import __version__
+        from vnseg.core.version import __version__
         print(f'vnseg {__version__}')
         return 0
     name, rest = argv[0], argv[1:]

@@ -27,7 +27,7 @@ import sys
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser, positive_int
+    from vnseg.commands.cli import ArgumentParser, positive_int
     p = ArgumentParser(description='Reviewed sample -> class areas with 95 % intervals, error matrix, accuracy')
     p.add_argument('sample', help='reviewed sample: the GeoPackage of vnseg sample, or a CSV with its columns')
     p.add_argument('--class-map', required=True, help='the class map the sample was drawn on (STEM_classes.tif)')
@@ -47,7 +47,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.cli import check_output_dir
+    from vnseg.commands.cli import check_output_dir
     from vnseg.geo.accuracy import AccuracyOptions, assess_accuracy
     check_output_dir(args.out_dir)
     report = None

@@ -15,9 +15,11 @@ and build their parser with :class:`ArgumentParser`, whose usage errors are one 
 
 User mistakes recognised (:func:`describe_user_error`):
 
-* :class:`UserError` and its subclasses -- :class:`vnseg.data.io.DataError` (bad data files,
-  checkpoints, configs), :class:`OptionError` (a bad option value) -- whose message reads
+* :class:`vnseg.core.errors.UserError` and its subclasses -- ``DataError`` (bad data files,
+  checkpoints, configs), ``OptionError`` (a bad option value) -- whose message reads
   ``<subject>: <problem>``, and exceptions whose class sets ``user_error = True`` (a bad label map);
+* a ``DeviceError`` of the library (a device this machine cannot run on), named by the flag every command
+  gives it, ``--device``;
 * ``OSError`` naming a file (missing, unreadable, a folder where a file is expected, no space
   left, read-only file system, file too large), e.g. an unwritable output folder or a full disk;
 * GDAL/rasterio I/O errors (their message names the file).
@@ -42,7 +44,9 @@ import os
 import sys
 from typing import Callable, Optional, Sequence
 
-__all__ = ['UserError', 'OptionError', 'ArgumentParser', 'describe_user_error', 'run_tool', 'EXIT_USER_ERROR',
+from vnseg.core.errors import DeviceError, OptionError, UserError
+
+__all__ = ['ArgumentParser', 'device_option_error', 'describe_user_error', 'run_tool', 'EXIT_USER_ERROR',
            'EXIT_USAGE', 'quiet_third_party_warnings', 'THIRD_PARTY_MODULES']
 
 #: Exit status of a tool stopped by a user's mistake (a file, a checkpoint, an output folder).
@@ -112,24 +116,6 @@ def quiet_third_party_warnings(modules: Sequence[str] = THIRD_PARTY_MODULES) -> 
     return True
 
 
-class UserError(ValueError):
-    """A user's mistake about ``subject`` (a file, an option): the message is ``'<subject>: <problem>'``.
-
-    This module needs nothing but the standard library, so that every tool (the ONNX one included)
-    can report errors before anything heavy is imported.
-    """
-
-    def __init__(self, subject, problem: str):
-        self.subject = None if subject is None else os.fsdecode(subject) if isinstance(
-            subject, (bytes, os.PathLike)) else str(subject)
-        self.problem = problem
-        super().__init__(f'{self.subject}: {problem}' if self.subject else problem)
-
-
-class OptionError(UserError):
-    """A command-line option (the subject, e.g. ``'--tile'``) has a value the tool cannot use."""
-
-
 def _os_error_line(exc: OSError) -> Optional[str]:
     filename = getattr(exc, 'filename', None)
     if filename is None and exc.errno not in _ENVIRONMENT_ERRNOS:
@@ -152,6 +138,8 @@ def _is_gdal_error(exc: BaseException) -> bool:
 
 def describe_user_error(exc: BaseException) -> Optional[str]:
     """``'<subject>: <problem>'`` when ``exc`` is a user's mistake, else None (a bug)."""
+    if isinstance(exc, DeviceError):
+        return str(device_option_error(exc))
     if isinstance(exc, UserError) or getattr(exc, 'user_error', False):
         return str(exc)
     if _is_gdal_error(exc):
@@ -161,6 +149,11 @@ def describe_user_error(exc: BaseException) -> Optional[str]:
     if isinstance(exc, OSError) and type(exc).__module__.startswith('vnseg'):
         return str(exc)  # vnseg's own OSError subclasses (e.g. ImageReadError) name the file
     return None
+
+
+def device_option_error(exc: DeviceError) -> OptionError:
+    """``exc`` as the ``--device`` flag's error: ``--device: cuda:0 asked for, ...; use --device cpu``."""
+    return OptionError('--device', f'{exc.device} {exc.reason}' + (f'; use --device {exc.use}' if exc.use else ''))
 
 
 def run_tool(main: Callable[..., Optional[int]], argv: Optional[Sequence[str]] = None) -> int:

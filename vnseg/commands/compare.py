@@ -21,7 +21,7 @@ from pathlib import Path
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description='Change between two flights from their class maps')
     p.add_argument('before', help='class map of the earlier flight (uint8 GeoTIFF)')
     p.add_argument('after', help='class map of the later flight (any grid / CRS)')
@@ -43,7 +43,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from vnseg.cli import EXIT_USER_ERROR
+    from vnseg.commands.cli import EXIT_USER_ERROR
     args = parse_args(argv)
     from vnseg.geo.change import compare_class_maps
     try:

@@ -20,7 +20,7 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('config', nargs='?', help='config file (model source)')
     p.add_argument('checkpoint', nargs='?', help='checkpoint file of that config')

@@ -8,7 +8,7 @@ Example:
 
 
 def parse_args(argv=None):
-    from vnseg.reports.tool_args import add_figure_args, parse_runs_args, runs_parser
+    from vnseg.commands.shared_args import add_figure_args, parse_runs_args, runs_parser
     p = runs_parser(__doc__, what='work dirs or scalars.json files')
     p.add_argument('--loss-keys', nargs='+', default=['loss'], help='training keys to plot')
     p.add_argument('--val-keys', nargs='+', default=['mIoU'], help='validation keys to plot')
@@ -18,8 +18,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from vnseg.commands.shared_args import figure_options
     from vnseg.reports.plots import render_training_curves
-    from vnseg.reports.tool_args import figure_options
     path = render_training_curves(args.runs, args.out, labels=args.names, loss_keys=args.loss_keys,
                                   val_keys=args.val_keys, **figure_options(args))
     print(f'wrote {path}')

@@ -38,7 +38,7 @@ IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff')
 
 def parse_args(argv=None):
     from mmengine.config import DictAction
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description='Export a segmentor to ONNX (Deepness metadata, parity check)')
     p.add_argument('config', help='model config (.py)')
     p.add_argument('checkpoint', help='trained weights (.pth)')
@@ -130,13 +130,13 @@ def _int8_option_problem(args):
 def main(argv=None):
     args = parse_args(argv)
     from vnseg.apis.model_loading import inference_config, load_model
-    from vnseg.classes import CLASSES, CLASSES_VI
-    from vnseg.data.io import atomic_output
+    from vnseg.commands.cli import EXIT_USER_ERROR
+    from vnseg.core.atomic import atomic_output
+    from vnseg.core.classes import CLASSES, CLASSES_VI
+    from vnseg.core.errors import ImageReadError
+    from vnseg.core.version import __version__
     from vnseg.deploy.model_card import build_model_card, load_test_metrics, write_model_card
     from vnseg.deploy.onnx_export import check_parity, deepness_metadata, embed_metadata, export_onnx, parity_tiles
-    from vnseg.cli import EXIT_USER_ERROR
-    from vnseg.geo.raster_io import ImageReadError
-    from vnseg.version import __version__
     out = Path(args.out)
     if out.suffix.lower() != '.onnx':
         print(f'error: {out}: the output must end in .onnx', file=sys.stderr)

@@ -17,7 +17,7 @@ from mmengine.config import DictAction
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--model', nargs='+', action='append', default=[],
                    metavar='NAME CONFIG [CHECKPOINT]', help='a model column')

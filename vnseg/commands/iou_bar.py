@@ -8,7 +8,7 @@ Example:
 
 
 def parse_args(argv=None):
-    from vnseg.reports.tool_args import add_figure_args, parse_runs_args, runs_parser
+    from vnseg.commands.shared_args import add_figure_args, parse_runs_args, runs_parser
     p = runs_parser(__doc__)
     p.add_argument('--metric', default='IoU', help='per-class family: IoU, Acc, Dice, ...')
     add_figure_args(p, width=8.0, height=4.5)
@@ -17,8 +17,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from vnseg.commands.shared_args import figure_options
     from vnseg.reports.plots import render_iou_bar
-    from vnseg.reports.tool_args import figure_options
     path = render_iou_bar(args.runs, args.out, labels=args.names, family=args.metric, **figure_options(args))
     print(f'wrote {path}')
 

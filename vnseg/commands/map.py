@@ -69,7 +69,7 @@ def _dict_action():
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser, non_negative_float, non_negative_int, positive_int
+    from vnseg.commands.cli import ArgumentParser, non_negative_float, non_negative_int, positive_int
     p = ArgumentParser(description='Whole-scene inference: class map and confidence GeoTIFFs, polygons, '
                                             'area table')
     p.add_argument('inputs', nargs='+', metavar='MODEL IMAGE',
@@ -189,8 +189,9 @@ def _positional_model_and_out_dir(parser, args):
 
 
 def check_args(args):
-    """Refuse what cannot give a right result before any work (:class:`vnseg.cli.OptionError`)."""
-    from vnseg.cli import OptionError, check_output_dir
+    """Refuse what cannot give a right result before any work (:class:`vnseg.core.errors.OptionError`)."""
+    from vnseg.commands.cli import check_output_dir
+    from vnseg.core.errors import OptionError
     if args.checkpoint is not None and args.checkpoint.lower() in _NO_CHECKPOINT_WORDS \
             and not Path(args.checkpoint).exists():
         raise OptionError(args.checkpoint, 'is not a checkpoint file; to run an untrained model on '
@@ -295,21 +296,21 @@ def map_options(args, tile: int) -> tuple:
     of its name (:func:`vnseg.commands.flags.options_from_args`); ``tile``: the window side decided
     from ``--tile`` and the model."""
     from vnseg.apis.gis_outputs import OutputOptions
-    from vnseg.apis.sliding import WindowOptions
     from vnseg.commands.flags import options_from_args
     from vnseg.geo.vectorize import PolygonOptions
+    from vnseg.inference.sliding import WindowOptions
     return (options_from_args(WindowOptions, args, tile=tile), options_from_args(PolygonOptions, args),
             options_from_args(OutputOptions, args))
 
 
 def _distributed(launcher):
     """This process among the job's (:class:`vnseg.apis.distributed.ProcessGroup`); initialises the
-    process group for a launcher (MMEngine's init_dist, gloo without CUDA -- vnseg.compat)."""
+    process group for a launcher (MMEngine's init_dist, gloo without CUDA -- vnseg.openmmlab.compat)."""
     from vnseg.apis.distributed import ProcessGroup
     if launcher == 'none':
         return ProcessGroup()
     import torch
-    import vnseg.mmseg_ext  # noqa: F401  (vnseg.compat: init_dist on CPU-only machines)
+    import vnseg.mmseg_ext  # noqa: F401  (vnseg.openmmlab.compat: init_dist on CPU-only machines)
     from mmengine.dist import get_dist_info, init_dist
     init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
     rank, world = get_dist_info()
@@ -322,8 +323,8 @@ def main(argv=None):
     from vnseg.apis.distributed import infer_images
     from vnseg.apis.scene_model import build_scene_model
     from vnseg.apis.strip_store import ResumeMismatch
-    from vnseg.cli import EXIT_USER_ERROR, describe_user_error
-    from vnseg.geo.raster_io import ImageReadError
+    from vnseg.commands.cli import EXIT_USER_ERROR, describe_user_error
+    from vnseg.core.errors import ImageReadError
     onnx_model = None
     if args.onnx:  # built once: its exported tile is the default --tile
         from vnseg.deploy.int8_check import Int8CheckError
@@ -339,7 +340,7 @@ def main(argv=None):
     else:
         tile = args.tile or 512
         if args.overlap is not None and args.overlap >= tile:
-            from vnseg.cli import OptionError
+            from vnseg.core.errors import OptionError
             raise OptionError('--overlap', f'{args.overlap} px must be smaller than the tile ({tile} px)')
     windows, polygons, outputs = map_options(args, tile)
     group = _distributed(args.launcher)

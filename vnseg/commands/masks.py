@@ -12,14 +12,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from vnseg.data.io import DataError, write_json, write_mask_png
+from vnseg.commands.shared_args import add_annotation_args, add_batch_args
+from vnseg.core.atomic import write_json
+from vnseg.core.errors import DataError
+from vnseg.data.io import write_mask_png
 from vnseg.data.label_map import LabelMap
 from vnseg.data.labelme import NotAnAnnotationError, UnsafePathError, json_to_mask
-from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('inputs', nargs='+', help='JSON files or folders')
@@ -51,7 +53,7 @@ def _collect(inputs, root_arg):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from tqdm import tqdm
-    label_map = LabelMap.from_spec(args.labels)  # a bad map: one line through vnseg.cli.run_tool
+    label_map = LabelMap.from_spec(args.labels)  # a bad map: one line through vnseg.commands.cli.run_tool
     out_dir = Path(args.out_dir)
     reports, failures, skipped, used, unsafe = [], [], [], {}, False
     for path, root in tqdm(_collect(args.inputs, args.root), desc='json -> mask', unit='file',

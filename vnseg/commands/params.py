@@ -53,7 +53,7 @@ def build_model(cfg):
     from mmengine.model import revert_sync_batchnorm
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
 
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     disable_pretrained(cfg.model)
@@ -119,7 +119,7 @@ def to_markdown(rows, shape=(512, 512)):
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     parser = ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('configs', nargs='*', help='config files (default: every study config)')
     parser.add_argument('--shape', type=int, nargs='+', default=[512, 512],
@@ -138,7 +138,7 @@ def main(argv=None):
     table = to_markdown(rows, shape)
     print(table, end='')
     if args.out:
-        from vnseg.data.atomic import atomic_write_text
+        from vnseg.core.atomic import atomic_write_text
         atomic_write_text(args.out, table)
     off = [r['stem'] for r in rows if r['rel_diff'] is not None and abs(r['rel_diff']) > TOLERANCE]
     if off:

@@ -17,7 +17,7 @@ import sys
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description='Model predictions -> labelme / AnyLabeling JSON pre-labels')
     p.add_argument('config', help='model config (.py)')
     p.add_argument('checkpoint', help='trained checkpoint (.pth)')
@@ -38,11 +38,11 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from vnseg.cli import EXIT_USER_ERROR
+    from vnseg.commands.cli import EXIT_USER_ERROR
     args = parse_args(argv)
     from vnseg.apis.prelabel import PrelabelOptions, predict_to_labelme
-    from vnseg.apis.sliding import WindowOptions
     from vnseg.commands.flags import options_from_args
+    from vnseg.inference.sliding import WindowOptions
     labels = options_from_args(PrelabelOptions, args)
     windows = WindowOptions(tile=args.tile, overlap=args.overlap, batch_size=args.batch_size)
     try:

@@ -16,14 +16,14 @@ import warnings
 from pathlib import Path
 
 from vnseg.commands.flags import options_from_args
+from vnseg.commands.shared_args import add_annotation_args, add_batch_args
 from vnseg.data.prepare import PatchOptions, SceneOptions, SplitOptions, prepare_dataset
-from vnseg.data.tool_args import add_annotation_args, add_batch_args
 
 
 def build_parser():
     """The flags; those of the option types fill the fields of the same names (``--patch-size`` is
     ``PatchOptions.patch_size``)."""
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description=__doc__.split('\n')[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('src', help='source folder of scenes')

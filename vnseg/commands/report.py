@@ -9,7 +9,7 @@ Example:
 
 
 def parse_args(argv=None):
-    from vnseg.reports.tool_args import parse_runs_args, runs_parser
+    from vnseg.commands.shared_args import parse_runs_args, runs_parser
     p = runs_parser(__doc__)
     p.add_argument('--no-params', action='store_true',
                    help='do not build models to count parameters (stored num_params still used)')
@@ -27,7 +27,7 @@ def main(argv=None):
     table = comparison.comparison_table(rows, sort=args.sort, extra_metrics=args.extra_metrics)
     print(table, end='')
     if args.out:
-        from vnseg.data.atomic import atomic_write_text
+        from vnseg.core.atomic import atomic_write_text
         atomic_write_text(args.out, table)
     if args.csv:
         comparison.comparison_csv(rows, args.csv)

@@ -1,4 +1,4 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: config loading, runner building, shutdown."""
+"""What ``vnseg train`` and ``vnseg test`` share: their runner flags, config loading, runner building, shutdown."""
 import os
 import os.path as osp
 
@@ -29,9 +29,9 @@ def load_tool_config(config_path, launcher='none', cfg_options=None, work_dir=No
 
     ``--cfg-options`` are merged; the work dir is ``work_dir``, else the config's ``work_dir``,
     else ``./work_dirs/<config file name without .py>``. A missing or broken config is a
-    :class:`vnseg.apis.model_loading.ConfigError` naming the file.
+    :class:`vnseg.openmmlab.checkpoints.ConfigError` naming the file.
     """
-    from vnseg.apis.model_loading import load_config
+    from vnseg.openmmlab.checkpoints import load_config
 
     cfg = load_config(config_path, cfg_options)
     cfg.launcher = launcher

@@ -27,7 +27,7 @@ Then label the points and run ``vnseg accuracy OUT.gpkg --class-map CLASS_MAP.ti
 
 def _expected_accuracy(tokens):
     """``0.8`` (every class) and ``NAME=U`` tokens -> ``{'*': 0.8, NAME: U}``."""
-    from vnseg.cli import OptionError
+    from vnseg.core.errors import OptionError
     out = {}
     for tok in tokens or ():
         name, _, value = tok.rpartition('=')
@@ -42,7 +42,7 @@ def _expected_accuracy(tokens):
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser, non_negative_int, positive_int
+    from vnseg.commands.cli import ArgumentParser, non_negative_int, positive_int
     p = ArgumentParser(description='Stratified random sample of a class map -> GeoPackage review form for QGIS')
     p.add_argument('class_map', help='class map of vnseg map (STEM_classes.tif)')
     p.add_argument('out', help='the GeoPackage to write (OUT.gpkg; OUT.qgs is written beside it)')

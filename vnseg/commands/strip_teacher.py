@@ -84,7 +84,7 @@ def trusted_weights(checkpoint):
 
 
 def main(argv=None):
-    from vnseg.cli import ArgumentParser
+    from vnseg.commands.cli import ArgumentParser
     parser = ArgumentParser(description='Strip a distillation checkpoint to the student')
     parser.add_argument('src', help='checkpoint of a distillation run')
     parser.add_argument('dst', help='output checkpoint (student weights + meta)')
@@ -97,7 +97,7 @@ def main(argv=None):
 
     import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.apis.model_loading import CheckpointError, check_checkpoint_file, read_checkpoint
-    from vnseg.data.atomic import atomic_write_bytes
+    from vnseg.core.atomic import atomic_write_bytes
 
     if args.trust_pickled:
         check_checkpoint_file(args.src)  # exists, not empty, not text: before unpickling

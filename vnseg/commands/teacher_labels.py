@@ -18,7 +18,7 @@ import sys
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser, check_output_dir, positive_int, non_negative_int
+    from vnseg.commands.cli import ArgumentParser, check_output_dir, positive_int, non_negative_int
     p = ArgumentParser(description="Cache a teacher's soft labels (class probabilities) of a prepared "
                                    "dataset's train scenes and of unlabelled images, for distillation")
     p.add_argument('teachers', nargs='+', metavar='CONFIG CKPT',
@@ -41,7 +41,7 @@ def parse_args(argv=None):
         p.error('--data: give a prepared dataset (--data) and/or --unlabelled folders')
     if args.overlap >= args.tile:
         p.error(f'--overlap: {args.overlap} px must be smaller than the tile ({args.tile} px)')
-    from vnseg.cli import OptionError
+    from vnseg.core.errors import OptionError
     try:
         check_output_dir(args.out_dir)
     except OptionError as err:
@@ -52,9 +52,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.apis.sliding import WindowOptions
     from vnseg.apis.teacher_labels import cache_teacher_labels
-    from vnseg.cli import EXIT_USER_ERROR, describe_user_error
+    from vnseg.commands.cli import EXIT_USER_ERROR, describe_user_error
+    from vnseg.inference.sliding import WindowOptions
 
     def report(image, err):
         print(f'error: {describe_user_error(err) or err}', file=sys.stderr)

@@ -20,8 +20,8 @@ import time
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
-    from vnseg.runner_utils import add_runner_args, parse_runner_args
+    from vnseg.commands.cli import ArgumentParser
+    from vnseg.commands.runner import add_runner_args, parse_runner_args
 
     parser = ArgumentParser(description='Test (and evaluate) a vnseg / mmseg segmentor')
     parser.add_argument('config', help='test config file path')
@@ -38,7 +38,7 @@ def parse_args(argv=None):
 
 
 def enable_visualisation(cfg, args):
-    from vnseg.cli import OptionError
+    from vnseg.core.errors import OptionError
     hook = cfg.default_hooks.get('visualization')
     if hook is None:
         raise OptionError('--show-dir' if args.show_dir else '--show',
@@ -54,7 +54,7 @@ def enable_visualisation(cfg, args):
 
 def enable_tta(cfg, config_path):
     """Test through the config's ``tta_model`` with its ``tta_pipeline``."""
-    from vnseg.cli import OptionError
+    from vnseg.core.errors import OptionError
     if cfg.get('tta_pipeline') is None:
         raise OptionError('--tta', f'{config_path} defines no tta_pipeline: inherit a vnseg dataset '
                                    'base (configs/_base_/datasets/*.py) or add one')
@@ -71,11 +71,11 @@ def main(argv=None):
     from mmengine.dist import is_main_process
 
     from vnseg.apis.model_loading import load_weights, read_checkpoint
-    from vnseg.cli import check_output_dir
-    from vnseg.compat import adapt_cfg_to_device
+    from vnseg.commands.cli import check_output_dir
+    from vnseg.commands.runner import build_runner, load_tool_config, shutdown_distributed
+    from vnseg.openmmlab.compat import adapt_cfg_to_device
+    from vnseg.openmmlab.pretrained import disable_pretrained
     from vnseg.reports.metrics_file import save_metrics
-    from vnseg.pretrained import disable_pretrained
-    from vnseg.runner_utils import build_runner, load_tool_config, shutdown_distributed
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)
     for option, folder in (('--work-dir', cfg.work_dir), ('--out-dir', args.out_dir),

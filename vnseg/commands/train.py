@@ -18,8 +18,8 @@ ends in one line ``error: <file>: <problem>``.
 
 
 def parse_args(argv=None):
-    from vnseg.cli import ArgumentParser
-    from vnseg.runner_utils import add_runner_args, parse_runner_args
+    from vnseg.commands.cli import ArgumentParser
+    from vnseg.commands.runner import add_runner_args, parse_runner_args
 
     parser = ArgumentParser(description='Train a vnseg / mmseg segmentor')
     parser.add_argument('config', help='train config file path')
@@ -50,12 +50,13 @@ def main(argv=None):
 
     import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
     from vnseg.apis.model_loading import load_weights, read_checkpoint
-    from vnseg.cli import OptionError, check_output_dir
-    from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
+    from vnseg.commands.cli import check_output_dir
+    from vnseg.core.errors import OptionError
     from vnseg.data.class_weights import training_class_weights
     from vnseg.engine.cpu_speedups import apply_cpu_speedups
-    from vnseg.pretrained import disable_pretrained, pretrained_disabled_by_env
-    from vnseg.runner_utils import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
+    from vnseg.openmmlab.compat import AmpNeedsCudaError, adapt_cfg_to_device
+    from vnseg.openmmlab.pretrained import disable_pretrained, pretrained_disabled_by_env
+    from vnseg.commands.runner import (build_runner, load_tool_config, record_training_gsd, shutdown_distributed,
                                     train_on_all_scenes, use_atomic_checkpoints)
 
     cfg = load_tool_config(args.config, args.launcher, args.cfg_options, args.work_dir)

@@ -10,7 +10,7 @@ Windows). A crash or an error therefore never leaves a half-written output under
 * :func:`atomic_write_bytes`, :func:`atomic_write_text`, :func:`write_json`: whole contents at once.
 
 Standard library only, so that it also runs where numpy does not (the GPU machine check in
-``benchmarks/gpu_check.py``). :mod:`vnseg.data.io` re-exports these names.
+``benchmarks/gpu_check.py``).
 """
 from __future__ import annotations
 

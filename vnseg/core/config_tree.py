@@ -1,6 +1,6 @@
 """The one recursive walk over a nested config, shared by every function that searches or edits one
-(:mod:`vnseg.compat`, :mod:`vnseg.pretrained`, :mod:`vnseg.reports.comparison`), and where a config's
-train data lives (:func:`train_data_roots`). No imports: it works on plain dicts and lists as well as
+(:mod:`vnseg.openmmlab.compat`, :mod:`vnseg.openmmlab.pretrained`, :mod:`vnseg.reports.comparison`), and where a
+config's train data lives (:func:`train_data_roots`). No imports: it works on plain dicts and lists as well as
 mmengine ``Config``/``ConfigDict`` objects.
 """
 

@@ -1,10 +1,12 @@
 """Annotation processing: labelled scenes -> class masks -> train-ready patches (no torch, no mmseg).
 
+Layer 1: imports only the layer below, :mod:`vnseg.core` (the layers: :mod:`vnseg`).
+
 Not to be confused with :mod:`vnseg.datasets`, the mmseg dataset classes that read this package's
 output during training. Modules (import them directly; this package imports nothing, and ``import
 vnseg.data`` loads neither torch nor mmengine):
 
-* :mod:`~vnseg.data.io`: atomic writes, safe image reading (size limit, mode policy), palette PNGs.
+* :mod:`~vnseg.data.io`: safe image reading (size limit, mode policy), palette PNGs.
 * :mod:`~vnseg.data.label_map`: label string -> class index maps.
 * :mod:`~vnseg.data.labelme`: labelme / AnyLabeling / X-AnyLabeling JSON -> mask + QA report
   (schema, image resolution, shape geometry, rasterisation).

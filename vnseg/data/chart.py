@@ -4,8 +4,8 @@ from __future__ import annotations
 import io
 from typing import Mapping
 
-from vnseg.classes import CLASSES, PALETTE
-from vnseg.data.io import atomic_write_bytes
+from vnseg.core.atomic import atomic_write_bytes
+from vnseg.core.classes import CLASSES, PALETTE
 
 
 def class_distribution_png(split_shares: Mapping[str, Mapping[str, float]], title: str = '') -> bytes:

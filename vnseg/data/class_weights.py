@@ -26,7 +26,9 @@ import math
 from pathlib import Path
 from typing import List, Mapping, Optional, Sequence
 
-from vnseg.data.io import DataError, PathLike, write_json
+from vnseg.core.atomic import write_json
+from vnseg.core.errors import DataError
+from vnseg.data.io import PathLike
 
 CLASS_WEIGHTS_FILE = 'class_weights.json'
 #: The registered name of the training hook that applies the file (:mod:`vnseg.engine.hooks`).
@@ -93,7 +95,7 @@ def read_class_weights(path: PathLike, num_classes: int) -> List[float]:
 def train_data_root(cfg) -> Optional[str]:
     """``data_root`` of a config's train dataset (the first one, through RepeatDataset, ConcatDataset and
     other wrappers), or None: the class weights are those of the prepared data there."""
-    from vnseg.config_tree import train_data_roots
+    from vnseg.core.config_tree import train_data_roots
     roots = train_data_roots(cfg)
     return roots[0] if roots else None
 

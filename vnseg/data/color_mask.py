@@ -25,7 +25,7 @@ from typing import Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, NUM_CLASSES, PALETTE
+from vnseg.core.classes import IGNORE_COLOR, IGNORE_INDEX, NUM_CLASSES, PALETTE
 from vnseg.data.label_map import LabelMap, LabelMapError, read_json_object
 
 RGB = Tuple[int, int, int]

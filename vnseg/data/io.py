@@ -1,8 +1,7 @@
-"""File input/output for the data pipeline: atomic writes, safe image reading, palette PNG masks.
+"""Image input/output for the data pipeline: safe image reading, palette PNG masks.
 
-Every file the pipeline writes is written atomically (:mod:`vnseg.data.atomic`, whose names this
-module re-exports: :func:`atomic_output`, :func:`atomic_write_bytes`, :func:`atomic_write_text`,
-:func:`write_json`, :func:`partial_path`). A crash therefore never leaves a half-written PNG or JSON behind.
+Every file the pipeline writes is written atomically (:mod:`vnseg.core.atomic`): a crash never leaves a
+half-written PNG or JSON behind. Bad files are :class:`vnseg.core.errors.ImageReadError` s naming the file.
 
 Images are read with :func:`read_image`, which checks the pixel count from the file header
 *before* decoding (decompression bombs), and normalises the mode to 8-bit RGB with an explicit,
@@ -14,7 +13,6 @@ import base64
 import binascii
 import io
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence, Union
@@ -22,10 +20,9 @@ from typing import Optional, Sequence, Union
 import numpy as np
 from PIL import Image, ImageOps
 
-from vnseg.classes import IGNORE_COLOR, IGNORE_INDEX, PALETTE
-from vnseg.data.atomic import (PendingFile, atomic_output, atomic_write_bytes, atomic_write_text,  # noqa: F401 (re-exported)
-                               partial_path, write_json)
-from vnseg.cli import UserError
+from vnseg.core.atomic import atomic_write_bytes
+from vnseg.core.classes import IGNORE_COLOR, IGNORE_INDEX, PALETTE
+from vnseg.core.errors import ImageReadError
 
 PathLike = Union[str, os.PathLike]
 
@@ -36,94 +33,6 @@ DEFAULT_MAX_PIXELS = 150_000_000
 
 #: Image file suffixes the pipeline recognises (lower case).
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp', '.bmp')
-
-
-class DataError(UserError):
-    """A problem with one input file; the message always names the file (``'<file>: <problem>'``,
-    reported as one line by the tools: :mod:`vnseg.cli`)."""
-
-    def __init__(self, path: Optional[PathLike], problem: str):
-        super().__init__(path, problem)
-        self.path = self.subject
-
-
-class ImageReadError(DataError, OSError):
-    """An image that is missing, unreadable, too large or in an unsupported format (the message names
-    the file). Both a :class:`DataError` (a ``ValueError``) and an ``OSError``: whole-scene inference
-    (:mod:`vnseg.geo.raster_io`) raises it too."""
-
-
-def open_tiled_geotiff(path: PathLike, width: int, height: int, count: int, crs=None, transform=None,
-                       block: int = 512, **profile):
-    """A new tiled, deflate-compressed uint8 GeoTIFF at ``path``, open for writing (a rasterio dataset).
-
-    ``width`` x ``height`` pixels, ``count`` bands of ``block`` x ``block`` tiles; ``crs`` and ``transform``
-    are written when given (an identity transform is a plain pixel grid: left out), without rasterio's
-    not-georeferenced warning; ``profile`` adds creation options (e.g. ``nodata``, ``interleave``).
-    """
-    import rasterio
-    profile = dict(driver='GTiff', width=int(width), height=int(height), count=int(count), dtype='uint8',
-                   tiled=True, blockxsize=block, blockysize=block, compress='deflate', BIGTIFF='IF_SAFER',
-                   **profile)
-    if crs is not None:
-        profile['crs'] = crs
-    if transform is not None and not transform.is_identity:
-        profile['transform'] = transform
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
-        return rasterio.open(path, 'w', **profile)
-
-
-class BlockRows:
-    """The rows of a tiled GeoTIFF written top to bottom, handed to GDAL in whole rows of blocks.
-
-    A tiled file is written fastest one row of tiles at a time, so rows given in any number per call are
-    buffered until they fill whole blocks (the last, shorter block when the raster is complete).
-
-    Args:
-        dst: a rasterio dataset open for writing (:func:`open_tiled_geotiff`).
-        block: its tile side in pixels.
-        name: the file named in errors.
-    """
-
-    def __init__(self, dst, block: int, name: PathLike):
-        self.dst, self.block, self.name = dst, int(block), name
-        self.height, self.width = int(dst.height), int(dst.width)
-        self.next_row = 0      # the next row expected from the caller
-        self._written = 0      # rows already in the file
-        self._buf: list = []
-
-    def add(self, row0: int, rows: np.ndarray) -> None:
-        """Append rows ``[row0, row0 + h)`` of ``rows`` = ``uint8 (bands, h, width)``."""
-        if row0 != self.next_row:
-            raise ValueError(f'{self.name}: rows must be written in order: expected row {self.next_row}, got {row0}')
-        if rows.ndim != 3 or rows.shape[0] != self.dst.count or rows.shape[2] != self.width:
-            raise ValueError(f'{self.name}: expected ({self.dst.count}, rows, {self.width}), got {rows.shape}')
-        self._buf.append(np.ascontiguousarray(rows, dtype=np.uint8))
-        self.next_row += rows.shape[1]
-        if self.next_row - self._written >= self.block or self.next_row == self.height:
-            self._flush()
-
-    def finish(self, abort) -> None:
-        """Write what is buffered and close the dataset; when rows are missing, call ``abort`` (which drops the
-        unfinished file) and raise a :class:`ValueError`."""
-        if self.next_row != self.height:
-            abort()
-            raise ValueError(f'{self.name}: only {self.next_row} of {self.height} rows were written')
-        self._flush()
-        self.dst.close()
-
-    def _flush(self) -> None:
-        from rasterio.windows import Window
-        if not self._buf:
-            return
-        data = np.concatenate(self._buf, axis=1) if len(self._buf) > 1 else self._buf[0]
-        n = data.shape[1] if self.next_row == self.height else (data.shape[1] // self.block) * self.block
-        if n:
-            self.dst.write(data[:, :n], window=Window(0, self._written, self.width, n))
-            self._written += n
-        rest = data[:, n:]
-        self._buf = [rest] if rest.shape[1] else []
 
 
 def _png_bytes(image: Image.Image, compress_level: int = 6) -> bytes:

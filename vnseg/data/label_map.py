@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Optional, Union
 
-from vnseg.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
+from vnseg.core.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
 
 #: Labels that mean "ignore this region" in the tools' conventions (compared case-insensitively).
 IGNORE_LABELS = ('__ignore__', '_ignore_', 'ignore', 'unlabeled', 'unlabelled', 'void')
@@ -31,7 +31,7 @@ IGNORE_LABELS = ('__ignore__', '_ignore_', 'ignore', 'unlabeled', 'unlabelled', 
 class LabelMapError(ValueError):
     """An invalid label map specification."""
 
-    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.commands.cli`)
     user_error = True
 
 
@@ -89,7 +89,7 @@ class LabelMap:
     # -- constructors --------------------------------------------------------------------------
     @classmethod
     def default(cls) -> 'LabelMap':
-        """vnseg's 5 class names (in every language of :data:`vnseg.classes.CLASS_NAMES`, so
+        """vnseg's 5 class names (in every language of :data:`vnseg.core.classes.CLASS_NAMES`, so
         Vietnamese pre-labels convert too) + ``_background_`` + ignore-style labels, case-insensitive."""
         mapping = {name: i for names in CLASS_NAMES.values() for i, name in enumerate(names)}
         mapping['_background_'] = 0

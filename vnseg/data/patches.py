@@ -17,8 +17,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX
-from vnseg.data.io import DataError
+from vnseg.core.classes import IGNORE_INDEX
+from vnseg.core.errors import DataError
 
 EDGE_MODES = ('shift', 'pad', 'drop')
 

@@ -47,13 +47,14 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from PIL import Image
 
-from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from vnseg.core.atomic import atomic_write_text, write_json
+from vnseg.core.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
+from vnseg.core.errors import DataError
 from vnseg.data.augment import augment_variants
 from vnseg.data.class_weights import write_class_weights
 from vnseg.data.color_mask import ColorTable
 from vnseg.data.gsd import dataset_gsd, raster_gsd_cm, valid_gsd_cm
-from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, atomic_write_text, write_json,
-                           write_mask_png, write_rgb_png)
+from vnseg.data.io import DEFAULT_MAX_PIXELS, write_mask_png, write_rgb_png
 from vnseg.data.label_map import LabelMap, LabelMapError
 from vnseg.data.labelme import NotAnAnnotationError, class_pixel_counts
 from vnseg.data.labelme.schema import DEFAULT_LINE_WIDTH, DEFAULT_POINT_RADIUS
@@ -141,7 +142,7 @@ class SceneOptions:
 class PrepareError(RuntimeError):
     """Invalid arguments or output folder (raised before any scene is processed)."""
 
-    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.commands.cli`)
     user_error = True
 
 

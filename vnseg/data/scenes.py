@@ -22,10 +22,10 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from vnseg.classes import IGNORE_INDEX
+from vnseg.core.classes import IGNORE_INDEX
+from vnseg.core.errors import DataError
 from vnseg.data.color_mask import ColorTable, mask_from_array
-from vnseg.data.io import (DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, DataError, read_image,
-                           read_mask_image)
+from vnseg.data.io import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, read_image, read_mask_image
 from vnseg.data.label_map import LabelMap
 from vnseg.data.labelme import (load_annotation, load_annotation_image,
                                 rasterize_annotation, resolve_image_path)
@@ -139,7 +139,7 @@ def load_scene(scene: SceneSource, src, *, label_map: LabelMap, color_table: Opt
     """Decode a scene's image and build its class mask.
 
     Transparent pixels of an RGBA image become ``IGNORE_INDEX`` in the mask. Raises a
-    :class:`~vnseg.data.io.DataError` subclass naming the file for every bad input;
+    :class:`~vnseg.core.errors.DataError` subclass naming the file for every bad input;
     :class:`~vnseg.data.labelme.NotAnAnnotationError` for JSON files that are not annotations.
     """
     if scene.kind == 'json':

@@ -1,4 +1,7 @@
-"""Datasets registered into mmseg's DATASETS registry."""
+"""Datasets registered into mmseg's DATASETS registry.
+
+Layer 2, the mmseg plug-in: imports only layers 0-1 (the layers: :mod:`vnseg`).
+"""
 from .vn_drone import VNDroneDataset
 from .openearthmap import OpenEarthMapDataset  # noqa: F401
 from .teacher_cache_images import TeacherCacheImages  # noqa: F401

@@ -7,7 +7,7 @@ OEM's layout (as downloaded, e.g. ``OpenEarthMap_wo_xBD/``)::
     <data_root>/<region>/labels/<region>_<n>.tif  1 band, uint8 class ids (below)
 
 OEM classes: 0 unknown, 1 bareland, 2 rangeland, 3 developed space, 4 road, 5 tree, 6 water,
-7 agriculture, 8 building. They are remapped onto :mod:`vnseg.classes` when the mask is loaded
+7 agriculture, 8 building. They are remapped onto :mod:`vnseg.core.classes` when the mask is loaded
 (through the ``label_map`` every data info carries, which both mmseg's ``LoadAnnotations`` and
 vnseg's ``LoadAnnotationsFromRasterio`` apply): 0 -> 255 (ignore), 4 -> 1 road, 6 -> 2 water,
 5 -> 3 tree, 8 -> 4 building, and the land-cover classes 1, 2, 3, 7 -> 0 background
@@ -21,7 +21,7 @@ from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from vnseg.classes import CLASSES, IGNORE_INDEX, PALETTE
+from vnseg.core.classes import CLASSES, IGNORE_INDEX, PALETTE
 # Registers the TIFF loaders the OEM pipelines use.
 from vnseg.datasets.transforms import load_rasterio_annotations, load_rasterio_image  # noqa: F401
 

@@ -2,7 +2,7 @@
 from mmengine.logging import print_log
 from mmseg.registry import DATASETS
 
-from vnseg.data.teacher_cache import TeacherCache
+from vnseg.distill.teacher_cache import TeacherCache
 from .vn_drone import VNDroneDataset
 
 

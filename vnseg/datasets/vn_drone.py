@@ -2,7 +2,7 @@
 from mmseg.datasets import BaseSegDataset
 from mmseg.registry import DATASETS
 
-from vnseg.classes import CLASSES, PALETTE
+from vnseg.core.classes import CLASSES, PALETTE
 
 
 @DATASETS.register_module()

@@ -27,14 +27,14 @@ def agreeing_pixels(classes_a, classes_b, mask=None) -> tuple:
 
 def class_agreement(scores_a, scores_b, valid) -> tuple:
     """``(agreeing, counted)`` pixel counts: valid pixels whose class (argmax over C, first class on ties,
-    :func:`vnseg.apis.sliding.classify`) is the same in both.
+    :func:`vnseg.inference.sliding.classify`) is the same in both.
 
     Args:
         scores_a: float ``(n, C, H, W)`` numpy array (logits or log-probabilities).
         scores_b: the same shape.
         valid: bool ``(n, H, W)``: the pixels to count.
     """
-    from vnseg.apis.sliding import classify
+    from vnseg.inference.sliding import classify
     if scores_a.shape != scores_b.shape or scores_a.shape[:1] + scores_a.shape[2:] != valid.shape:
         raise ValueError(f'shapes differ: {scores_a.shape}, {scores_b.shape}, valid {valid.shape}')
     agree = total = 0

@@ -56,7 +56,7 @@ def check_tiles(images: Sequence, tile: int, max_tiles: int = CHECK_TILES) -> tu
 
     Raises ValueError naming the images when none has such a tile (unreadable images included).
     """
-    from vnseg.data.io import DataError
+    from vnseg.core.errors import DataError
     from vnseg.deploy.quantize import calibration_tiles
     problems = []
     for image in images:
@@ -70,7 +70,7 @@ def check_tiles(images: Sequence, tile: int, max_tiles: int = CHECK_TILES) -> tu
 
 def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the scene',
                     fp32_path=None) -> dict:
-    """Check an int8 :class:`~vnseg.apis.tile_models.OnnxTileModel` on this CPU with the tiles ``rgb`` / ``valid``.
+    """Check an int8 :class:`~vnseg.inference.tile_models.OnnxTileModel` on this CPU with the tiles ``rgb`` / ``valid``.
 
     The reference is the fp32 model ``fp32_path`` when given (default: :func:`fp32_sibling`), else the file's
     own float arithmetic (:func:`vnseg.deploy.quantize.float_reference`); the threshold is the one the file was
@@ -80,9 +80,9 @@ def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the s
     ``cpu``). Raises :class:`Int8CheckError` below the threshold, ValueError when ``int8_model`` is not an int8
     file of vnseg's.
     """
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.cpu import cpu_int8_features
     from vnseg.deploy.quantize import DEFAULT_MIN_AGREEMENT, int8_agreement, kernel_agreement
+    from vnseg.inference.tile_models import OnnxTileModel
     int8 = int8_model.int8
     if int8 is None:
         raise ValueError(f'{int8_model.path}: not an int8 model of vnseg (no vnseg.int8 metadata)')
@@ -102,7 +102,7 @@ def check_int8_here(int8_model, rgb: np.ndarray, valid: np.ndarray, image='the s
 
 
 def check_int8_for_images(model, images: Sequence, max_tiles: int = CHECK_TILES) -> Optional[dict]:
-    """:func:`check_int8_here` for the :class:`~vnseg.apis.tile_models.OnnxTileModel` ``model`` (on the backend it
+    """:func:`check_int8_here` for the :class:`~vnseg.inference.tile_models.OnnxTileModel` ``model`` (on the backend it
     runs on) on tiles of ``images`` (:func:`check_tiles`); None when it is not an int8 model of vnseg's (nothing
     to check)."""
     if getattr(model, 'int8', None) is None:

@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from vnseg.classes import CLASSES, CLASSES_VI, PALETTE
-from vnseg.data.io import atomic_output
+from vnseg.core.atomic import atomic_output
+from vnseg.core.classes import CLASSES, CLASSES_VI, PALETTE
 
 __all__ = ['build_model_card', 'write_model_card', 'render_markdown', 'find_data_summary', 'checkpoint_meta',
            'load_test_metrics']
@@ -61,8 +61,8 @@ def _data_summary(path: Path) -> dict:
 
 def checkpoint_meta(checkpoint) -> dict:
     """``meta`` of an MMEngine checkpoint (epoch, iter, dataset_meta, ...), read by
-    :func:`vnseg.checkpoints.read_checkpoint`; empty when the file has none or cannot be read."""
-    from vnseg.checkpoints import CheckpointError, read_checkpoint
+    :func:`vnseg.openmmlab.checkpoints.read_checkpoint`; empty when the file has none or cannot be read."""
+    from vnseg.openmmlab.checkpoints import CheckpointError, read_checkpoint
     try:
         ckpt = read_checkpoint(checkpoint)
     except CheckpointError:
@@ -116,7 +116,7 @@ def build_model_card(cfg, checkpoint=None, model=None, metrics: Optional[dict] =
         config_path: the config file.
         extra: more top-level entries (e.g. an export's settings and parity).
     """
-    from vnseg.version import __version__
+    from vnseg.core.version import __version__
     from vnseg.data.gsd import GSD_META_KEY, valid_gsd_cm
     meta = checkpoint_meta(checkpoint) if checkpoint else {}
     if resolution_cm is None:

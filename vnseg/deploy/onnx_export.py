@@ -176,8 +176,8 @@ def parity_tiles(images: Sequence, tile: int, max_tiles: int = 8) -> tuple:
     Returns ``(rgb uint8 (n, 3, tile, tile), valid bool (n, tile, tile))``; windows of images smaller
     than the tile are padded with invalid pixels.
     """
-    from vnseg.apis.sliding import StripGrid
     from vnseg.geo.raster_io import SourceImage
+    from vnseg.inference.sliding import StripGrid
     rgbs, valids = [], []
     for path in images:
         with SourceImage(path) as src:
@@ -214,8 +214,8 @@ def check_parity(segmentor, onnx_path, rgb: np.ndarray, valid: np.ndarray, batch
     (max |log p_torch - log p_onnx| over class scores with p_torch >= 1e-4, i.e. the difference of
     the softmax-normalised logits where they matter) and ``max_abs_prob_diff``, plus ``pixels``.
     """
-    from vnseg.apis.tile_models import OnnxTileModel, TorchTileModel
     from vnseg.deploy.agreement import class_agreement
+    from vnseg.inference.tile_models import OnnxTileModel, TorchTileModel
     torch_model = TorchTileModel(segmentor, fuse_head=False)  # the model as trained: the reference
     onnx_model = OnnxTileModel(onnx_path, providers=['CPUExecutionProvider'], fill_rgb01=fill_rgb01(segmentor))
     agree = total = 0
@@ -277,7 +277,7 @@ def embed_metadata(onnx_path, metadata: dict, doc_string: Optional[str] = None):
     """Store ``metadata`` (``{key: JSON-able value}``) in the file's ``metadata_props``, in place (atomically)."""
     import onnx
 
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     model = onnx.load(str(onnx_path))
     del model.metadata_props[:]
     for k, v in metadata.items():

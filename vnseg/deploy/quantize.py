@@ -6,7 +6,7 @@ with the same input, output and metadata, by ONNX Runtime's own tools
 (``onnxruntime.quantization.quant_pre_process`` then ``quantize_static``):
 
 * calibration: activation ranges (MinMax) measured on real tiles, fed exactly as
-  :class:`vnseg.apis.tile_models.OnnxTileModel` feeds the graph (RGB / 255, nodata = the fill colour,
+  :class:`vnseg.inference.tile_models.OnnxTileModel` feeds the graph (RGB / 255, nodata = the fill colour,
   Deepness' standardisation) -- :class:`TileCalibrationReader`;
 * format: QDQ (QuantizeLinear / DequantizeLinear pairs that ONNX Runtime's CPU provider fuses into
   integer kernels), activations uint8 (asymmetric), weights int8 per output channel (symmetric): the
@@ -43,7 +43,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
-from vnseg.cli import UserError
+from vnseg.core.errors import UserError
 from vnseg.deploy.agreement import class_agreement
 
 __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'PORTABLE_WEIGHT_BITS', 'weight_code_range',
@@ -102,8 +102,8 @@ def calibration_tiles(images: Sequence, tile: int, max_tiles: int = 16, min_vali
 
     Raises ValueError when no window qualifies; unreadable images raise ``ImageReadError``.
     """
-    from vnseg.apis.sliding import StripGrid
     from vnseg.geo.raster_io import SourceImage
+    from vnseg.inference.sliding import StripGrid
     images = list(images)
     share = -(-max_tiles // max(len(images), 1))
     rgbs, valids = [], []
@@ -139,7 +139,7 @@ class TileCalibrationReader(CalibrationDataReader):
     """ONNX Runtime's calibration data reader over real tiles, ``batch_size`` tiles per feed.
 
     Args:
-        tile_model: the fp32 :class:`~vnseg.apis.tile_models.OnnxTileModel` (its ``graph_input``
+        tile_model: the fp32 :class:`~vnseg.inference.tile_models.OnnxTileModel` (its ``graph_input``
             preprocessing and input name are used, so calibration sees what mapping feeds).
         rgb: uint8 ``(n, 3, T, T)`` RGB tiles; ``valid``: bool ``(n, T, T)`` (False = nodata / padding).
         batch_size: tiles per calibration run (memory: every intermediate tensor of one batch).
@@ -165,7 +165,7 @@ class TileCalibrationReader(CalibrationDataReader):
 
 
 def int8_agreement(fp32_model, int8_model, rgb: np.ndarray, valid: np.ndarray, batch_size: int = 2) -> dict:
-    """Run two tile models (fp32 and int8 :class:`~vnseg.apis.tile_models.OnnxTileModel`) on the same tiles.
+    """Run two tile models (fp32 and int8 :class:`~vnseg.inference.tile_models.OnnxTileModel`) on the same tiles.
 
     Returns ``agreement`` (share of valid pixels with the same class, 0..1), ``pixels`` (valid pixels
     counted), ``tiles``, ``max_abs_prob_diff`` and ``mean_abs_prob_diff`` (class probabilities, 0..1).
@@ -188,16 +188,16 @@ def float_reference(int8_model, threads: Optional[int] = None):
     """The int8 file run with its quantise / dequantise pairs as float32 ops (:data:`QDQ_AS_FLOAT`): the same
     rounding of weights and activations, no integer kernel, the same result on every CPU.
 
-    ``int8_model``: a path or an :class:`~vnseg.apis.tile_models.OnnxTileModel`.
+    ``int8_model``: a path or an :class:`~vnseg.inference.tile_models.OnnxTileModel`.
     """
-    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.inference.tile_models import OnnxTileModel
     path = getattr(int8_model, 'path', int8_model)
     return OnnxTileModel(path, providers=['CPUExecutionProvider'], threads=threads, session_config=QDQ_AS_FLOAT)
 
 
 def kernel_agreement(int8_model, rgb: np.ndarray, valid: np.ndarray) -> dict:
     """:func:`int8_agreement` of the file's float arithmetic (:func:`float_reference`) and
-    this CPU's integer kernels (``int8_model``, an :class:`~vnseg.apis.tile_models.OnnxTileModel`) on the same
+    this CPU's integer kernels (``int8_model``, an :class:`~vnseg.inference.tile_models.OnnxTileModel`) on the same
     tiles: ``agreement`` (0..1), ``pixels``, ``tiles``, ``max_abs_prob_diff``, ``mean_abs_prob_diff``."""
     return int8_agreement(float_reference(int8_model), int8_model, rgb, valid)
 
@@ -258,7 +258,7 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
                         tail_fp32: bool = True,
                         extra_options: Optional[dict] = None) -> dict:
     """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
-    temporary name, see :func:`vnseg.data.io.atomic_output`), calibrated on the real tiles ``rgb`` uint8
+    temporary name, see :func:`vnseg.core.atomic.atomic_output`), calibrated on the real tiles ``rgb`` uint8
     ``(n, 3, T, T)`` / ``valid`` bool ``(n, T, T)``, with the fp32 file's metadata (``metadata_props``,
     doc string) copied unchanged.
 
@@ -294,8 +294,8 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.static_dims import drop_identity_resizes, fold_static_dims
+    from vnseg.inference.tile_models import OnnxTileModel
     if weight_bits not in (7, 8):
         raise ValueError(f'weight_bits must be 7 or 8, got {weight_bits}')
     fp32_path, out_path = Path(fp32_path), Path(out_path)
@@ -352,8 +352,8 @@ def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np
     ``out_path``) when the agreement is below ``min_agreement`` (0..1): the caller's atomic output then
     leaves nothing behind.
     """
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.cpu import cpu_int8_features
+    from vnseg.inference.tile_models import OnnxTileModel
     facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, **settings)
     fp32 = OnnxTileModel(fp32_path, providers=['CPUExecutionProvider'])
     int8 = OnnxTileModel(out_path, providers=['CPUExecutionProvider'])

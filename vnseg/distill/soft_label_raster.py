@@ -9,7 +9,7 @@ a real prediction always sums to about 255, so ``q.sum(0) == 0`` marks it.
 :class:`SoftLabelWriter` takes rows top to bottom (any number at a time), buffers them up to whole
 block rows and writes each block row once: memory is ``C x (256 + rows given) x W`` bytes, whatever
 the height. The file is written under a hidden temporary name and renamed onto its final name when
-complete (:func:`vnseg.data.io.atomic_output` semantics), so a reader never sees half a scene.
+complete (:func:`vnseg.core.atomic.atomic_output` semantics), so a reader never sees half a scene.
 GDAL writes the same bytes for the same rows, so a recomputed scene is byte-identical.
 """
 from __future__ import annotations
@@ -22,7 +22,9 @@ from typing import Optional
 
 import numpy as np
 
-from vnseg.data.io import BlockRows, DataError, PendingFile, open_tiled_geotiff
+from vnseg.core.atomic import PendingFile
+from vnseg.core.errors import DataError
+from vnseg.core.geotiff import BlockRows, open_tiled_geotiff
 
 __all__ = ['BLOCK', 'quantise', 'dequantise', 'SoftLabelWriter', 'read_soft_labels', 'soft_label_shape']
 

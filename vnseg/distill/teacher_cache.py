@@ -4,7 +4,7 @@
     OUT/train/<scene file name>.tif            soft labels of each train scene of the prepared dataset
     OUT/unlabelled/<k>-<folder>/<name>.tif     soft labels of each image of the k-th unlabelled folder
 
-(the ``.tif`` files: :mod:`vnseg.data.soft_label_raster`). ``manifest.json`` records
+(the ``.tif`` files: :mod:`vnseg.distill.soft_label_raster`). ``manifest.json`` records
 
 * ``teachers``: per checkpoint of the (ensemble) teacher, its config and checkpoint paths and their
   sha256; ``inference``: tile, overlap, blend, flip TTA, how the teachers are combined;
@@ -29,7 +29,8 @@ import re
 from pathlib import Path
 from typing import Dict, Optional
 
-from vnseg.data.io import DataError, write_json
+from vnseg.core.atomic import write_json
+from vnseg.core.errors import DataError
 
 __all__ = ['FORMAT', 'MANIFEST', 'CacheMismatch', 'TeacherCache', 'file_sha256', 'data_fingerprint',
            'cache_file_name', 'use_teacher_cache']
@@ -171,7 +172,7 @@ class TeacherCache:
         return len(done)
 
     def remove_stale_partials(self) -> int:
-        """Delete the hidden half-written files (``.NAME.partial-PID.EXT``, :func:`vnseg.data.io.partial_path`)
+        """Delete the hidden half-written files (``.NAME.partial-PID.EXT``, :func:`vnseg.core.atomic.partial_path`)
         that a killed run left in the cache, those of processes no longer running; returns how many."""
         n = 0
         for path in self.folder.rglob('.*.partial-*'):
@@ -197,7 +198,7 @@ class TeacherCache:
     # -- using one ----------------------------------------------------------------------------------
     @classmethod
     def read(cls, folder) -> 'TeacherCache':
-        """The cache in ``folder``; :class:`vnseg.data.io.DataError` naming the file when there is
+        """The cache in ``folder``; :class:`vnseg.core.errors.DataError` naming the file when there is
         none or it is not a teacher-label manifest of this format."""
         path = Path(folder) / MANIFEST
         if not path.is_file():
@@ -242,7 +243,7 @@ def use_teacher_cache(cfg, cache_dir) -> int:
     ``TeacherCacheImages``: :data:`CACHE_USERS`) and its ``teacher_cache`` variable at ``cache_dir``;
     returns how many components were changed. (``--cfg-options teacher_cache=DIR`` alone changes the
     variable, not the copies the pipelines were given when the config was parsed.)"""
-    from vnseg.config_tree import walk_config
+    from vnseg.core.config_tree import walk_config
     n = 0
     for mapping, key, value in walk_config(cfg):
         if key == 'type' and value in CACHE_USERS:

@@ -44,8 +44,8 @@ _IMAGE_LOADERS = ('LoadImageFromFile', 'mmseg.LoadImageFromFile', 'mmcv.LoadImag
 
 def cpu_speedups_of(cfg) -> dict:
     """:data:`DEFAULT_CPU_SPEEDUPS` updated with the config's ``cpu_speedups``, checked: a bad key or
-    value is a :class:`vnseg.cli.UserError` (a ValueError; ``vnseg train`` prints one error line)."""
-    from vnseg.cli import UserError
+    value is a :class:`vnseg.core.errors.UserError` (a ValueError; ``vnseg train`` prints one error line)."""
+    from vnseg.core.errors import UserError
 
     asked = dict(cfg.get('cpu_speedups') or {})
     unknown = sorted(set(asked) - set(DEFAULT_CPU_SPEEDUPS))

@@ -1,10 +1,11 @@
-"""Raster and vector helpers for whole-scene inference (tiling windows, raster IO, areas, polygons).
+"""Raster and vector helpers for whole-scene inference (raster IO, areas, polygons, GIS files and reports).
+
+Layer 3: imports only layers 0-2 (the layers: :mod:`vnseg`).
 
 One job per module:
 
-* :mod:`vnseg.geo.windows`    -- sliding-window grid and blending weights.
 * :mod:`vnseg.geo.raster_io`  -- reading RGB + validity masks by windows, writing the class-map GeoTIFF
-  (cloud-optimised), the preview PNG, atomic file replacement.
+  (cloud-optimised), the preview PNG.
 * :mod:`vnseg.geo.georef`     -- the one "georeferenced or not" decision (CRS / world file / pixels).
 * :mod:`vnseg.geo.areas`      -- ground area of each pixel row and per-class area tables.
 * :mod:`vnseg.geo.strips`     -- masks -> polygons strip by strip, memory bounded by a few strips.

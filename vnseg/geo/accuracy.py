@@ -47,7 +47,7 @@ __all__ = ['AccuracyError', 'AccuracyOptions', 'SampleRows', 'read_sample', 'par
 class AccuracyError(ValueError):
     """A sample that cannot be used with this class map; the message names the file."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 
 @dataclass
@@ -372,7 +372,7 @@ def assess_accuracy(sample_path, options: AccuracyOptions) -> dict:
     Raises:
         AccuracyError: see the module doc; :class:`vnseg.geo.sampling.SampleError` for an unusable class map.
     """
-    from vnseg.data.io import write_json
+    from vnseg.core.atomic import write_json
     rows = read_sample(sample_path, options.layer)
     if not len(rows):
         raise AccuracyError(f'{rows.path}: the sample has no rows')
@@ -422,14 +422,14 @@ def assess_accuracy(sample_path, options: AccuracyOptions) -> dict:
     _write_csv(out / 'accuracy.csv', doc)
     _write_matrix_csv(out / 'error_matrix.csv', doc)
     from .accuracy_report import accuracy_markdown, write_accuracy_html
-    from vnseg.data.io import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
     atomic_write_text(out / 'accuracy.md', accuracy_markdown(doc, options.lang or 'en'))
     write_accuracy_html(out / 'accuracy.html', doc, options.lang or 'en')
     return doc
 
 
 def _write_csv(path: Path, doc: dict):
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     unit = doc['area_unit']
     cols = ['zone', 'class', f'mapped_area_{unit}', f'area_{unit}', f'area_{unit}_se', f'area_{unit}_ci95',
             'users_accuracy', 'users_accuracy_se', 'users_accuracy_ci95', 'producers_accuracy', 'producers_accuracy_se',
@@ -446,7 +446,7 @@ def _write_csv(path: Path, doc: dict):
 
 
 def _write_matrix_csv(path: Path, doc: dict):
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     classes = doc['error_matrix']['classes']
     cols = ['zone', 'map_class'] + [f'n_{c}' for c in classes] + [f'p_{c}' for c in classes]
     rows = []

@@ -18,7 +18,7 @@ import math
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from vnseg.classes import PALETTE, class_names
+from vnseg.core.classes import PALETTE, class_names
 
 __all__ = ['accuracy_section_html', 'write_accuracy_html', 'accuracy_markdown', 'area_chart_png', 'mosaic_report_of',
            'check_mosaic_report', 'add_to_mosaic_report', 'not_estimable_notes']
@@ -72,7 +72,7 @@ def _class_order(doc: dict) -> List[str]:
 
 
 def _colour(name: str, palette: Sequence[Sequence[int]]):
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     i = CLASSES.index(name) if name in CLASSES else -1
     return tuple(v / 255 for v in palette[i][:3]) if 0 <= i < len(palette) else (0.5, 0.5, 0.5)
 
@@ -229,7 +229,7 @@ def accuracy_section_html(doc: dict, lang: str = 'en', palette: Sequence[Sequenc
 
 def write_accuracy_html(path, doc: dict, lang: str = 'en') -> Path:
     """Write :func:`accuracy_section_html` as a page of its own (atomically)."""
-    from vnseg.data.io import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
     t = _t(lang)
     page = f'''<!DOCTYPE html>
 <html lang="{html.escape(lang)}"><head><meta charset="utf-8"><title>{html.escape(t["title"])}</title>

@@ -222,10 +222,10 @@ def write_area_tables(counter: ClassAreaCounter, classes: Sequence[str], csv_pat
     One row per class: ``class_id, class, pixels, share_valid_pct`` (share of the valid = predicted
     area, in %), with georeferencing ``area_m2`` and ``area_ha``, and when the counter saw
     confidences ``mean_confidence_pct`` (mean max-class probability of the class's pixels, %).
-    ``classes`` are the names shown (any language of :data:`vnseg.classes.CLASS_NAMES`). The JSON adds the CRS, pixel
-    size, area method/note, valid and nodata pixel counts.
+    ``classes`` are the names shown (any language of :data:`vnseg.core.classes.CLASS_NAMES`). The JSON adds the
+    CRS, pixel size, area method/note, valid and nodata pixel counts.
     """
-    from .raster_io import atomic_output
+    from vnseg.core.atomic import atomic_output
     pa = counter.pa
     valid_ids = [i for i in range(256) if i != nodata]
     valid_px = int(counter.pixels[valid_ids].sum())

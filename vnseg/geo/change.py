@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vnseg.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX, PALETTE, class_names
+from vnseg.core.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX, PALETTE, class_names
 
 __all__ = ['ChangeCategory', 'parse_category', 'DEFAULT_CATEGORIES', 'compare_class_maps', 'ChangeError']
 
@@ -54,7 +54,7 @@ _COLOURS = [(220, 40, 40), (150, 90, 20), (0, 110, 255), (120, 200, 255), (255, 
 class ChangeError(ValueError):
     """Inputs that cannot be compared (the message names the file)."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 
 @dataclass
@@ -150,7 +150,7 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
     """
     from rasterio.windows import Window
 
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     from .areas import PixelAreas
     from .georef import Georef
     from .layers import GeoPackageWriter, layer_fields
@@ -323,7 +323,7 @@ def _summary_figure(path, change_tif, labels, colours, names, matrix, unit, cat_
     from matplotlib.patches import Patch
     from rasterio.enums import Resampling
 
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     with rasterio.open(change_tif) as ds:
         s = min(1.0, 1200 / max(ds.width, ds.height))
         arr = ds.read(1, out_shape=(max(1, round(ds.height * s)), max(1, round(ds.width * s))),

@@ -65,7 +65,7 @@ def indicator_labels(lang: str = 'en') -> Dict[str, str]:
 
 @dataclass
 class UrbanClasses:
-    """Which class ids the indicators read (vnseg's scheme by default: :mod:`vnseg.classes`); None: the
+    """Which class ids the indicators read (vnseg's scheme by default: :mod:`vnseg.core.classes`); None: the
     model has no such class (its indicators are None)."""
 
     road: Optional[int] = 1
@@ -301,7 +301,7 @@ def write_indicator_tables(rows: List[dict], csv_path, json_path, lang: str = 'e
 
     Returns the JSON document.
     """
-    from vnseg.data.io import atomic_output, write_json
+    from vnseg.core.atomic import atomic_output, write_json
     labels = indicator_labels(lang)
     keys = list(rows[0]) if rows else ['zone'] + [k for k, *_ in INDICATORS]
     with atomic_output(csv_path) as tmp:

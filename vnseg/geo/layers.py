@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import partial_path
+from vnseg.core.atomic import partial_path
 
 __all__ = ['GeoJSONWriter', 'GeoPackageWriter', 'to_lonlat', 'lonlat_decimals', 'GPKG_VERSION']
 

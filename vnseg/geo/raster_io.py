@@ -15,9 +15,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from vnseg.data.io import BlockRows, DataError, ImageReadError, atomic_output, open_tiled_geotiff, partial_path
+from vnseg.core.atomic import atomic_output
+from vnseg.core.errors import DataError, ImageReadError
+from vnseg.core.geotiff import BlockRows, open_tiled_geotiff
 
-__all__ = ['ImageReadError', 'SourceImage', 'ClassMapWriter', 'atomic_output', 'partial_path', 'write_preview']
+__all__ = ['SourceImage', 'ClassMapWriter', 'write_preview']
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ __all__ = ['write_report', 'class_area_chart', 'confidence_histogram_chart', 'se
 class ReportError(ValueError):
     """A report that cannot take a section; the message names the file."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 _TEXT = {
     'en': dict(title='Segmentation report', preview='Class map', legend='Legend', areas='Area per class',
@@ -116,7 +116,7 @@ def write_report(path, areas: dict, names: Sequence[str], palette, preview_png: 
         outputs: file names listed at the end.
         lang: ``'en'`` or ``'vi'`` (headings; class names come in ``names``).
     """
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     t = _TEXT.get(lang, _TEXT['en'])
     esc = html.escape
     rows = areas['classes']
@@ -258,7 +258,7 @@ def set_report_section(path, key: str, fragment: str) -> Path:
     Raises:
         ReportError: no such file, or not an HTML page.
     """
-    from vnseg.data.io import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
     path = Path(path)
     if not path.is_file():
         raise ReportError(f'{path}: report not found')

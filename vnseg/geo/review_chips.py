@@ -27,7 +27,7 @@ _FRAME = (255, 0, 255)
 class ChipError(ValueError):
     """A mosaic that cannot give the chips of a sample (not the class map's mosaic); the message names it."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 
 def _mosaic_pixels(points, cm, mosaic):
@@ -110,7 +110,8 @@ def write_chips(points, table, cm, mosaic_path, out_dir, chip_size: int = 96) ->
     Raises:
         ChipError: a point outside the mosaic (not the class map's mosaic), or grids that cannot relate.
     """
-    from vnseg.data.io import atomic_output, write_rgb_png
+    from vnseg.core.atomic import atomic_output
+    from vnseg.data.io import write_rgb_png
     from .raster_io import SourceImage
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from vnseg.classes import PALETTE, class_names
+from vnseg.core.classes import PALETTE, class_names
 
 __all__ = ['LAYER', 'FIELDS', 'DESIGN_KEY', 'review_form_qml', 'write_sample_gpkg', 'write_review_project',
            'FIELD_ALIASES']
@@ -135,7 +135,7 @@ def write_sample_gpkg(path, points, table, georef, lang: str, design: dict) -> P
     """
     import shapely
     from pyogrio.raw import write
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     from .layers import GPKG_VERSION
     from .styles import add_geopackage_styles
     n = len(points)
@@ -238,7 +238,7 @@ def write_review_project(qgs_path, gpkg_path, cm, points, lang: str, mosaic: Opt
         mosaic: the mosaic, or None.
         zone_field: the layer has a ``zone`` field (zone strata).
     """
-    from vnseg.data.io import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
     from .styles import paletted_raster_qml
     qgs_path = Path(qgs_path)
     folder = qgs_path.parent

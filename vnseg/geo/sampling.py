@@ -37,8 +37,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from vnseg.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
-from vnseg.cli import OptionError
+from vnseg.core.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX
+from vnseg.core.errors import OptionError
 
 __all__ = ['SampleError', 'SampleOptions', 'SampleResult', 'SamplePoints', 'ClassMap', 'open_class_map',
            'StrataTable', 'count_strata', 'allocate', 'size_for_target_se', 'draw_points', 'draw_sample',
@@ -51,7 +51,7 @@ DEFAULT_EXPECTED_ACCURACY = 0.8
 class SampleError(ValueError):
     """A class map or a sample that cannot be used; the message names the file."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 
 @dataclass
@@ -112,7 +112,7 @@ def _class_lookup(classes: Sequence[str]) -> Dict[str, int]:
 
 
 def parse_class(value: Optional[str], classes: Sequence[str]) -> Optional[int]:
-    """Class id of ``value``: a class name in any language of :data:`vnseg.classes.CLASS_NAMES` (case and
+    """Class id of ``value``: a class name in any language of :data:`vnseg.core.classes.CLASS_NAMES` (case and
     surrounding spaces ignored), or a class id; None for an empty value.
 
     Raises:
@@ -603,7 +603,7 @@ def design_record(cm: ClassMap, table: StrataTable, alloc: np.ndarray, options: 
                   n0: Optional[int], expected_se: Optional[float]) -> dict:
     """The sampling design as stored in the GeoPackage (grid, options, strata), for ``vnseg accuracy``."""
     import datetime
-    from vnseg.version import __version__
+    from vnseg.core.version import __version__
     strata = [dict(stratum=table.label(h), zone=table.zone_of(h), map_class=table.classes[h % table.n_classes],
                    pixels=int(table.pixels[h]), area=float(table.area[h]), n=int(alloc[h]))
               for h in range(len(table.pixels)) if table.pixels[h] > 0]

@@ -198,7 +198,7 @@ def graduated_polygon_qml(attr: str, ranges: Sequence[tuple], aliases: Optional[
 
 def write_qml(path, qml: str) -> Path:
     """Write a ``.qml`` file atomically; returns its path."""
-    from vnseg.data.io import atomic_output
+    from vnseg.core.atomic import atomic_output
     path = Path(path)
     with atomic_output(path) as tmp:
         Path(tmp).write_text(qml, encoding='utf-8')

@@ -54,7 +54,7 @@ class PolygonFiles:
         classes: canonical class names, index = class id (file names use them).
         palette: RGB colour per class.
         lang: language of the layer names and of the ``class`` property
-            (:func:`vnseg.classes.class_names`).
+            (:func:`vnseg.core.classes.class_names`).
         gpkg, geojson: which files are written.
     """
     out_dir: Path
@@ -72,7 +72,7 @@ class PolygonFiles:
     @property
     def names(self) -> Tuple[str, ...]:
         """Display names of the classes (layer names, ``class`` property, legends)."""
-        from vnseg.classes import class_names
+        from vnseg.core.classes import class_names
         return class_names(self.lang, self.classes)
 
     @property

@@ -23,7 +23,7 @@ __all__ = ['ZoneError', 'Zones', 'ZoneAreaCounter', 'load_zones', 'zone_masks']
 class ZoneError(ValueError):
     """A zone file that cannot be used; the message names the file."""
 
-    user_error = True  # a user's mistake: tools print one line (vnseg.cli)
+    user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
 
 @dataclass
@@ -177,7 +177,7 @@ class ZoneAreaCounter:
 
     def write_csv(self, path, names: Sequence[str], map_labels: Optional[Sequence[str]] = None) -> Path:
         """Write :meth:`rows` as CSV, atomically."""
-        from vnseg.data.io import atomic_output
+        from vnseg.core.atomic import atomic_output
         rows = self.rows(names, map_labels)
         with atomic_output(path) as tmp:
             with open(tmp, 'w', newline='', encoding='utf-8') as f:

@@ -1,6 +1,6 @@
 """Streaming sliding-window segmentation, one horizontal strip of windows at a time (numpy only).
 
-The loop is independent of the model's framework: a *tile model* (:mod:`vnseg.apis.tile_models`:
+The loop is independent of the model's framework: a *tile model* (:mod:`vnseg.inference.tile_models`:
 a PyTorch segmentor or an ONNX Runtime session) maps a batch of ``tile x tile`` RGB windows to
 per-class scores, and everything else -- the window grid, nodata handling, blending, the strip
 buffer, classes and confidence -- happens here, in numpy, once for every backend.
@@ -27,7 +27,7 @@ from typing import Iterator, List, Optional
 
 import numpy as np
 
-from vnseg.geo.windows import blend_weights, tile_starts
+from vnseg.inference.windows import blend_weights, tile_starts
 
 __all__ = ['TiledSegmenter', 'WindowOptions', 'StripGrid', 'Strip', 'default_overlap', 'classify',
            'confidence_percent']
@@ -52,7 +52,7 @@ class WindowOptions:
         tile: window side in pixels (an exported ONNX model's fixed input size must be the same).
         overlap: pixels shared by neighbouring windows; None: ``tile // 4``.
         batch_size: windows per forward pass; None: the tile model's
-            (:func:`vnseg.apis.tile_models.default_batch_size`: 1 for PyTorch on a CPU, else 4).
+            (:func:`vnseg.inference.tile_models.default_batch_size`: 1 for PyTorch on a CPU, else 4).
         blend: ``'gaussian'`` (smooth weights, seamless) or ``'mean'`` (plain average, = mmseg
             ``slide`` with ``crop_size=(tile, tile)``, ``stride=tile - overlap``).
         tta_flip: add horizontally flipped windows (2x compute).
@@ -182,7 +182,7 @@ class TiledSegmenter:
     """Sliding-window inference of a tile model over a windowed image source.
 
     Args:
-        model: a tile model (:class:`vnseg.apis.tile_models.TileModel`): ``num_classes`` and
+        model: a tile model (:class:`vnseg.inference.tile_models.TileModel`): ``num_classes`` and
             ``predict(rgb uint8 (n, 3, tile, tile), valid bool (n, tile, tile)) -> float32
             (n, C, tile, tile)`` scores whose softmax is the class probability (logits or
             log-probabilities; merged linearly).

@@ -2,8 +2,8 @@
 
 Every place that turns a checkpoint into a model goes through here: :func:`vnseg.apis.load_model`
 (``tools/test.py``, whole-scene inference, the analysis tools), ``mmseg.apis.init_model`` and
-``MMSegInferencer`` (:mod:`vnseg.dataset_meta`), mmengine's own loader of local files
-(``load_from``, ``resume``: :func:`vnseg.compat.route_checkpoint_loading` routes it here) and
+``MMSegInferencer`` (:mod:`vnseg.openmmlab.dataset_meta`), mmengine's own loader of local files
+(``load_from``, ``resume``: :func:`vnseg.openmmlab.compat.route_checkpoint_loading` routes it here) and
 the distillation teacher. The rules (this is their one description):
 
 * a checkpoint must fit the model exactly: a missing, unexpected or mis-shaped key is a
@@ -14,10 +14,10 @@ the distillation teacher. The rules (this is their one description):
   user understands: files are read with ``torch.load(weights_only=True)`` and an allow-list of the
   few classes mmengine checkpoints hold (:func:`mmengine_checkpoint_globals`).
 
-Layer: below the registrations (:mod:`vnseg.models` uses it for the teacher) and below
-:mod:`vnseg.compat`, whose fixes 1 and 5 use it. It imports nothing of :mod:`vnseg.apis` or :mod:`vnseg.compat`.
-Errors subclass :class:`vnseg.data.io.DataError` (message ``'<file>: <problem>'``), so the tools
-report them as one line (:mod:`vnseg.cli`).
+Below the registrations (:mod:`vnseg.models` uses it for the teacher) and :mod:`vnseg.openmmlab.compat`, whose
+fixes 1 and 5 use it; it imports nothing of :mod:`vnseg.openmmlab.compat`.
+Errors subclass :class:`vnseg.core.errors.DataError` (message ``'<file>: <problem>'``), so the tools
+report them as one line (:mod:`vnseg.commands.cli`).
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import re
 import zipfile
 from typing import Mapping, Optional, Union
 
-from vnseg.data.io import DataError
+from vnseg.core.errors import DataError
 
 __all__ = ['CheckpointError', 'UnsafeCheckpointError', 'WeightsMismatchError', 'ConfigError',
            'load_config', 'read_checkpoint', 'checkpoint_state_dict', 'compare_state_dict',
@@ -202,7 +202,7 @@ def mmengine_checkpoint_globals():
 
 def _not_yet_allowed(entries) -> list:
     """The ``entries`` that torch's safe globals lack: a ``safe_globals`` block adds these and, when it ends,
-    removes them only, so the process-wide allow-list (:func:`vnseg.compat.allow_mmengine_checkpoint_globals`)
+    removes them only, so the process-wide allow-list (:func:`vnseg.openmmlab.compat.allow_mmengine_checkpoint_globals`)
     stays whole."""
     import torch
     allowed = set(torch.serialization.get_safe_globals())
@@ -221,7 +221,7 @@ def _history_buffer_getattr(obj, name):
     if obj is HistoryBuffer and name in allowed:
         return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(
-        f'vnseg.checkpoints: refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint')
+        f'vnseg.openmmlab.checkpoints: refusing getattr({obj!r}, {name!r}) in a weights_only checkpoint')
 
 
 _REFUSED_GLOBAL = re.compile(r'(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)')

@@ -2,7 +2,7 @@
 
 The stack vnseg extends (mmengine 0.10.7, mmcv 2.1.0, mmsegmentation 1.2.2, mmpretrain 1.2.0) was last
 released before torch 2.6 and numpy 2. Every fix vnseg needs is one function of this module, in the order
-of the list below (and of ``docs/compat.md``), small, idempotent and covered by ``tests/test_compat.py`` with
+of the list below (and of ``docs/compat.md``), small, idempotent and covered by ``tests/openmmlab/test_compat.py`` with
 a check that fails without it. :func:`apply` runs the import-time fixes (all but 4) once; it is called by
 :mod:`vnseg.mmseg_ext` (what configs' ``custom_imports``, the tools and :mod:`vnseg.apis` import), never
 by ``import vnseg``, which stays free of torch. Fix 4 adapts a config: :func:`adapt_cfg_to_device`, called
@@ -11,14 +11,14 @@ by ``vnseg train`` and ``vnseg test``.
 The fixes patch what mmseg and mmengine call (a module attribute looked up at call time, a class
 method, a function object itself), never a name that some module may have bound before the fixes
 ran, so they hold whatever the import order. Fixes 3 and 5 route mmseg's loaders into vnseg's own
-(:mod:`vnseg.dataset_meta`, :mod:`vnseg.checkpoints`), which import nothing of this module.
+(:mod:`vnseg.openmmlab.dataset_meta`, :mod:`vnseg.openmmlab.checkpoints`), which import nothing of this module.
 
 1. **Checkpoints under ``torch.load(weights_only=True)``** (the default since torch 2.6):
    :func:`allow_mmengine_checkpoint_globals`. mmengine calls ``torch.load`` without ``weights_only``, and
    the checkpoints it writes hold ``mmengine.logging.HistoryBuffer`` objects and numpy arrays/scalars in
    ``message_hub``, so ``resume``, ``load_from``, ``init_model`` and ``tools/test.py`` all fail. Instead of
    switching ``weights_only`` off for the process, exactly those classes are allow-listed with
-   ``torch.serialization.add_safe_globals`` (the list: :func:`vnseg.checkpoints.mmengine_checkpoint_globals`);
+   ``torch.serialization.add_safe_globals`` (the list: :func:`vnseg.openmmlab.checkpoints.mmengine_checkpoint_globals`);
    anything else in a pickle is still refused.
 2. **Distributed on CPU**: :func:`patch_init_dist_for_cpu`. mmengine's ``init_dist('pytorch')`` calls
    ``torch.cuda.set_device`` before creating the process group, which fails with "Found no NVIDIA driver"
@@ -28,7 +28,7 @@ ran, so they hold whatever the import order. Fixes 3 and 5 route mmseg's loaders
    ``MMSegInferencer`` take a model's class names and palette from the checkpoint only: without them (bare
    state_dict, ``weights=None``) the inferencer falls back to Cityscapes' 19 classes and ``init_model`` sets
    none (or raises ``KeyError`` on a checkpoint without ``meta``). Both now fall back to the config's dataset
-   (``VNDroneDataset`` -> vnseg's 5 classes; the logic: :mod:`vnseg.dataset_meta`). The function object
+   (``VNDroneDataset`` -> vnseg's 5 classes; the logic: :mod:`vnseg.openmmlab.dataset_meta`). The function object
    ``mmseg.apis.init_model`` itself is patched (its code now calls vnseg's), so a reference taken by
    ``from mmseg.apis import init_model`` before the fixes ran is fixed too.
 4. **Configs on a machine without CUDA**: :func:`adapt_cfg_to_device`. ``AmpOptimWrapper`` (mmseg's
@@ -39,11 +39,11 @@ ran, so they hold whatever the import order. Fixes 3 and 5 route mmseg's loaders
    checkpoint with a bare ``torch.load``: a missing, empty, text, truncated or code-carrying file ends in a
    traceback (for the last, one about ``weights_only`` that no user can act on). mmengine's local loader
    (``load_from``, ``resume``, ``_load_checkpoint``, ``MMSegInferencer``) is routed through
-   :func:`vnseg.checkpoints.read_checkpoint`, whose errors name the file and say what is wrong.
+   :func:`vnseg.openmmlab.checkpoints.read_checkpoint`, whose errors name the file and say what is wrong.
 6. **Checkpoints written in place**: :func:`patch_atomic_local_writes`. mmengine's ``LocalBackend.put``
    opens the final file and writes into it, so a kill during a save leaves a truncated checkpoint under
    its final name. It now writes a hidden temporary file next to it, fsyncs it and renames it over the
-   final name (:func:`vnseg.data.atomic.atomic_write_bytes`). ``vnseg.engine.AtomicCheckpointHook`` does
+   final name (:func:`vnseg.core.atomic.atomic_write_bytes`). ``vnseg.engine.AtomicCheckpointHook`` does
    the same for ``last_checkpoint`` and prunes old checkpoints only after the new one is complete.
 7. **Class weights with ignored pixels**: :func:`patch_class_weighted_cross_entropy`. mmseg 1.2.2's
    ``cross_entropy`` (``CrossEntropyLoss`` with ``class_weight``, mean reduction) computes its normaliser by
@@ -58,7 +58,7 @@ import warnings
 
 import torch
 
-from vnseg.config_tree import walk_config
+from vnseg.core.config_tree import walk_config
 
 _APPLIED = False
 
@@ -98,12 +98,12 @@ def replace_function_code(func, replacement, marker):
 # 1. checkpoints and weights_only
 # ----------------------------------------------------------------------------------------------
 def allow_mmengine_checkpoint_globals():
-    """Allow-list what mmengine checkpoints hold (:func:`vnseg.checkpoints.mmengine_checkpoint_globals`)
+    """Allow-list what mmengine checkpoints hold (:func:`vnseg.openmmlab.checkpoints.mmengine_checkpoint_globals`)
     for every ``torch.load(weights_only=True)`` of the process."""
     add_safe_globals = getattr(torch.serialization, 'add_safe_globals', None)
     if add_safe_globals is None:  # torch < 2.4 has no weights_only default to fight
         return
-    from vnseg.checkpoints import mmengine_checkpoint_globals
+    from vnseg.openmmlab.checkpoints import mmengine_checkpoint_globals
     add_safe_globals(mmengine_checkpoint_globals())
 
 
@@ -145,13 +145,13 @@ STOCK_INIT_MODEL = None
 def _init_model_with_vnseg_meta(config, checkpoint=None, device='cuda:0', cfg_options=None):
     # Runs as the code of mmseg's ``init_model`` function object, whose globals are those of
     # ``mmseg.apis.inference``: it may use only names it imports itself.
-    from vnseg.compat import STOCK_INIT_MODEL
-    from vnseg.dataset_meta import init_model_with_meta
+    from vnseg.openmmlab.compat import STOCK_INIT_MODEL
+    from vnseg.openmmlab.dataset_meta import init_model_with_meta
     return init_model_with_meta(STOCK_INIT_MODEL, config, checkpoint, device, cfg_options)
 
 
 def patch_inference_dataset_meta():
-    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.dataset_meta` (idempotent).
+    """Route ``mmseg.apis.init_model`` and ``MMSegInferencer`` through :mod:`vnseg.openmmlab.dataset_meta` (idempotent).
 
     ``init_model`` is patched in place (:func:`replace_function_code`): mmseg's function object keeps its
     identity and gets the code of :func:`_init_model_with_vnseg_meta`, which calls a copy of the original
@@ -163,7 +163,7 @@ def patch_inference_dataset_meta():
     import mmseg.apis.inference as inference
     from mmseg.apis.mmseg_inferencer import MMSegInferencer
 
-    from vnseg.dataset_meta import load_weights_with_meta
+    from vnseg.openmmlab.dataset_meta import load_weights_with_meta
     original = replace_function_code(inference.init_model, _init_model_with_vnseg_meta, '_vnseg_meta')
     if original is None:
         return
@@ -180,8 +180,10 @@ def patch_inference_dataset_meta():
 # ----------------------------------------------------------------------------------------------
 # 4. configs on a machine without CUDA
 # ----------------------------------------------------------------------------------------------
-class AmpNeedsCudaError(SystemExit):
-    """Raised (exits with a message) when ``--amp`` is asked for on a machine without CUDA."""
+class AmpNeedsCudaError(ValueError):
+    """Mixed precision (``--amp``) asked for on a machine without CUDA; ``vnseg train`` names its flag."""
+
+    user_error = True  # a user's mistake: the command line prints one line (vnseg.commands.cli)
 
 
 def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
@@ -218,7 +220,7 @@ def adapt_cfg_to_device(cfg, amp_requested=False, cuda_available=None):
         if _replace_norm_type(cfg.model, 'SyncBN', 'BN'):
             changes.append('SyncBN -> BN (SyncBN needs CUDA)')
     for change in changes:
-        warnings.warn(f'vnseg.compat: {change}', stacklevel=2)
+        warnings.warn(f'vnseg.openmmlab.compat: {change}', stacklevel=2)
     return changes
 
 
@@ -237,13 +239,13 @@ def _replace_norm_type(node, old, new):
 # ----------------------------------------------------------------------------------------------
 def route_checkpoint_loading():
     """Route mmengine's loader of local checkpoint files (``load_from``, ``resume``,
-    ``_load_checkpoint``, ``MMSegInferencer``) through :func:`vnseg.checkpoints.read_checkpoint`, whose
+    ``_load_checkpoint``, ``MMSegInferencer``) through :func:`vnseg.openmmlab.checkpoints.read_checkpoint`, whose
     errors name the file and say what is wrong (mmengine's bare ``torch.load`` ends in a traceback);
     ``MMSegInferencer`` remembers the file it was given, to name it in errors. Idempotent."""
     from mmengine.runner.checkpoint import CheckpointLoader
     from mmseg.apis.mmseg_inferencer import MMSegInferencer
 
-    from vnseg.checkpoints import read_checkpoint
+    from vnseg.openmmlab.checkpoints import read_checkpoint
     current = CheckpointLoader._schemes.get('')
     if getattr(current, '_vnseg_checked', False):
         return
@@ -272,7 +274,7 @@ def patch_atomic_local_writes():
     """mmengine's ``LocalBackend.put``/``put_text`` (checkpoints, dumped files) write atomically, fsync'ed."""
     from mmengine.fileio.backends.local_backend import LocalBackend
 
-    from vnseg.data.atomic import atomic_write_bytes
+    from vnseg.core.atomic import atomic_write_bytes
 
     if getattr(LocalBackend.put, '_vnseg_atomic', False):
         return
@@ -312,7 +314,7 @@ def _cross_entropy_with_ignored_labels(pred, label, weight=None, class_weight=No
                                        avg_factor=None, ignore_index=-100, avg_non_ignore=False):
     # Runs as the code of mmseg's ``cross_entropy`` function object (globals of
     # ``mmseg.models.losses.cross_entropy_loss``): it may use only names it imports itself.
-    from vnseg.compat import STOCK_CROSS_ENTROPY, class_weighted_avg_factor
+    from vnseg.openmmlab.compat import STOCK_CROSS_ENTROPY, class_weighted_avg_factor
     if class_weight is not None and avg_factor is None and reduction == 'mean':
         avg_factor = class_weighted_avg_factor(label, class_weight, ignore_index, avg_non_ignore)
     return STOCK_CROSS_ENTROPY(pred, label, weight, class_weight, reduction, avg_factor, ignore_index,

@@ -1,4 +1,4 @@
-"""Class names and palette of a model from its config's dataset (what fix 3 of :mod:`vnseg.compat` routes to).
+"""Class names and palette of a model from its config's dataset (what fix 3 of :mod:`vnseg.openmmlab.compat` routes to).
 
 mmseg 1.2.2 takes a model's ``dataset_meta`` (class names + palette) from the checkpoint only. When the
 checkpoint has none -- ``weights=None``, a bare ``state_dict``, a converted checkpoint -- it falls back
@@ -7,16 +7,16 @@ to Cityscapes' 19 classes (``MMSegInferencer``) or to a dataset guessed by ``num
 a checkpoint that has no ``meta`` key it raises ``KeyError``). For vnseg's 5-class configs that paints
 and names every prediction wrongly.
 
-:func:`vnseg.compat.patch_inference_dataset_meta` (applied by :mod:`vnseg.mmseg_ext`) routes both entry
+:func:`vnseg.openmmlab.compat.patch_inference_dataset_meta` (applied by :mod:`vnseg.mmseg_ext`) routes both entry
 points through :func:`init_model_with_meta` and :func:`load_weights_with_meta` below: the metadata comes from
 the checkpoint when it has it (palette completed from the config when missing), else from the dataset
 that the config's ``test_dataloader`` (or ``val_``/``train_``) uses -- its ``metainfo`` override or its
-class's ``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.classes.CLASSES` / :data:`vnseg.classes.PALETTE`).
+class's ``METAINFO`` (``VNDroneDataset`` -> :data:`vnseg.core.classes.CLASSES` / :data:`vnseg.core.classes.PALETTE`).
 Configs without a dataset keep mmseg's behaviour. Weights are loaded strictly
-(:mod:`vnseg.checkpoints`).
+(:mod:`vnseg.openmmlab.checkpoints`).
 
-Layer: with :mod:`vnseg.checkpoints`, below :mod:`vnseg.compat`, :mod:`vnseg.mmseg_ext` and :mod:`vnseg.apis`
-(which re-exports :func:`dataset_meta_from_config` and :func:`resolve_dataset_meta`); imports nothing of them.
+Used by :mod:`vnseg.openmmlab.compat` and :mod:`vnseg.apis` (which re-exports :func:`dataset_meta_from_config` and
+:func:`resolve_dataset_meta`); it imports nothing of :mod:`vnseg.openmmlab.compat`.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def dataset_meta_from_config(cfg) -> Optional[dict]:
 
 
 def _default_palette(n):
-    from vnseg.classes import PALETTE
+    from vnseg.core.classes import PALETTE
     if n <= len(PALETTE):
         return [list(c) for c in PALETTE[:n]]
     import numpy as np
@@ -110,10 +110,10 @@ def init_model_with_meta(orig, config, checkpoint: Optional[str] = None, device:
     """Body of the patched ``mmseg.apis.init_model``; ``orig`` is mmseg's own function.
 
     The model is built by mmseg without weights; a checkpoint is then loaded strictly by
-    :func:`vnseg.checkpoints.load_weights` (a missing, unexpected or mis-shaped key is an
+    :func:`vnseg.openmmlab.checkpoints.load_weights` (a missing, unexpected or mis-shaped key is an
     error naming both files, where mmseg would only warn and keep random weights).
     """
-    from vnseg.checkpoints import load_config, load_weights, read_checkpoint
+    from vnseg.openmmlab.checkpoints import load_config, load_weights, read_checkpoint
     if isinstance(config, (str, Path)):
         config = load_config(config)
     if cfg_options is not None:
@@ -139,10 +139,10 @@ def init_model_with_meta(orig, config, checkpoint: Optional[str] = None, device:
 def load_weights_with_meta(orig, self, model, checkpoint, cfg):
     """Body of the patched ``MMSegInferencer._load_weights_to_model``; ``orig`` is mmseg's.
 
-    Weights are loaded strictly (:func:`vnseg.checkpoints.load_weights`); the file named in
+    Weights are loaded strictly (:func:`vnseg.openmmlab.checkpoints.load_weights`); the file named in
     errors is the ``weights`` the inferencer was given.
     """
-    from vnseg.checkpoints import load_weights
+    from vnseg.openmmlab.checkpoints import load_weights
     del orig  # mmseg's version loads non-strictly and guesses Cityscapes classes: not used
     ckpt_meta = (checkpoint or {}).get('meta') or {}
     meta = resolve_dataset_meta(ckpt_meta, cfg)
@@ -159,7 +159,7 @@ def load_weights_with_meta(orig, self, model, checkpoint, cfg):
 
 def fallback_meta(model) -> dict:
     """vnseg's classes and palette when the model predicts that many classes, else numbered ones."""
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     head = getattr(model, 'decode_head', None)
     num_classes = getattr(head, 'num_classes', len(CLASSES))
     if num_classes == len(CLASSES):

@@ -7,7 +7,7 @@ and the models start from random initialisation instead.
 """
 import os
 
-from vnseg.config_tree import walk_config
+from vnseg.core.config_tree import walk_config
 
 ENV_VAR = 'VNSEG_NO_PRETRAINED'
 

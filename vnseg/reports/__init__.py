@@ -1,5 +1,7 @@
 """Reports and figures of trained runs: the library behind ``tools/analysis_tools`` and the demo.
 
+Layer 5: imports only layers 0-4 (models through :mod:`vnseg.apis`; the layers: :mod:`vnseg`).
+
 One job per module (import them directly; this package imports nothing, and only the modules that
 need a model load torch/mmseg, on first use):
 

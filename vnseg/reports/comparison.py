@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
-from vnseg.config_tree import walk_config
+from vnseg.core.config_tree import walk_config
 
 from . import metrics_file
 
@@ -95,7 +95,7 @@ def count_parameters(cfg):
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
 
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
     model_cfg = copy.deepcopy(cfg.model)
     disable_pretrained(model_cfg)
     if str(model_cfg.get('type', '')) == 'DistillSegmentor':
@@ -208,7 +208,7 @@ def comparison_csv(runs, path, names=None, count_params=True):
     percent, empty for unknown/NaN). Returns ``path``."""
     import csv
 
-    from vnseg.data.atomic import atomic_output
+    from vnseg.core.atomic import atomic_output
     rows = comparison_rows(runs, names, count_params)
     classes = []
     for row in rows:

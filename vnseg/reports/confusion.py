@@ -12,8 +12,8 @@ import os.path as osp
 import numpy as np
 from PIL import Image
 
-from vnseg.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
-from vnseg.data.atomic import atomic_output
+from vnseg.core.atomic import atomic_output
+from vnseg.core.classes import CLASSES, IGNORE_INDEX, NUM_CLASSES
 
 from . import metrics_file
 

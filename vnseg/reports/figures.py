@@ -7,7 +7,7 @@ import os.path as osp
 
 import numpy as np
 
-from vnseg.classes import CLASSES, PALETTE
+from vnseg.core.classes import CLASSES, PALETTE
 from vnseg.data.io import read_image
 
 from . import confusion, plots

@@ -84,7 +84,7 @@ def _json_safe(value):
 def save_metrics(metrics, path):
     """Write ``metrics`` atomically as strict JSON (NaN -> ``null``; numpy/torch values -> plain
     numbers), keeping key order. Creates the parent directory. Returns ``path``."""
-    from vnseg.data.io import atomic_write_text
+    from vnseg.core.atomic import atomic_write_text
 
     text = json.dumps(_json_safe(dict(metrics)), indent=2, allow_nan=False) + '\n'
     atomic_write_text(path, text)

@@ -12,7 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from vnseg.classes import CLASSES, IGNORE_COLOR, IGNORE_INDEX, PALETTE
+from vnseg.core.classes import CLASSES, IGNORE_COLOR, IGNORE_INDEX, PALETTE
 
 from . import logs, metrics_file
 from .confusion import normalize_rows

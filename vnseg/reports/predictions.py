@@ -11,7 +11,7 @@ import os.path as osp
 
 import numpy as np
 
-from vnseg.classes import PALETTE
+from vnseg.core.classes import PALETTE
 from vnseg.data.io import IMAGE_SUFFIXES
 
 

@@ -35,8 +35,9 @@ from typing import List, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from vnseg.classes import CLASSES
-from vnseg.data.io import atomic_write_text, write_mask_png, write_rgb_png
+from vnseg.core.atomic import atomic_write_text
+from vnseg.core.classes import CLASSES
+from vnseg.data.io import write_mask_png, write_rgb_png
 from vnseg.data.labelme import Shape, rasterize_shapes
 
 PathLike = Union[str, os.PathLike]

@@ -6,7 +6,7 @@
 #   _base_ = ['./_base_/models/<model>.py', './_base_/recipes/vnseg_kd_cached_recipe.py']
 #   model = dict(type='CachedDistillSegmentor', decode_head=dict(loss_decode={{_base_.decode_loss}}),
 #                distill_loss={{_base_.distill_loss}}, min_confidence={{_base_.min_confidence}})
-# Elsewhere: vnseg.data.teacher_cache.use_teacher_cache(cfg, DIR) points every use at DIR.
+# Elsewhere: vnseg.distill.teacher_cache.use_teacher_cache(cfg, DIR) points every use at DIR.
 _base_ = ['./vnseg_recipe.py']
 teacher_cache = 'data/vn_drone/teacher_cache'
 # the recipe's augmentation; the soft labels are a seg field that every geometric step moves with the

@@ -6,8 +6,8 @@ import re
 from pathlib import Path, PurePosixPath
 from typing import Optional, Tuple
 
-from vnseg.data.io import (DEFAULT_MAX_PIXELS, DataError, LoadedImage, decode_base64_image, read_image,
-                           read_image_size)
+from vnseg.core.errors import DataError
+from vnseg.data.io import DEFAULT_MAX_PIXELS, LoadedImage, decode_base64_image, read_image, read_image_size
 from vnseg.data.labelme.schema import Annotation, AnnotationError, PathLike, UnsafePathError
 
 _WINDOWS_ABS = re.compile(r'^[A-Za-z]:/|^//')

@@ -19,7 +19,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from vnseg.classes import CLASSES, IGNORE_INDEX
+from vnseg.core.classes import CLASSES, IGNORE_INDEX
 from vnseg.data.io import DEFAULT_MAX_PIXELS
 from vnseg.data.label_map import LabelMap
 from vnseg.data.labelme.geometry import shape_geometry

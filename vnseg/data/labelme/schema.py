@@ -36,7 +36,8 @@ from typing import List, Optional, Tuple, Union
 import numpy as np
 from PIL import Image
 
-from vnseg.data.io import DEFAULT_MAX_PIXELS, DataError
+from vnseg.core.errors import DataError
+from vnseg.data.io import DEFAULT_MAX_PIXELS
 
 
 PathLike = Union[str, os.PathLike]

@@ -20,7 +20,7 @@ from mmseg.registry import TRANSFORMS
 class CacheSizeError(ValueError):
     """A ``cache_mb`` that is not a number of MiB > 0."""
 
-    #: a user's mistake: tools report it as one line (:mod:`vnseg.cli`)
+    #: a user's mistake: tools report it as one line (:mod:`vnseg.commands.cli`)
     user_error = True
 
 

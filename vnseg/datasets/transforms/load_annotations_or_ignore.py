@@ -3,7 +3,7 @@ import numpy as np
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
-from vnseg.classes import IGNORE_INDEX
+from vnseg.core.classes import IGNORE_INDEX
 
 
 @TRANSFORMS.register_module()

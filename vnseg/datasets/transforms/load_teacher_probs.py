@@ -5,8 +5,8 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.registry import TRANSFORMS
 
-from vnseg.data.soft_label_raster import read_soft_labels
-from vnseg.data.teacher_cache import CacheMismatch, TeacherCache, file_sha256
+from vnseg.distill.soft_label_raster import read_soft_labels
+from vnseg.distill.teacher_cache import CacheMismatch, TeacherCache, file_sha256
 
 
 @TRANSFORMS.register_module()
@@ -16,7 +16,7 @@ class LoadTeacherProbs(BaseTransform):
     The image is found in the cache by the sha256 of its file (computed once per file and process),
     so soft labels made for another image are never used: an image the cache does not hold, or whose
     soft labels differ in size from the loaded image, is a
-    :class:`vnseg.data.teacher_cache.CacheMismatch` naming the image.
+    :class:`vnseg.distill.teacher_cache.CacheMismatch` naming the image.
 
     Added keys: ``key`` (default ``gt_soft_seg``) = ``uint8 (H, W, C)`` probabilities x 255 (0 in
     every class where the teacher had no input), appended to ``seg_fields`` (so ``RandomCrop``,

@@ -8,9 +8,9 @@ from mmengine.fileio.backends import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmseg.registry import HOOKS
 
-from vnseg.data.atomic import atomic_write_bytes
+from vnseg.core.atomic import atomic_write_bytes
 
-#: Temporary files of an interrupted atomic write (:func:`vnseg.data.atomic.partial_path`).
+#: Temporary files of an interrupted atomic write (:func:`vnseg.core.atomic.partial_path`).
 _PARTIAL = re.compile(r'^\..+\.partial-(\d+)(\.[^.]*)?$')
 
 
@@ -22,7 +22,7 @@ class AtomicCheckpointHook(CheckpointHook):
     the previous checkpoint loadable and ``--resume`` working:
 
     * every checkpoint file is written to a hidden temporary file and renamed over its final name
-      once complete (fix 6 of :mod:`vnseg.compat` makes mmengine's local file writes atomic);
+      once complete (fix 6 of :mod:`vnseg.openmmlab.compat` makes mmengine's local file writes atomic);
     * ``last_checkpoint`` (the file ``--resume`` reads) is replaced atomically too, only after the
       checkpoint it names is complete (mmengine truncates and rewrites it in place);
     * with ``max_keep_ckpts``, the oldest checkpoint is deleted only *after* the new one and

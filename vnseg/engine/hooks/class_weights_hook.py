@@ -7,7 +7,7 @@ from torch import nn
 
 from vnseg.data.class_weights import (CLASS_WEIGHTS_FILE, DEFAULT_HEAD, class_weights_path, read_class_weights,
                                       train_data_root)
-from vnseg.data.io import DataError
+from vnseg.core.errors import DataError
 
 
 @HOOKS.register_module()
@@ -18,7 +18,7 @@ class ClassWeightsHook(Hook):
     ``num_classes`` positive numbers, :func:`vnseg.data.class_weights.read_class_weights`) and sets it
     as the ``class_weight`` of every mmseg ``CrossEntropyLoss`` of ``model.<head>.loss_decode``: the
     loss is then exactly mmseg's weighted CE, as if ``class_weight=[...]`` were in the config (with
-    ``vnseg.compat`` fix 7 for ignored pixels). The run says which weights it trained with: one log
+    ``vnseg.openmmlab.compat`` fix 7 for ignored pixels). The run says which weights it trained with: one log
     line with the file and the numbers, and every checkpoint's ``meta['class_weights']``
     (``{'file', 'head', 'weights'}``).
 
@@ -35,7 +35,7 @@ class ClassWeightsHook(Hook):
         file (str): the weights file, relative to the train data root (or absolute).
         head (str): the segmentor attribute whose ``loss_decode`` is weighted.
 
-    Raises (at ``before_train``) :class:`vnseg.data.io.DataError` naming the file when it is
+    Raises (at ``before_train``) :class:`vnseg.core.errors.DataError` naming the file when it is
     missing or malformed, or naming the config when the head has no cross-entropy, already has class
     weights from the config, or there is no train data root.
     """

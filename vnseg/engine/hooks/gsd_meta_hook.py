@@ -5,7 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmseg.registry import HOOKS
 
-from vnseg.config_tree import train_data_roots
+from vnseg.core.config_tree import train_data_roots
 from vnseg.data.gsd import GSD_META_KEY, find_summary, summary_train_gsd_cm, valid_gsd_cm
 
 
@@ -18,7 +18,7 @@ class GsdMetaHook(Hook):
     train scenes, :mod:`vnseg.data.gsd`). With several train data roots their GSDs must agree (within
     1 %), else none is recorded. Without a known GSD nothing is recorded (a one-time log line says so):
     ``vnseg export`` then needs ``--resolution-cm`` and ``vnseg map --match-gsd`` refuses the model.
-    ``tools/train.py`` adds this hook to every training (:func:`vnseg.runner_utils.record_training_gsd`).
+    ``tools/train.py`` adds this hook to every training (:func:`vnseg.commands.runner.record_training_gsd`).
 
     Args:
         gsd_cm: the training GSD (cm/px), overriding the data summary.

@@ -4,7 +4,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from vnseg.classes import IGNORE_INDEX
+from vnseg.core.classes import IGNORE_INDEX
 
 
 @MODELS.register_module()

@@ -6,7 +6,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 
-from vnseg.classes import IGNORE_INDEX
+from vnseg.core.classes import IGNORE_INDEX
 
 #: Smallest probability the cached (8-bit) teacher is taken to give a class: half a quantum, so
 #: that ``log`` stays finite where the cache holds 0.

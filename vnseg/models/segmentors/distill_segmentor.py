@@ -15,7 +15,7 @@ from mmseg.models.segmentors import EncoderDecoder
 from mmseg.registry import MODELS
 from mmseg.utils import add_prefix
 
-from vnseg.pretrained import disable_pretrained
+from vnseg.openmmlab.pretrained import disable_pretrained
 
 _REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
@@ -107,7 +107,7 @@ class DistillSegmentor(EncoderDecoder):
 
     The teacher is built from ``teacher_config`` (its pretrained-weight references removed) and
     loaded strictly from ``teacher_checkpoint`` by vnseg's one loader
-    (:func:`vnseg.checkpoints.load_weights`: weights-only, and a missing, unexpected or
+    (:func:`vnseg.openmmlab.checkpoints.load_weights`: weights-only, and a missing, unexpected or
     mis-shaped key is an error naming the teacher's config and checkpoint). It is **not
     registered as a submodule** — it is held in a tuple — so it is absent from ``parameters()``,
     ``named_modules()``, ``state_dict()`` and from what
@@ -177,7 +177,7 @@ class DistillSegmentor(EncoderDecoder):
 
     def load_teacher(self, checkpoint):
         """Build the teacher from ``self.teacher_config`` and load ``checkpoint`` strictly."""
-        from vnseg.checkpoints import load_weights, read_checkpoint
+        from vnseg.openmmlab.checkpoints import load_weights, read_checkpoint
         ckpt = read_checkpoint(checkpoint)  # an unusable file fails before the teacher is built
         cfg = load_teacher_model_cfg(self.teacher_config)
         disable_pretrained(cfg)  # its weights come from the checkpoint: no downloads
