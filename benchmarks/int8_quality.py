@@ -102,10 +102,10 @@ def main(argv=None):
               'onnx fp32': OnnxTileModel(onnx, threads=args.threads),
               'onnx int8': OnnxTileModel(onnx.with_suffix('.int8.onnx'), threads=args.threads)}
     if args.int8_8bit:
-        from vnseg.deploy.quantize import float_reference
-        from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+        from vnseg.deploy.quantize import QuantizeOptions, calibration_tiles, float_reference, quantize_tile_model
         w8 = work / 'model.w8.int8.onnx'
-        quantize_tile_model(onnx, w8, *calibration_tiles(args.calib_images, TILE, args.calib_tiles), weight_bits=8)
+        quantize_tile_model(onnx, w8, *calibration_tiles(args.calib_images, TILE, args.calib_tiles),
+                            QuantizeOptions(weight_bits=8))
         models['int8 8-bit'] = OnnxTileModel(w8, threads=args.threads)
         models['8-bit float ref'] = float_reference(w8, threads=args.threads)
     if args.openvino:

@@ -137,7 +137,7 @@ def main(argv=None):
 
     models = {'pytorch': torch_model, 'onnxruntime': ort_model}
     if args.int8:
-        from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+        from vnseg.deploy.quantize import QuantizeOptions, calibration_tiles, quantize_tile_model
         calib = args.calib_images or _calibration_images(tmp, Path(args.image), image_width(image), args.tile)
         if calib:
             calib_rgb, calib_valid = calibration_tiles(calib, args.tile, args.calib_tiles)
@@ -151,7 +151,8 @@ def main(argv=None):
                                                    threads=args.threads)
         if args.int8_8bit:
             from vnseg.deploy.quantize import float_reference
-            quantize_tile_model(onnx_path, tmp / 'model.w8.int8.onnx', calib_rgb, calib_valid, weight_bits=8)
+            quantize_tile_model(onnx_path, tmp / 'model.w8.int8.onnx', calib_rgb, calib_valid,
+                                QuantizeOptions(weight_bits=8))
             models['ort int8 8-bit'] = OnnxTileModel(tmp / 'model.w8.int8.onnx', providers=['CPUExecutionProvider'],
                                                      threads=args.threads)
             models['int8 8-bit float ref'] = float_reference(models['ort int8 8-bit'], threads=args.threads)

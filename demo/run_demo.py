@@ -135,13 +135,14 @@ def make_figures(figures, train_dir, test_dir, dataset, checkpoint):
 
     figures.mkdir(parents=True, exist_ok=True)
     metrics = load_metrics(test_dir / 'metrics_test.json')
-    fig.confusion_matrix_figure(figures, pred_dir=test_dir / 'preds', ann_dir=dataset / 'ann_dir' / 'test')
+    fig.confusion_matrix_figure(figures, fig.ConfusionSource(pred_dir=test_dir / 'preds',
+                                                          ann_dir=dataset / 'ann_dir' / 'test'))
     plots.render_iou_bar(metrics, figures / 'per_class_iou.png', title='tiny SegFormer, test split')
     plots.render_training_curves([train_dir], figures / 'training_curves.png')
     fig.prediction_grid_figure(figures / 'prediction_grid.png',
                                pred_dirs=[('tiny SegFormer', test_dir / 'preds')],
-                               img_dir=dataset / 'img_dir' / 'test', ann_dir=dataset / 'ann_dir' / 'test',
-                               num=4)
+                               grid=fig.GridOptions(img_dir=dataset / 'img_dir' / 'test',
+                                                    ann_dir=dataset / 'ann_dir' / 'test', num=4))
     return comparison.comparison_table([test_dir], names=['tiny SegFormer (demo)'])
 
 

@@ -19,7 +19,7 @@ from .gsd_match import GsdMatch, gsd_tags
 from .scene_model import SceneModel, build_scene_model
 from .scene_paths import ScenePaths
 from vnseg.inference.sliding import TiledSegmenter, WindowOptions
-from .strip_store import StripStore
+from .strip_store import MapLegend, OutputGrid, StripStore
 
 __all__ = ['Scene', 'open_scene', 'segment_scene', 'gdal_cache']
 
@@ -120,10 +120,10 @@ class Scene:
     def assemble(self):
         """Class map and confidence COGs from the store (existing ones are kept), then drop the store."""
         read = self.read_source
-        self.store.assemble(self.grid.ys, self.source.width, self.source.height, self.source.crs,
-                            self.source.transform, self.paths.class_map, self.paths.confidence,
-                            self.classes, self.palette, nodata=IGNORE_INDEX, tags=self.tags,
-                            grid_size=None if read is self.source else (read.width, read.height))
+        grid = OutputGrid(self.source.width, self.source.height, self.source.crs, self.source.transform,
+                          strips_size=None if read is self.source else (read.width, read.height))
+        self.store.assemble(self.grid.ys, grid, self.paths.class_map, self.paths.confidence,
+                            MapLegend(self.classes, self.palette, nodata=IGNORE_INDEX, tags=self.tags))
         self.store.remove()
 
 

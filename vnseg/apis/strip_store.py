@@ -22,21 +22,61 @@ import json
 import os
 import shutil
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
 from vnseg.core.atomic import atomic_output
 
-__all__ = ['StripStore', 'ResumeMismatch']
+__all__ = ['StripStore', 'ResumeMismatch', 'OutputGrid', 'MapLegend']
 
 _FORMAT = 1
 
 
 class ResumeMismatch(ValueError):
     """A stored interrupted run was computed with other inputs or settings than the current call."""
+
+
+@dataclass(frozen=True)
+class OutputGrid:
+    """The grid the assembled maps are written on.
+
+    Args:
+        width, height: pixels.
+        crs: a rasterio CRS, or None.
+        transform: an affine transform, or None (an identity transform is a plain pixel grid).
+        strips_size: ``(width, height)`` of the grid the strips were computed on when it is not this one
+            (same extent, another resolution: resampled with nearest neighbour); None: this grid.
+    """
+
+    width: int
+    height: int
+    crs: object = None
+    transform: object = None
+    strips_size: Optional[Tuple[int, int]] = None
+
+
+@dataclass(frozen=True)
+class MapLegend:
+    """What the class map's band says: class names and colours, the nodata value, more metadata tags."""
+
+    classes: Sequence[str]
+    palette: Sequence[Sequence[int]]
+    nodata: int = 255
+    tags: Optional[dict] = None
+
+
+@dataclass(frozen=True)
+class _Band:
+    """One VRT band: its description, metadata tags, colour table (``{value: RGBA}`` or None), nodata value."""
+
+    description: str
+    tags: dict
+    colours: Optional[dict]
+    nodata: int
 
 
 class StripStore:
@@ -114,20 +154,16 @@ class StripStore:
                     dst.write(np.stack([classes, confidence]))
 
     # -- assembly -----------------------------------------------------------------------------------
-    def assemble(self, row_starts: Sequence[int], width: int, height: int, crs, transform, class_path,
-                 confidence_path, classes: Sequence[str], palette, nodata: int = 255,
-                 tags: Optional[dict] = None, grid_size: Optional[Sequence[int]] = None) -> None:
-        """Write the class map and the confidence map COGs (``width x height``, ``crs``, ``transform``)
-        from the stored strips.
+    def assemble(self, row_starts: Sequence[int], grid: OutputGrid, class_path, confidence_path,
+                 legend: MapLegend) -> None:
+        """Write the class map and the confidence map COGs on ``grid`` from the stored strips.
 
         ``row_starts[i]`` is strip ``i``'s first row (its last row is the next start - 1, or the
-        grid's bottom). ``grid_size``: ``(width, height)`` of the grid the strips were computed on
-        when it is not the output's (same extent, another resolution): it is resampled onto the
-        output grid with nearest neighbour. Outputs that already exist are left untouched (a resumed
+        bottom of the strips' grid). Outputs that already exist are left untouched (a resumed
         run never rewrites a finished output). Raises ValueError when a strip is missing.
         """
-        out_size = (int(width), int(height))
-        width, height = out_size if grid_size is None else (int(grid_size[0]), int(grid_size[1]))
+        out_size = (int(grid.width), int(grid.height))
+        width, height = out_size if grid.strips_size is None else tuple(int(v) for v in grid.strips_size)
         resample = (width, height) != out_size
         n = len(row_starts)
         missing = sorted(set(range(n)) - self.done(n))
@@ -136,16 +172,18 @@ class StripStore:
         spans = [(row_starts[i], (row_starts[i + 1] if i + 1 < n else height) - row_starts[i]) for i in range(n)]
         strips = [(os.path.basename(self.part(i)), (0, 0, width, rows), (0, row0, width, rows))
                   for i, (row0, rows) in enumerate(spans)]
-        all_tags = {'CLASSES': json.dumps(list(classes)), 'NODATA_MEANING': 'no prediction (nodata input)'}
-        all_tags.update(tags or {})
-        cmap = {i: tuple(int(v) for v in rgb) + (255,) for i, rgb in enumerate(palette)}
+        nodata = legend.nodata
+        all_tags = {'CLASSES': json.dumps(list(legend.classes)), 'NODATA_MEANING': 'no prediction (nodata input)'}
+        all_tags.update(legend.tags or {})
+        cmap = {i: tuple(int(v) for v in rgb) + (255,) for i, rgb in enumerate(legend.palette)}
         cmap[nodata] = (0, 0, 0, 0)
-        jobs = [(Path(class_path), 1, 'class index', all_tags, cmap),
-                (Path(confidence_path), 2, 'confidence of the predicted class (%)',
-                 dict(all_tags, UNIT='percent', MEANING='probability of the predicted class x 100, '
-                      '255 = no prediction'), None)]
+        jobs = [(Path(class_path), 1, _Band('class index', all_tags, cmap, nodata)),
+                (Path(confidence_path), 2, _Band('confidence of the predicted class (%)',
+                                                 dict(all_tags, UNIT='percent',
+                                                      MEANING='probability of the predicted class x 100, '
+                                                              '255 = no prediction'), None, nodata))]
         from vnseg.geo.raster_io import _to_cog, output_write_errors
-        for path, band, description, band_tags, colours in jobs:
+        for path, band, meta in jobs:
             if path.is_file():
                 continue
             vrt = self.folder / f'band{band}.vrt'
@@ -153,35 +191,35 @@ class StripStore:
             with output_write_errors(path), warnings.catch_warnings():
                 if resample:  # strips on their own grid, then that grid onto the output's
                     grid_vrt = self.folder / f'band{band}_grid.vrt'
-                    grid_vrt.write_text(_vrt_xml(width, height, None, None, strips, band, nodata, description,
-                                                 {}, None))
-                    vrt.write_text(_vrt_xml(*out_size, crs, transform,
-                                            [(grid_vrt.name, (0, 0, width, height), (0, 0) + out_size)], 1,
-                                            nodata, description, band_tags, colours))
+                    grid_vrt.write_text(_vrt_xml(OutputGrid(width, height), strips, band,
+                                                 _Band(meta.description, {}, None, nodata)))
+                    vrt.write_text(_vrt_xml(grid, [(grid_vrt.name, (0, 0, width, height), (0, 0) + out_size)], 1,
+                                            meta))
                 else:
-                    vrt.write_text(_vrt_xml(width, height, crs, transform, strips, band, nodata, description,
-                                            band_tags, colours))
+                    vrt.write_text(_vrt_xml(grid, strips, band, meta))
                 warnings.simplefilter('ignore', rasterio.errors.NotGeoreferencedWarning)
                 with atomic_output(path) as tmp:
                     _to_cog(vrt, tmp, 512)
 
 
-def _vrt_xml(width, height, crs, transform, sources, band, nodata, description, tags, colours) -> str:
-    """A GDAL VRT: one ``width x height`` byte band made of band ``band`` of ``sources``
-    (``(file name relative to the VRT, (x, y, w, h) source rectangle, (x, y, w, h) destination
+def _vrt_xml(grid: OutputGrid, sources, band: int, meta: _Band) -> str:
+    """A GDAL VRT on ``grid`` (its size, CRS and transform): one byte band ``meta`` made of band ``band`` of
+    ``sources`` (``(file name relative to the VRT, (x, y, w, h) source rectangle, (x, y, w, h) destination
     rectangle)``; a destination of another size than its source is resampled, nearest neighbour)."""
-    out = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
+    crs, transform = grid.crs, grid.transform
+    out = [f'<VRTDataset rasterXSize="{int(grid.width)}" rasterYSize="{int(grid.height)}">']
     if crs is not None:
         out.append(f'  <SRS>{escape(crs.to_wkt())}</SRS>')
     if transform is not None and not transform.is_identity:
         out.append('  <GeoTransform>' + ', '.join(repr(float(v)) for v in transform.to_gdal()) + '</GeoTransform>')
     out.append('  <Metadata>')
-    for k, v in tags.items():
+    for k, v in meta.tags.items():
         out.append(f'    <MDI key={quoteattr(str(k))}>{escape(str(v))}</MDI>')
     out.append('  </Metadata>')
     out.append('  <VRTRasterBand dataType="Byte" band="1">')
-    out.append(f'    <Description>{escape(description)}</Description>')
-    out.append(f'    <NoDataValue>{nodata}</NoDataValue>')
+    out.append(f'    <Description>{escape(meta.description)}</Description>')
+    out.append(f'    <NoDataValue>{meta.nodata}</NoDataValue>')
+    colours = meta.colours
     if colours:
         out.append('    <ColorInterp>Palette</ColorInterp>')
         out.append('    <ColorTable>')

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 
-
 def parse_args(argv=None):
     from vnseg.commands.cli import ArgumentParser
     p = ArgumentParser(description='Change between two flights from their class maps')
@@ -45,12 +44,10 @@ def parse_args(argv=None):
 def main(argv=None):
     from vnseg.commands.cli import EXIT_USER_ERROR
     args = parse_args(argv)
-    from vnseg.geo.change import compare_class_maps
+    from vnseg.commands.flags import options_from_args
+    from vnseg.geo.change import ChangeOptions, compare_class_maps
     try:
-        s = compare_class_maps(args.before, args.after, args.out_dir, stem=args.stem, categories=args.category,
-                               lang=args.lang, zones=args.zones, zone_field=args.zone_field,
-                               strip_rows=args.strip_rows, min_area=args.min_area, simplify=args.simplify,
-                               polygons=not args.no_polygons, figure=not args.no_figure)
+        s = compare_class_maps(args.before, args.after, args.out_dir, options_from_args(ChangeOptions, args))
     except (ValueError, OSError) as err:
         print(f'error: {err}', file=sys.stderr)
         return EXIT_USER_ERROR

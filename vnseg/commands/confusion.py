@@ -50,12 +50,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.reports.figures import confusion_matrix_figure
-    out = confusion_matrix_figure(
-        args.out_dir, config=args.config, checkpoint=args.checkpoint, pred_dir=args.pred_dir,
-        ann_dir=args.ann_dir, img_dir=args.img_dir, metrics=args.metrics, device=args.device,
-        cfg_options=args.cfg_options, limit=args.limit, title=args.title, prefix=args.prefix,
-        random_weights=args.random_weights)
+    from vnseg.commands.flags import options_from_args
+    from vnseg.reports.figures import ConfusionSource, LoadOptions, confusion_matrix_figure
+    out = confusion_matrix_figure(args.out_dir, options_from_args(ConfusionSource, args),
+                                  options_from_args(LoadOptions, args), title=args.title, prefix=args.prefix)
     width = max(len(c) for c in out['classes'])
     print('confusion matrix (pixels; rows = ground truth, columns = prediction)')
     print(' ' * width + ' ' + ' '.join(f'{c:>{max(width, 10)}}' for c in out['classes']))

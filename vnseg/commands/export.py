@@ -170,7 +170,7 @@ def main(argv=None):
         print(f'error: {err}', file=sys.stderr)
         return EXIT_USER_ERROR
     if args.int8:
-        from vnseg.deploy.quantize import Int8AgreementError, calibration_tiles, quantize_checked
+        from vnseg.deploy.quantize import Int8AgreementError, QuantizeOptions, calibration_tiles, quantize_checked
         try:
             calib_rgb, calib_valid = calibration_tiles(args.calib_images, args.tile, args.calib_tiles)
         except (ImageReadError, ValueError) as err:
@@ -214,7 +214,8 @@ def main(argv=None):
             with atomic_output(int8_out) as tmp8:
                 try:
                     int8 = quantize_checked(tmp, tmp8, calib_rgb, calib_valid, rgb, valid, args.min_int8_agreement,
-                                            name=int8_out, weight_bits=args.int8_weight_bits)
+                                            name=int8_out,
+                                            options=QuantizeOptions(weight_bits=args.int8_weight_bits))
                 except Int8AgreementError as err:
                     print(f'error: {err}', file=sys.stderr)
                     raise SystemExit(3)

@@ -52,11 +52,10 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from vnseg.reports.figures import prediction_grid_figure
-    out = prediction_grid_figure(
-        args.out, models=[tuple(m) for m in args.model], pred_dirs=[tuple(d) for d in args.pred_dir],
-        img_dir=args.img_dir, ann_dir=args.ann_dir, patches=args.patches, num=args.num,
-        seed=args.seed, device=args.device, cfg_options=args.cfg_options,
-        panel_inches=args.panel_size, dpi=args.dpi, random_weights=args.random_weights)
+    from vnseg.commands.flags import options_from_args
+    from vnseg.reports.figures import GridOptions, LoadOptions, prediction_grid_figure
+    out = prediction_grid_figure(args.out, models=[tuple(m) for m in args.model],
+                                 pred_dirs=[tuple(d) for d in args.pred_dir], grid=options_from_args(GridOptions, args),
+                                 loading=options_from_args(LoadOptions, args))
     print(f"wrote {out['png']} ({len(out['patches'])} patches; columns: {', '.join(out['columns'])})")
 

@@ -37,8 +37,9 @@ It also records how the exporting CPU's integer kernels agree with the file's ow
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
@@ -48,7 +49,7 @@ from vnseg.deploy.agreement import class_agreement
 
 __all__ = ['DEFAULT_MIN_AGREEMENT', 'DEFAULT_OP_TYPES', 'PORTABLE_WEIGHT_BITS', 'weight_code_range',
            'QDQ_AS_FLOAT', 'float_reference', 'kernel_agreement', 'TileCalibrationReader', 'Int8AgreementError',
-           'calibration_tiles', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
+           'calibration_tiles', 'QuantizeOptions', 'quantize_tile_model', 'int8_agreement', 'quantize_checked',
            'int8_path_for', 'quantized_op_counts', 'tail_nodes', 'activation_matmuls']
 
 #: Default minimum share of valid pixels whose class the int8 graph must give as the fp32 graph does.
@@ -251,18 +252,12 @@ def _ort_fusions(src: Path, dst: Path) -> Path:
     return dst
 
 
-def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray, *, batch_size: int = 1,
-                        op_types: Optional[Sequence[str]] = DEFAULT_OP_TYPES, nodes_to_exclude: Iterable[str] = (),
-                        per_channel: bool = True, weight_bits: int = PORTABLE_WEIGHT_BITS, quant_format: str = 'QDQ',
-                        preprocess: bool = True, ort_fusions: bool = True, matmul_const_b_only: bool = True,
-                        tail_fp32: bool = True,
-                        extra_options: Optional[dict] = None) -> dict:
-    """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
-    temporary name, see :func:`vnseg.core.atomic.atomic_output`), calibrated on the real tiles ``rgb`` uint8
-    ``(n, 3, T, T)`` / ``valid`` bool ``(n, T, T)``, with the fp32 file's metadata (``metadata_props``,
-    doc string) copied unchanged.
+@dataclass(frozen=True)
+class QuantizeOptions:
+    """How :func:`quantize_tile_model` quantises (``weight_bits`` is ``vnseg export --int8-weight-bits``).
 
     Args:
+        batch_size: calibration tiles per forward pass.
         op_types: operator types to quantise (``op_types_to_quantize``; None: all that ONNX Runtime can);
             others keep float32.
         nodes_to_exclude: node names kept float32 (``nodes_to_exclude``).
@@ -287,6 +282,34 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
             (:func:`tail_nodes`: the logits' upsampling and the softmax).
         extra_options: more of ``quantize_static``'s ``extra_options``.
 
+    Raises:
+        ValueError: ``weight_bits`` other than 7 or 8.
+    """
+
+    batch_size: int = 1
+    op_types: Optional[Sequence[str]] = DEFAULT_OP_TYPES
+    nodes_to_exclude: Tuple[str, ...] = ()
+    per_channel: bool = True
+    weight_bits: int = PORTABLE_WEIGHT_BITS
+    quant_format: str = 'QDQ'
+    preprocess: bool = True
+    ort_fusions: bool = True
+    matmul_const_b_only: bool = True
+    tail_fp32: bool = True
+    extra_options: Optional[dict] = None
+
+    def __post_init__(self):
+        if self.weight_bits not in (7, 8):
+            raise ValueError(f'weight_bits must be 7 or 8, got {self.weight_bits}')
+
+
+def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
+                        options: QuantizeOptions = QuantizeOptions()) -> dict:
+    """Write the int8 version of the fp32 tile model ``fp32_path`` to ``out_path`` (not atomic: give a
+    temporary name, see :func:`vnseg.core.atomic.atomic_output`), calibrated on the real tiles ``rgb`` uint8
+    ``(n, 3, T, T)`` / ``valid`` bool ``(n, T, T)``, with the fp32 file's metadata (``metadata_props``,
+    doc string) copied unchanged; ``options``: how (:class:`QuantizeOptions`).
+
     Returns the settings used (JSON-able): format, types, per_channel, op_types, nodes_to_exclude,
     calibration tiles/pixels, and the quantisation operators of the result (:func:`quantized_op_counts`).
     """
@@ -296,54 +319,56 @@ def quantize_tile_model(fp32_path, out_path, rgb: np.ndarray, valid: np.ndarray,
 
     from vnseg.deploy.static_dims import drop_identity_resizes, fold_static_dims
     from vnseg.inference.tile_models import OnnxTileModel
-    if weight_bits not in (7, 8):
-        raise ValueError(f'weight_bits must be 7 or 8, got {weight_bits}')
+    o = options
     fp32_path, out_path = Path(fp32_path), Path(out_path)
-    fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[quant_format]
+    fmt = {'QDQ': QuantFormat.QDQ, 'QOperator': QuantFormat.QOperator}[o.quant_format]
     reader = TileCalibrationReader(OnnxTileModel(fp32_path, providers=['CPUExecutionProvider']), rgb, valid,
-                                   batch_size=batch_size)
+                                   batch_size=o.batch_size)
     with tempfile.TemporaryDirectory(prefix='vnseg_int8_') as work:
         source = fp32_path
         folded = dropped = 0
-        if preprocess:
+        if o.preprocess:
             model = onnx.load(str(fp32_path))
             folded = fold_static_dims(model)
             dropped = drop_identity_resizes(model)
             onnx.save(model, str(Path(work) / 'folded.onnx'))
             source = Path(work) / 'prepared.onnx'
             quant_pre_process(str(Path(work) / 'folded.onnx'), str(source), skip_symbolic_shape=True)
-            if ort_fusions:
+            if o.ort_fusions:
                 source = _ort_fusions(source, Path(work) / 'fused.onnx')
-        excluded = set(nodes_to_exclude) | (set(tail_nodes(source)) if tail_fp32 else set())
-        excluded = sorted(excluded | (set(activation_matmuls(source)) if matmul_const_b_only else set()))
-        options = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(matmul_const_b_only),
-                       **(extra_options or {}))
+        excluded = set(o.nodes_to_exclude) | (set(tail_nodes(source)) if o.tail_fp32 else set())
+        excluded = sorted(excluded | (set(activation_matmuls(source)) if o.matmul_const_b_only else set()))
+        extra = dict(ActivationSymmetric=False, WeightSymmetric=True, MatMulConstBOnly=bool(o.matmul_const_b_only),
+                     **(o.extra_options or {}))
         quantize_static(str(source), str(out_path), reader, quant_format=fmt,
-                        op_types_to_quantize=list(op_types) if op_types else None, nodes_to_exclude=excluded,
-                        per_channel=per_channel, reduce_range=weight_bits == 7,
+                        op_types_to_quantize=list(o.op_types) if o.op_types else None, nodes_to_exclude=excluded,
+                        per_channel=o.per_channel, reduce_range=o.weight_bits == 7,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax,
-                        extra_options=options)
+                        extra_options=extra)
     src, model = onnx.load(str(fp32_path)), onnx.load(str(out_path))
     del model.metadata_props[:]
     for entry in src.metadata_props:
         model.metadata_props.add().CopyFrom(entry)
     model.doc_string, model.producer_name = src.doc_string, src.producer_name
     onnx.save(model, str(out_path))
-    return dict(format=quant_format, activations='uint8 (asymmetric, per tensor)',
-                weights=f"int8 (symmetric, {'per channel' if per_channel else 'per tensor'}, {weight_bits}-bit range)",
-                weight_bits=int(weight_bits), portable=weight_bits == PORTABLE_WEIGHT_BITS,
-                calibration='MinMax', op_types=list(op_types) if op_types else ['(all)'], nodes_to_exclude=excluded,
-                matmul_const_b_only=bool(matmul_const_b_only),
-                preprocess=bool(preprocess), ort_fusions=bool(preprocess and ort_fusions),
+    scales = 'per channel' if o.per_channel else 'per tensor'
+    return dict(format=o.quant_format, activations='uint8 (asymmetric, per tensor)',
+                weights=f'int8 (symmetric, {scales}, {o.weight_bits}-bit range)',
+                weight_bits=int(o.weight_bits), portable=o.weight_bits == PORTABLE_WEIGHT_BITS,
+                calibration='MinMax', op_types=list(o.op_types) if o.op_types else ['(all)'],
+                nodes_to_exclude=excluded,
+                matmul_const_b_only=bool(o.matmul_const_b_only),
+                preprocess=bool(o.preprocess), ort_fusions=bool(o.preprocess and o.ort_fusions),
                 folded_shape_values=folded, identity_resizes_dropped=dropped, calibration_tiles=int(len(rgb)),
                 calibration_pixels=int(valid.sum()), quant_ops=quantized_op_counts(out_path))
 
 
 def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np.ndarray, check_rgb: np.ndarray,
                      check_valid: np.ndarray, min_agreement: float = DEFAULT_MIN_AGREEMENT, name=None,
-                     **settings) -> dict:
-    """:func:`quantize_tile_model` to ``out_path`` (a temporary name) calibrated on the ``calib_*`` tiles, then
+                     options: QuantizeOptions = QuantizeOptions()) -> dict:
+    """:func:`quantize_tile_model` with ``options`` to ``out_path`` (a temporary name) calibrated on the ``calib_*``
+    tiles, then
     :func:`int8_agreement` of fp32 and int8 on the ``check_*`` tiles (uint8 ``(n, 3, T, T)``, bool ``(n, T, T)``).
 
     Returns the settings, ``agreement`` facts and ``kernel_agreement`` (this CPU's integer kernels against
@@ -354,7 +379,7 @@ def quantize_checked(fp32_path, out_path, calib_rgb: np.ndarray, calib_valid: np
     """
     from vnseg.deploy.cpu import cpu_int8_features
     from vnseg.inference.tile_models import OnnxTileModel
-    facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, **settings)
+    facts = quantize_tile_model(fp32_path, out_path, calib_rgb, calib_valid, options)
     fp32 = OnnxTileModel(fp32_path, providers=['CPUExecutionProvider'])
     int8 = OnnxTileModel(out_path, providers=['CPUExecutionProvider'])
     agreement = int8_agreement(fp32, int8, check_rgb, check_valid)

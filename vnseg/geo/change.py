@@ -34,7 +34,8 @@ import numpy as np
 
 from vnseg.core.classes import CLASS_NAMES, CLASSES, IGNORE_INDEX, PALETTE, class_names
 
-__all__ = ['ChangeCategory', 'parse_category', 'DEFAULT_CATEGORIES', 'compare_class_maps', 'ChangeError']
+__all__ = ['ChangeCategory', 'parse_category', 'DEFAULT_CATEGORIES', 'ChangeOptions', 'compare_class_maps',
+           'ChangeError']
 
 #: Default categories and their display names per language.
 DEFAULT_CATEGORIES = ('new_buildings=*>building', 'trees_lost=tree>*', 'water_gained=*>water',
@@ -136,12 +137,74 @@ def _open_map(path, role):
     return ds
 
 
-def compare_class_maps(before, after, out_dir, stem: str = 'change', categories: Optional[Sequence[str]] = None,
-                       lang: str = 'en', zones=None, zone_field: Optional[str] = None, strip_rows: int = 1024,
-                       min_area: Optional[float] = None, simplify: Optional[float] = None,
-                       polygons: bool = True, figure: bool = True) -> Dict:
-    """Compare two class maps (see the module doc). Returns a summary dict with the output paths,
-    the transition matrix (``transitions_ha`` or ``transitions_px``) and per-category areas.
+@dataclass(frozen=True)
+class ChangeOptions:
+    """What :func:`compare_class_maps` writes, and how; each field is the ``vnseg compare`` flag of its name.
+
+    Args:
+        stem: output file prefix (``STEM_change.tif``, ...).
+        category: change categories, ``NAME=FROM>TO`` each (:func:`parse_category`); None: :data:`DEFAULT_CATEGORIES`.
+        lang: ``'en'`` or ``'vi'``: class and category names.
+        zones: a polygon vector file (any CRS): per-zone class areas; None: none.
+        zone_field: the attribute naming each zone (with ``zones``).
+        min_area: change polygons smaller than this are dropped, m² (px without CRS); None: 1 m² / 4 px.
+        simplify: polygon simplification in m (px without CRS); None: half a pixel.
+        polygons: write the GeoPackage of change polygons.
+        figure: write the summary PNG.
+        strip_rows: rows processed at a time (memory).
+    """
+
+    stem: str = 'change'
+    category: Optional[Sequence[str]] = None
+    lang: str = 'en'
+    zones: Optional[str] = None
+    zone_field: Optional[str] = None
+    min_area: Optional[float] = None
+    simplify: Optional[float] = None
+    polygons: bool = True
+    figure: bool = True
+    strip_rows: int = 1024
+
+
+def _category_tables(cats: Sequence[ChangeCategory], n: int):
+    """``member`` bool ``(K, 256, 256)``: is (before, after) a change of category k; ``code`` uint8 ``(256, 256)``:
+    the change raster's value of each pair (0 unchanged, first matching category, K+1 other change, 255 no data)."""
+    member = np.zeros((len(cats), 256, 256), bool)
+    for k, c in enumerate(cats):
+        for i in c.src:
+            for j in c.dst:
+                if i != j:
+                    member[k, i, j] = True
+    code = np.full((256, 256), IGNORE_INDEX, np.uint8)
+    code[:n, :n] = len(cats) + 1                      # other change
+    code[np.arange(n), np.arange(n)] = 0              # unchanged
+    for k in range(len(cats) - 1, -1, -1):            # first matching category wins
+        code[member[k]] = k + 1
+    return member, code
+
+
+def _write_transitions(path: Path, names: Sequence[str], matrix: np.ndarray, ground: bool) -> Path:
+    """The transition matrix (BEFORE rows x AFTER columns, with totals) as CSV, atomically."""
+    from vnseg.core.atomic import atomic_output
+    unit = 'ha' if ground else 'px'
+
+    def cells(values):
+        return [f'{v:.8f}' if ground else int(v) for v in values]
+
+    with atomic_output(path) as tmp:
+        with open(tmp, 'w', newline='', encoding='utf-8') as f:
+            wr = csv.writer(f)
+            wr.writerow([f'before \\ after ({unit})'] + list(names) + ['total before'])
+            for i, name in enumerate(names):
+                wr.writerow([name] + cells(matrix[i]) + cells([matrix[i].sum()]))
+            wr.writerow(['total after'] + cells(matrix.sum(0)) + cells([matrix.sum()]))
+    return path
+
+
+def compare_class_maps(before, after, out_dir, options: ChangeOptions = ChangeOptions()) -> Dict:
+    """Compare two class maps (see the module doc) into ``out_dir``, as ``options`` say. Returns a summary dict
+    with the output paths, the transition matrix (``transitions_ha`` or ``transitions_px``) and per-category
+    areas.
 
     Raises:
         ChangeError: a missing / unreadable / non-class map, or grids that cannot be related
@@ -151,15 +214,18 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
     from rasterio.windows import Window
 
     from vnseg.core.atomic import atomic_output
+
     from .areas import PixelAreas
     from .georef import Georef
     from .layers import GeoPackageWriter, layer_fields
     from .raster_io import ClassMapWriter
-    from .styles import paletted_raster_qml, polygon_layer_qml, write_qml
     from .strips import LayerSpec, StripPolygonizer
+    from .styles import paletted_raster_qml, polygon_layer_qml, write_qml
+    o = options
+    stem, lang, strip_rows = o.stem, o.lang, o.strip_rows
     names = list(class_names(lang))
     n = len(CLASSES)
-    cats = [parse_category(c, lang) for c in (categories or DEFAULT_CATEGORIES)]
+    cats = [parse_category(c, lang) for c in (o.category or DEFAULT_CATEGORIES)]
     if len({c.name for c in cats}) != len(cats):
         raise ValueError('change categories must have distinct names')
     out_dir = Path(out_dir)
@@ -180,26 +246,15 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
             raise ChangeError(f'{bad}: no CRS, so it cannot be placed on the other map\'s grid; '
                               'both maps need a CRS unless they share the same grid')
         zone_set = None
-        if zones is not None:
+        if o.zones is not None:
             from .zones import load_zones
-            if not zone_field:
-                raise ValueError(f'{zones}: --zone-field is required with --zones')
-            zone_set = load_zones(zones, zone_field, g)
+            if not o.zone_field:
+                raise ValueError(f'{o.zones}: --zone-field is required with --zones')
+            zone_set = load_zones(o.zones, o.zone_field, g)
         pa = PixelAreas.from_georef(g)
         ground = pa.unit == 'm2'
         areader, warped = _after_reader(ads, bds)
-        # lookup tables: category membership of each (before, after) pair
-        member = np.zeros((len(cats), 256, 256), bool)
-        for k, c in enumerate(cats):
-            for i in c.src:
-                for j in c.dst:
-                    if i != j:
-                        member[k, i, j] = True
-        code = np.full((256, 256), IGNORE_INDEX, np.uint8)
-        code[:n, :n] = len(cats) + 1                      # other change
-        code[np.arange(n), np.arange(n)] = 0              # unchanged
-        for k in range(len(cats) - 1, -1, -1):            # first matching category wins
-            code[member[k]] = k + 1
+        member, code = _category_tables(cats, n)
         change_labels = [_LABELS['unchanged'][lang if lang in ('en', 'vi') else 'en']] + [c.label for c in cats] \
             + [_LABELS['other'][lang if lang in ('en', 'vi') else 'en']]
         change_colours = [(235, 235, 235)] + [_COLOURS[k % len(_COLOURS)] for k in range(len(cats))] + [(120, 120, 120)]
@@ -212,17 +267,16 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
         px = np.zeros((n, n), np.int64)
         area = np.zeros((n, n), np.float64)
         layers = {}
-        if polygons:
+        if o.polygons:
             gp = GeoPackageWriter(out_dir / f'{stem}_changes.gpkg', g)
             fields = layer_fields(pa.unit, with_confidence=False)
             for k, c in enumerate(cats):
                 layers[k] = LayerSpec([gp.layer(c.label, fields)], k + 1, c.label)
-        if min_area is None:
-            min_area = 1.0 if ground else 4.0
-        if simplify is None:
-            simplify = 0.5 * (pa.linear_scale() * pa.planar_pixel_area ** 0.5 if ground else 1.0)
+        min_area = (1.0 if ground else 4.0) if o.min_area is None else o.min_area
+        simplify = (0.5 * (pa.linear_scale() * pa.planar_pixel_area ** 0.5 if ground else 1.0) if o.simplify is None
+                    else o.simplify)
         poly = StripPolygonizer(layers, pa, min_area, simplify, (0, g.height, 0, g.width),
-                                max_polygon_rows=4 * strip_rows) if polygons else None
+                                max_polygon_rows=4 * strip_rows) if o.polygons else None
         zcount = None
         if zone_set is not None:
             from .zones import ZoneAreaCounter
@@ -261,16 +315,7 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
             outputs.append(gpkg_path)
         unit = 'ha' if ground else 'px'
         matrix = area / 1e4 if ground else px.astype(np.float64)
-        trans_csv = out_dir / f'{stem}_transitions.csv'
-        with atomic_output(trans_csv) as tmp:
-            with open(tmp, 'w', newline='', encoding='utf-8') as f:
-                wr = csv.writer(f)
-                wr.writerow([f'before \\ after ({unit})'] + names + ['total before'])
-                for i in range(n):
-                    wr.writerow([names[i]] + [f'{v:.8f}' if ground else int(v) for v in matrix[i]]
-                                + [f'{matrix[i].sum():.8f}' if ground else int(matrix[i].sum())])
-                wr.writerow(['total after'] + [f'{v:.8f}' if ground else int(v) for v in matrix.sum(0)]
-                            + [f'{matrix.sum():.8f}' if ground else int(matrix.sum())])
+        trans_csv = _write_transitions(out_dir / f'{stem}_transitions.csv', names, matrix, ground)
         outputs.append(trans_csv)
         cat_rows = []
         for k, c in enumerate(cats):
@@ -290,7 +335,7 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
         if zcount is not None:
             zpath = zcount.write_csv(out_dir / f'{stem}_zones.csv', names, ['before', 'after'])
             outputs.append(zpath)
-        if figure:
+        if o.figure:
             png = out_dir / f'{stem}_summary.png'
             _summary_figure(png, change_tif, change_labels, change_colours, names, matrix, unit, cat_rows,
                             Path(before).name, Path(after).name)
@@ -300,7 +345,7 @@ def compare_class_maps(before, after, out_dir, stem: str = 'change', categories:
         with atomic_output(sjson) as tmp:
             Path(tmp).write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding='utf-8')
         summary['paths'] = dict(change=change_tif, gpkg=gpkg_path, transitions=trans_csv, summary_json=sjson,
-                                png=out_dir / f'{stem}_summary.png' if figure else None,
+                                png=out_dir / f'{stem}_summary.png' if o.figure else None,
                                 zones=out_dir / f'{stem}_zones.csv' if zcount is not None else None)
         return summary
     except BaseException:
