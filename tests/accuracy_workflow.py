@@ -54,7 +54,7 @@ def map_args(checkpoint: Path, mosaic: Path, out: Path, *flags) -> list:
 
 def review_from_truth(gpkg: Path, truth: np.ndarray) -> dict:
     """Fill every point's ``reference_class`` with the truth at its pixel (a perfect reviewer); returns the points."""
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     pts = read_points(gpkg)
     fill_reference(gpkg, {i: CLASSES[truth[r, c]] for i, r, c in zip(pts['sample_id'], pts['row'], pts['col'])})
     return read_points(gpkg)

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+#: the tests folder (conftest and the helper modules and scripts the tests share) and the repository
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 SHARED_DATA = Path(os.environ.get('VNSEG_SHARED_DATA', REPO.parent / 'shared' / 'data'))
 
 
@@ -45,3 +47,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+class ListSink:
+    """A polygon sink (the writers' ``add(geom, props)``) that keeps what it is given in ``items``."""
+
+    def __init__(self):
+        self.items = []
+
+    def add(self, geom, props):
+        self.items.append((geom, props))

@@ -1,4 +1,6 @@
-"""Class maps, truths and mosaics for the sampling and accuracy tests (written as ``vnseg map`` writes them)."""
+"""Class maps, truths, mosaics and zones for the sampling, accuracy and zone tests (written as ``vnseg map`` writes
+them)."""
+import json
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ def truth_and_map(height=180, width=240, seed=0):
 
 def write_class_map(path, mapped, crs=CRS, tr=None, source_image=None):
     """Write ``mapped`` as vnseg map's class map (COG, colour table, CLASSES and SOURCE_IMAGE tags)."""
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     from vnseg.geo.raster_io import ClassMapWriter
     from rasterio.crs import CRS as RioCRS
     tags = {'SOURCE_IMAGE': source_image} if source_image else {}
@@ -46,7 +48,7 @@ def write_class_map(path, mapped, crs=CRS, tr=None, source_image=None):
 def write_mosaic(path, truth, crs=CRS, tr=None):
     """An RGB GeoTIFF on the class map's grid: each class its palette colour, pixel (0, 0) white."""
     import rasterio
-    from vnseg.classes import PALETTE
+    from vnseg.core.classes import PALETTE
     rgb = np.array(PALETTE, np.uint8)[truth].transpose(2, 0, 1).copy()
     rgb[:, 0, 0] = 255
     with rasterio.open(path, 'w', driver='GTiff', width=truth.shape[1], height=truth.shape[0], count=3,
@@ -69,6 +71,19 @@ def write_zones(path, polygons, names, crs='EPSG:4326', field='ward'):
     write(str(path), shapely.to_wkb(geoms), [np.array(names, dtype=object)], [field], driver='GeoJSON',
           geometry_type='Polygon', crs=crs)
     return Path(path)
+
+
+def zones_file(path, boxes, crs_from='EPSG:32648', crs_to='EPSG:4326'):
+    """GeoJSON zones (``{name: (x0, y0, x1, y1)}`` in ``crs_from``) written in ``crs_to``."""
+    import shapely
+    from rasterio.warp import transform_geom
+    from shapely.geometry import box, mapping
+    feats = []
+    for name, b in boxes.items():
+        g = transform_geom(crs_from, crs_to, mapping(shapely.segmentize(box(*b), 0.5)))
+        feats.append(dict(type='Feature', properties=dict(commune=name), geometry=g))
+    path.write_text(json.dumps(dict(type='FeatureCollection', features=feats)))
+    return path
 
 
 def pixel_box(row0, col0, row1, col1, tr=None):

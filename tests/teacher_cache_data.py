@@ -1,7 +1,7 @@
 """Scenes whose colours ARE their labels, and a teacher that reads them: for teacher-cache tests.
 
 Every pixel of a scene has exactly the colour of its class (``tiny_data.CLASS_COLOURS``), so
-:class:`ColourTeacher` -- a tile model (``vnseg.apis.tile_models`` interface) whose logits are minus
+:class:`ColourTeacher` -- a tile model (``vnseg.inference.tile_models`` interface) whose logits are minus
 the squared distance of a pixel's colour to each class colour -- predicts the mask exactly: its
 cached probabilities are one-hot of the mask (255 for the class, 0 elsewhere), and any misalignment
 of the soft labels against the mask shows as disagreement.

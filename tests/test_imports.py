@@ -8,9 +8,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 HEAVY = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmseg', 'mmpretrain')
 
 # Runs a tool as ``python TOOL ARGS`` would, then prints which heavy top-level packages it loaded.
@@ -41,7 +40,7 @@ def _heavy_loaded(stdout):
 
 def test_vnseg_and_every_data_module_import_without_torch_or_mmengine():
     code = ("import importlib, pkgutil, sys\n"
-            "import vnseg, vnseg.data, vnseg.classes\n"
+            "import vnseg, vnseg.data, vnseg.core.classes\n"
             "names = [m.name for m in pkgutil.iter_modules(vnseg.data.__path__)]\n"
             "assert len(names) >= 8, names\n"
             "for name in names:\n"
@@ -72,16 +71,16 @@ def test_fixes_hold_when_mmseg_apis_is_imported_first(repo_root):
             "import mmseg.apis\n"
             "stock = init_model\n"
             "import vnseg.mmseg_ext\n"
-            "from vnseg.classes import CLASSES\n"
+            "from vnseg.core.classes import CLASSES\n"
             "assert init_model is stock is mmseg.apis.init_model\n"
             "model = init_model('configs/segformer_tiny_demo_vn.py', None, device='cpu')\n"
             "assert tuple(model.dataset_meta['classes']) == CLASSES, model.dataset_meta\n"
             "inferencer = MMSegInferencer('configs/segformer_tiny_demo_vn.py', weights=None, device='cpu')\n"
             "assert tuple(inferencer.model.dataset_meta['classes']) == CLASSES\n"
-            "import vnseg.mmseg_ext, vnseg.compat\n"
-            "vnseg.compat.apply()\n"
-            "vnseg.compat.patch_inference_dataset_meta()  # idempotent: still one level of patching\n"
-            "assert vnseg.compat.STOCK_INIT_MODEL.__code__ is not init_model.__code__\n"
-            "assert vnseg.compat.STOCK_INIT_MODEL.__code__.co_name == 'init_model'\n"
+            "import vnseg.mmseg_ext, vnseg.openmmlab.compat\n"
+            "vnseg.openmmlab.compat.apply()\n"
+            "vnseg.openmmlab.compat.patch_inference_dataset_meta()  # idempotent: still one level of patching\n"
+            "assert vnseg.openmmlab.compat.STOCK_INIT_MODEL.__code__ is not init_model.__code__\n"
+            "assert vnseg.openmmlab.compat.STOCK_INIT_MODEL.__code__.co_name == 'init_model'\n"
             "print('ok')\n")
     assert _python('-c', code).strip().endswith('ok')

@@ -15,11 +15,10 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import REPO as ROOT
 README = ROOT / 'README.md'
 DOC_FILES = [README] + sorted((ROOT / 'docs').glob('*.md'))
 MAX_README_LINES = 250

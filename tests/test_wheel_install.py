@@ -151,7 +151,7 @@ def test_wheel_holds_the_product_only(wheel):
     with zipfile.ZipFile(wheel) as zf:
         files = {name: zf.read(name).decode('utf-8', 'replace') for name in zf.namelist()}
     modules = sorted(n for n in files if n.endswith('.py'))
-    assert len(modules) > 100 and 'vnseg/commands/map.py' in modules and 'vnseg/apis/sliding.py' in modules
+    assert len(modules) > 100 and 'vnseg/commands/map.py' in modules and 'vnseg/inference/sliding.py' in modules
     outside = [n for n in files if not n.startswith('vnseg/') and not re.match(r'vnseg-[^/]+\.dist-info/', n)]
     assert outside == []
     assert [n for n in modules if n.startswith('vnseg/testing/')] == []

@@ -4,14 +4,13 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 rasterio = pytest.importorskip('rasterio')
 
-REPO = Path(__file__).resolve().parents[1]
 CFG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 OPTS = ['--tile', '64', '--overlap', '24', '--batch-size', '4', '--device', 'cpu', '--no-progress', '--no-preview',
         '--min-area', '0']
@@ -87,7 +86,7 @@ def test_two_processes_equal_one(inputs, tmp_path, which):
 
 def test_bands_cover_the_strips_once():
     from vnseg.apis.distributed import assign_images
-    from vnseg.apis.sliding import StripGrid
+    from vnseg.inference.sliding import StripGrid
     g = StripGrid.of(420, 150, 64, 24)
     for n in (1, 2, 3, 7):
         bands = g.bands(n)

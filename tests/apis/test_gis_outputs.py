@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import require_shared_data
-from vnseg.classes import CLASSES, class_names
-from vnseg.cli import EXIT_USER_ERROR
+from vnseg.commands.cli import EXIT_USER_ERROR
+from vnseg.core.classes import CLASSES, class_names
 
 CFG = 'configs/segformer_tiny_demo_vn.py'
 rasterio = pytest.importorskip('rasterio')

@@ -21,9 +21,9 @@ pytest.importorskip('onnxruntime')
 pytest.importorskip('skimage')
 
 from affine import Affine  # noqa: E402
-from test_gis_layers import _zones_file  # noqa: E402
+from sample_maps import zones_file  # noqa: E402
 
-from vnseg.classes import CLASSES, class_names  # noqa: E402
+from vnseg.core.classes import CLASSES, class_names  # noqa: E402
 from vnseg.geo.coverage import check_coverage, coverage_supported, gpkg_bands  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not coverage_supported(), reason='GEOS < 3.12 has no coverage functions')
@@ -91,7 +91,7 @@ def planner_run(tmp_path_factory):
     image = write_scene(tmp / 'ward.tif', cm)
     x = lambda c: 500000 + PX * c  # noqa: E731
     y = lambda r: 2000000 - PX * r  # noqa: E731
-    zones = _zones_file(tmp / 'wards.geojson', {'west': (x(0), y(H), x(120), y(0)),
+    zones = zones_file(tmp / 'wards.geojson', {'west': (x(0), y(H), x(120), y(0)),
                                                 'east': (x(120), y(H), x(W), y(0))})
     outs = {}
     for lang in ('en', 'vi'):

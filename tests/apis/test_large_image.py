@@ -14,7 +14,7 @@ import torch
 
 from conftest import require_shared_data
 from vnseg.apis import OutputOptions, PolygonOptions, WindowOptions
-from vnseg.classes import CLASSES, PALETTE
+from vnseg.core.classes import CLASSES, PALETTE
 
 CFG = 'configs/segformer_tiny_demo_vn.py'
 rasterio = pytest.importorskip('rasterio')
@@ -37,7 +37,7 @@ def _run(model, src, out_dir, *options, **kw):
 
 def _windows_with_valid_pixels(valid, tile, overlap):
     """Independent count of the windows that contain a valid pixel."""
-    from vnseg.geo.windows import tile_starts
+    from vnseg.inference.windows import tile_starts
     h, w = valid.shape
     th, tw = min(tile, h), min(tile, w)
     ys = tile_starts(h, th, min(tile - overlap, th))
@@ -238,8 +238,8 @@ def test_default_batch_size_is_one_window_for_pytorch_on_cpu(tiny_model, tmp_pat
     """Without ``batch_size``, PyTorch on a CPU runs one window per forward (ONNX Runtime and GPUs 4), and the
     class map is the same as with batches of 4."""
     from vnseg.apis.scene import open_scene
-    from vnseg.apis.tile_models import TorchTileModel, default_batch_size
     from vnseg.geo.raster_io import SourceImage
+    from vnseg.inference.tile_models import TorchTileModel, default_batch_size
     src = tmp_path / 'scene.png'
     rgb = np.random.RandomState(3).randint(0, 255, (200, 260, 3), np.uint8)
     from PIL import Image
@@ -298,7 +298,7 @@ def test_plain_png_with_alpha_gives_pixel_units(tiny_model, tmp_path):
 
 
 def test_unreadable_inputs_name_the_file(tiny_model, tmp_path):
-    from vnseg.geo.raster_io import ImageReadError
+    from vnseg.core.errors import ImageReadError
     missing = tmp_path / 'nope.tif'
     with pytest.raises(ImageReadError, match='nope.tif'):
         _run(tiny_model, missing, tmp_path / 'o')

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from vnseg.classes import CLASSES, PALETTE
+from vnseg.core.classes import CLASSES, PALETTE
 
 CFG = 'configs/segformer_tiny_demo_vn.py'
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 rasterio = pytest.importorskip('rasterio')
 
-REPO = Path(__file__).resolve().parents[1]
 CFG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 TILE, OVERLAP = 64, 16     # stride 48: a 1500-row image has 31 strips
 

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,19 +19,19 @@ import rasterio
 import torch
 from PIL import Image
 
-from conftest import REPO
+from conftest import REPO, TESTS
 from teacher_cache_data import ColourTeacher, prepared_colour_dataset, unlabelled_folder
 from vnseg.apis.teacher_labels import TEACHER_WINDOWS, cache_teacher_labels, strip_probabilities
-from vnseg.apis.sliding import TiledSegmenter
-from vnseg.cli import run_tool
+from vnseg.commands.cli import run_tool
 from vnseg.commands.teacher_labels import main
-from vnseg.data.soft_label_raster import BLOCK, read_soft_labels
-from vnseg.data.teacher_cache import TeacherCache, data_fingerprint
+from vnseg.distill.soft_label_raster import BLOCK, read_soft_labels
+from vnseg.distill.teacher_cache import TeacherCache, data_fingerprint
+from vnseg.inference.sliding import TiledSegmenter
 
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 
 TINY = 'configs/segformer_tiny_demo_vn.py'
-KILLER = str(Path(__file__).with_name('kill_on_write.py'))
+KILLER = str(TESTS / 'kill_on_write.py')
 WINDOWS = ['--tile', '48', '--overlap', '16', '--batch-size', '8', '--no-progress']
 
 
@@ -52,7 +51,7 @@ def inputs(tmp_path_factory):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
     tmp = tmp_path_factory.mktemp('teacher_labels')
     data = prepared_colour_dataset(tmp, n=4)
     flights = unlabelled_folder(tmp / 'flights', n=2)

@@ -202,6 +202,15 @@ def _vector(uri, name):
     return lay, info
 
 
+def _gpkg_vectors(gpkg, names):
+    """The GeoPackage's layers ``names`` opened as QGIS does: ({name: what _vector saw}, [layers])."""
+    infos, layers = {}, []
+    for name in names:
+        lay, infos[name] = _vector(f'{gpkg}|layername={name}', name)
+        layers.append(lay)
+    return infos, layers
+
+
 def layers(args):
     """vnseg's outputs as QGIS layers: default styles, areas, three renders."""
     from qgis.core import QgsProject
@@ -219,12 +228,7 @@ def layers(args):
         conf_info.update(min=r.classificationMin(), max=r.classificationMax(),
                          ramp_type=int(fn.colorRampType()),
                          ramp=[dict(value=i.value, rgba=_rgba(i.color), label=i.label) for i in fn.colorRampItemList()])
-    gpkg = {}
-    vlayers = []
-    for name in args['gpkg_layers']:
-        lay, info = _vector(f'{args["gpkg"]}|layername={name}', name)
-        gpkg[name] = info
-        vlayers.append(lay)
+    gpkg, vlayers = _gpkg_vectors(args['gpkg'], args['gpkg_layers'])
     geojson = {}
     for path in args.get('geojson', []):
         geojson[os.path.basename(path)] = _vector(path, os.path.basename(path))[1]
@@ -373,12 +377,7 @@ def zones(args):
     info['wkb_type'] = int(zl.wkbType())
     info['features_attrs'] = [{name: (None if f[name] is None or str(f[name]) == 'NULL' else f[name])
                                for name in fields.names()} for f in zl.getFeatures()]
-    classes = {}
-    clayers = []
-    for name in args['class_layers']:
-        lay, cinfo = _vector(f'{args["gpkg"]}|layername={name}', name)
-        classes[name] = cinfo
-        clayers.append(lay)
+    classes, clayers = _gpkg_vectors(args['gpkg'], args['class_layers'])
     for lay in [ortho, zl, *clayers]:
         QgsProject.instance().addMapLayer(lay, False)
     extent, crs, size = ortho.extent(), ortho.crs(), (ortho.width(), ortho.height())

@@ -1,4 +1,4 @@
-"""Client tests (issue 24): vnseg's outputs opened by the real clients they are made for.
+"""Client tests: vnseg's outputs opened by the real clients they are made for.
 
 * the ONNX export run by the Deepness QGIS plugin (0.6.5, source in ``../shared/clients/deepness``,
   put on ``sys.path``, never copied): its own model loading and ``MapProcessorSegmentation``, with the
@@ -84,6 +84,15 @@ def qgis_python():
     return QGIS_PYTHON
 
 
+def _keep_renders(rep):
+    """Copy the PNGs QGIS rendered to $VNSEG_CLIENT_IMAGES, when set, to look at them."""
+    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        for name, r in rep['renders'].items():
+            shutil.copy(r['path'], Path(keep) / f'clients_{name}.png')
+
+
 def run_side(python, command, args, tmp_path, timeout=600):
     """Run ``qgis_side.py COMMAND`` with ``args`` (JSON) under the QGIS python; its JSON result, with the
     process' stderr under ``'stderr'`` (where QGIS' GDAL prints its warnings)."""
@@ -129,7 +138,7 @@ def _train_tiny(tmp):
     env = dict(os.environ, PYTHONUNBUFFERED='1', CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='2')
     env['PYTHONPATH'] = str(REPO) + os.pathsep + env.get('PYTHONPATH', '')
     out = subprocess.run([sys.executable, str(REPO / 'tools' / 'train.py'), str(CFG), '--work-dir', str(work),
-                          '--cfg-options', *opts], env=env, cwd=REPO, capture_output=True, text=True, timeout=900)
+                          '--cfg-options', *opts], env=env, cwd=REPO, capture_output=True, text=True, timeout=840)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return work / f'iter_{TRAIN_ITERS}.pth'
 
@@ -174,7 +183,7 @@ def _interior(mask, pixels):
 
 
 def test_deepness_runs_the_export_like_vnseg(made, qgis_python, tmp_path):
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     deepness_src = require_shared_data('..', 'clients', 'deepness', 'src')
     npy = tmp_path / 'deepness.npy'
     rep = run_side(qgis_python, 'deepness', dict(model=str(made['onnx']), ortho=str(made['ortho']),
@@ -230,11 +239,7 @@ def qgis_layers(made, qgis_python, tmp_path_factory):
         ortho=str(made['ortho']), classes=str(out / f'{stem}_classes.tif'),
         confidence=str(out / f'{stem}_confidence.tif'), gpkg=str(out / f'{stem}.gpkg'), gpkg_layers=layers,
         geojson=geojson, png_dir=str(tmp)), tmp)
-    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        for name, r in rep['renders'].items():
-            shutil.copy(r['path'], Path(keep) / f'clients_{name}.png')
+    _keep_renders(rep)
     return rep
 
 
@@ -244,7 +249,7 @@ def _png(path):
 
 
 def test_qgis_paints_the_class_map_in_the_palette_over_the_ortho(made, qgis_layers):
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     rep = qgis_layers
     cls = rep['classes']
     assert cls['renderer'] == 'paletted' and cls['crs'] == rep['ortho']['crs']
@@ -275,7 +280,7 @@ def test_qgis_applies_the_geopackage_styles_and_areas(made, qgis_layers):
     from rasterio.features import rasterize
     import shapely
     from pyogrio.raw import read
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     rep = qgis_layers
     gp = rep['gpkg']
     assert gp, 'no GeoPackage layers'
@@ -333,7 +338,7 @@ def test_qgis_ramps_the_confidence_cog(made, qgis_layers):
 
 
 def test_qgis_reads_the_geojson_as_rfc7946_with_its_style(made, qgis_layers):
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     rep = qgis_layers
     assert rep['geojson'], 'no GeoJSON written'
     styled = 0
@@ -374,7 +379,7 @@ def test_gdal_of_qgis_reads_the_geopackage_without_warnings(made, qgis_python, t
 
 
 def test_qgis_shows_vietnamese_names(made, qgis_python, tmp_path):
-    from vnseg.classes import CLASSES_VI
+    from vnseg.core.classes import CLASSES_VI
     out, stem = made['out_vi'], made['stem']
     layers = _gpkg_layers(out / f'{stem}.gpkg')
     assert layers and set(layers) <= set(CLASSES_VI[1:])
@@ -410,7 +415,7 @@ def _kampala_class_map(tmp, ortho):
 
 @pytest.mark.parametrize('lang', ['en', 'vi'])
 def test_qgis_opens_the_sample_as_a_review_form(qgis_python, tmp_path, lang):
-    from vnseg.classes import CLASSES, PALETTE, class_names
+    from vnseg.core.classes import CLASSES, PALETTE, class_names
     from vnseg.geo.accuracy import AccuracyOptions, assess_accuracy
     from vnseg.geo.sampling import SampleOptions, draw_sample
     from sample_maps import fill_reference, read_points
@@ -495,7 +500,7 @@ def test_qgis_opens_the_zone_layer_styled_with_its_indicators(made, made_zones, 
     from rasterio.features import rasterize
     import shapely
     from pyogrio.raw import read
-    from vnseg.classes import CLASSES_VI, PALETTE
+    from vnseg.core.classes import CLASSES_VI, PALETTE
     from vnseg.geo.indicators import COVERAGE_RANGES, INDICATORS, indicator_labels
     out, stem = made_zones['out'], made_zones['stem']
     gpkg = out / f'{stem}.gpkg'
@@ -505,11 +510,7 @@ def test_qgis_opens_the_zone_layer_styled_with_its_indicators(made, made_zones, 
     png_dir.mkdir()
     rep = run_side(qgis_python, 'zones', dict(ortho=str(made['ortho']), gpkg=str(gpkg), zone_layer='khu vực',
                                               class_layers=class_layers, png_dir=str(png_dir)), tmp_path)
-    keep = os.environ.get('VNSEG_CLIENT_IMAGES')
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        for name, r in rep['renders'].items():
-            shutil.copy(r['path'], Path(keep) / f'clients_{name}.png')
+    _keep_renders(rep)
     z = rep['zones']
     # the style QGIS applied by itself: graduated on the building coverage ratio, labelled
     assert z['renderer'] == 'graduatedSymbol' and z['class_attribute'] == 'building_coverage_pct'

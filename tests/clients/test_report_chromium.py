@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from accuracy_workflow import map_args, review_from_truth, tiny_checkpoint, write_scene
-from vnseg.classes import CLASSES, PALETTE
 from vnseg.commands import main
+from vnseg.core.classes import CLASSES, PALETTE
 
 BROWSERS = ('chromium-headless-shell', 'chromium', 'chromium-browser', 'google-chrome')
 #: Window of the renders, CSS pixels (one device pixel each): the report with its section fits in it.

@@ -10,9 +10,9 @@ import pytest
 
 from accuracy_workflow import CORNER, map_args, review_from_truth, tiny_checkpoint, write_scene
 from sample_maps import PIXEL_M, fill_reference, read_points
-from vnseg.classes import CLASSES
-from vnseg.cli import EXIT_USER_ERROR
 from vnseg.commands import main
+from vnseg.commands.cli import EXIT_USER_ERROR
+from vnseg.core.classes import CLASSES
 
 N = 600  # 2 wards x 4 mapped classes x 50 points first, the rest in proportion to area
 

@@ -40,7 +40,7 @@ def _scene_dataset(root, counts=(('train', 3), ('val', 2))):
 
 def test_patch_layout_all_scenes_is_train_plus_val(tmp_path):
     from vnseg.apis.model_loading import load_config
-    from vnseg.runner_utils import train_on_all_scenes
+    from vnseg.commands.runner import train_on_all_scenes
     root = make_tiny_dataset(tmp_path, splits=(('train', 5), ('val', 3), ('test', 2)))
     cfg = load_config(TINY, None)
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': str(root),
@@ -58,8 +58,8 @@ def test_patch_layout_all_scenes_is_train_plus_val(tmp_path):
 
 def test_recipe_scene_lists_all_scenes_is_train_plus_val(tmp_path):
     from vnseg.apis.model_loading import load_config
-    from vnseg.config_tree import train_data_roots
-    from vnseg.runner_utils import train_on_all_scenes
+    from vnseg.commands.runner import train_on_all_scenes
+    from vnseg.core.config_tree import train_data_roots
     root = _scene_dataset(tmp_path)
     cfg = load_config(RECIPE, None)
     cfg.merge_from_dict({'train_dataloader.dataset.data_root': str(root),
@@ -73,7 +73,7 @@ def test_recipe_scene_lists_all_scenes_is_train_plus_val(tmp_path):
 
 def test_all_scenes_needs_a_val_split():
     from mmengine.config import Config
-    from vnseg.runner_utils import train_on_all_scenes
+    from vnseg.commands.runner import train_on_all_scenes
     cfg = Config(dict(train_dataloader=dict(dataset=dict(type='VNDroneDataset', data_root='d'))))
     with pytest.raises(ValueError, match='no val_dataloader'):
         train_on_all_scenes(cfg)

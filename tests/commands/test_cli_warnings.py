@@ -1,7 +1,7 @@
 """The command line hides the libraries' notices about what vnseg handles and reports itself (an image
 without georeferencing, a layer without a CRS); vnseg's own warnings stay, and tests and library users
-(no :func:`vnseg.cli.quiet_third_party_warnings`) see every warning. The OpenMMLab notices:
-tests/test_gsd.py; the demo's output: tests/test_demo.py."""
+(no :func:`vnseg.commands.cli.quiet_third_party_warnings`) see every warning. The OpenMMLab notices:
+tests/data/test_gsd.py; the demo's output: tests/test_demo.py."""
 import os
 import subprocess
 import sys
@@ -13,7 +13,7 @@ import sys, warnings
 import numpy as np
 from PIL import Image
 if sys.argv[1] == 'command line':
-    from vnseg.cli import quiet_third_party_warnings
+    from vnseg.commands.cli import quiet_third_party_warnings
     quiet_third_party_warnings()
 folder = sys.argv[2]
 Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder + '/plain.png')

@@ -5,10 +5,10 @@ import pytest
 
 from vnseg.apis.gis_outputs import OutputOptions
 from vnseg.apis.prelabel import PrelabelOptions
-from vnseg.apis.sliding import WindowOptions
 from vnseg.commands.flags import options_from_args
 from vnseg.data.prepare import PatchOptions, SceneOptions, SplitOptions
 from vnseg.geo.vectorize import PolygonOptions
+from vnseg.inference.sliding import WindowOptions
 
 MAP_ALL = ['model.onnx', 'mosaic.tif', 'out', '--tile', '256', '--overlap', '32', '--batch-size', '2',
            '--blend', 'mean', '--tta-flip', '--match-gsd', '--classes', 'road', '3', '--min-area', '2',
@@ -96,3 +96,35 @@ def test_polygon_defaults_in_the_units_of_the_grid():
     assert d.min_area == 1.0
     # half a pixel on the ground: 0.25 m on the projected grid times the UTM scale there (~0.9996)
     assert d.simplify == pytest.approx(0.25 * utm.linear_scale()) and d.simplify == pytest.approx(0.25, rel=1e-3)
+
+
+def test_compare_grid_confusion_and_export_flags_fill_their_option_objects():
+    from vnseg.commands.compare import parse_args as compare_args
+    from vnseg.commands.confusion import parse_args as confusion_args
+    from vnseg.commands.export import parse_args as export_args
+    from vnseg.commands.grid import parse_args as grid_args
+    from vnseg.deploy.quantize import QuantizeOptions
+    from vnseg.geo.change import ChangeOptions
+    from vnseg.reports.figures import ConfusionSource, GridOptions, LoadOptions
+    assert options_from_args(ChangeOptions, compare_args(['b.tif', 'a.tif', '--out-dir', 'o'])) == ChangeOptions()
+    args = compare_args(['b.tif', 'a.tif', '--out-dir', 'o', '--stem', 'x', '--category', 'n=*>building',
+                         '--lang', 'vi', '--zones', 'z.gpkg', '--zone-field', 'ward', '--min-area', '2',
+                         '--simplify', '0.1', '--no-polygons', '--no-figure', '--strip-rows', '64'])
+    assert options_from_args(ChangeOptions, args) == ChangeOptions(
+        stem='x', category=['n=*>building'], lang='vi', zones='z.gpkg', zone_field='ward', min_area=2.0,
+        simplify=0.1, polygons=False, figure=False, strip_rows=64)
+    args = grid_args(['--model', 'B0', 'c.py', 'c.pth', '--out', 'g.png'])
+    assert (options_from_args(GridOptions, args), options_from_args(LoadOptions, args)) == (GridOptions(),
+                                                                                           LoadOptions())
+    args = grid_args(['--model', 'B0', 'c.py', '--random-weights', '--out', 'g.png', '--img-dir', 'i', '--ann-dir',
+                      'a', '--patches', 'p1', 'p2', '--num', '2', '--seed', '5', '--panel-size', '1.5', '--dpi', '60',
+                      '--device', 'cuda'])
+    assert options_from_args(GridOptions, args) == GridOptions('i', 'a', ['p1', 'p2'], 2, 5, 1.5, 60)
+    assert options_from_args(LoadOptions, args) == LoadOptions('cuda', None, True)
+    args = confusion_args(['--metrics', 'm.json', '--out-dir', 'o'])
+    assert options_from_args(ConfusionSource, args) == ConfusionSource(metrics='m.json')
+    assert options_from_args(LoadOptions, args) == LoadOptions()
+    args = confusion_args(['c.py', 'c.pth', '--img-dir', 'i', '--ann-dir', 'a', '--limit', '3', '--out-dir', 'o'])
+    assert options_from_args(ConfusionSource, args) == ConfusionSource('c.py', 'c.pth', img_dir='i', ann_dir='a',
+                                                                       limit=3)
+    assert export_args(['c.py', 'c.pth', '--out', 'm.onnx']).int8_weight_bits == QuantizeOptions().weight_bits

@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO
 pytestmark = pytest.mark.usefixtures('one_torch_thread')
 pt = importlib.import_module('vnseg.commands.params')
 
@@ -26,7 +26,7 @@ SAME_MODEL = {'upernet_convnext_t_oem_pretrain': 'upernet_convnext_t_vn',
 @pytest.mark.parametrize('stem,base', SAME_MODEL.items())
 def test_oem_configs_train_the_counted_models(stem, base):
     from mmengine.config import Config
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
     models = []
     for name in (stem, base):
         model = Config.fromfile(osp.join(REPO, 'configs', name + '.py')).model

@@ -6,14 +6,13 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
 
 from tiny_data import dataset_cfg_options, make_tiny_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 CONFIG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 
 

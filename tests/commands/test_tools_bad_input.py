@@ -23,7 +23,7 @@ from PIL import Image
 
 from tiny_data import dataset_cfg_options, make_tiny_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 CONFIG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 INFER = REPO / 'tools' / 'infer_large_image.py'
 TEST = REPO / 'tools' / 'test.py'

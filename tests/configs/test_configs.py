@@ -22,12 +22,12 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
 from mmseg.registry import DATASETS, MODELS
 
-from vnseg.classes import NUM_CLASSES
-from vnseg.pretrained import disable_pretrained
+from vnseg.core.classes import NUM_CLASSES
+from vnseg.openmmlab.pretrained import disable_pretrained
 
-from test_datasets import write_oem_fixture, write_vn_fixture
+from dataset_fixtures import write_oem_fixture, write_vn_fixture
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from conftest import REPO
 VN_CONFIGS = ['pspnet_r18_vn', 'segformer_b0_vn', 'segformer_b3_vn', 'segformer_b5_vn',
               'fpn_r50_vn', 'unet_r50_vn', 'upernet_convnext_t_vn', 'upernet_convnext_b_vn',
               'upernet_convnext_t_oem_ft_vn', 'segformer_b0_oem_ft_vn']

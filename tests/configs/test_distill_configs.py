@@ -17,9 +17,9 @@ from mmseg.structures import SegDataSample
 import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from vnseg.models.losses import PixelKDLoss
 from vnseg.models.segmentors.distill_segmentor import load_teacher_model_cfg
-from vnseg.pretrained import disable_pretrained
+from vnseg.openmmlab.pretrained import disable_pretrained
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 CONFIGS = REPO / 'configs'
 KD_CONFIGS = {
     'segformer_b0_kd_upernet_convnext_t_vn.py': 'segformer_b0_vn.py',

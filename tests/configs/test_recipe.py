@@ -19,8 +19,8 @@ from mmseg.registry import TRANSFORMS
 
 from vnseg.data.class_weights import training_class_weights
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
+from vnseg.openmmlab.pretrained import disable_pretrained
 from vnseg.testing.synthetic_scenes import generate_scenes
-from vnseg.pretrained import disable_pretrained
 
 from conftest import REPO
 

@@ -19,8 +19,8 @@ import torch
 from PIL import Image
 
 from conftest import REPO
-from vnseg.testing.synthetic_scenes import generate_scenes
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
+from vnseg.testing.synthetic_scenes import generate_scenes
 
 RECIPE = 'configs/segformer_b0_recipe_vn.py'
 CROP = 48
@@ -100,7 +100,7 @@ print('META', json.dumps([list(model.dataset_meta['classes']), list(inferencer.m
 def test_mmseg_inferencer_and_init_model_build_the_recipe_model(run, first, tmp_path):
     out = tmp_path / 'pred.npy'
     stdout = _run(['-c', _MMSEG_APIS, RECIPE, run['ckpt'], run['image'], first, out])
-    from vnseg.classes import CLASSES
+    from vnseg.core.classes import CLASSES
     meta = json.loads([ln for ln in stdout.splitlines() if ln.startswith('META ')][-1][5:])
     assert meta == [list(CLASSES)] * 2
     pred = np.load(out)

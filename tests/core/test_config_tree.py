@@ -1,5 +1,5 @@
 """walk_config: every key of every nested mapping, parents first, below replaced values."""
-from vnseg.config_tree import walk_config
+from vnseg.core.config_tree import walk_config
 
 
 def test_walk_visits_every_key_parents_first():

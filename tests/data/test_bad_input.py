@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vnseg.data.io import DataError, ImageReadError, read_image
+from vnseg.core.errors import DataError, ImageReadError
+from vnseg.data.io import read_image
 from vnseg.data.prepare import PatchOptions, prepare_dataset
 from vnseg.testing.synthetic_scenes import generate_scene
 
-REPO = Path(__file__).resolve().parents[1]
 ROAD_RECT = [{'label': 'road', 'points': [[0, 0], [128, 40]], 'shape_type': 'rectangle'}]
 
 
@@ -116,7 +116,7 @@ def test_tool_exits_non_zero_and_prints_failures(bad_src, tmp_path, capsys):
     assert tool.main(argv) == 1
     err = capsys.readouterr().err
     assert '10 input(s) failed' in err and 'k_bomb.json' in err and 'warning:' in err
-    from vnseg.cli import run_tool  # what the command line runs: one line per user mistake
+    from vnseg.commands.cli import run_tool  # what the command line runs: one line per user mistake
     assert run_tool(tool.main, argv + ['--strict']) == 1
     err = capsys.readouterr().err
     assert 'b_malformed.json' in err and 'Traceback' not in err

@@ -13,10 +13,10 @@ from mmseg.models.losses import CrossEntropyLoss
 from vnseg.data.class_weights import (CLASS_WEIGHTS_FILE, class_weight_hooks, class_weights_from_pixels,
                                       class_weights_from_summary, read_class_weights, training_class_weights,
                                       write_class_weights)
-from vnseg.engine.hooks import ClassWeightsHook
-from vnseg.data.io import DataError
-from vnseg.pretrained import disable_pretrained
+from vnseg.core.errors import DataError
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
+from vnseg.engine.hooks import ClassWeightsHook
+from vnseg.openmmlab.pretrained import disable_pretrained
 from vnseg.testing.synthetic_scenes import generate_scenes
 
 from conftest import REPO

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import require_shared_data
-from vnseg.classes import PALETTE
+from vnseg.core.classes import PALETTE
 from vnseg.data.color_mask import (ColorTable, color_to_index, mask_from_array, parse_color,
                                    sanitize_index_mask)
 from vnseg.data.io import read_mask_image, write_mask_png

@@ -121,7 +121,7 @@ def test_prepare_records_scene_and_training_gsd(tmp_path, capsys):
 
 
 def test_prepare_without_gsd_and_bad_gsd_option(tmp_path):
-    from vnseg.cli import run_tool
+    from vnseg.commands.cli import run_tool
     from vnseg.commands.prepare import main as prepare
     src = tmp_path / 'src'
     src.mkdir()
@@ -191,8 +191,8 @@ def test_tools_hide_third_party_deprecation_warnings(trained, tmp_path):
 def test_export_writes_the_checkpoint_gsd_for_deepness(trained, tmp_path, capsys, one_torch_thread):
     from tiny_data import make_tiny_dataset
 
-    from vnseg.apis.tile_models import read_onnx_metadata
     from vnseg.commands.export import main as export
+    from vnseg.inference.tile_models import read_onnx_metadata
     ckpt, _ = trained
     img = sorted((make_tiny_dataset(tmp_path / 'parity') / 'img_dir' / 'test').glob('*.png'))[0]
     cfg = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')

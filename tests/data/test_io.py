@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vnseg.classes import PALETTE
-from vnseg.data.io import (ImageReadError, atomic_write_bytes, decode_base64_image, read_image,
-                           read_image_size, write_json, write_mask_png)
+from vnseg.core.atomic import atomic_write_bytes, write_json
+from vnseg.core.classes import PALETTE
+from vnseg.core.errors import ImageReadError
+from vnseg.data.io import decode_base64_image, read_image, read_image_size, write_mask_png
 
 
 def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path):

@@ -347,7 +347,9 @@ def test_agreement_with_labelme2voc_masks(shared_data, folder, expected_dir):
 def test_agreement_with_labelme2voc_npy(shared_data):
     root = require_shared_data('labelme_json', 'labelme_semseg_voc2011')
     label_map = LabelMap.from_labels_txt(root / 'labels.txt')
-    for path in sorted((root / 'data_annotated').glob('*.json')):
+    paths = sorted((root / 'data_annotated').glob('*.json'))
+    assert len(paths) == 3  # (an empty folder would pass the loop)
+    for path in paths:
         mask, _ = json_to_mask(path, label_map, root=root)
         npy = np.load(root / 'expected_voc' / 'SegmentationClassNpy' / f'{path.stem}.npy')
         assert _agreement(mask, np.where(npy < 0, 255, npy).astype(np.uint8)) >= 0.99, path.name

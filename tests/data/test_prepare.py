@@ -15,7 +15,6 @@ from vnseg.data.prepare import PatchOptions, PrepareError, SceneOptions, SplitOp
 from vnseg.data.split import split_by_scene, split_counts
 from vnseg.testing.synthetic_scenes import generate_scenes
 
-REPO = Path(__file__).resolve().parents[1]
 PATCH = 64
 
 
@@ -37,6 +36,7 @@ def files(out):
     for top in ('img_dir', 'ann_dir', 'scenes'):
         for p in sorted((Path(out) / top).rglob('*.png')):
             result[str(p.relative_to(out))] = hashlib.sha1(p.read_bytes()).hexdigest()
+    assert result, f'{out}: no data file (two empty outputs would compare equal)'
     return result
 
 

@@ -70,7 +70,7 @@ def test_built_from_the_registry_and_bad_bounds_refused():
 
 
 def test_a_bad_bound_in_a_config_is_one_line_for_the_tools():
-    from vnseg.cli import describe_user_error
+    from vnseg.commands.cli import describe_user_error
     with pytest.raises(ValueError) as caught:  # the registry re-raises it as its own type, with its location
         TRANSFORMS.build(dict(type='CachedLoadImageFromFile', cache_mb=0))
     line = describe_user_error(caught.value)

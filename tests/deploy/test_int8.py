@@ -233,13 +233,13 @@ def test_a_lone_int8_model_is_checked_for_this_cpus_kernels_only(exported, tiny,
 def test_8_bit_weights_are_caught_on_this_cpu_without_vnni(exported, tiny, tmp_path):
     """On an x86 CPU without VNNI the full-range file's integer kernels saturate: the check where the model
     runs sees it against the file's own float arithmetic, with no fp32 model to compare with."""
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.int8_check import Int8CheckError, check_int8_here
-    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model
+    from vnseg.deploy.quantize import QuantizeOptions, calibration_tiles, quantize_tile_model
+    from vnseg.inference.tile_models import OnnxTileModel
     fp32, int8 = exported
     rgb, valid = calibration_tiles([tiny['calib']], TILE, 8)
     w8 = tmp_path / 'w8.onnx'
-    quantize_tile_model(fp32, w8, rgb, valid, weight_bits=8)
+    quantize_tile_model(fp32, w8, rgb, valid, QuantizeOptions(weight_bits=8))
     from vnseg.deploy.onnx_export import embed_metadata
     meta = OnnxTileModel(int8).metadata
     embed_metadata(w8, dict(meta, vnseg=dict(meta['vnseg'], int8=dict(meta['vnseg']['int8'], weight_bits=8))))
@@ -277,8 +277,8 @@ def test_class_agreement_by_hand():
 
 
 def test_calibration_reader_feeds_what_mapping_feeds(exported):
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.quantize import TileCalibrationReader
+    from vnseg.inference.tile_models import OnnxTileModel
     fp32, _ = exported
     model = OnnxTileModel(fp32, providers=['CPUExecutionProvider'])
     rgb = np.zeros((3, 3, TILE, TILE), np.uint8)
@@ -411,24 +411,24 @@ def test_static_dims_are_folded_and_the_batch_stays_dynamic():
 def test_weight_bits_set_the_range_of_the_weight_codes(exported, tiny, tmp_path):
     """7-bit weights (the default) keep every int8 weight code within [-64, 64], whatever the CPU, so that no
     sum of two uint8 x int8 products exceeds 2 x 255 x 64 = 32640 < 2^15; 8-bit weights use the full range."""
-    from vnseg.deploy.quantize import calibration_tiles, quantize_tile_model, weight_code_range
+    from vnseg.deploy.quantize import QuantizeOptions, calibration_tiles, quantize_tile_model, weight_code_range
     fp32, int8 = exported
     rgb, valid = calibration_tiles([tiny['calib']], TILE, 2)
-    facts = quantize_tile_model(fp32, tmp_path / 'w8.onnx', rgb, valid, weight_bits=8)
+    facts = quantize_tile_model(fp32, tmp_path / 'w8.onnx', rgb, valid, QuantizeOptions(weight_bits=8))
     assert facts['weight_bits'] == 8 and facts['portable'] is False and '8-bit range' in facts['weights']
     assert weight_code_range(tmp_path / 'w8.onnx') == 127
     assert weight_code_range(int8) <= 64 and 2 * 255 * weight_code_range(int8) < 2 ** 15
     assert weight_code_range(fp32) == 0
     with pytest.raises(ValueError, match='weight_bits must be 7 or 8'):
-        quantize_tile_model(fp32, tmp_path / 'w6.onnx', rgb, valid, weight_bits=6)
+        quantize_tile_model(fp32, tmp_path / 'w6.onnx', rgb, valid, QuantizeOptions(weight_bits=6))
 
 
 def test_integer_kernels_of_this_cpu_compute_the_files_arithmetic(exported, tiny):
     """ONNX Runtime picks the integer kernels by the CPU (VNNI, AVX-512, AVX2): on whichever this is, the portable
     file's kernels give the classes of its own arithmetic run in float (quantise / dequantise as float ops)."""
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.quantize import float_reference, kernel_agreement
     from vnseg.deploy.quantize import calibration_tiles, quantized_op_counts
+    from vnseg.inference.tile_models import OnnxTileModel
     _, int8 = exported
     model = OnnxTileModel(int8, providers=['CPUExecutionProvider'])
     rgb, valid = calibration_tiles([tiny['check']], TILE, 12)
@@ -476,9 +476,9 @@ def test_both_files_run_on_openvino_with_the_classes_of_onnx_runtime(exported, t
     """The exported graphs hold only operators OpenVINO reads (no ONNX Runtime ``FusedMatMul``): both compile for
     its CPU plugin and give ONNX Runtime's classes (int8: each runtime's own integer kernels)."""
     pytest.importorskip('openvino')
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.agreement import class_agreement
     from vnseg.deploy.quantize import calibration_tiles
+    from vnseg.inference.tile_models import OnnxTileModel
     rgb, valid = calibration_tiles([tiny['check']], TILE, 12)
     for path, least in zip(exported, (0.999, 0.98)):
         ours = OnnxTileModel(path, providers=['CPUExecutionProvider'])
@@ -490,7 +490,7 @@ def test_both_files_run_on_openvino_with_the_classes_of_onnx_runtime(exported, t
 
 
 def test_unknown_backend_is_refused(exported):
-    from vnseg.apis.tile_models import OnnxTileModel
+    from vnseg.inference.tile_models import OnnxTileModel
     with pytest.raises(ValueError, match='tensorrt: not a backend for ONNX models'):
         OnnxTileModel(exported[0], backend='tensorrt')
 
@@ -505,9 +505,9 @@ def test_make_the_portable_int8_fixture(exported, tiny):
     made on) and the classes its own float arithmetic gives on the 12 check tiles."""
     import shutil
 
-    from vnseg.apis.sliding import classify
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.quantize import float_reference
+    from vnseg.inference.sliding import classify
+    from vnseg.inference.tile_models import OnnxTileModel
     rgb, valid = check_tiles_of(tiny['check'])
     scores = float_reference(OnnxTileModel(exported[1])).predict(rgb, valid)
     FIXTURE.mkdir(parents=True, exist_ok=True)
@@ -519,9 +519,9 @@ def test_an_int8_file_made_on_another_cpu_gives_its_classes_here(tiny):
     """The committed portable int8 file (tests/fixtures/int8_portable, made by the test above on the CPU its
     metadata names) maps the check crop's tiles here, on this CPU's integer kernels, to the classes its own float
     arithmetic gave where it was made; and passes the check vnseg map runs before a scene."""
-    from vnseg.apis.sliding import classify
-    from vnseg.apis.tile_models import OnnxTileModel
     from vnseg.deploy.int8_check import check_int8_here
+    from vnseg.inference.sliding import classify
+    from vnseg.inference.tile_models import OnnxTileModel
     model = OnnxTileModel(FIXTURE / 'model.int8.onnx', providers=['CPUExecutionProvider'])
     made_on = model.int8['kernel_agreement']['cpu']['summary']
     assert model.int8['weight_bits'] == 7 and model.int8['portable'] and made_on

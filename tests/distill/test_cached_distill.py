@@ -22,8 +22,8 @@ import vnseg.mmseg_ext  # noqa: F401  (registrations)
 from conftest import REPO
 from teacher_cache_data import ColourTeacher, prepared_colour_dataset, unlabelled_folder
 from vnseg.apis.teacher_labels import TEACHER_WINDOWS, cache_teacher_labels
-from vnseg.data.teacher_cache import CacheMismatch, use_teacher_cache
-from vnseg.pretrained import disable_pretrained
+from vnseg.distill.teacher_cache import CacheMismatch, use_teacher_cache
+from vnseg.openmmlab.pretrained import disable_pretrained
 
 WINDOWS = replace(TEACHER_WINDOWS, tile=48, overlap=16)
 
@@ -230,7 +230,7 @@ def test_training_from_the_cache_lowers_the_loss(cached, tmp_path):
     assert len(kd) == iters and all(np.isfinite(kd))
     assert np.mean(kd[-5:]) < 0.7 * np.mean(kd[:5]), kd
     # the student's checkpoint loads strictly into the plain recipe config's model
-    from vnseg.checkpoints import load_weights, read_checkpoint
+    from vnseg.openmmlab.checkpoints import load_weights, read_checkpoint
     plain = Config.fromfile(str(REPO / 'configs/segformer_b0_recipe_vn.py')).model
     disable_pretrained(plain)
     plain.backbone.update(cfg.model.backbone)
@@ -312,7 +312,7 @@ def test_benchmark_kd_cached_makes_the_teachers_cache_and_trains_the_student(cac
     assert data['teachers'] == [(run, run / 'iter_1.pth')]
     args = argparse.Namespace(unlabelled_src=str(cached['flights']), device='cpu')
     cache = bench.make_teacher_cache(args, data, tmp_path / 'work')
-    from vnseg.data.teacher_cache import TeacherCache
+    from vnseg.distill.teacher_cache import TeacherCache
     manifest = TeacherCache.read(cache).manifest
     assert len(manifest['done']) == 4 and manifest['inference']['tta_flip'] is True
     assert manifest['teachers'][0]['checkpoint'] == str(run / 'iter_1.pth')

@@ -15,9 +15,9 @@ import pytest
 
 from tiny_data import dataset_cfg_options, make_tiny_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO, TESTS
 CONFIG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
-KILLER = str(Path(__file__).with_name('kill_on_write.py'))
+KILLER = str(TESTS / 'kill_on_write.py')
 
 
 def _env():
@@ -84,7 +84,7 @@ def test_atomic_put_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatc
     a failing write (full disk) leaves the previous file intact and no partial file."""
     import errno
 
-    import vnseg.mmseg_ext  # noqa: F401  (applies vnseg.compat)
+    import vnseg.mmseg_ext  # noqa: F401  (applies vnseg.openmmlab.compat)
     from mmengine.fileio.backends import LocalBackend
 
     target = tmp_path / 'iter_10.pth'

@@ -15,7 +15,7 @@ from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import OPTIM_WRAPPERS, init_default_scope
 
-from vnseg.cli import UserError
+from vnseg.core.errors import UserError
 from vnseg.engine.cpu_speedups import DEFAULT_CPU_SPEEDUPS, apply_cpu_speedups, cpu_speedups_of
 from vnseg.engine.hooks import ChannelsLastHook, CompileModelHook
 from vnseg.engine.optim import CpuAmpOptimWrapper
@@ -111,7 +111,7 @@ def test_a_segformer_train_step_in_bf16():
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
 
     init_default_scope('mmseg')
     cfg = Config.fromfile(str(REPO / 'configs' / 'segformer_tiny_demo_vn.py'))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vnseg.classes import CLASSES
+from vnseg.core.classes import CLASSES
 from vnseg.evaluation import VNIoUMetric
 from vnseg.reports import confusion, metrics_file
 

@@ -9,7 +9,7 @@ import pytest
 
 from sample_maps import (fill_reference, pixel_box, read_points, transform, truth_and_map, write_class_map,
                          write_mosaic, write_zones)
-from vnseg.classes import CLASSES, CLASSES_VI
+from vnseg.core.classes import CLASSES, CLASSES_VI
 from vnseg.geo.accuracy import AccuracyError, AccuracyOptions, assess_accuracy, parse_class
 from vnseg.geo.area_estimation import ReviewedSample, Strata, estimate_accuracy
 from vnseg.geo.sampling import SampleOptions, draw_sample

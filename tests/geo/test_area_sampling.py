@@ -9,8 +9,8 @@ import pytest
 
 from sample_maps import (CRS, pixel_box, read_points, transform, truth_and_map, write_class_map, write_mosaic,
                          write_zones)
-from vnseg.classes import CLASSES, CLASSES_VI, PALETTE
-from vnseg.cli import OptionError
+from vnseg.core.classes import CLASSES, CLASSES_VI, PALETTE
+from vnseg.core.errors import OptionError
 from vnseg.geo.sampling import (ClassMap, SampleError, SampleOptions, allocate, count_strata, draw_points,
                                 draw_sample, expected_overall_se, pixel_centres, size_for_target_se)
 
@@ -304,8 +304,8 @@ def test_flags_are_the_option_fields_with_their_defaults():
     from dataclasses import fields
     from vnseg.commands.accuracy import parse_args as accuracy_args
     from vnseg.commands.sample import parse_args as sample_args
-    from vnseg.geo.accuracy import AccuracyOptions
     from vnseg.commands.sample import _expected_accuracy
+    from vnseg.geo.accuracy import AccuracyOptions
     args = sample_args(['m.tif', 'o.gpkg', '--target-se', '0.02'])
     assert args.n is None and args.target_se == 0.02 and _expected_accuracy(args.expected_accuracy) == {}
     assert _expected_accuracy(['0.7', 'building=0.5']) == {'*': 0.7, 'building': 0.5}

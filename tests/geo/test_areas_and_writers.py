@@ -96,7 +96,7 @@ def _blobs(h=90, w=70, seed=0):
 def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
     import pyogrio
 
-    from vnseg.classes import PALETTE
+    from vnseg.core.classes import PALETTE
     from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs()
     src = _write_map(tmp_path / 'map.tif', arr)
@@ -127,7 +127,7 @@ def test_strip_polygons_equal_whole_raster_polygons(tmp_path, strip_rows):
 def test_min_area_and_simplification(tmp_path):
     import pyogrio
 
-    from vnseg.classes import PALETTE
+    from vnseg.core.classes import PALETTE
     from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
     arr = _blobs(seed=1)
     src = _write_map(tmp_path / 'map.tif', arr)
@@ -161,8 +161,9 @@ def test_min_area_and_simplification(tmp_path):
 
 
 def test_class_map_writer_order_completeness_and_atomicity(tmp_path):
-    from vnseg.classes import CLASSES, PALETTE
-    from vnseg.geo.raster_io import ClassMapWriter, atomic_output
+    from vnseg.core.atomic import atomic_output
+    from vnseg.core.classes import CLASSES, PALETTE
+    from vnseg.geo.raster_io import ClassMapWriter
     t = Affine(0.5, 0, 500000, 0, -0.5, 2000000)
     out = tmp_path / 'c.tif'
     w = ClassMapWriter(out, 700, 1300, CRS.from_epsg(32648), t, CLASSES, PALETTE)

@@ -11,7 +11,7 @@ shapely = pytest.importorskip('shapely')
 from affine import Affine  # noqa: E402
 from rasterio.crs import CRS  # noqa: E402
 
-from vnseg.classes import CLASSES, PALETTE  # noqa: E402
+from vnseg.core.classes import CLASSES, PALETTE  # noqa: E402
 from vnseg.geo.georef import Georef  # noqa: E402
 
 

@@ -1,6 +1,7 @@
 """The gap-free class coverage (vnseg.geo.coverage): validity, exact areas, strips against the whole raster."""
 import numpy as np
 import pytest
+from conftest import ListSink
 
 shapely = pytest.importorskip('shapely')
 rasterio = pytest.importorskip('rasterio')
@@ -13,14 +14,6 @@ from vnseg.geo.strips import LayerSpec  # noqa: E402
 PX = 0.1  # metres per pixel of the test rasters (UTM)
 
 pytestmark = pytest.mark.skipif(not coverage_supported(), reason='GEOS < 3.12 has no coverage functions')
-
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def add(self, geom, props):
-        self.items.append((geom, props))
 
 
 def scene(h=240, w=210, seed=0):

@@ -13,7 +13,8 @@ pyogrio = pytest.importorskip('pyogrio')
 from affine import Affine  # noqa: E402
 from rasterio.crs import CRS  # noqa: E402
 
-from vnseg.classes import CLASS_NAMES, CLASSES, PALETTE, class_names  # noqa: E402
+from sample_maps import zones_file  # noqa: E402
+from vnseg.core.classes import CLASS_NAMES, CLASSES, PALETTE, class_names  # noqa: E402
 from vnseg.geo.areas import PixelAreas  # noqa: E402
 from vnseg.geo.georef import Georef  # noqa: E402
 
@@ -209,18 +210,6 @@ def test_raster_styles_are_paletted_and_ramped():
     assert items[0].get('value') == '0' and items[-1].get('value') == '100'
 
 
-def _zones_file(path, boxes, crs_from='EPSG:32648', crs_to='EPSG:4326'):
-    """GeoJSON zones (``{name: (x0, y0, x1, y1)}`` in ``crs_from``) written in ``crs_to``."""
-    from rasterio.warp import transform_geom
-    from shapely.geometry import box, mapping
-    feats = []
-    for name, b in boxes.items():
-        g = transform_geom(crs_from, crs_to, mapping(shapely.segmentize(box(*b), 0.5)))
-        feats.append(dict(type='Feature', properties=dict(commune=name), geometry=g))
-    path.write_text(json.dumps(dict(type='FeatureCollection', features=feats)))
-    return path
-
-
 def test_zone_areas_any_crs(tmp_path):
     from vnseg.geo.zones import ZoneAreaCounter, ZoneError, load_zones
     arr = np.zeros((40, 60), np.uint8)
@@ -231,7 +220,7 @@ def test_zone_areas_any_crs(tmp_path):
     g = pa.georef
     x = lambda c: 500000 + 0.5 * c  # noqa: E731
     y = lambda r: 2000000 - 0.5 * r  # noqa: E731
-    zf = _zones_file(tmp_path / 'z.geojson', {'west': (x(0), y(40), x(30), y(0)),
+    zf = zones_file(tmp_path / 'z.geojson', {'west': (x(0), y(40), x(30), y(0)),
                                               'middle': (x(20), y(30), x(40), y(0))})
     zones = load_zones(zf, 'commune', g)
     counter = ZoneAreaCounter(zones, pa)
@@ -288,7 +277,7 @@ def test_change_between_grids_of_different_crs_is_exact_to_the_pixel(tmp_path, r
                                 (utm_box(100, 150, 200, 260), 4), (utm_box(150, 160, 0, 20), 2)],
                                out_shape=(ha, wa), transform=ta, fill=255, dtype='uint8')
     _write(tmp_path / 'after.tif', after, transform=ta, crs='EPSG:4326')
-    zf = _zones_file(tmp_path / 'zones.geojson', {'east': (580150, 2330000 - 200, 580300, 2330000)})
+    zf = zones_file(tmp_path / 'zones.geojson', {'east': (580150, 2330000 - 200, 580300, 2330000)})
     cli = importlib.import_module('vnseg.commands.compare')
     out = tmp_path / 'out'
     assert cli.main([str(tmp_path / 'before.tif'), str(tmp_path / 'after.tif'), '--out-dir', str(out),

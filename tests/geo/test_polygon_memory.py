@@ -3,9 +3,9 @@
 A 16000 x 1200 class map holds one connected road grid (6 px roads every 150 px, with ragged edges
 so that its outline has ~1 vertex per boundary pixel) over tree cover: the road network is a single
 region that touches every strip boundary. Polygonising it by 256-row strips must not keep the
-network's geometry until the end (the old behaviour: ~160 MB above the baseline here, growing with
-the height); with cuts every 1024 rows the peak RSS increase stays under 110 MB (measured ~40-60 MB),
-and areas still add up exactly.
+network's geometry until the end (memory that grows with the height); with cuts every 1024 rows the
+peak RSS increase stays under ``CAP_MB``, and areas still add up exactly. (What it measured, and what
+keeping the whole network took, are in docs/results.md.)
 """
 import json
 import subprocess
@@ -25,7 +25,7 @@ CHILD = textwrap.dedent('''
     import json, sys
     from pathlib import Path
     import numpy as np, rasterio
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     from vnseg.geo.areas import PixelAreas
     from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
 

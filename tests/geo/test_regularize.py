@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import ListSink
 
 shapely = pytest.importorskip('shapely')
 rasterio = pytest.importorskip('rasterio')
@@ -101,14 +102,6 @@ def test_main_angle():
 
 
 # -- in the coverage -------------------------------------------------------------------------------
-
-class ListSink:
-    def __init__(self):
-        self.items = []
-
-    def add(self, geom, props):
-        self.items.append((geom, props))
-
 
 def town(h=260, w=240, seed=0):
     """Background and trees, a road grid, rotated rectangular and L-shaped buildings, and one blob."""

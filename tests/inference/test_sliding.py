@@ -6,7 +6,7 @@ constant, so seams show up as jumps between neighbouring pixels.
 import numpy as np
 import pytest
 
-from vnseg.geo.windows import blend_weights, tile_starts
+from vnseg.inference.windows import blend_weights, tile_starts
 
 
 def test_tile_starts_cover_axis_without_overhang():
@@ -77,7 +77,7 @@ class ConstantPerWindowModel:
 
 
 def _row_field(blend):
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     model = ConstantPerWindowModel()
     src = ArraySource(np.zeros((3, 64, 64 * 6), np.uint8))
     seg = TiledSegmenter(model, tile=64, overlap=16, batch_size=1, blend=blend)
@@ -101,7 +101,7 @@ def test_gaussian_blend_is_seamless_mean_is_not():
 
 
 def test_streamed_strips_cover_image_and_skip_nodata_windows():
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     h, w = 300, 220
     valid = np.zeros((h, w), bool)
     valid[10:60, 20:90] = True            # one valid patch in the top-left corner
@@ -122,7 +122,7 @@ def test_streamed_strips_cover_image_and_skip_nodata_windows():
 
 
 def test_small_image_is_padded_to_tile():
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     shapes = []
 
     class Recorder(ConstantPerWindowModel):
@@ -138,7 +138,7 @@ def test_small_image_is_padded_to_tile():
 
 
 def test_bad_parameters_are_rejected():
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     m = ConstantPerWindowModel()
     for kw in (dict(tile=64, overlap=64), dict(tile=64, overlap=-1), dict(batch_size=0),
                dict(blend='max')):
@@ -161,7 +161,7 @@ class ContentModel:
 
 def test_strip_ranges_reproduce_the_full_run_bit_for_bit():
     """Resume and row bands run a range of strips after their context: same bytes as one full run."""
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     rng = np.random.RandomState(0)
     h, w = 300, 260
     valid = np.ones((h, w), bool)
@@ -196,7 +196,7 @@ def test_strip_ranges_reproduce_the_full_run_bit_for_bit():
 
 
 def test_classes_and_confidence_by_hand():
-    from vnseg.apis.sliding import classify, confidence_percent
+    from vnseg.inference.sliding import classify, confidence_percent
     scores = np.array([[[2.0, 0.0, 1.0]], [[0.0, 0.0, 1.0]], [[-1.0, 3.0, 1.0]]], np.float32)  # (C=3, 1, 3)
     assert classify(scores).tolist() == [[0, 2, 0]]   # ties: first class wins
     e = np.exp
@@ -210,7 +210,7 @@ def test_classes_and_confidence_by_hand():
 
 def test_confidence_of_blended_windows_and_nodata():
     """Where +1/-1 windows overlap with equal weight the blended scores are 0: confidence 50 %."""
-    from vnseg.apis.sliding import TiledSegmenter
+    from vnseg.inference.sliding import TiledSegmenter
     valid = np.ones((64, 112), bool)
     valid[:, -4:] = False
     seg = TiledSegmenter(ConstantPerWindowModel(), tile=64, overlap=16, blend='mean')

@@ -24,11 +24,11 @@ from mmseg.structures import SegDataSample
 import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
 from vnseg.models.losses import PixelKDLoss
 from vnseg.models.segmentors.distill_segmentor import resolve_teacher_checkpoint
-from vnseg.pretrained import disable_pretrained
+from vnseg.openmmlab.pretrained import disable_pretrained
 
 from tiny_data import make_tiny_dataset
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 TINY = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 SIZE = 64
 

@@ -111,7 +111,7 @@ def test_as_mmseg_head_config_builds_stock_head_from_fused_weights():
 def test_tile_model_fuses_and_predicts_the_same_classes():
     from mmengine.registry import init_default_scope
     from mmseg.models.segmentors import EncoderDecoder
-    from vnseg.apis.tile_models import TorchTileModel
+    from vnseg.inference.tile_models import TorchTileModel
     cfg = dict(
         data_preprocessor=dict(type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
                                bgr_to_rgb=True, size=(64, 64)),

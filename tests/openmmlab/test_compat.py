@@ -1,4 +1,4 @@
-"""Each compatibility fix in vnseg.compat, in its order, checked against the failure it prevents."""
+"""Each compatibility fix in vnseg.openmmlab.compat, in its order, checked against the failure it prevents."""
 import os
 import subprocess
 import sys
@@ -9,9 +9,9 @@ import torch
 from mmengine.config import Config
 
 import vnseg.mmseg_ext  # noqa: F401  (vnseg's fixes and registrations)
-from vnseg.compat import AmpNeedsCudaError, adapt_cfg_to_device
+from vnseg.openmmlab.compat import AmpNeedsCudaError, adapt_cfg_to_device
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from conftest import REPO
 
 
 # -- 1. allow_mmengine_checkpoint_globals ----------------------------------------------------------
@@ -93,10 +93,10 @@ def test_init_dist_pytorch_launcher_on_cpu(tmp_path):
 # -- 3. patch_inference_dataset_meta ---------------------------------------------------------------
 def test_inference_apis_take_class_names_from_the_config(tmp_path):
     """Fix 3: a model built by mmseg.apis.init_model without a checkpoint gets vnseg's classes
-    (stock mmseg leaves dataset_meta unset); tests/test_infer_meta.py covers the inferencer."""
+    (stock mmseg leaves dataset_meta unset); tests/apis/test_meta.py covers the inferencer."""
     from mmseg.apis import init_model
 
-    from vnseg.classes import CLASSES, PALETTE
+    from vnseg.core.classes import CLASSES, PALETTE
     model = init_model(os.path.join(REPO, 'configs', 'segformer_tiny_demo_vn.py'), None, device='cpu')
     assert model.dataset_meta == {'classes': CLASSES, 'palette': PALETTE}
 
@@ -152,7 +152,7 @@ def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
     from mmengine.runner.checkpoint import _load_checkpoint
 
     from vnseg.apis.model_loading import CheckpointError, UnsafeCheckpointError
-    from vnseg.checkpoints import weights_only_refusal
+    from vnseg.openmmlab.checkpoints import weights_only_refusal
 
     text = tmp_path / 'readme.pth'
     text.write_text('see the wiki\n')
@@ -175,7 +175,7 @@ def test_mmengine_loader_names_unusable_checkpoint_files(tmp_path):
 def test_local_backend_writes_atomically(tmp_path):
     """Fix 6: mmengine's LocalBackend.put / put_text (every checkpoint save) write a temporary file and
     rename it: a write that fails keeps the old file whole and leaves no temporary file, where stock
-    mmengine has already truncated it (a kill mid-save: tests/test_checkpoint_atomic.py)."""
+    mmengine has already truncated it (a kill mid-save: tests/engine/test_checkpoint_atomic.py)."""
     from mmengine.fileio.backends import LocalBackend
 
     backend = LocalBackend()
@@ -198,7 +198,7 @@ def test_class_weighted_cross_entropy_skips_ignored_pixels():
     weighted mean over the valid pixels (stock mmseg raises IndexError)."""
     from mmseg.registry import MODELS
 
-    from vnseg import compat
+    from vnseg.openmmlab import compat
     pred = torch.tensor([[[[2.0, 0.0, 1.0]], [[0.0, 1.0, 1.0]], [[0.5, 0.5, 3.0]]]])  # (N=1, C=3, H=1, W=3)
     label = torch.tensor([[[0, 1, 255]]])
     logp = torch.log_softmax(pred, dim=1)[0, :, 0]  # (C, W)

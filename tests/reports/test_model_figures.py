@@ -2,7 +2,6 @@
 VNIoUMetric inside mmengine's Runner, confusion matrix from config / saved predictions / the
 stored matrix (all equal), and the prediction grid."""
 import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,10 +9,10 @@ import torch
 from PIL import Image
 
 from tiny_data import make_tiny_dataset
-from vnseg.classes import CLASSES, IGNORE_INDEX
+from vnseg.core.classes import CLASSES, IGNORE_INDEX
 from vnseg.reports import confusion, figures, metrics_file, plots
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 CONFIG = str(REPO / 'configs' / 'segformer_tiny_demo_vn.py')
 N_TEST = 3
 SIZE = 32
@@ -60,7 +59,7 @@ def tested(tmp_path_factory, data_root):
     cfg.test_evaluator = dict(type='VNIoUMetric', iou_metrics=['mIoU'],
                               output_dir=str(work_dir / 'preds'))
     cfg.randomness = dict(seed=0)
-    from vnseg.pretrained import disable_pretrained
+    from vnseg.openmmlab.pretrained import disable_pretrained
     disable_pretrained(cfg.model)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -3,16 +3,15 @@ import csv
 import importlib.util
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from vnseg.classes import CLASSES
+from vnseg.core.classes import CLASSES
 from vnseg.reports import comparison, logs, metrics_file, plots
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 def _command(name):

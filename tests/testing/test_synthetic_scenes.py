@@ -2,7 +2,6 @@
 all classes, learnable colour cues that are not trivially separable."""
 import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -10,7 +9,7 @@ from PIL import Image
 from vnseg.data.labelme import json_to_mask, load_annotation
 from vnseg.testing.synthetic_scenes import generate_scene, generate_scenes
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import REPO
 
 
 def test_same_seed_same_scene_other_seed_other_scene():
