@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from vnseg.core.atomic import partial_path
+from vnseg.core.atomic import PendingFile
 
 __all__ = ['GeoJSONWriter', 'GeoPackageWriter', 'to_lonlat', 'lonlat_decimals', 'GPKG_VERSION']
 
@@ -92,9 +91,8 @@ class GeoJSONWriter:
         self.path = Path(path)
         self.georef = georef
         self.decimals = decimals
-        self._tmp = partial_path(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = open(self._tmp, 'w', encoding='utf-8')
+        self._pending = PendingFile(self.path)
+        self._f = open(self._pending.tmp, 'w', encoding='utf-8')
         self._f.write(json.dumps({'type': 'FeatureCollection', 'name': name}, ensure_ascii=False)[:-1]
                       + ', "features": [\n')
         self._geoms: List = []
@@ -135,12 +133,11 @@ class GeoJSONWriter:
         self._flush()
         self._f.write('\n]}\n')
         self._f.close()
-        os.replace(self._tmp, self.path)
-        return self.path
+        return self._pending.commit()
 
     def abort(self):
         self._f.close()
-        self._tmp.unlink(missing_ok=True)
+        self._pending.discard()
 
 
 class _GpkgLayer:
@@ -197,9 +194,9 @@ class GeoPackageWriter:
     def __init__(self, path, georef):
         self.path = Path(path)
         self.georef = georef
-        self.tmp_path = partial_path(self.path).with_suffix('.gpkg')
-        self.tmp_path.unlink(missing_ok=True)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._pending = PendingFile(self.path)
+        self.tmp_path = self._pending.tmp  # (a .gpkg name: GDAL picks the driver by it)
+        self._pending.discard()  # a left-over of this process would be appended to
         self._exists = False
         self.layers: Dict[str, _GpkgLayer] = {}
 
@@ -217,11 +214,10 @@ class GeoPackageWriter:
         if styles:
             from .styles import add_geopackage_styles
             add_geopackage_styles(self.tmp_path, styles)
-        os.replace(self.tmp_path, self.path)
-        return self.path
+        return self._pending.commit()
 
     def abort(self):
-        self.tmp_path.unlink(missing_ok=True)
+        self._pending.discard()
         for suffix in ('-journal', '-wal', '-shm'):
             Path(str(self.tmp_path) + suffix).unlink(missing_ok=True)
 
