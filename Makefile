@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 CUDA_VENV ?= .venv-cuda
 CUDA_TEST_ARCH = $(or $(TORCH_CUDA_ARCH_LIST),$(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1),9.0)
 
-.PHONY: setup lint test test-clients demo clean-demo test-cuda-build FORCE
+.PHONY: setup lint test test-fast test-clients demo clean-demo test-cuda-build FORCE
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ lint: setup
 # The suite; tests/clients/ are not collected here (pytest.ini norecursedirs), they are `test-clients`.
 test: setup
 	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+# The suite without the tests marked slow (training, export, whole-scene runs): a few minutes, for a developer.
+test-fast: setup
+	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
 
 # Client tests (tests/clients/): vnseg's outputs opened in QGIS 3.22, its ONNX export run by the Deepness
 # plugin (../shared/clients/deepness) and its HTML report rendered by headless Chromium. tools/setup_clients.sh

@@ -38,7 +38,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 DUBAI = REPO.parent / 'shared' / 'data' / 'dubai_aerial'
 ENOUGH_SHARE = 0.01
 

@@ -14,7 +14,7 @@
 #    machine's start and the transfers take the rest of the 15 minutes); each writes OUT/steps/STEP.json
 #    and OUT/steps/STEP.log; OUT/gpu_check.json and OUT/gpu_check.md sum them up. Exit 0 when every step
 #    is ok or skipped. --steps runs only the steps named (the others keep their earlier results).
-# 3. Here, the same steps on CPU with a tiny model, in seconds (tests/test_gpu_check.py runs it):
+# 3. Here, the same steps on CPU with a tiny model, in seconds (tests/benchmarks/test_gpu_check.py runs it):
 #        bash benchmarks/gpu_check.sh --dry-run [--out DIR]
 set -u -o pipefail
 

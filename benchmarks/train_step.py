@@ -410,7 +410,6 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, REPO)
     try:
         sys.exit(main())
     except BenchmarkError as e:

@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get('VNSEG_SHARED_DATA', REPO.parent / 'shared' / 'data'))
 KAMPALA = SHARED / 'kampala_drone'
 DUBAI = SHARED / 'dubai_aerial' / 'masks_5class'
