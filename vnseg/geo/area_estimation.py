@@ -71,6 +71,12 @@ Z95 = 1.96
 Variable = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+def _as_arrays(record, **dtypes):
+    """Turn the named fields of a dataclass into numpy arrays of the given dtypes (lists are accepted)."""
+    for name, dtype in dtypes.items():
+        setattr(record, name, np.asarray(getattr(record, name), dtype))
+
+
 @dataclass
 class Strata:
     """The strata of a design: their sizes and what the map says in them.
@@ -89,9 +95,7 @@ class Strata:
     map_class: np.ndarray
 
     def __post_init__(self):
-        self.area = np.asarray(self.area, np.float64)
-        self.pixels = np.asarray(self.pixels, np.int64)
-        self.map_class = np.asarray(self.map_class, np.int64)
+        _as_arrays(self, area=np.float64, pixels=np.int64, map_class=np.int64)
         if not len(self.names) == len(self.area) == len(self.pixels) == len(self.map_class):
             raise ValueError('strata: names, area, pixels and map_class must have one entry per stratum')
 
@@ -113,9 +117,7 @@ class ReviewedSample:
     reference: np.ndarray
 
     def __post_init__(self):
-        self.stratum = np.asarray(self.stratum, np.int64)
-        self.map_class = np.asarray(self.map_class, np.int64)
-        self.reference = np.asarray(self.reference, np.int64)
+        _as_arrays(self, stratum=np.int64, map_class=np.int64, reference=np.int64)
 
     def __len__(self) -> int:
         return len(self.stratum)

@@ -462,32 +462,16 @@ class CoveragePolygonizer(StripPolygonizer):
             npix = reg.npix * share
             area = npix * self.pa.area_at_row(row)
             garea = part.area * self.pa.area_at_row(row)
-            if self.pa.unit == 'm2':
-                props = dict(class_id=spec.class_id, **{'class': spec.name}, area_m2=round(area, 6),
-                             area_ha=round(area / 1e4, 10))
-            else:
-                props = dict(class_id=spec.class_id, **{'class': spec.name}, area_px=float(npix))
-            props['confidence'] = round(reg.conf_sum / reg.npix, 2) if (self.has_confidence and reg.npix) else None
-            props['cut'] = int(reg.cut)
+            props = self._props(spec, npix, area, reg.conf_sum, reg.npix, reg.cut)
             props['geom_area_m2' if self.pa.unit == 'm2' else 'geom_area_px'] = round(garea, 6)
             if self.regularize is not None and reg.key == self.building_class:
                 props['regularized'] = int(reg.regularized or 0)
                 st['regularized'] += int(reg.regularized or 0)
-            geom = affine_transform(part, self._to_out)
-            geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, self.decimals), self._lo, self._hi))
-            for sink in spec.sinks:
-                sink.add(geom, props)
-            st['polygons'] += 1
-            st['area'] += area
+            self._send(reg.key, self._rounded(affine_transform(part, self._to_out)), props, area)
 
     def close(self):
         """Merge and write what is still carried or waiting (every strip must have been given)."""
-        if self._next_row != self.bottom:
-            raise ValueError(f'polygoniser got rows up to {self._next_row}, expected {self.bottom}')
-        for key, pieces in list(self.carry.items()):
-            for p in pieces:
-                self._emit(key, p.geom, p.npix, p.conf_sum, p.cut)
-            self.carry[key] = []
+        super().close()
         if self._raw is not None:
             self._raw.close()
         self._settle(self.bottom, last=True)

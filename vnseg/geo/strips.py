@@ -200,24 +200,40 @@ class StripPolygonizer:
         new_carry.append(_Piece(comp, npix, csum, top, cut))
 
     # -- writing -------------------------------------------------------------------------------
-    def _emit(self, key, poly_px, npix: float, conf_sum: float, cut: int):
-        import shapely
-        from shapely.affinity import affine_transform
-        spec = self.layers[key]
-        st = self.stats[key]
+    def _props(self, spec: LayerSpec, npix: float, area: float, conf_sum: float, conf_npix: float, cut: int) -> dict:
+        """The attribute row of one polygon (its class, area in the map's unit, mean confidence, cut flag)."""
         if self.pa.unit == 'm2':
-            area = npix * self.pa.area_at_row(poly_px.centroid.y)
             props = dict(class_id=spec.class_id, **{'class': spec.name}, area_m2=round(area, 6),
                          area_ha=round(area / 1e4, 10))
         else:
-            area = npix
             props = dict(class_id=spec.class_id, **{'class': spec.name}, area_px=float(npix))
+        props['confidence'] = round(conf_sum / conf_npix, 2) if (self.has_confidence and conf_npix) else None
+        props['cut'] = int(cut)
+        return props
+
+    def _rounded(self, geom):
+        """``geom`` (output coordinates) rounded to the writers' decimals and kept inside the map's bounds."""
+        import shapely
+        return shapely.transform(geom, lambda xy: np.clip(np.round(xy, self.decimals), self._lo, self._hi))
+
+    def _send(self, key, geom, props: dict, area: float):
+        """Hand one polygon to every sink of its layer and count it."""
+        for sink in self.layers[key].sinks:
+            sink.add(geom, props)
+        st = self.stats[key]
+        st['polygons'] += 1
+        st['area'] += area
+
+    def _emit(self, key, poly_px, npix: float, conf_sum: float, cut: int):
+        from shapely.affinity import affine_transform
+        spec = self.layers[key]
+        st = self.stats[key]
+        area = npix * self.pa.area_at_row(poly_px.centroid.y) if self.pa.unit == 'm2' else npix
         if area < self.min_area:
             st['dropped_small'] += 1
             st['dropped_area'] += area
             return
-        props['confidence'] = round(conf_sum / npix, 2) if (self.has_confidence and npix) else None
-        props['cut'] = int(cut)
+        props = self._props(spec, npix, area, conf_sum, npix, cut)
         geom = affine_transform(poly_px, self._to_out)
         if self.tol_out > 0:
             geom = geom.simplify(self.tol_out, preserve_topology=True)
@@ -225,11 +241,7 @@ class StripPolygonizer:
                 st['dropped_small'] += 1
                 st['dropped_area'] += area
                 return
-        geom = shapely.transform(geom, lambda xy: np.clip(np.round(xy, self.decimals), self._lo, self._hi))
-        for sink in spec.sinks:
-            sink.add(geom, props)
-        st['polygons'] += 1
-        st['area'] += area
+        self._send(key, self._rounded(geom), props, area)
 
     def close(self):
         """Write what is still carried (the caller must have given every strip)."""
