@@ -3,6 +3,11 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.vnseg-setup-done
 PYTEST_ARGS ?=
+# The suite runs in TEST_WORKERS pytest-xdist processes (whole files per process: a module's fixtures are built once),
+# each with one torch thread: two workers keep both cores of a small machine busy without oversubscribing them.
+# TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+PYTEST_RUN = OMP_NUM_THREADS=1 $(PY) -m pytest tests -n $(TEST_WORKERS) --dist loadfile
 # This checkout's vnseg comes first for every target and its subprocesses, whichever venv VENV names
 # (tools import the installed vnseg; a venv shared by several checkouts has another one installed).
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -32,11 +37,11 @@ lint: setup
 
 # The suite; tests/clients/ are not collected here (pytest.ini norecursedirs), they are `test-clients`.
 test: setup
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PYTEST_RUN) $(PYTEST_ARGS)
 
 # The suite without the tests marked slow (training, export, whole-scene runs): a few minutes, for a developer.
 test-fast: setup
-	$(PY) -m pytest tests -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST_RUN) -m "not slow" $(PYTEST_ARGS)
 
 # Client tests (tests/clients/): vnseg's outputs opened in QGIS 3.22, its ONNX export run by the Deepness
 # plugin (../shared/clients/deepness) and its HTML report rendered by headless Chromium. tools/setup_clients.sh

@@ -68,6 +68,7 @@ def _dist(ckpt, images, out_dir):
 
 
 @pytest.mark.parametrize('which', ['bands', 'shared_out'])
+@pytest.mark.slow
 def test_two_processes_equal_one(inputs, tmp_path, which):
     ckpt, images, ref = inputs
     todo = images[:1] if which == 'bands' else images

@@ -150,6 +150,7 @@ def test_resampled_windows_read_the_same_pixels_as_one_read(scenes):
             np.testing.assert_array_equal(grid.read_rgb(y, x, h, w), whole[:, y:y + h, x:x + w])
 
 
+@pytest.mark.slow
 def test_two_processes_with_match_gsd_equal_one(scenes, runs, tmp_path):
     """tools/dist_infer.sh (torchrun, 2 CPU processes, gloo) cuts the 2x scene's model grid into row bands:
     the same class map, byte for byte, as the single-process --match-gsd run."""

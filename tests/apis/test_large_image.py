@@ -119,6 +119,7 @@ def _polygon_coords(geom):
             yield np.asarray(ring.coords)
 
 
+@pytest.mark.slow
 def test_kampala_one_command_class_map_polygons_areas(tiny_model, repo_root, tmp_path, capsys):
     """The newcomer's command on the real Kampala mosaic (EPSG:3857, 7.5 cm, 3072 x 2048)."""
     src_path = require_shared_data('kampala_drone', 'kampala_oam_z21_mosaic.tif')

@@ -67,6 +67,7 @@ def _outputs(folder):
     return sorted(p for p in Path(folder).iterdir() if p.is_file())
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_gives_the_uninterrupted_bytes(scene, tmp_path):
     ckpt, image, ref = scene
     stem = 'strip_scene'

@@ -37,6 +37,7 @@ CHILD = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow
 def test_12000px_image_peak_memory_under_3gb(tmp_path, repo_root):
     from rasterio.transform import from_origin
     from rasterio.windows import Window

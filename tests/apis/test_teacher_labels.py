@@ -207,6 +207,7 @@ def test_an_unreadable_image_is_reported_by_name_and_skipped(inputs, tmp_path, c
     assert status == 1 and '0 images written, 4 already done, 1 failed, of 5' in cap.out
 
 
+@pytest.mark.slow
 def test_a_killed_run_resumes_to_identical_bytes(inputs, tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get('PYTHONPATH', ''),
                OMP_NUM_THREADS='1', CUDA_VISIBLE_DEVICES='')

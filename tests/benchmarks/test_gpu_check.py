@@ -32,6 +32,7 @@ def dry_run(tmp_path_factory):
     return out, proc
 
 
+@pytest.mark.slow
 def test_dry_run_runs_every_step_and_sums_them_up(dry_run):
     out, proc = dry_run
     result = json.loads((out / 'gpu_check.json').read_text())
@@ -58,6 +59,7 @@ BLOCKED = ('numpy', 'mmcv', 'mmengine', 'mmseg', 'onnxruntime', 'PIL', 'cv2')
 
 @pytest.mark.parametrize('step, status', [('traced_model', 'ok'), ('train_step', 'ok'), ('torch_ops', 'ok'),
                                           ('sliding', 'skipped'), ('onnx', 'skipped')])
+@pytest.mark.slow
 def test_steps_need_torch_only(dry_run, tmp_path, step, status):
     """As on the lent machine: the torch-only steps run with numpy, OpenMMLab, onnxruntime unimportable;
     the others say why they skip."""

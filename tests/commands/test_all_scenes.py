@@ -79,6 +79,7 @@ def test_all_scenes_needs_a_val_split():
         train_on_all_scenes(cfg)
 
 
+@pytest.mark.slow
 def test_train_tool_all_scenes_trains_on_every_scene(tmp_path):
     root = make_tiny_dataset(tmp_path / 'data', splits=(('train', 2), ('val', 2), ('test', 1)))
     work = tmp_path / 'work'

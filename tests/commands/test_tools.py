@@ -53,6 +53,7 @@ def trained(tmp_path_factory, data_root):
     return work_dir, out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_train_writes_checkpoints_and_validates(trained):
     work_dir, log = trained
     assert (work_dir / 'iter_10.pth').is_file() and (work_dir / 'iter_20.pth').is_file()
@@ -65,6 +66,7 @@ def test_train_writes_checkpoints_and_validates(trained):
     assert any('loss' in r for r in records) and any('mIoU' in r for r in records)
 
 
+@pytest.mark.slow
 def test_test_tool_reports_metrics_json(trained, data_root, tmp_path):
     work_dir, _ = trained
     pred_dir = tmp_path / 'preds'
@@ -86,6 +88,7 @@ def test_test_tool_reports_metrics_json(trained, data_root, tmp_path):
     assert f"| mIoU | {metrics['mIoU']:.2f} |" in (tmp_path / 'model_card.md').read_text()
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_reaches_planned_iteration(tmp_path, data_root):
     work_dir = tmp_path / 'run'
     cmd = _train_cmd(work_dir, data_root, 60, 10)
@@ -132,6 +135,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_dist_train_two_cpu_processes(tmp_path, data_root):
     work_dir = tmp_path / 'dist'
     opts = dataset_cfg_options(data_root) + [

@@ -288,6 +288,7 @@ def test_infer_cuda_device_without_a_gpu(files, tmp_path, capfd):
     assert no_outputs(tmp_path / 'out')
 
 
+@pytest.mark.slow
 def test_infer_full_disk_leaves_no_output(files, tmp_path):
     """A file-size limit (as a full disk: every write past it fails) stops the first output."""
     out_dir = tmp_path / 'out'
@@ -368,6 +369,7 @@ def test_test_tool_output_folders_and_tta_without_pipeline(files, tmp_path, capf
     assert not (tmp_path / 'w').exists()
 
 
+@pytest.mark.slow
 def test_test_tool_tta_runs_flip_and_scales(files, tmp_path):
     """``--tta`` on the shipped tiny config: six views per image, metrics written."""
     import json
@@ -417,6 +419,7 @@ def test_train_tool_names_missing_class_weights_of_the_recipe(files, tmp_path, c
     assert no_outputs(work_dir)
 
 
+@pytest.mark.slow
 def test_train_tool_full_disk_at_checkpoint_leaves_no_partial_checkpoint(files, tmp_path):
     """The tiny model's checkpoint (weights + Adam state, ~6 MB) does not fit under a 1 MB file
     limit: the save fails, the error names the checkpoint, and no file is left under its name."""

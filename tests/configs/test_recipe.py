@@ -193,6 +193,7 @@ def test_final_row_trains_on_the_val_scenes_too(tmp_path):
     assert extra.pipeline == train.pipeline and cfg.val_dataloader is None
 
 
+@pytest.mark.slow
 def test_loss_lr_and_crop_ablations_change_one_thing():
     def apply(name):
         path, changes = benchmark().parse_recipe(name)
@@ -300,6 +301,7 @@ def test_recipe_config_trains_through_the_runner(path, scenes_root, tmp_path):
         assert model is runner.model
 
 
+@pytest.mark.slow
 def test_kd_recipe_distils_from_a_finished_benchmark_run(scenes_root, tmp_path):
     """`vnseg-kd --teacher RUN_DIR`: the student trains against the teacher run's model and checkpoint."""
     from mmengine.runner import Runner

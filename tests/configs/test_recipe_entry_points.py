@@ -22,6 +22,8 @@ from conftest import REPO
 from vnseg.data.prepare import PatchOptions, SplitOptions, prepare_dataset
 from vnseg.testing.synthetic_scenes import generate_scenes
 
+pytestmark = pytest.mark.slow  # every test trains the recipe or runs its tools
+
 RECIPE = 'configs/segformer_b0_recipe_vn.py'
 CROP = 48
 

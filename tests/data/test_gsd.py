@@ -162,6 +162,7 @@ def trained(tmp_path_factory):
     return work / 'iter_2.pth', proc
 
 
+@pytest.mark.slow
 def test_training_records_the_gsd_in_checkpoint_meta(trained):
     from vnseg.apis.model_loading import read_checkpoint
     ckpt, proc = trained
@@ -170,6 +171,7 @@ def test_training_records_the_gsd_in_checkpoint_meta(trained):
     assert 'training GSD 6.25 cm/px' in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_tools_hide_third_party_deprecation_warnings(trained, tmp_path):
     """The training above ran tools/train.py: mmseg's build_loss / avg_non_ignore notices are not shown.
     The same model built in this (test) process still warns; so does the tool with VNSEG_SHOW_WARNINGS=1."""

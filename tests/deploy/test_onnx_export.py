@@ -53,6 +53,7 @@ def _fresh_checkpoint(repo_root, config, path, iteration=7):
 
 
 @pytest.mark.parametrize('config', ZOO)
+@pytest.mark.slow
 def test_every_zoo_model_exports_with_deepness_metadata(config, repo_root, real_crop, tmp_path, capsys,
                                                          one_torch_thread):
     model = _fresh_checkpoint(repo_root, config, tmp_path / 'w.pth')

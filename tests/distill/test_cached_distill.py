@@ -200,6 +200,7 @@ def test_an_all_ignored_crop_gives_finite_losses_and_a_kd_gradient():
 
 
 # -- training --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_training_from_the_cache_lowers_the_loss(cached, tmp_path):
     """30 iterations of the SegFormer KD config (a tiny MiT) through mmengine's Runner on the cache's
     2 labelled scenes and 2 unlabelled images: no teacher is built, and the KD loss falls."""
@@ -287,6 +288,7 @@ def _benchmark():
     return module
 
 
+@pytest.mark.slow
 def test_benchmark_kd_cached_makes_the_teachers_cache_and_trains_the_student(cached, tmp_path):
     """``--recipes vnseg kd_cached --teacher RUN_DIR --unlabelled-src DIR``: the teacher run's soft labels of
     the train scenes and the unlabelled images are cached (and reused), the recipe's config reads them at

@@ -51,6 +51,7 @@ def data_root(tmp_path_factory):
     (r'iter_20', 1),           # the second checkpoint's bytes
     (r'last_checkpoint', 2),   # the marker, rewritten after the second checkpoint
 ], ids=['checkpoint-file', 'last_checkpoint'])
+@pytest.mark.slow
 def test_kill_during_save_then_resume(tmp_path, data_root, pattern, nth):
     work_dir = tmp_path / 'run'
     killed = subprocess.run([sys.executable, KILLER, pattern, str(nth),

@@ -72,6 +72,7 @@ def _road_grid(path, h, w, seed=0):
     return count
 
 
+@pytest.mark.slow
 def test_connected_road_grid_polygons_under_memory_cap(tmp_path, repo_root):
     src = tmp_path / 'roads.tif'
     road_px = _road_grid(src, H, W)

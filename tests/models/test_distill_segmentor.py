@@ -338,6 +338,7 @@ def test_checkpoint_is_the_plain_student(kd_run):
     assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_test_tool_on_kd_config_and_checkpoint(kd_run, tmp_path):
     from tiny_data import dataset_cfg_options
     env = dict(os.environ, CUDA_VISIBLE_DEVICES='', OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
