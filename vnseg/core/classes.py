@@ -49,3 +49,12 @@ def class_names(lang: str = 'en', classes: Sequence[str] = CLASSES) -> Tuple[str
         raise ValueError(f'unknown language {lang!r}; choose one of {", ".join(LANGUAGES)}')
     table = dict(zip(CLASSES, CLASS_NAMES[lang]))
     return tuple(table.get(name, name) for name in classes)
+
+
+def texts_by_language(texts: dict) -> dict:
+    """``{key: (English, Vietnamese)}`` (one text per language of :data:`LANGUAGES`, in order) as
+    ``{lang: {key: text}}``: a page's strings written side by side, so a missing translation shows."""
+    for key, pair in texts.items():
+        if len(pair) != len(LANGUAGES):
+            raise ValueError(f'text {key!r}: {len(pair)} translations for the languages {", ".join(LANGUAGES)}')
+    return {lang: {key: pair[i] for key, pair in texts.items()} for i, lang in enumerate(LANGUAGES)}

@@ -18,30 +18,38 @@ import math
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-from vnseg.core.classes import PALETTE, class_names
+from vnseg.core.classes import PALETTE, class_names, texts_by_language
 
 __all__ = ['accuracy_section_html', 'write_accuracy_html', 'accuracy_markdown', 'area_chart_png', 'mosaic_report_of',
            'check_mosaic_report', 'add_to_mosaic_report', 'not_estimable_notes']
 
-_TEXT = {
-    'en': dict(title='Class areas with 95 % confidence intervals', cls='class', mapped='mapped area',
-               estimated='estimated area', ci='± 95 %', users="user's accuracy", producers="producer's accuracy",
-               overall='overall accuracy', zone='zone', zones='Per zone', counts='Error matrix (sample counts)',
-               props='Error matrix (estimated area proportions)', rows='rows: map class; columns: reference class',
-               notes='Not estimable', points='reviewed points', drawn='sample drawn', assessed='assessed',
-               unlabelled='points without a reference label left out', chart_x='area', na='n/e',
-               na_long='n/e: not estimable (see below)', unit_ha='ha', unit_px='pixels',
-               legend_mapped='mapped (the class map)', legend_est='estimated from the sample, ± 95 %'),
-    'vi': dict(title='Diện tích các lớp với khoảng tin cậy 95 %', cls='lớp', mapped='diện tích trên bản đồ',
-               estimated='diện tích ước tính', ci='± 95 %', users='độ chính xác người dùng',
-               producers='độ chính xác người sản xuất', overall='độ chính xác tổng thể', zone='khu vực',
-               zones='Theo khu vực', counts='Ma trận sai số (số điểm mẫu)',
-               props='Ma trận sai số (tỷ lệ diện tích ước tính)', rows='hàng: lớp trên bản đồ; cột: lớp tham chiếu',
-               notes='Không ước lượng được', points='điểm đã kiểm tra', drawn='ngày lấy mẫu', assessed='ngày đánh giá',
-               unlabelled='điểm chưa có lớp tham chiếu (bỏ qua)', chart_x='diện tích', na='k/ư',
-               na_long='k/ư: không ước lượng được (xem bên dưới)', unit_ha='ha', unit_px='điểm ảnh',
-               legend_mapped='trên bản đồ', legend_est='ước tính từ mẫu, ± 95 %'),
-}
+_TEXT = texts_by_language({
+    'title': ('Class areas with 95 % confidence intervals', 'Diện tích các lớp với khoảng tin cậy 95 %'),
+    'cls': ('class', 'lớp'),
+    'mapped': ('mapped area', 'diện tích trên bản đồ'),
+    'estimated': ('estimated area', 'diện tích ước tính'),
+    'ci': ('± 95 %', '± 95 %'),
+    'users': ("user's accuracy", 'độ chính xác người dùng'),
+    'producers': ("producer's accuracy", 'độ chính xác người sản xuất'),
+    'overall': ('overall accuracy', 'độ chính xác tổng thể'),
+    'zone': ('zone', 'khu vực'),
+    'zones': ('Per zone', 'Theo khu vực'),
+    'counts': ('Error matrix (sample counts)', 'Ma trận sai số (số điểm mẫu)'),
+    'props': ('Error matrix (estimated area proportions)', 'Ma trận sai số (tỷ lệ diện tích ước tính)'),
+    'rows': ('rows: map class; columns: reference class', 'hàng: lớp trên bản đồ; cột: lớp tham chiếu'),
+    'notes': ('Not estimable', 'Không ước lượng được'),
+    'points': ('reviewed points', 'điểm đã kiểm tra'),
+    'drawn': ('sample drawn', 'ngày lấy mẫu'),
+    'assessed': ('assessed', 'ngày đánh giá'),
+    'unlabelled': ('points without a reference label left out', 'điểm chưa có lớp tham chiếu (bỏ qua)'),
+    'chart_x': ('area', 'diện tích'),
+    'na': ('n/e', 'k/ư'),
+    'na_long': ('n/e: not estimable (see below)', 'k/ư: không ước lượng được (xem bên dưới)'),
+    'unit_ha': ('ha', 'ha'),
+    'unit_px': ('pixels', 'điểm ảnh'),
+    'legend_mapped': ('mapped (the class map)', 'trên bản đồ'),
+    'legend_est': ('estimated from the sample, ± 95 %', 'ước tính từ mẫu, ± 95 %'),
+})
 
 
 def _t(lang: str) -> dict:

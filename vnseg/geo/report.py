@@ -13,6 +13,8 @@ import io
 from pathlib import Path
 from typing import Optional, Sequence
 
+from vnseg.core.classes import texts_by_language
+
 __all__ = ['write_report', 'class_area_chart', 'confidence_histogram_chart', 'set_report_section', 'ReportError']
 
 
@@ -21,32 +23,43 @@ class ReportError(ValueError):
 
     user_error = True  # a user's mistake: tools print one line (vnseg.commands.cli)
 
-_TEXT = {
-    'en': dict(title='Segmentation report', preview='Class map', legend='Legend', areas='Area per class',
-               cls='class', pixels='pixels', ha='area (ha)', share='share of mapped area (%)',
-               conf='mean confidence (%)', chart='Area per class', hist='Confidence of the predictions',
-               hist_x='max class probability (%)', hist_y='share of mapped pixels (%)', inputs='Inputs and model',
-               outputs='Files', note='How areas were measured', unit_px='pixels', nodata='no data',
-               no_conf='no confidence raster was written', indicators='Urban indicators', whole_map='whole map',
-               zone='zone', validity='Polygons: a gap-free coverage',
-               valid='the class polygons form a valid coverage: no gap, no overlap, shared borders',
-               not_valid='NOT a valid coverage: strips with gaps or overlaps at rows {rows}',
-               checked='{n} strips checked', repaired='invalid geometries repaired: {n}',
-               drawn='drawn area (ha)', pixel_area='pixel area (ha)', change='change (%)',
-               change_note='area of the simplified outlines against the exact area of their pixels'),
-    'vi': dict(title='Báo cáo phân đoạn', preview='Bản đồ lớp phủ', legend='Chú giải', areas='Diện tích theo lớp',
-               cls='lớp', pixels='điểm ảnh', ha='diện tích (ha)', share='tỷ lệ diện tích (%)',
-               conf='độ tin cậy trung bình (%)', chart='Diện tích theo lớp', hist='Độ tin cậy của dự đoán',
-               hist_x='xác suất lớp cao nhất (%)', hist_y='tỷ lệ điểm ảnh (%)', inputs='Dữ liệu đầu vào và mô hình',
-               outputs='Tệp kết quả', note='Cách tính diện tích', unit_px='điểm ảnh', nodata='không có dữ liệu',
-               no_conf='không có ảnh độ tin cậy', indicators='Chỉ tiêu đô thị', whole_map='toàn bản đồ',
-               zone='khu vực', validity='Vùng (polygon): phủ kín không chồng lấn',
-               valid='các vùng của các lớp phủ kín bản đồ: không hở, không chồng lấn, chung ranh giới',
-               not_valid='KHÔNG phủ kín hợp lệ: các dải có chỗ hở hoặc chồng lấn tại hàng {rows}',
-               checked='đã kiểm tra {n} dải', repaired='số hình học lỗi đã sửa: {n}',
-               drawn='diện tích vẽ (ha)', pixel_area='diện tích điểm ảnh (ha)', change='chênh lệch (%)',
-               change_note='diện tích đường bao đã đơn giản hoá so với diện tích chính xác của các điểm ảnh'),
-}
+
+_TEXT = texts_by_language({
+    'title': ('Segmentation report', 'Báo cáo phân đoạn'),
+    'preview': ('Class map', 'Bản đồ lớp phủ'),
+    'legend': ('Legend', 'Chú giải'),
+    'areas': ('Area per class', 'Diện tích theo lớp'),
+    'cls': ('class', 'lớp'),
+    'pixels': ('pixels', 'điểm ảnh'),
+    'ha': ('area (ha)', 'diện tích (ha)'),
+    'share': ('share of mapped area (%)', 'tỷ lệ diện tích (%)'),
+    'conf': ('mean confidence (%)', 'độ tin cậy trung bình (%)'),
+    'chart': ('Area per class', 'Diện tích theo lớp'),
+    'hist': ('Confidence of the predictions', 'Độ tin cậy của dự đoán'),
+    'hist_x': ('max class probability (%)', 'xác suất lớp cao nhất (%)'),
+    'hist_y': ('share of mapped pixels (%)', 'tỷ lệ điểm ảnh (%)'),
+    'inputs': ('Inputs and model', 'Dữ liệu đầu vào và mô hình'),
+    'outputs': ('Files', 'Tệp kết quả'),
+    'note': ('How areas were measured', 'Cách tính diện tích'),
+    'unit_px': ('pixels', 'điểm ảnh'),
+    'nodata': ('no data', 'không có dữ liệu'),
+    'no_conf': ('no confidence raster was written', 'không có ảnh độ tin cậy'),
+    'indicators': ('Urban indicators', 'Chỉ tiêu đô thị'),
+    'whole_map': ('whole map', 'toàn bản đồ'),
+    'zone': ('zone', 'khu vực'),
+    'validity': ('Polygons: a gap-free coverage', 'Vùng (polygon): phủ kín không chồng lấn'),
+    'valid': ('the class polygons form a valid coverage: no gap, no overlap, shared borders',
+              'các vùng của các lớp phủ kín bản đồ: không hở, không chồng lấn, chung ranh giới'),
+    'not_valid': ('NOT a valid coverage: strips with gaps or overlaps at rows {rows}',
+                  'KHÔNG phủ kín hợp lệ: các dải có chỗ hở hoặc chồng lấn tại hàng {rows}'),
+    'checked': ('{n} strips checked', 'đã kiểm tra {n} dải'),
+    'repaired': ('invalid geometries repaired: {n}', 'số hình học lỗi đã sửa: {n}'),
+    'drawn': ('drawn area (ha)', 'diện tích vẽ (ha)'),
+    'pixel_area': ('pixel area (ha)', 'diện tích điểm ảnh (ha)'),
+    'change': ('change (%)', 'chênh lệch (%)'),
+    'change_note': ('area of the simplified outlines against the exact area of their pixels',
+                    'diện tích đường bao đã đơn giản hoá so với diện tích chính xác của các điểm ảnh'),
+})
 
 
 def _png_b64(fig) -> str:
