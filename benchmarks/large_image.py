@@ -8,7 +8,7 @@
 For each square size the same synthetic RGB GeoTIFF (the Kampala mosaic tiled to size when
 ../shared/data is present, else seeded noise) is segmented by the same model (random weights unless
 ``--checkpoint``) with the same crop and stride, each method in its own fresh subprocess so that peak
-RSS (``resource.getrusage(...).ru_maxrss``) is its own:
+RSS (:func:`vnseg.testing.memory.peak_rss_mb`) is its own:
 
 * ``stock``: ``mmseg.apis.inference_model`` with ``test_cfg = dict(mode='slide', crop_size, stride)``
   (whole image and whole logits in memory, one window per forward), with mmseg's own ``SegformerHead``
@@ -28,13 +28,14 @@ then the growth of peak memory from the smallest to the largest size.
 """
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from vnseg.testing.memory import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 KAMPALA = REPO.parent / 'shared' / 'data' / 'kampala_drone' / 'kampala_oam_z21_mosaic.tif'
@@ -117,6 +118,7 @@ def child(args):
     else:
         from mmengine.config import Config
         from mmseg.apis import init_model
+
         from vnseg.models.fused_segformer_head import as_mmseg_head_config
         cfg = Config.fromfile(args.config)
         if args.child == 'stock':  # stock is mmseg's own head, even where a CPU training fused it
@@ -176,7 +178,7 @@ def child(args):
         phases = dict(model=tile_model.seconds, rest=timings['segment'] - tile_model.seconds,
                       cog=timings['cog'], post=post)
     print(json.dumps(dict(
-        seconds=seconds, peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        seconds=seconds, peak_rss_mb=peak_rss_mb(),
         peak_cuda_mb=torch.cuda.max_memory_allocated() / 2**20 if cuda else None, shape=list(shape),
         phases=phases)))
 

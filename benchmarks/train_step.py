@@ -255,11 +255,10 @@ def train_argv(config, data_root, work_dir, args, speedups):
 
 def run_child(args):
     """One run in this process (``--child NAME``): train, then write times, losses and RSS to ``--result``."""
-    import resource
-
     from mmengine.logging import MessageHub
 
     from vnseg.commands.train import main as train
+    from vnseg.testing.memory import peak_rss_mb
     name = args.child
     speedups = variant_speedups(args.variant_keys[name])
     with tempfile.TemporaryDirectory(prefix='train_step_') as work:
@@ -276,7 +275,7 @@ def run_child(args):
     # the training process's own peak (the workers' RSS would count the pages they share with it)
     result = dict(variant=name, speedups=speedups, times=times, data_times=data_times, losses=losses,
                   wall_s=wall, torch_threads=threads,
-                  peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+                  peak_rss_mib=peak_rss_mb())
     with open(args.result, 'w') as f:
         json.dump(result, f)
     return result

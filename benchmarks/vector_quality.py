@@ -35,13 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from vnseg.testing.memory import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get('VNSEG_SHARED_DATA', REPO.parent / 'shared' / 'data'))
@@ -297,7 +298,7 @@ def one_run(class_map: Path, mode: str, simplify: float, out_gpkg: Path) -> dict
                                  PolygonOptions(min_area=0.0, simplify=simplify, regularize_buildings=reg))
     gp.close()
     dt = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = peak_rss_mb()
     geoms = []
     for c in range(1, 5):
         _, _, wkb, _ = read(str(out_gpkg), layer=CLASSES[c], read_geometry=True, columns=[])

@@ -21,18 +21,18 @@ PATCH = (5000, 6000, 600, 700)  # row, col, height, width of the valid area
 TILE, OVERLAP = 256, 64
 
 CHILD = textwrap.dedent('''
-    import json, resource, sys, torch
+    import json, sys, torch
     import vnseg.apis
     from mmseg.apis import init_model
     from vnseg.apis import OutputOptions, WindowOptions, infer_large_image
+    from vnseg.testing.memory import peak_rss_mb
     torch.manual_seed(0)
     torch.set_num_threads(2)
     cfg, src, out, tile, overlap = sys.argv[1:6]
     model = init_model(cfg, None, device='cpu')
     res = infer_large_image(model, None, src, out, WindowOptions(tile=int(tile), overlap=int(overlap), batch_size=4),
                             outputs=OutputOptions(preview_size=1024), progress=False)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps(dict(peak_mb=peak_kb / 1024, tiles_run=res.tiles_run,
+    print(json.dumps(dict(peak_mb=peak_rss_mb(), tiles_run=res.tiles_run,
                           tiles_total=res.tiles_total, seconds=res.seconds)))
 ''')
 

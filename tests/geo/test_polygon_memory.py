@@ -28,11 +28,8 @@ CHILD = textwrap.dedent('''
     from vnseg.core.classes import CLASSES, PALETTE
     from vnseg.geo.areas import PixelAreas
     from vnseg.geo.vectorize import PolygonFiles, PolygonOptions, write_class_polygons
+    from vnseg.testing.memory import peak_rss_mb, reset_peak_rss, rss_mb
 
-    def status(key):
-        for line in open('/proc/self/status'):
-            if line.startswith(key + ':'):
-                return int(line.split()[1]) / 1024  # MB
     src, out, strip, max_rows = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     with rasterio.open(src) as ds:
         pa = PixelAreas(ds.crs, ds.transform, ds.width, ds.height)
@@ -42,12 +39,11 @@ CHILD = textwrap.dedent('''
     write_class_polygons(sys.argv[5], PolygonFiles(out / 'warm', 'w', CLASSES, PALETTE), warm_pa,
                          PolygonOptions([1, 3], 0, 0))
     # the imports (torch) peak far above what polygons need: reset the peak (VmHWM), keep the current RSS
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    base = status('VmRSS')
+    reset_peak_rss()
+    base = rss_mb()
     stats = write_class_polygons(src, PolygonFiles(out, 'roads', CLASSES, PALETTE), pa,
                                  PolygonOptions([1], 0, 0), strip_rows=strip, max_polygon_rows=max_rows).stats
-    peak = status('VmHWM')
+    peak = peak_rss_mb()
     print(json.dumps(dict(base_mb=base, peak_mb=peak, delta_mb=peak - base,
                           stats={str(k): v for k, v in stats.items()})))
 ''')
